@@ -1,0 +1,272 @@
+"""Prometheus exposition of the state, and the HTTP server for /metrics and /healthz.
+
+`/metrics` is rendered from `State.snapshot()` only: it never waits for a poll. Device
+series are rendered per (target, collector) group and the text of a group is cached
+until that group's next poll changes it (its `version`), so a scrape of 100,000 series
+mostly joins cached strings. monitord's own metrics (prometheus_client registry) are
+appended with `generate_latest`.
+
+Exposed counters are the raw device counters (as snmp_exporter and node_exporter do),
+so a value can be checked against `snmpget`; rates are the core's business. No sample
+timestamps are set. Core series rendered here, per (target, collector):
+`monitord_target_up`, `monitord_last_poll_timestamp_seconds`,
+`monitord_last_poll_duration_seconds`, `monitord_last_poll_success`; per target:
+`monitord_target_info{target,kind,site,address}`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from monitord.state import GroupView, Snapshot
+from monitord.types import MetricSpec, SampleKind
+
+__all__ = ["CONTENT_TYPE", "CORE_SPECS", "ExpositionRenderer", "MetricsServer", "format_value", "specs_by_name"]
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+CORE_SPECS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "monitord_target_up",
+        SampleKind.GAUGE,
+        "1 if the target answers this collector, 0 if it is down (after hysteresis: failures_to_down / successes_to_up).",
+        ("target", "collector"),
+    ),
+    MetricSpec(
+        "monitord_last_poll_timestamp_seconds",
+        SampleKind.GAUGE,
+        "Unix time when the last poll of this target by this collector ended.",
+        ("target", "collector"),
+    ),
+    MetricSpec(
+        "monitord_last_poll_duration_seconds",
+        SampleKind.GAUGE,
+        "Wall time of the last poll of this target by this collector.",
+        ("target", "collector"),
+    ),
+    MetricSpec(
+        "monitord_last_poll_success",
+        SampleKind.GAUGE,
+        "1 if the last poll of this target by this collector succeeded, 0 if it failed (no hysteresis).",
+        ("target", "collector"),
+    ),
+    MetricSpec(
+        "monitord_target_info",
+        SampleKind.INFO,
+        "Descriptive labels of a configured target; always 1.",
+        ("target", "kind", "site", "address"),
+    ),
+)
+
+_GroupKey = tuple[str, str]
+
+
+def format_value(v: float) -> str:
+    """Render a sample value the way the text format wants it."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return repr(float(v))
+
+
+def _escape(v: str) -> str:
+    if "\\" in v or '"' in v or "\n" in v:
+        v = v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return v
+
+
+def _labels(pairs: Iterable[tuple[str, str]]) -> str:
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
+
+
+class ExpositionRenderer:
+    """Renders snapshots to the Prometheus text format, caching per group."""
+
+    def __init__(self, specs: Iterable[MetricSpec]) -> None:
+        self._headers: dict[str, str] = {}
+        for spec in (*CORE_SPECS, *specs):
+            mtype = "counter" if spec.kind is SampleKind.COUNTER else "gauge"
+            help_text = spec.help.replace("\\", "\\\\").replace("\n", "\\n")
+            self._headers[spec.name] = f"# HELP {spec.name} {help_text}\n# TYPE {spec.name} {mtype}\n"
+        self._cache: dict[_GroupKey, tuple[GroupView, int, dict[str, str]]] = {}
+        self._info_cache: dict[str, tuple[object, str]] = {}
+        self._last: tuple[tuple[tuple[_GroupKey, int], ...], int, bytes] | None = None
+        self._lock = threading.Lock()
+
+    def render(self, snapshot: Snapshot) -> bytes:
+        """Render a `monitord.state.Snapshot` to exposition text."""
+        with self._lock:
+            return self._render(snapshot)
+
+    def _render(self, snap: Snapshot) -> bytes:
+        groups = snap.groups
+        targets = snap.targets
+        signature = tuple((k, g.version) for k, g in groups.items())
+        tsig = hash(tuple(targets.values()))
+        if self._last is not None and self._last[0] == signature and self._last[1] == tsig:
+            return self._last[2]
+        families: dict[str, list[str]] = {}
+        new_cache: dict[_GroupKey, tuple[GroupView, int, dict[str, str]]] = {}
+        for key, g in groups.items():
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] is g and cached[1] == g.version:
+                chunks = cached[2]
+            else:
+                chunks = self._render_group(g)
+            new_cache[key] = (g, g.version, chunks)
+            for name, text in chunks.items():
+                families.setdefault(name, []).append(text)
+        self._cache = new_cache
+        info_lines: list[str] = []
+        new_info: dict[str, tuple[object, str]] = {}
+        for name, t in targets.items():
+            ci = self._info_cache.get(name)
+            if ci is None or ci[0] != t:
+                line = (
+                    "monitord_target_info{"
+                    + _labels((("target", t.name), ("kind", str(t.kind)), ("site", t.site), ("address", t.address)))
+                    + "} 1\n"
+                )
+                ci = (t, line)
+            new_info[name] = ci
+            info_lines.append(ci[1])
+        self._info_cache = new_info
+        if info_lines:
+            families["monitord_target_info"] = info_lines
+        parts: list[str] = []
+        for name in sorted(families):
+            parts.append(self._headers.get(name, f"# TYPE {name} untyped\n"))
+            parts.extend(families[name])
+        out = "".join(parts).encode("utf-8")
+        self._last = (signature, tsig, out)
+        return out
+
+    def _render_group(self, g: GroupView) -> dict[str, str]:
+        per: dict[str, list[str]] = {}
+        for sv in g.series.values():
+            per.setdefault(sv.name, []).append(f"{sv.name}{{{_labels(sv.labels)}}} {format_value(sv.value)}\n")
+        target = g.target.name
+        collector = g.collector
+        lbl = _labels((("collector", collector), ("target", target)))
+        if g.up is not None:
+            per["monitord_target_up"] = [f"monitord_target_up{{{lbl}}} {1 if g.up else 0}\n"]
+        if g.last_poll_ts:
+            per["monitord_last_poll_timestamp_seconds"] = [
+                f"monitord_last_poll_timestamp_seconds{{{lbl}}} {format_value(round(g.last_poll_ts, 3))}\n"
+            ]
+            per["monitord_last_poll_duration_seconds"] = [
+                f"monitord_last_poll_duration_seconds{{{lbl}}} {format_value(round(g.last_duration, 6))}\n"
+            ]
+            per["monitord_last_poll_success"] = [
+                f"monitord_last_poll_success{{{lbl}}} {1 if g.last_poll_ok else 0}\n"
+            ]
+        return {name: "".join(lines) for name, lines in per.items()}
+
+
+class MetricsServer:
+    """HTTP server (threads) for /metrics and /healthz."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        render_state: Callable[[], bytes],
+        self_registry: CollectorRegistry,
+        healthy: Callable[[], bool],
+    ) -> None:
+        self._render_state = render_state
+        self._registry = self_registry
+        self._healthy = healthy
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "monitord"
+            sys_version = ""
+
+            def do_GET(self) -> None:
+                server._handle(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                log.debug("http %s", format % args)
+
+        family = 10 if ":" in host else 2  # AF_INET6 / AF_INET
+
+        class _Server(ThreadingHTTPServer):
+            address_family = family
+            daemon_threads = True
+
+        self._httpd = _Server((host, port), Handler)
+        self.port: int = self._httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="monitord-http", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def metrics_body(self) -> bytes:
+        """The full /metrics body."""
+        return self._render_state() + generate_latest(self._registry)
+
+    def _handle(self, req: BaseHTTPRequestHandler) -> None:
+        path = req.path.split("?", 1)[0]
+        if path == "/metrics":
+            body = self.metrics_body()
+            ctype = CONTENT_TYPE
+        elif path == "/healthz":
+            ok = self._healthy()
+            body = b"ok\n" if ok else b"scheduler not running\n"
+            self._send(req, 200 if ok else 503, "text/plain; charset=utf-8", body)
+            return
+        elif path == "/":
+            body = b"<html><body><h1>monitord</h1><a href='/metrics'>/metrics</a> <a href='/healthz'>/healthz</a></body></html>\n"
+            ctype = "text/html; charset=utf-8"
+        else:
+            self._send(req, 404, "text/plain; charset=utf-8", b"not found\n")
+            return
+        gz = "gzip" in (req.headers.get("Accept-Encoding") or "")
+        self._send(req, 200, ctype, body, gz)
+
+    @staticmethod
+    def _send(req: BaseHTTPRequestHandler, code: int, ctype: str, body: bytes, gz: bool = False) -> None:
+        if gz:
+            body = gzip.compress(body, compresslevel=1)
+        req.send_response(code)
+        req.send_header("Content-Type", ctype)
+        if gz:
+            req.send_header("Content-Encoding", "gzip")
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+
+def specs_by_name(specs: Iterable[MetricSpec]) -> Mapping[str, MetricSpec]:
+    """Index specs by name (later duplicates must agree on kind)."""
+    out: dict[str, MetricSpec] = {}
+    for s in specs:
+        prev = out.get(s.name)
+        if prev is not None and prev.kind != s.kind:
+            raise ValueError(f"metric {s.name} declared as {prev.kind} and {s.kind}")
+        out.setdefault(s.name, s)
+    return out

@@ -1,0 +1,542 @@
+"""YAML configuration → validated, frozen models.
+
+Every error names the file, the line and the dotted field:
+`config/monitord.yaml:42: targets[3].collectors.icmp.count: Input should be a valid integer`.
+`load_config()` collects every error it can find before raising one `ConfigError`.
+
+Secrets are `${ENV_VAR}` or `file:/path` references resolved into `Secret` values; an
+undefined variable is an error naming the variable, never its value. Collector options
+are validated by each collector's own factory (`COLLECTORS` is passed in, so this module
+does not import the collectors); `parse_options()` is the helper the factories use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, is_dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from monitord.errors import ConfigError, ConfigIssue
+from monitord.secrets import Secret, SecretError, expand_env, resolve_secret
+from monitord.types import Collector, CollectorFactory, Shared, Target, TargetKind
+
+__all__ = [
+    "CollectorConfig",
+    "Config",
+    "DaemonConfig",
+    "Defaults",
+    "Duration",
+    "Language",
+    "SecretValue",
+    "ShardConfig",
+    "TargetConfig",
+    "format_duration",
+    "load_config",
+    "parse_config_text",
+    "parse_duration",
+    "parse_listen",
+    "parse_options",
+    "shard_of",
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+# Per-collector keys handled by the scheduler, not by the collector's factory.
+SCHEDULING_KEYS = ("interval", "timeout")
+
+T = TypeVar("T")
+
+
+def parse_duration(value: object) -> float:
+    """Parse `"30s"`, `"5m"`, `"500ms"`, `"1h"`, `"1d"` or a number of seconds; > 0."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    else:
+        raise ValueError(f"invalid duration {value!r}: expected a number and a unit (ms, s, m, h, d), e.g. 30s")
+    if seconds <= 0:
+        raise ValueError("duration must be greater than zero")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds the way a config would write them (`90s`, `5m`, `1h`)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """Parse `host:port` or `[v6]:port`; raise ValueError with a readable message."""
+    m = re.match(r"^\[([0-9A-Fa-f:.]+)\]:(\d+)$", value) or re.match(r"^([^:\[\]]+):(\d+)$", value)
+    if not m:
+        raise ValueError(f"invalid listen address {value!r}: expected HOST:PORT or [IPv6]:PORT")
+    host, port = m.group(1), int(m.group(2))
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} out of range 1-65535")
+    _check_address(host)
+    return host, port
+
+
+def shard_of(name: str, count: int) -> int:
+    """Stable shard index of a target name (SHA-1, independent of Python's hash seed)."""
+    return int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:8], "big") % count
+
+
+def _check_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if _HOSTNAME.match(value) and not re.match(r"^[\d.]+$", value):
+        return value
+    raise ValueError(f"invalid address {value!r}: expected an IPv4/IPv6 address or a host name")
+
+
+def _secret(value: object) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a secret reference: ${ENV_VAR} or file:/path")
+    try:
+        return resolve_secret(value, environ={})  # ${...} were expanded when loading
+    except SecretError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+SecretValue = Annotated[Secret, PlainValidator(_secret), PlainSerializer(lambda s: "<secret>")]
+Address = Annotated[str, BeforeValidator(lambda v: _check_address(v) if isinstance(v, str) else v)]
+
+
+class Language(StrEnum):
+    """Language of reports and notifications."""
+
+    ES = "es"
+    EN = "en"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class ShardConfig(_Model):
+    """This daemon's slice of the targets: those with `shard_of(name, count) == index`."""
+
+    index: int = Field(0, ge=0)
+    count: int = Field(1, ge=1)
+
+
+class DaemonConfig(_Model):
+    """`daemon:` — process-wide settings."""
+
+    listen: str = "127.0.0.1:9877"
+    data_dir: Path = Path("./var")
+    language: Language = Language.ES
+    timezone: str = "America/Bogota"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    startup_spread: Duration = 10.0
+    shard: ShardConfig = ShardConfig()
+    concurrency: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = {}
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        parse_listen(v)
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (e.g. America/Bogota)") from None
+        return v
+
+
+class Defaults(_Model):
+    """`defaults:` — what each collector block inherits unless it says otherwise."""
+
+    interval: Duration = 60.0
+    timeout: Duration = 5.0
+    failures_to_down: int = Field(2, ge=1, le=100)
+    successes_to_up: int = Field(1, ge=1, le=100)
+    stale_after: Duration | None = None  # None: 3 x the collector's interval
+
+
+class _TargetModel(_Model):
+    name: str
+    address: Address
+    kind: TargetKind = TargetKind.OTHER
+    site: str = ""
+    parent: str | None = None
+    tags: list[str] = []
+    critical: bool = False
+    description: str = ""
+    collectors: dict[str, dict[str, Any] | None] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(
+                f"invalid target name {v!r}: letters, digits and _ . : - only, starting with a letter or digit"
+            )
+        return v
+
+
+class _ConfigModel(_Model):
+    daemon: DaemonConfig = DaemonConfig()
+    defaults: Defaults = Defaults()
+    targets: list[_TargetModel] = []
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorConfig:
+    """One (target, collector) job: scheduling, and the collector built from its options."""
+
+    kind: str
+    interval: float
+    timeout: float
+    options: object = field(repr=False)  # the collector's validated Options (secrets as Secret)
+    collector: Collector = field(compare=False, repr=False)
+
+    def same_job(self, other: CollectorConfig) -> bool:
+        """True when a reload may keep the running job (same kind, timing and options)."""
+        return (self.kind, self.interval, self.timeout, self.options) == (
+            other.kind,
+            other.interval,
+            other.timeout,
+            other.options,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TargetConfig:
+    """A target and its collector jobs."""
+
+    target: Target
+    collectors: tuple[CollectorConfig, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration."""
+
+    path: str
+    daemon: DaemonConfig
+    defaults: Defaults
+    targets: tuple[TargetConfig, ...]
+    all_target_names: frozenset[str] = frozenset()
+
+    def stale_after(self, interval: float) -> float:
+        """How long a series survives without a refresh."""
+        return self.defaults.stale_after or 3.0 * interval
+
+
+def parse_options(cls: type[T], options: Mapping[str, object] | None) -> T:
+    """Validate a collector's options into its frozen `Options` dataclass (unknown keys are errors).
+
+    Fields annotated `Duration` accept `30s`-style strings, `SecretValue` fields accept
+    `${ENV}`/`file:` references. Raise ConfigError whose issues name the option.
+    """
+    if not is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    adapter = _adapter(cls)
+    try:
+        return adapter.validate_python(dict(options or {}))
+    except ValidationError as exc:
+        raise ConfigError([ConfigIssue("", 0, _loc(e["loc"]), _msg(e)) for e in exc.errors()]) from None
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type[T]) -> TypeAdapter[T]:
+    if cls not in _ADAPTERS:
+        if "__pydantic_config__" not in vars(cls):
+            # Options dataclasses are strict: unknown keys are errors.
+            cls.__pydantic_config__ = ConfigDict(extra="forbid", arbitrary_types_allowed=True)  # type: ignore[attr-defined]
+        _ADAPTERS[cls] = TypeAdapter(cls)
+    return _ADAPTERS[cls]
+
+
+def load_config(
+    path: str | Path,
+    registry: Mapping[str, CollectorFactory],
+    shared: Shared | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read, validate and build a config file; raise ConfigError listing every issue."""
+    p = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(p, 0, "", f"cannot read config file: {exc.strerror}")]) from None
+    return parse_config_text(text, p, registry, shared or Shared(), environ)
+
+
+def parse_config_text(
+    text: str,
+    path: str,
+    registry: Mapping[str, CollectorFactory],
+    shared: Shared,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Validate config text (see `load_config`)."""
+    issues: list[ConfigIssue] = []
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([ConfigIssue(path, line, "", f"invalid YAML: {problem}")]) from None
+    lines: dict[tuple[str | int, ...], int] = {}
+    if node is not None:
+        _index_lines(node, (), lines, issues, path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigIssue(path, 1, "", "the config must be a mapping (daemon:, defaults:, targets:)")])
+
+    def line_of(loc: Sequence[str | int]) -> int:
+        loc = tuple(loc)
+        while loc:
+            if loc in lines:
+                return lines[loc]
+            loc = loc[:-1]
+        return 1
+
+    data = _expand(data, (), environ, issues, path, line_of)
+    try:
+        model = _ConfigModel.model_validate(data)
+    except ValidationError as exc:
+        for e in exc.errors():
+            issues.append(ConfigIssue(path, line_of(e["loc"]), _loc(e["loc"]), _msg(e)))
+        raise ConfigError(issues) from None
+
+    targets = _build_targets(model, registry, shared, path, line_of, issues)
+    if issues:
+        raise ConfigError(issues)
+    return Config(
+        path=path,
+        daemon=model.daemon,
+        defaults=model.defaults,
+        targets=tuple(t for t in targets if shard_of(t.target.name, model.daemon.shard.count) == model.daemon.shard.index),
+        all_target_names=frozenset(t.target.name for t in targets),
+    )
+
+
+def _build_targets(
+    model: _ConfigModel,
+    registry: Mapping[str, CollectorFactory],
+    shared: Shared,
+    path: str,
+    line_of: Callable[[Sequence[str | int]], int],
+    issues: list[ConfigIssue],
+) -> list[TargetConfig]:
+    if model.daemon.shard.index >= model.daemon.shard.count:
+        issues.append(
+            ConfigIssue(path, line_of(("daemon", "shard", "index")), "daemon.shard.index", "must be less than daemon.shard.count")
+        )
+    seen: dict[str, int] = {}
+    for i, t in enumerate(model.targets):
+        if t.name in seen:
+            issues.append(
+                ConfigIssue(
+                    path,
+                    line_of(("targets", i, "name")),
+                    f"targets[{i}].name",
+                    f"duplicate target name {t.name!r} (first defined at targets[{seen[t.name]}])",
+                )
+            )
+        else:
+            seen[t.name] = i
+    for i, t in enumerate(model.targets):
+        if t.parent is not None and t.parent not in seen:
+            issues.append(
+                ConfigIssue(path, line_of(("targets", i, "parent")), f"targets[{i}].parent", f"unknown target {t.parent!r}")
+            )
+        elif t.parent == t.name:
+            issues.append(ConfigIssue(path, line_of(("targets", i, "parent")), f"targets[{i}].parent", "a target cannot be its own parent"))
+    issues.extend(_parent_cycles(model, path, line_of))
+
+    out: list[TargetConfig] = []
+    for i, t in enumerate(model.targets):
+        target = Target(
+            name=t.name,
+            address=t.address,
+            kind=t.kind,
+            site=t.site,
+            parent=t.parent,
+            tags=tuple(t.tags),
+            critical=t.critical,
+            description=t.description,
+        )
+        jobs: list[CollectorConfig] = []
+        for kind, raw in t.collectors.items():
+            base = ("targets", i, "collectors", kind)
+            fld = f"targets[{i}].collectors.{kind}"
+            factory = registry.get(kind)
+            if factory is None:
+                known = ", ".join(sorted(registry))
+                issues.append(ConfigIssue(path, line_of(base), fld, f"unknown collector {kind!r} (known: {known})"))
+                continue
+            opts = dict(raw or {})
+            try:
+                interval = parse_duration(opts.pop("interval", model.defaults.interval))
+            except ValueError as exc:
+                issues.append(ConfigIssue(path, line_of((*base, "interval")), f"{fld}.interval", str(exc)))
+                continue
+            try:
+                timeout = parse_duration(opts.pop("timeout", min(model.defaults.timeout, interval)))
+            except ValueError as exc:
+                issues.append(ConfigIssue(path, line_of((*base, "timeout")), f"{fld}.timeout", str(exc)))
+                continue
+            if timeout > interval:
+                issues.append(
+                    ConfigIssue(
+                        path,
+                        line_of((*base, "timeout")),
+                        f"{fld}.timeout",
+                        f"timeout {format_duration(timeout)} is longer than interval {format_duration(interval)}",
+                    )
+                )
+                continue
+            try:
+                collector = factory(opts, shared)
+            except ConfigError as exc:
+                for issue in exc.issues:
+                    sub = _split_field(issue.field)
+                    issues.append(
+                        ConfigIssue(path, line_of((*base, *sub)), f"{fld}.{issue.field}" if issue.field else fld, issue.message)
+                    )
+                continue
+            validated = getattr(collector, "options", None)
+            jobs.append(CollectorConfig(kind, interval, timeout, validated if validated is not None else opts, collector))
+        out.append(TargetConfig(target, tuple(jobs)))
+    return out
+
+
+def _parent_cycles(
+    model: _ConfigModel, path: str, line_of: Callable[[Sequence[str | int]], int]
+) -> Iterator[ConfigIssue]:
+    parents = {t.name: t.parent for t in model.targets}
+    index = {t.name: i for i, t in enumerate(model.targets)}
+    reported: set[str] = set()
+    for name in parents:
+        chain, cur = [name], parents.get(name)
+        while cur is not None and cur in parents and cur not in chain and cur != name:
+            chain.append(cur)
+            cur = parents.get(cur)
+        if cur == name and len(chain) > 1 and not reported.intersection(chain):
+            reported.update(chain)
+            i = index[name]
+            yield ConfigIssue(
+                path, line_of(("targets", i, "parent")), f"targets[{i}].parent", "parent cycle: " + " -> ".join([*chain, name])
+            )
+
+
+def _index_lines(
+    node: yaml.Node,
+    loc: tuple[str | int, ...],
+    lines: dict[tuple[str | int, ...], int],
+    issues: list[ConfigIssue],
+    path: str,
+) -> None:
+    lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                issues.append(
+                    ConfigIssue(path, key_node.start_mark.line + 1, _loc((*loc, key)), f"duplicate key {key!r}")
+                )
+            seen.add(key)
+            lines[(*loc, key)] = key_node.start_mark.line + 1
+            _index_lines(value_node, (*loc, key), lines, issues, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_lines(item, (*loc, i), lines, issues, path)
+
+
+def _expand(
+    data: object,
+    loc: tuple[str | int, ...],
+    environ: Mapping[str, str] | None,
+    issues: list[ConfigIssue],
+    path: str,
+    line_of: Callable[[Sequence[str | int]], int],
+) -> Any:
+    if isinstance(data, dict):
+        return {k: _expand(v, (*loc, str(k)), environ, issues, path, line_of) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_expand(v, (*loc, i), environ, issues, path, line_of) for i, v in enumerate(data)]
+    if isinstance(data, str) and "${" in data:
+        try:
+            return expand_env(data, environ)
+        except SecretError as exc:
+            issues.append(ConfigIssue(path, line_of(loc), _loc(loc), str(exc)))
+            return ""
+    return data
+
+
+def _loc(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _split_field(text: str) -> tuple[str | int, ...]:
+    parts: list[str | int] = []
+    for piece in re.findall(r"[^.\[\]]+|\[\d+\]", text):
+        parts.append(int(piece[1:-1]) if piece.startswith("[") else piece)
+    return tuple(parts)
+
+
+def _msg(error: Mapping[str, Any]) -> str:
+    msg = str(error["msg"])
+    if error.get("type") in ("extra_forbidden", "unexpected_keyword_argument"):
+        return "unknown key"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if error.get("type") == "missing":
+        return "required field is missing"
+    return msg

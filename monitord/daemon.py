@@ -1,0 +1,213 @@
+"""The composition root: builds everything, starts and stops it in order, handles signals.
+
+Start order: state → history → runner → HTTP server → scheduler (first polls).
+Stop order (SIGTERM/SIGINT): scheduler stops firing → in-flight polls are cancelled
+and awaited → HTTP server stops → history is checkpointed and closed → shared
+collector resources are closed.
+SIGHUP re-reads the config: it is parsed and validated in full, then swapped in;
+a bad config is logged and the running one stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+
+from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, specs_by_name
+from monitord.config import Config, load_config, parse_listen
+from monitord.errors import ConfigError, HistoryError
+from monitord.history import History
+from monitord.log import RedactionFilter, collect_secrets
+from monitord.runner import Runner, SelfMetrics
+from monitord.scheduler import Scheduler
+from monitord.state import Event, State
+from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock
+
+__all__ = ["Daemon", "collector_specs"]
+
+log = logging.getLogger(__name__)
+
+
+def collector_specs(config: Config) -> list[MetricSpec]:
+    """Every MetricSpec of the collectors used in `config`, core specs first."""
+    specs: list[MetricSpec] = list(CORE_SPECS)
+    seen: set[type] = set()
+    for tc in config.targets:
+        for cc in tc.collectors:
+            cls = type(cc.collector)
+            if cls not in seen:
+                seen.add(cls)
+                specs.extend(cc.collector.metrics)
+    return specs
+
+
+class Daemon:
+    """One running monitord."""
+
+    def __init__(
+        self,
+        config_path: str | Path,
+        config: Config,
+        registry: Mapping[str, CollectorFactory],
+        shared: Shared,
+        *,
+        clock: Clock | None = None,
+        redaction: RedactionFilter | None = None,
+    ) -> None:
+        self.config_path = str(config_path)
+        self.config = config
+        self.registry = registry
+        self.shared = shared
+        self.clock = clock or SystemClock()
+        self.redaction = redaction
+        self.metrics = SelfMetrics()
+        self.state = State(
+            self.clock,
+            failures_to_down=config.defaults.failures_to_down,
+            successes_to_up=config.defaults.successes_to_up,
+        )
+        self.history: History | None = None
+        self.server: MetricsServer | None = None
+        self.scheduler: Scheduler | None = None
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        """Run until SIGTERM/SIGINT (or `request_stop()`)."""
+        cfg = self.config
+        self._feed_redaction(cfg)
+        data_dir = Path(cfg.daemon.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.history = History(data_dir / "monitord.db")
+        specs = collector_specs(cfg)
+        self._renderer = ExpositionRenderer(specs)
+        runner = Runner(
+            self.state,
+            self.metrics,
+            specs_by_name(specs),
+            limits=cfg.daemon.concurrency,
+            on_events=self._on_events,
+            clock=self.clock,
+        )
+        self._runner = runner
+        host, port = parse_listen(cfg.daemon.listen)
+        self.server = MetricsServer(
+            host,
+            port,
+            self._render,
+            self.metrics.registry,
+            healthy=lambda: self.scheduler is not None and self.scheduler.running,
+        )
+        self.server.start()
+        self.scheduler = Scheduler(
+            runner, self.state, self.metrics, startup_spread=cfg.daemon.startup_spread, clock=self.clock
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        try:
+            self.scheduler.start()
+            result = self.scheduler.sync(cfg)
+            log.info(
+                "monitord started listen=%s:%d targets=%d jobs=%d data_dir=%s",
+                host,
+                self.server.port,
+                len(cfg.targets),
+                result.added,
+                data_dir,
+            )
+            await self._stop.wait()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            await self._shutdown()
+
+    def request_stop(self) -> None:
+        """Ask the daemon to stop (signal-safe: runs on the loop)."""
+        log.info("stopping")
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        """Ask the daemon to reload its config file."""
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def reload(self) -> bool:
+        """Parse the config file again and swap it in; keep the old one on any error."""
+        try:
+            new = await asyncio.to_thread(load_config, self.config_path, self.registry, self.shared)
+        except ConfigError as exc:
+            self.metrics.config_reloads.labels(result="error").inc()
+            log.error("config reload refused, keeping the running config (%d errors):", len(exc.issues))
+            for issue in exc.issues:
+                log.error("config error: %s", issue)
+            return False
+        old = self.config
+        for fld in ("listen", "data_dir", "concurrency"):
+            if getattr(old.daemon, fld) != getattr(new.daemon, fld):
+                log.warning("config reload: daemon.%s changed; restart monitord to apply it", fld)
+        self._feed_redaction(new)
+        specs = collector_specs(new)
+        self._renderer = ExpositionRenderer(specs)
+        self._runner.specs = specs_by_name(specs)
+        self.state.failures_to_down = new.defaults.failures_to_down
+        self.state.successes_to_up = new.defaults.successes_to_up
+        assert self.scheduler is not None
+        result = self.scheduler.sync(new)
+        self.config = new
+        self.metrics.config_reloads.labels(result="ok").inc()
+        log.info(
+            "config reloaded added=%d removed=%d replaced=%d kept=%d",
+            result.added,
+            result.removed,
+            result.replaced,
+            result.kept,
+        )
+        return True
+
+    async def _shutdown(self) -> None:
+        if self.scheduler is not None:
+            n = len(self._runner._inflight)
+            await self.scheduler.shutdown()
+            log.info("polls stopped cancelled=%d", n)
+        for t in list(self._tasks):
+            t.cancel()
+        if self.server is not None:
+            await asyncio.to_thread(self.server.stop)
+        if self.history is not None:
+            try:
+                self.history.close()
+            except HistoryError as exc:
+                log.error("history close failed: %s", exc)
+        await self.shared.aclose()
+        log.info("monitord stopped")
+
+    def _on_events(self, events: list[Event]) -> None:
+        if self.history is None:
+            return
+        start = self.clock.monotonic()
+        try:
+            self.history.add_events(events)
+        except HistoryError as exc:
+            log.error("history write failed: %s", exc)
+        self.metrics.history_write.observe(self.clock.monotonic() - start)
+
+    def _render(self) -> bytes:
+        snap = self.state.snapshot()
+        self.metrics.series.set(snap.series_count())
+        return self._renderer.render(snap)
+
+    def _feed_redaction(self, cfg: Config) -> None:
+        if self.redaction is None:
+            return
+        secrets: set[str] = set()
+        for tc in cfg.targets:
+            for cc in tc.collectors:
+                secrets |= collect_secrets(cc.collector)
+                secrets |= collect_secrets(cc.options)
+        self.redaction.set_secrets(secrets)

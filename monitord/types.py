@@ -1,0 +1,211 @@
+"""The shared vocabulary of monitord: samples, metric specs, targets, failure reasons, clocks.
+
+Collectors and exporters import only this module, `monitord.errors` and
+`monitord.config`; everything that crosses the core's boundary is one of these types.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar, Protocol, TypeVar, runtime_checkable
+
+__all__ = [
+    "Clock",
+    "Collector",
+    "CollectorFactory",
+    "Closable",
+    "FailureReason",
+    "MetricSpec",
+    "Sample",
+    "SampleKind",
+    "Shared",
+    "SystemClock",
+    "Target",
+    "TargetKind",
+    "UPTIME_METRICS",
+]
+
+
+class SampleKind(StrEnum):
+    """How a sample's value is to be read."""
+
+    GAUGE = "gauge"
+    COUNTER = "counter"
+    INFO = "info"
+
+
+class FailureReason(StrEnum):
+    """Closed set of reasons a poll can fail; used as the `reason` label."""
+
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    DNS = "dns"
+    AUTH = "auth"
+    REFUSED = "refused"
+    MALFORMED = "malformed"
+    PERMISSION = "permission"
+    TLS = "tls"
+    CONFIG = "config"
+    INTERNAL = "internal"
+
+
+class TargetKind(StrEnum):
+    """What a target is; drives report grouping and default profiles."""
+
+    ROUTER = "router"
+    SWITCH = "switch"
+    FIREWALL = "firewall"
+    SERVER = "server"
+    DATABASE = "database"
+    UPS = "ups"
+    WEBSITE = "website"
+    ACCESS_POINT = "access_point"
+    PRINTER = "printer"
+    STORAGE = "storage"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One series family a collector may emit: its published contract.
+
+    The HELP text says where the value comes from (MIB object and OID, psutil call...)
+    and that it is the value from the last poll. `labels` lists every label the
+    collector sets, `target` first.
+    """
+
+    name: str
+    kind: SampleKind
+    help: str
+    labels: tuple[str, ...] = ("target",)
+    unit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One value of one series, as a collector saw it.
+
+    `value` is in base units. Counters carry the raw device counter (an int where the
+    device gives one, so the wrap arithmetic stays exact); `bits` is the counter's
+    width (32, 64, or 0 when unknown); `increment=True` means the value is to be
+    added to the running total instead of replacing it; `max_rate` (per second, 0 when
+    unknown) bounds a plausible rate, e.g. the interface speed, so a reset read as a
+    wrap cannot produce a spike.
+    """
+
+    name: str
+    labels: Mapping[str, str]
+    value: float
+    kind: SampleKind = SampleKind.GAUGE
+    ts: float = 0.0
+    bits: int = 0
+    increment: bool = False
+    max_rate: float = 0.0
+
+
+# Samples whose decrease between two polls means the device restarted: every counter of
+# that (target, collector) is then treated as reset, and yields no rate for that interval.
+UPTIME_METRICS: frozenset[str] = frozenset({"monitord_device_uptime_seconds", "monitord_host_uptime_seconds"})
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A named thing to watch, as the collectors see it (no secrets here)."""
+
+    name: str
+    address: str
+    kind: TargetKind = TargetKind.OTHER
+    site: str = ""
+    parent: str | None = None
+    tags: tuple[str, ...] = ()
+    critical: bool = False
+    description: str = ""
+
+
+class Clock(Protocol):
+    """Time source injected into the state and the scheduler glue."""
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary start; never goes back."""
+
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch."""
+
+
+@dataclass(frozen=True, slots=True)
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary start; never goes back."""
+        return time.monotonic()
+
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch."""
+        return time.time()
+
+
+class Collector(Protocol):
+    """One poll of one target; stateless between calls."""
+
+    kind: ClassVar[str]
+    metrics: ClassVar[tuple[MetricSpec, ...]]
+
+    async def collect(self, target: Target) -> list[Sample]:
+        """Poll `target` once; raise `CollectorError` subclasses only."""
+        ...
+
+
+class CollectorFactory(Protocol):
+    """Validates options at config load and builds a collector."""
+
+    def __call__(self, options: Mapping[str, object], shared: Shared) -> Collector:
+        """Raise `ConfigError` naming the field on bad options."""
+        ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """Optional capability of a collector or shared resource that holds sockets."""
+
+    async def aclose(self) -> None:
+        """Release what it holds."""
+        ...
+
+
+T = TypeVar("T")
+
+
+class Shared:
+    """Expensive resources shared by the collectors (one SNMP engine, one ICMP socket...).
+
+    Resources are created lazily, on first use inside the running event loop, by the
+    factory the collector passes; `aclose()` closes every resource that is `Closable`,
+    newest first. `limits` carries the configured concurrency caps by collector kind.
+    """
+
+    def __init__(self, limits: Mapping[str, int] | None = None) -> None:
+        self.limits: dict[str, int] = dict(limits or {})
+        self.settings: dict[str, object] = {}
+        self._resources: dict[str, object] = {}
+
+    def get(self, key: str, factory: Callable[[], T]) -> T:
+        """Return the resource stored under `key`, creating it with `factory` once."""
+        if key not in self._resources:
+            self._resources[key] = factory()
+        return self._resources[key]  # type: ignore[return-value]
+
+    def peek(self, key: str) -> object | None:
+        """Return the resource under `key` if it was created, else None."""
+        return self._resources.get(key)
+
+    async def aclose(self) -> None:
+        """Close every Closable resource, newest first, and forget them all."""
+        items = list(self._resources.values())
+        self._resources.clear()
+        for res in reversed(items):
+            if isinstance(res, Closable):
+                await res.aclose()
