@@ -43,7 +43,11 @@ def poll_samples(t: int, ifaces: int, round_no: int) -> list[Sample]:
     for i in range(1, ifaces + 1):
         labels = {"target": f"sw-{t:04d}", "ifindex": str(i), "ifname": f"GigabitEthernet1/0/{i}"}
         for n, (name, kind) in enumerate(METRICS):
-            v = (1 if i % 7 else 0) if kind is SampleKind.GAUGE else (t * 1_000_003 + i * 7919 + n + round_no * 1000)
+            v = (
+                (1 if i % 7 else 0)
+                if kind is SampleKind.GAUGE
+                else (t * 1_000_003 + i * 7919 + n + round_no * 1000)
+            )
             out.append(Sample(name, labels, v, kind, bits=64))
     return out
 
@@ -112,12 +116,20 @@ def main() -> None:
     ref = timed(lambda: generate_latest(reg), a.rounds)
     ref_body = generate_latest(reg)
 
-    print(f"series: {series}  (targets={a.targets} x interfaces={a.ifaces} x {len(METRICS)} metrics)")
+    print(
+        f"series: {series}  (targets={a.targets} x interfaces={a.ifaces} x {len(METRICS)} metrics)"
+    )
     print(f"body size: monitord {len(body) / 1e6:.1f} MB, reference {len(ref_body) / 1e6:.1f} MB")
     print(f"reference generate_latest(custom collector): {ref * 1000:8.1f} ms")
-    print(f"monitord cold (nothing cached):              {cold * 1000:8.1f} ms   ratio ref/monitord = {ref / cold:5.1f}x")
-    print(f"monitord steady (25% of targets re-polled):  {steady * 1000:8.1f} ms   ratio ref/monitord = {ref / steady:5.1f}x")
-    print(f"monitord idle (nothing changed):             {idle * 1000:8.3f} ms   ratio ref/monitord = {ref / idle:5.0f}x")
+    print(
+        f"monitord cold (nothing cached):              {cold * 1000:8.1f} ms   ratio ref/monitord = {ref / cold:5.1f}x"
+    )
+    print(
+        f"monitord steady (25% of targets re-polled):  {steady * 1000:8.1f} ms   ratio ref/monitord = {ref / steady:5.1f}x"
+    )
+    print(
+        f"monitord idle (nothing changed):             {idle * 1000:8.3f} ms   ratio ref/monitord = {ref / idle:5.0f}x"
+    )
     print("goal: steady at least 3x faster than the reference")
 
 

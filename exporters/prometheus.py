@@ -28,7 +28,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from monitord.state import GroupView, Snapshot
 from monitord.types import MetricSpec, SampleKind
 
-__all__ = ["CONTENT_TYPE", "CORE_SPECS", "ExpositionRenderer", "MetricsServer", "format_value", "specs_by_name"]
+__all__ = [
+    "CONTENT_TYPE",
+    "CORE_SPECS",
+    "ExpositionRenderer",
+    "MetricsServer",
+    "format_value",
+    "specs_by_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +108,9 @@ class ExpositionRenderer:
         for spec in (*CORE_SPECS, *specs):
             mtype = "counter" if spec.kind is SampleKind.COUNTER else "gauge"
             help_text = spec.help.replace("\\", "\\\\").replace("\n", "\\n")
-            self._headers[spec.name] = f"# HELP {spec.name} {help_text}\n# TYPE {spec.name} {mtype}\n"
+            self._headers[spec.name] = (
+                f"# HELP {spec.name} {help_text}\n# TYPE {spec.name} {mtype}\n"
+            )
         self._cache: dict[_GroupKey, tuple[GroupView, int, dict[str, str]]] = {}
         self._info_cache: dict[str, tuple[object, str]] = {}
         self._last: tuple[tuple[tuple[_GroupKey, int], ...], int, bytes] | None = None
@@ -138,7 +147,14 @@ class ExpositionRenderer:
             if ci is None or ci[0] != t:
                 line = (
                     "monitord_target_info{"
-                    + _labels((("target", t.name), ("kind", str(t.kind)), ("site", t.site), ("address", t.address)))
+                    + _labels(
+                        (
+                            ("target", t.name),
+                            ("kind", str(t.kind)),
+                            ("site", t.site),
+                            ("address", t.address),
+                        )
+                    )
                     + "} 1\n"
                 )
                 ci = (t, line)
@@ -158,7 +174,9 @@ class ExpositionRenderer:
     def _render_group(self, g: GroupView) -> dict[str, str]:
         per: dict[str, list[str]] = {}
         for sv in g.series.values():
-            per.setdefault(sv.name, []).append(f"{sv.name}{{{_labels(sv.labels)}}} {format_value(sv.value)}\n")
+            per.setdefault(sv.name, []).append(
+                f"{sv.name}{{{_labels(sv.labels)}}} {format_value(sv.value)}\n"
+            )
         target = g.target.name
         collector = g.collector
         lbl = _labels((("collector", collector), ("target", target)))
@@ -215,7 +233,9 @@ class MetricsServer:
 
     def start(self) -> None:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="monitord-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="monitord-http", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -249,7 +269,9 @@ class MetricsServer:
         self._send(req, 200, ctype, body, gz)
 
     @staticmethod
-    def _send(req: BaseHTTPRequestHandler, code: int, ctype: str, body: bytes, gz: bool = False) -> None:
+    def _send(
+        req: BaseHTTPRequestHandler, code: int, ctype: str, body: bytes, gz: bool = False
+    ) -> None:
         if gz:
             body = gzip.compress(body, compresslevel=1)
         req.send_response(code)

@@ -64,16 +64,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"monitord {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the daemon in the foreground", description="Run the daemon in the foreground.")
-    run.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})")
-    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override daemon.log_level")
+    run = sub.add_parser(
+        "run",
+        help="run the daemon in the foreground",
+        description="Run the daemon in the foreground.",
+    )
+    run.add_argument(
+        "-c", "--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})"
+    )
+    run.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="override daemon.log_level",
+    )
 
     chk = sub.add_parser(
         "check-config",
         help="validate a config file and exit",
         description="Validate a config file; print every error as FILE:LINE: field: message.",
     )
-    chk.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})")
+    chk.add_argument(
+        "-c", "--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})"
+    )
 
     sub.add_parser("version", help="print the version and exit")
     return p

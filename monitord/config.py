@@ -78,7 +78,9 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str) and (m := _DURATION.match(value)):
         seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
     else:
-        raise ValueError(f"invalid duration {value!r}: expected a number and a unit (ms, s, m, h, d), e.g. 30s")
+        raise ValueError(
+            f"invalid duration {value!r}: expected a number and a unit (ms, s, m, h, d), e.g. 30s"
+        )
     if seconds <= 0:
         raise ValueError("duration must be greater than zero")
     return seconds
@@ -276,7 +278,9 @@ def parse_options(cls: type[T], options: Mapping[str, object] | None) -> T:
     try:
         return adapter.validate_python(dict(options or {}))
     except ValidationError as exc:
-        raise ConfigError([ConfigIssue("", 0, _loc(e["loc"]), _msg(e)) for e in exc.errors()]) from None
+        raise ConfigError(
+            [ConfigIssue("", 0, _loc(e["loc"]), _msg(e)) for e in exc.errors()]
+        ) from None
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
@@ -302,7 +306,9 @@ def load_config(
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError([ConfigIssue(p, 0, "", f"cannot read config file: {exc.strerror}")]) from None
+        raise ConfigError(
+            [ConfigIssue(p, 0, "", f"cannot read config file: {exc.strerror}")]
+        ) from None
     return parse_config_text(text, p, registry, shared or Shared(), environ)
 
 
@@ -329,7 +335,13 @@ def parse_config_text(
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError([ConfigIssue(path, 1, "", "the config must be a mapping (daemon:, defaults:, targets:)")])
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    path, 1, "", "the config must be a mapping (daemon:, defaults:, targets:)"
+                )
+            ]
+        )
 
     def line_of(loc: Sequence[str | int]) -> int:
         loc = tuple(loc)
@@ -354,7 +366,11 @@ def parse_config_text(
         path=path,
         daemon=model.daemon,
         defaults=model.defaults,
-        targets=tuple(t for t in targets if shard_of(t.target.name, model.daemon.shard.count) == model.daemon.shard.index),
+        targets=tuple(
+            t
+            for t in targets
+            if shard_of(t.target.name, model.daemon.shard.count) == model.daemon.shard.index
+        ),
         all_target_names=frozenset(t.target.name for t in targets),
     )
 
@@ -369,7 +385,12 @@ def _build_targets(
 ) -> list[TargetConfig]:
     if model.daemon.shard.index >= model.daemon.shard.count:
         issues.append(
-            ConfigIssue(path, line_of(("daemon", "shard", "index")), "daemon.shard.index", "must be less than daemon.shard.count")
+            ConfigIssue(
+                path,
+                line_of(("daemon", "shard", "index")),
+                "daemon.shard.index",
+                "must be less than daemon.shard.count",
+            )
         )
     seen: dict[str, int] = {}
     for i, t in enumerate(model.targets):
@@ -387,10 +408,22 @@ def _build_targets(
     for i, t in enumerate(model.targets):
         if t.parent is not None and t.parent not in seen:
             issues.append(
-                ConfigIssue(path, line_of(("targets", i, "parent")), f"targets[{i}].parent", f"unknown target {t.parent!r}")
+                ConfigIssue(
+                    path,
+                    line_of(("targets", i, "parent")),
+                    f"targets[{i}].parent",
+                    f"unknown target {t.parent!r}",
+                )
             )
         elif t.parent == t.name:
-            issues.append(ConfigIssue(path, line_of(("targets", i, "parent")), f"targets[{i}].parent", "a target cannot be its own parent"))
+            issues.append(
+                ConfigIssue(
+                    path,
+                    line_of(("targets", i, "parent")),
+                    f"targets[{i}].parent",
+                    "a target cannot be its own parent",
+                )
+            )
     issues.extend(_parent_cycles(model, path, line_of))
 
     out: list[TargetConfig] = []
@@ -412,18 +445,26 @@ def _build_targets(
             factory = registry.get(kind)
             if factory is None:
                 known = ", ".join(sorted(registry))
-                issues.append(ConfigIssue(path, line_of(base), fld, f"unknown collector {kind!r} (known: {known})"))
+                issues.append(
+                    ConfigIssue(
+                        path, line_of(base), fld, f"unknown collector {kind!r} (known: {known})"
+                    )
+                )
                 continue
             opts = dict(raw or {})
             try:
                 interval = parse_duration(opts.pop("interval", model.defaults.interval))
             except ValueError as exc:
-                issues.append(ConfigIssue(path, line_of((*base, "interval")), f"{fld}.interval", str(exc)))
+                issues.append(
+                    ConfigIssue(path, line_of((*base, "interval")), f"{fld}.interval", str(exc))
+                )
                 continue
             try:
                 timeout = parse_duration(opts.pop("timeout", min(model.defaults.timeout, interval)))
             except ValueError as exc:
-                issues.append(ConfigIssue(path, line_of((*base, "timeout")), f"{fld}.timeout", str(exc)))
+                issues.append(
+                    ConfigIssue(path, line_of((*base, "timeout")), f"{fld}.timeout", str(exc))
+                )
                 continue
             if timeout > interval:
                 issues.append(
@@ -441,11 +482,20 @@ def _build_targets(
                 for issue in exc.issues:
                     sub = _split_field(issue.field)
                     issues.append(
-                        ConfigIssue(path, line_of((*base, *sub)), f"{fld}.{issue.field}" if issue.field else fld, issue.message)
+                        ConfigIssue(
+                            path,
+                            line_of((*base, *sub)),
+                            f"{fld}.{issue.field}" if issue.field else fld,
+                            issue.message,
+                        )
                     )
                 continue
             validated = getattr(collector, "options", None)
-            jobs.append(CollectorConfig(kind, interval, timeout, validated if validated is not None else opts, collector))
+            jobs.append(
+                CollectorConfig(
+                    kind, interval, timeout, validated if validated is not None else opts, collector
+                )
+            )
         out.append(TargetConfig(target, tuple(jobs)))
     return out
 
@@ -465,7 +515,10 @@ def _parent_cycles(
             reported.update(chain)
             i = index[name]
             yield ConfigIssue(
-                path, line_of(("targets", i, "parent")), f"targets[{i}].parent", "parent cycle: " + " -> ".join([*chain, name])
+                path,
+                line_of(("targets", i, "parent")),
+                f"targets[{i}].parent",
+                "parent cycle: " + " -> ".join([*chain, name]),
             )
 
 
@@ -483,7 +536,12 @@ def _index_lines(
             key = str(key_node.value)
             if key in seen:
                 issues.append(
-                    ConfigIssue(path, key_node.start_mark.line + 1, _loc((*loc, key)), f"duplicate key {key!r}")
+                    ConfigIssue(
+                        path,
+                        key_node.start_mark.line + 1,
+                        _loc((*loc, key)),
+                        f"duplicate key {key!r}",
+                    )
                 )
             seen.add(key)
             lines[(*loc, key)] = key_node.start_mark.line + 1
@@ -502,7 +560,9 @@ def _expand(
     line_of: Callable[[Sequence[str | int]], int],
 ) -> Any:
     if isinstance(data, dict):
-        return {k: _expand(v, (*loc, str(k)), environ, issues, path, line_of) for k, v in data.items()}
+        return {
+            k: _expand(v, (*loc, str(k)), environ, issues, path, line_of) for k, v in data.items()
+        }
     if isinstance(data, list):
         return [_expand(v, (*loc, i), environ, issues, path, line_of) for i, v in enumerate(data)]
     if isinstance(data, str) and "${" in data:

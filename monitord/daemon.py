@@ -73,7 +73,7 @@ class Daemon:
         self.server: MetricsServer | None = None
         self.scheduler: Scheduler | None = None
         self._stop = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[bool]] = set()
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT (or `request_stop()`)."""
@@ -103,7 +103,11 @@ class Daemon:
         )
         self.server.start()
         self.scheduler = Scheduler(
-            runner, self.state, self.metrics, startup_spread=cfg.daemon.startup_spread, clock=self.clock
+            runner,
+            self.state,
+            self.metrics,
+            startup_spread=cfg.daemon.startup_spread,
+            clock=self.clock,
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -143,7 +147,9 @@ class Daemon:
             new = await asyncio.to_thread(load_config, self.config_path, self.registry, self.shared)
         except ConfigError as exc:
             self.metrics.config_reloads.labels(result="error").inc()
-            log.error("config reload refused, keeping the running config (%d errors):", len(exc.issues))
+            log.error(
+                "config reload refused, keeping the running config (%d errors):", len(exc.issues)
+            )
             for issue in exc.issues:
                 log.error("config error: %s", issue)
             return False

@@ -57,7 +57,9 @@ class History:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(
+                str(self.path), check_same_thread=False, isolation_level=None
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
@@ -73,20 +75,25 @@ class History:
 
     def add_events(self, events: Iterable[Event]) -> None:
         """Append events in one transaction."""
-        rows = [(e.ts, e.target, e.collector, e.kind.value, e.reason, e.message[:500]) for e in events]
+        rows = [
+            (e.ts, e.target, e.collector, e.kind.value, e.reason, e.message[:500]) for e in events
+        ]
         if not rows:
             return
         try:
             with self._lock:
                 self._db.execute("BEGIN")
                 self._db.executemany(
-                    "INSERT INTO events(ts, target, collector, kind, reason, message) VALUES (?,?,?,?,?,?)", rows
+                    "INSERT INTO events(ts, target, collector, kind, reason, message) VALUES (?,?,?,?,?,?)",
+                    rows,
                 )
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise HistoryError(f"cannot write events to {self.path}: {exc}") from exc
 
-    def events(self, since: float = 0.0, until: float = float("inf"), target: str | None = None) -> list[StoredEvent]:
+    def events(
+        self, since: float = 0.0, until: float = float("inf"), target: str | None = None
+    ) -> list[StoredEvent]:
         """Events with since <= ts < until, oldest first."""
         sql = "SELECT id, ts, target, collector, kind, reason, message FROM events WHERE ts >= ? AND ts < ?"
         args: list[object] = [since, until if until != float("inf") else 1e18]

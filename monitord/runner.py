@@ -33,13 +33,20 @@ _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30
 class SelfMetrics:
     """monitord's own behaviour, instrumented directly (no device data here)."""
 
-    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+    registry: CollectorRegistry = field(
+        default_factory=lambda: CollectorRegistry(auto_describe=True)
+    )
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.polls = Counter("monitord_polls", "Polls run, by collector.", ["collector"], registry=r)
+        self.polls = Counter(
+            "monitord_polls", "Polls run, by collector.", ["collector"], registry=r
+        )
         self.poll_errors = Counter(
-            "monitord_poll_errors", "Polls that failed, by collector and reason.", ["collector", "reason"], registry=r
+            "monitord_poll_errors",
+            "Polls that failed, by collector and reason.",
+            ["collector", "reason"],
+            registry=r,
         )
         self.poll_duration = Histogram(
             "monitord_poll_duration_seconds",
@@ -76,10 +83,14 @@ class SelfMetrics:
         self.config_reloads = Counter(
             "monitord_config_reloads", "Config reloads, by result.", ["result"], registry=r
         )
-        self.targets = Gauge("monitord_targets", "Targets configured for this daemon (this shard).", registry=r)
+        self.targets = Gauge(
+            "monitord_targets", "Targets configured for this daemon (this shard).", registry=r
+        )
         self.jobs = Gauge("monitord_jobs", "Scheduled (target, collector) jobs.", registry=r)
         self.inflight = Gauge("monitord_polls_in_flight", "Polls running right now.", registry=r)
-        build = Gauge("monitord_build_info", "Version of monitord; always 1.", ["version"], registry=r)
+        build = Gauge(
+            "monitord_build_info", "Version of monitord; always 1.", ["version"], registry=r
+        )
         build.labels(version=__version__).set(1)
 
 
@@ -107,7 +118,9 @@ class Runner:
         self._internal_logged: set[tuple[str, str]] = set()
         self._unknown_logged: set[str] = set()
 
-    async def poll(self, target: Target, job: CollectorConfig, stale_after: float | None = None) -> bool:
+    async def poll(
+        self, target: Target, job: CollectorConfig, stale_after: float | None = None
+    ) -> bool:
         """Run one poll of `job` against `target`; return True when it succeeded."""
         task = asyncio.current_task()
         if task is not None:
@@ -159,7 +172,13 @@ class Runner:
         self.metrics.poll_duration.labels(collector=job.kind).observe(duration)
         if not ok:
             self.metrics.poll_errors.labels(collector=job.kind, reason=reason).inc()
-            log.debug("poll failed target=%s collector=%s reason=%s: %s", target.name, job.kind, reason, message)
+            log.debug(
+                "poll failed target=%s collector=%s reason=%s: %s",
+                target.name,
+                job.kind,
+                reason,
+                message,
+            )
         events = self.state.record(
             target,
             job.kind,
@@ -174,7 +193,11 @@ class Runner:
         for ev in events:
             if ev.kind is EventKind.DOWN:
                 log.warning(
-                    "target down target=%s collector=%s reason=%s detail=%r", ev.target, ev.collector, ev.reason, ev.message
+                    "target down target=%s collector=%s reason=%s detail=%r",
+                    ev.target,
+                    ev.collector,
+                    ev.reason,
+                    ev.message,
                 )
             else:
                 log.info("target up target=%s collector=%s", ev.target, ev.collector)
@@ -192,7 +215,11 @@ class Runner:
             self.metrics.samples_dropped.labels(collector=collector, reason="unknown_metric").inc()
             if s.name not in self._unknown_logged:
                 self._unknown_logged.add(s.name)
-                log.error("collector emitted an undeclared metric collector=%s metric=%s (dropped)", collector, s.name)
+                log.error(
+                    "collector emitted an undeclared metric collector=%s metric=%s (dropped)",
+                    collector,
+                    s.name,
+                )
         return out
 
     def _sem(self, kind: str) -> asyncio.Semaphore:

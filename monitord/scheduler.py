@@ -96,9 +96,15 @@ class Scheduler:
         """Start the scheduler on the running loop."""
         loop = asyncio.get_running_loop()
         self._sched = AsyncIOScheduler(event_loop=loop, timezone=UTC)
-        self._sched.add_listener(self._on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        self._sched.add_listener(
+            self._on_event, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED
+        )
         self._sched.add_job(
-            self._prune, IntervalTrigger(seconds=15, timezone=UTC), id=PRUNE_JOB, max_instances=1, coalesce=True
+            self._prune,
+            IntervalTrigger(seconds=15, timezone=UTC),
+            id=PRUNE_JOB,
+            max_instances=1,
+            coalesce=True,
         )
         if self._extra_jobs is not None:
             self._extra_jobs(self._sched)
@@ -117,7 +123,11 @@ class Scheduler:
         wanted: dict[str, tuple[Target, CollectorConfig, float]] = {}
         for tc in config.targets:
             for cc in tc.collectors:
-                wanted[job_id(tc.target.name, cc.kind)] = (tc.target, cc, config.stale_after(cc.interval))
+                wanted[job_id(tc.target.name, cc.kind)] = (
+                    tc.target,
+                    cc,
+                    config.stale_after(cc.interval),
+                )
         self.state.set_targets(tc.target for tc in config.targets)
         added = removed = replaced = kept = 0
         for jid in list(self._jobs):
@@ -141,7 +151,9 @@ class Scheduler:
             else:
                 added += 1
             self._jobs[jid] = (target, cc, stale)
-            first = now + timedelta(seconds=phase_offset(jid, min(cc.interval, self.startup_spread)))
+            first = now + timedelta(
+                seconds=phase_offset(jid, min(cc.interval, self.startup_spread))
+            )
             self._sched.add_job(
                 self._run,
                 IntervalTrigger(seconds=cc.interval, start_date=first, timezone=UTC),

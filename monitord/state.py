@@ -26,7 +26,6 @@ from enum import StrEnum
 from monitord.types import (
     UPTIME_METRICS,
     Clock,
-    FailureReason,
     Sample,
     SampleKind,
     SystemClock,
@@ -34,8 +33,8 @@ from monitord.types import (
 )
 
 __all__ = [
-    "EventKind",
     "Event",
+    "EventKind",
     "GroupKey",
     "GroupView",
     "LabelSet",
@@ -130,7 +129,9 @@ class Snapshot:
         sv = self._find(target, collector, name, labels)
         return None if sv is None else sv.rate
 
-    def _find(self, target: str, collector: str, name: str, labels: Mapping[str, str]) -> SeriesValue | None:
+    def _find(
+        self, target: str, collector: str, name: str, labels: Mapping[str, str]
+    ) -> SeriesValue | None:
         g = self.groups.get((target, collector))
         if g is None:
             return None
@@ -276,7 +277,9 @@ class State:
             return list(self._events)
 
 
-def counter_delta(prev: int | float, cur: int | float, bits: int, *, max_delta: float = 0.0) -> int | float | None:
+def counter_delta(
+    prev: int | float, cur: int | float, bits: int, *, max_delta: float = 0.0
+) -> int | float | None:
     """Increase of a raw counter between two readings, or None when it was reset.
 
     A decrease is a wrap only for a counter of known width (32 or 64 bits) whose
@@ -297,7 +300,9 @@ def counter_delta(prev: int | float, cur: int | float, bits: int, *, max_delta: 
     return delta
 
 
-def _next_value(prev: SeriesValue | None, s: Sample, now: float, now_mono: float, restarted: bool) -> SeriesValue:
+def _next_value(
+    prev: SeriesValue | None, s: Sample, now: float, now_mono: float, restarted: bool
+) -> SeriesValue:
     labels = _labelset(s.labels)
     if s.kind is not SampleKind.COUNTER:
         return SeriesValue(s.name, labels, s.value, s.kind, now, now_mono)

@@ -13,10 +13,11 @@ from enum import StrEnum
 from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
+    "UPTIME_METRICS",
     "Clock",
+    "Closable",
     "Collector",
     "CollectorFactory",
-    "Closable",
     "FailureReason",
     "MetricSpec",
     "Sample",
@@ -25,7 +26,6 @@ __all__ = [
     "SystemClock",
     "Target",
     "TargetKind",
-    "UPTIME_METRICS",
 ]
 
 
@@ -108,7 +108,9 @@ class Sample:
 
 # Samples whose decrease between two polls means the device restarted: every counter of
 # that (target, collector) is then treated as reset, and yields no rate for that interval.
-UPTIME_METRICS: frozenset[str] = frozenset({"monitord_device_uptime_seconds", "monitord_host_uptime_seconds"})
+UPTIME_METRICS: frozenset[str] = frozenset(
+    {"monitord_device_uptime_seconds", "monitord_host_uptime_seconds"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,9 @@ class DaemonProc:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-                pytest.fail(f"daemon did not stop within {timeout}s of SIGTERM:\n{self.log()[-3000:]}")
+                pytest.fail(
+                    f"daemon did not stop within {timeout}s of SIGTERM:\n{self.log()[-3000:]}"
+                )
         return int(self.proc.returncode)
 
 
@@ -109,7 +111,9 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProc]]:
     """Start `monitord run` on a config text (`{port}` and `{data_dir}` are filled in)."""
     started: list[DaemonProc] = []
 
-    def start(config_text: str, env: dict[str, str] | None = None, wait_ready: bool = True) -> DaemonProc:
+    def start(
+        config_text: str, env: dict[str, str] | None = None, wait_ready: bool = True
+    ) -> DaemonProc:
         port = free_port()
         cfg = tmp_path / f"monitord-{len(started)}.yaml"
         cfg.write_text(config_text.format(port=port, data_dir=tmp_path / "var"))
@@ -118,7 +122,7 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProc]]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "monitord", "run", "-c", str(cfg)],
             stdout=subprocess.DEVNULL,
-            stderr=open(log_path, "w"),  # noqa: SIM115 - closed with the process
+            stderr=open(log_path, "w"),
             text=True,
             env=full_env,
             cwd=tmp_path,
@@ -126,6 +130,7 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProc]]:
         d = DaemonProc(proc, port, cfg, log_path, env or {})
         started.append(d)
         if wait_ready:
+
             def ready() -> bool:
                 if proc.poll() is not None:
                     pytest.fail(f"daemon exited with {proc.returncode}:\n{d.log()[-3000:]}")
@@ -133,6 +138,7 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProc]]:
                     return http_get(d.url + "/healthz", timeout=1)[0] == 200
                 except OSError:
                     return False
+
             wait_for(ready, 20, "daemon /healthz")
         return d
 

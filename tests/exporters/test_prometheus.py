@@ -27,7 +27,12 @@ SPECS = (
         "Descriptive labels of an interface; always 1.",
         ("target", "ifindex", "ifname", "ifalias"),
     ),
-    MetricSpec("monitord_icmp_rtt_seconds", SampleKind.GAUGE, "Mean round-trip time of the last poll.", ("target",)),
+    MetricSpec(
+        "monitord_icmp_rtt_seconds",
+        SampleKind.GAUGE,
+        "Mean round-trip time of the last poll.",
+        ("target",),
+    ),
 )
 
 
@@ -43,12 +48,34 @@ def _state(clock) -> State:
     sw = Target("sw-1", "127.0.0.1", site='Sede "Norte"')
     st.set_targets([sw, Target("gw", "::1")])
     samples = [
-        Sample("monitord_interface_in_bytes_total", {"target": "sw-1", "ifindex": "1", "ifname": "Gi0/1"}, 2**64 - 1, SampleKind.COUNTER, bits=64),
-        Sample("monitord_interface_in_bytes_total", {"target": "sw-1", "ifindex": "2", "ifname": "Gi0/2"}, 12345, SampleKind.COUNTER, bits=64),
-        Sample("monitord_interface_info", {"target": "sw-1", "ifindex": "1", "ifname": "Gi0/1", "ifalias": 'uplink "core"\\a\nb'}, 1, SampleKind.INFO),
+        Sample(
+            "monitord_interface_in_bytes_total",
+            {"target": "sw-1", "ifindex": "1", "ifname": "Gi0/1"},
+            2**64 - 1,
+            SampleKind.COUNTER,
+            bits=64,
+        ),
+        Sample(
+            "monitord_interface_in_bytes_total",
+            {"target": "sw-1", "ifindex": "2", "ifname": "Gi0/2"},
+            12345,
+            SampleKind.COUNTER,
+            bits=64,
+        ),
+        Sample(
+            "monitord_interface_info",
+            {"target": "sw-1", "ifindex": "1", "ifname": "Gi0/1", "ifalias": 'uplink "core"\\a\nb'},
+            1,
+            SampleKind.INFO,
+        ),
     ]
     st.record(sw, "snmp", samples, ok=True, duration=0.25)
-    st.record(Target("gw", "::1"), "icmp", [Sample("monitord_icmp_rtt_seconds", {"target": "gw"}, 0.000123)], ok=True)
+    st.record(
+        Target("gw", "::1"),
+        "icmp",
+        [Sample("monitord_icmp_rtt_seconds", {"target": "gw"}, 0.000123)],
+        ok=True,
+    )
     return st
 
 
@@ -57,12 +84,18 @@ def test_values_and_labels_round_trip(clock) -> None:
     fams = {f.name: f for f in text_string_to_metric_families(text)}
     inb = {s.labels["ifname"]: s.value for s in fams["monitord_interface_in_bytes"].samples}
     assert inb == {"Gi0/1": 2**64 - 1, "Gi0/2": 12345}
-    assert "monitord_interface_in_bytes_total{ifindex=\"1\",ifname=\"Gi0/1\",target=\"sw-1\"} 18446744073709551615" in text
+    assert (
+        'monitord_interface_in_bytes_total{ifindex="1",ifname="Gi0/1",target="sw-1"} 18446744073709551615'
+        in text
+    )
     (info,) = fams["monitord_interface_info"].samples
     assert info.labels["ifalias"] == 'uplink "core"\\a\nb'
     rtt = fams["monitord_icmp_rtt_seconds"].samples[0]
     assert rtt.value == pytest.approx(0.000123)
-    up = {(s.labels["target"], s.labels["collector"]): s.value for s in fams["monitord_target_up"].samples}
+    up = {
+        (s.labels["target"], s.labels["collector"]): s.value
+        for s in fams["monitord_target_up"].samples
+    }
     assert up == {("sw-1", "snmp"): 1.0, ("gw", "icmp"): 1.0}
     tinfo = {s.labels["target"]: s.labels for s in fams["monitord_target_info"].samples}
     assert tinfo["sw-1"]["site"] == 'Sede "Norte"' and tinfo["gw"]["address"] == "::1"
@@ -72,7 +105,9 @@ def test_values_and_labels_round_trip(clock) -> None:
 
 def test_promtool_check_metrics_is_clean(clock) -> None:
     text = ExpositionRenderer(SPECS).render(_state(clock).snapshot())
-    res = subprocess.run([_promtool(), "check", "metrics"], input=text, capture_output=True, timeout=30)
+    res = subprocess.run(
+        [_promtool(), "check", "metrics"], input=text, capture_output=True, timeout=30
+    )
     assert res.returncode == 0 and res.stdout == b"" and res.stderr == b"", (res.stdout, res.stderr)
 
 
@@ -81,7 +116,12 @@ def test_cache_reuses_unchanged_groups(clock) -> None:
     r = ExpositionRenderer(SPECS)
     first = r.render(st.snapshot())
     assert r.render(st.snapshot()) is first  # nothing changed: same bytes object
-    st.record(Target("gw", "::1"), "icmp", [Sample("monitord_icmp_rtt_seconds", {"target": "gw"}, 0.5)], ok=True)
+    st.record(
+        Target("gw", "::1"),
+        "icmp",
+        [Sample("monitord_icmp_rtt_seconds", {"target": "gw"}, 0.5)],
+        ok=True,
+    )
     second = r.render(st.snapshot()).decode()
     assert 'monitord_icmp_rtt_seconds{target="gw"} 0.5' in second
     assert second.count("18446744073709551615") == 1  # the snmp group came from the cache, once
@@ -97,7 +137,15 @@ def test_removed_group_disappears(clock) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(1, "1"), (0.5, "0.5"), (2.0, "2"), (float("nan"), "NaN"), (float("inf"), "+Inf"), (2**64 - 1, "18446744073709551615"), (1e-7, "1e-07")],
+    [
+        (1, "1"),
+        (0.5, "0.5"),
+        (2.0, "2"),
+        (float("nan"), "NaN"),
+        (float("inf"), "+Inf"),
+        (2**64 - 1, "18446744073709551615"),
+        (1e-7, "1e-07"),
+    ],
 )
 def test_format_value_table(value: float, text: str) -> None:
     assert format_value(value) == text
@@ -107,13 +155,17 @@ def test_http_server_serves_metrics_and_health(clock) -> None:
     st = _state(clock)
     r = ExpositionRenderer(SPECS)
     healthy = [True]
-    srv = MetricsServer("127.0.0.1", 0, lambda: r.render(st.snapshot()), CollectorRegistry(), lambda: healthy[0])
+    srv = MetricsServer(
+        "127.0.0.1", 0, lambda: r.render(st.snapshot()), CollectorRegistry(), lambda: healthy[0]
+    )
     srv.start()
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics", timeout=5) as resp:
             assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
             assert b'monitord_icmp_rtt_seconds{target="gw"}' in resp.read()
-        req = urllib.request.Request(f"http://127.0.0.1:{srv.port}/metrics", headers={"Accept-Encoding": "gzip"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{srv.port}/metrics", headers={"Accept-Encoding": "gzip"}
+        )
         with urllib.request.urlopen(req, timeout=5) as resp:
             import gzip
 

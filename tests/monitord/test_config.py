@@ -55,7 +55,15 @@ def _errors(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> lis
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30.0), ("5m", 300.0), ("500ms", 0.5), ("1h", 3600.0), ("2d", 172800.0), (15, 15.0), ("1.5s", 1.5)],
+    [
+        ("30s", 30.0),
+        ("5m", 300.0),
+        ("500ms", 0.5),
+        ("1h", 3600.0),
+        ("2d", 172800.0),
+        (15, 15.0),
+        ("1.5s", 1.5),
+    ],
 )
 def test_parse_duration_table(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -182,7 +190,9 @@ targets:
       probe: {password: "${PROBE_PASSWORD}"}
 """,
     )
-    assert errors == ["F:5: targets[0].collectors.probe.password: environment variable PROBE_PASSWORD is not defined"]
+    assert errors == [
+        "F:5: targets[0].collectors.probe.password: environment variable PROBE_PASSWORD is not defined"
+    ]
 
 
 def test_secret_from_env_and_file_never_prints(tmp_path: Path) -> None:
@@ -203,7 +213,9 @@ targets:
     a, b = (t.collectors[0].collector.options.password for t in cfg.targets)
     assert isinstance(a, Secret) and a.reveal() == "hunter2-env"
     assert isinstance(b, Secret) and b.reveal() == "s3cr3t-from-file"
-    dumped = repr(cfg) + str(cfg.targets) + "".join(repr(t.collectors[0].options) for t in cfg.targets)
+    dumped = (
+        repr(cfg) + str(cfg.targets) + "".join(repr(t.collectors[0].options) for t in cfg.targets)
+    )
     assert "hunter2-env" not in dumped and "s3cr3t-from-file" not in dumped
     assert "<secret>" in dumped
 

@@ -21,20 +21,44 @@ C64 = 1 << 64
         (C32 - 10, 5, 32, 0.0, 15),  # 32-bit wrap
         (C64 - 10, 5, 64, 0.0, 15),  # 64-bit wrap near the top
         (5_000_000_000, 1000, 64, 0.0, None),  # 64-bit going back from low: a reset
-        (3_000_000_000, 1_000_000, 32, 0.0, C32 - 3_000_000_000 + 1_000_000),  # plausible 32-bit wrap
+        (
+            3_000_000_000,
+            1_000_000,
+            32,
+            0.0,
+            C32 - 3_000_000_000 + 1_000_000,
+        ),  # plausible 32-bit wrap
         (3_000_000_000, 1_000_000, 32, 1e6, None),  # ... but faster than the link allows
         (500, 100, 0, 0.0, None),  # unknown width: a decrease is a reset
         (100, 100, 64, 0.0, 0),
         (100, 10_000, 64, 1000.0, None),  # increase larger than speed x interval
     ],
-    ids=["increase", "wrap32", "wrap64", "reset64", "wrap32-plausible", "wrap32-too-fast", "reset-unknown", "flat", "spike"],
+    ids=[
+        "increase",
+        "wrap32",
+        "wrap64",
+        "reset64",
+        "wrap32-plausible",
+        "wrap32-too-fast",
+        "reset-unknown",
+        "flat",
+        "spike",
+    ],
 )
-def test_counter_delta_table(prev: int, cur: int, bits: int, max_delta: float, expected: int | None) -> None:
+def test_counter_delta_table(
+    prev: int, cur: int, bits: int, max_delta: float, expected: int | None
+) -> None:
     assert counter_delta(prev, cur, bits, max_delta=max_delta) == expected
 
 
 def _counter(value: int, bits: int = 64, **labels: str) -> Sample:
-    return Sample("monitord_interface_in_bytes_total", {"target": "sw-1", **labels}, value, SampleKind.COUNTER, bits=bits)
+    return Sample(
+        "monitord_interface_in_bytes_total",
+        {"target": "sw-1", **labels},
+        value,
+        SampleKind.COUNTER,
+        bits=bits,
+    )
 
 
 def _uptime(seconds: float) -> Sample:
@@ -48,7 +72,9 @@ def test_counter32_wrap_accumulates_delta(clock) -> None:
     st.record(T, "snmp", [_counter(3000, bits=32, ifname="ge1")], ok=True)
     snap = st.snapshot()
     assert snap.value("sw-1", "snmp", "monitord_interface_in_bytes_total", ifname="ge1") == 3000
-    assert snap.rate("sw-1", "snmp", "monitord_interface_in_bytes_total", ifname="ge1") == pytest.approx(400.0)
+    assert snap.rate(
+        "sw-1", "snmp", "monitord_interface_in_bytes_total", ifname="ge1"
+    ) == pytest.approx(400.0)
 
 
 def test_uptime_going_back_yields_no_rate_then_recovers(clock) -> None:
@@ -60,15 +86,31 @@ def test_uptime_going_back_yields_no_rate_then_recovers(clock) -> None:
     assert st.snapshot().rate("sw-1", "snmp", "monitord_interface_in_bytes_total") is None
     clock.advance(60)
     st.record(T, "snmp", [_uptime(90), _counter(610, bits=32)], ok=True)
-    assert st.snapshot().rate("sw-1", "snmp", "monitord_interface_in_bytes_total") == pytest.approx(10.0)
+    assert st.snapshot().rate("sw-1", "snmp", "monitord_interface_in_bytes_total") == pytest.approx(
+        10.0
+    )
 
 
 def test_max_rate_drops_spike(clock) -> None:
     st = State(clock)
-    s1 = Sample("monitord_interface_in_bytes_total", {"target": "sw-1"}, 0, SampleKind.COUNTER, bits=64, max_rate=1000)
+    s1 = Sample(
+        "monitord_interface_in_bytes_total",
+        {"target": "sw-1"},
+        0,
+        SampleKind.COUNTER,
+        bits=64,
+        max_rate=1000,
+    )
     st.record(T, "snmp", [s1], ok=True)
     clock.advance(10)
-    s2 = Sample("monitord_interface_in_bytes_total", {"target": "sw-1"}, 10**9, SampleKind.COUNTER, bits=64, max_rate=1000)
+    s2 = Sample(
+        "monitord_interface_in_bytes_total",
+        {"target": "sw-1"},
+        10**9,
+        SampleKind.COUNTER,
+        bits=64,
+        max_rate=1000,
+    )
     st.record(T, "snmp", [s2], ok=True)
     assert st.snapshot().rate("sw-1", "snmp", "monitord_interface_in_bytes_total") is None
 
@@ -76,7 +118,20 @@ def test_max_rate_drops_spike(clock) -> None:
 def test_increment_counters_accumulate(clock) -> None:
     st = State(clock)
     for _ in range(4):
-        st.record(T, "icmp", [Sample("monitord_icmp_packets_sent_total", {"target": "sw-1"}, 3, SampleKind.COUNTER, increment=True)], ok=True)
+        st.record(
+            T,
+            "icmp",
+            [
+                Sample(
+                    "monitord_icmp_packets_sent_total",
+                    {"target": "sw-1"},
+                    3,
+                    SampleKind.COUNTER,
+                    increment=True,
+                )
+            ],
+            ok=True,
+        )
     assert st.snapshot().value("sw-1", "icmp", "monitord_icmp_packets_sent_total") == 12
 
 
@@ -105,7 +160,9 @@ def test_down_from_start_is_an_event(clock) -> None:
 def test_success_replaces_series_and_failure_keeps_until_stale(clock) -> None:
     st = State(clock)
     st.record(T, "snmp", [_counter(1, ifname="a"), _counter(2, ifname="b")], ok=True, interval=10)
-    st.record(T, "snmp", [_counter(5, ifname="a")], ok=True, interval=10)  # b vanished on the device
+    st.record(
+        T, "snmp", [_counter(5, ifname="a")], ok=True, interval=10
+    )  # b vanished on the device
     assert len(st.snapshot().groups[("sw-1", "snmp")].series) == 1
     clock.advance(20)
     st.record(T, "snmp", [], ok=False, reason="timeout", interval=10)  # failure keeps last values
@@ -145,7 +202,12 @@ def test_snapshot_is_consistent_under_concurrent_polls(clock) -> None:
     th.start()
     try:
         for i in range(2000):
-            st.record(T, "snmp", [Sample("m", {"target": "sw-1", "i": str(k)}, i) for k in range(20)], ok=True)
+            st.record(
+                T,
+                "snmp",
+                [Sample("m", {"target": "sw-1", "i": str(k)}, i) for k in range(20)],
+                ok=True,
+            )
     finally:
         stop.set()
         th.join()
