@@ -13,29 +13,33 @@ does not import the collectors); `parse_options()` is the helper the factories u
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, is_dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
-    PlainValidator,
     TypeAdapter,
     ValidationError,
     field_validator,
 )
 
+from monitord.configtypes import (
+    Address,
+    Duration,
+    Language,
+    SecretValue,
+    StrictModel,
+    check_address,
+    format_duration,
+    parse_duration,
+)
 from monitord.errors import ConfigError, ConfigIssue
-from monitord.secrets import Secret, SecretError, expand_env, resolve_secret
+from monitord.secrets import SecretError, expand_env
 from monitord.types import Collector, CollectorFactory, Shared, Target, TargetKind
 
 __all__ = [
@@ -57,41 +61,11 @@ __all__ = [
     "shard_of",
 ]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
-)
 # Per-collector keys handled by the scheduler, not by the collector's factory.
 SCHEDULING_KEYS = ("interval", "timeout")
 
 T = TypeVar("T")
-
-
-def parse_duration(value: object) -> float:
-    """Parse `"30s"`, `"5m"`, `"500ms"`, `"1h"`, `"1d"` or a number of seconds; > 0."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 5m or 1h")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    else:
-        raise ValueError(
-            f"invalid duration {value!r}: expected a number and a unit (ms, s, m, h, d), e.g. 30s"
-        )
-    if seconds <= 0:
-        raise ValueError("duration must be greater than zero")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """Render seconds the way a config would write them (`90s`, `5m`, `1h`)."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -102,7 +76,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     host, port = m.group(1), int(m.group(2))
     if not 0 < port < 65536:
         raise ValueError(f"port {port} out of range 1-65535")
-    _check_address(host)
+    check_address(host)
     return host, port
 
 
@@ -111,52 +85,14 @@ def shard_of(name: str, count: int) -> int:
     return int.from_bytes(hashlib.sha1(name.encode("utf-8")).digest()[:8], "big") % count
 
 
-def _check_address(value: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-        return value
-    except ValueError:
-        pass
-    if _HOSTNAME.match(value) and not re.match(r"^[\d.]+$", value):
-        return value
-    raise ValueError(f"invalid address {value!r}: expected an IPv4/IPv6 address or a host name")
-
-
-def _secret(value: object) -> Secret:
-    if isinstance(value, Secret):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("expected a secret reference: ${ENV_VAR} or file:/path")
-    try:
-        return resolve_secret(value, environ={})  # ${...} were expanded when loading
-    except SecretError as exc:
-        raise ValueError(str(exc)) from None
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-SecretValue = Annotated[Secret, PlainValidator(_secret), PlainSerializer(lambda s: "<secret>")]
-Address = Annotated[str, BeforeValidator(lambda v: _check_address(v) if isinstance(v, str) else v)]
-
-
-class Language(StrEnum):
-    """Language of reports and notifications."""
-
-    ES = "es"
-    EN = "en"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-
-
-class ShardConfig(_Model):
+class ShardConfig(StrictModel):
     """This daemon's slice of the targets: those with `shard_of(name, count) == index`."""
 
     index: int = Field(0, ge=0)
     count: int = Field(1, ge=1)
 
 
-class DaemonConfig(_Model):
+class DaemonConfig(StrictModel):
     """`daemon:` — process-wide settings."""
 
     listen: str = "127.0.0.1:9877"
@@ -186,7 +122,7 @@ class DaemonConfig(_Model):
         return v
 
 
-class Defaults(_Model):
+class Defaults(StrictModel):
     """`defaults:` — what each collector block inherits unless it says otherwise."""
 
     interval: Duration = 60.0
@@ -196,7 +132,7 @@ class Defaults(_Model):
     stale_after: Duration | None = None  # None: 3 x the collector's interval
 
 
-class _TargetModel(_Model):
+class _TargetModel(StrictModel):
     name: str
     address: Address
     kind: TargetKind = TargetKind.OTHER
@@ -217,10 +153,13 @@ class _TargetModel(_Model):
         return v
 
 
-class _ConfigModel(_Model):
+class _ConfigModel(StrictModel):
     daemon: DaemonConfig = DaemonConfig()
     defaults: Defaults = Defaults()
     targets: list[_TargetModel] = []
+    # Credentials and modules shared by SNMP targets (snmp_exporter style), read by the
+    # snmp collector's factory from `shared.settings["snmp"]`.
+    snmp: dict[str, Any] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +298,7 @@ def parse_config_text(
             issues.append(ConfigIssue(path, line_of(e["loc"]), _loc(e["loc"]), _msg(e)))
         raise ConfigError(issues) from None
 
+    shared.settings["snmp"] = model.snmp
     targets = _build_targets(model, registry, shared, path, line_of, issues)
     if issues:
         raise ConfigError(issues)

@@ -1,0 +1,98 @@
+"""Field types shared by every config section: durations, secrets, addresses, the strict base model.
+
+Kept apart from `monitord.config` so that section models defined next to the code that
+uses them (alerts, reports, history) can import these without a cycle.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, PlainValidator
+
+from monitord.secrets import Secret, SecretError, resolve_secret
+
+__all__ = [
+    "Address",
+    "Duration",
+    "Language",
+    "SecretValue",
+    "StrictModel",
+    "check_address",
+    "format_duration",
+    "parse_duration",
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+
+
+def parse_duration(value: object) -> float:
+    """Parse `"30s"`, `"5m"`, `"500ms"`, `"1h"`, `"1d"` or a number of seconds; > 0."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    else:
+        raise ValueError(
+            f"invalid duration {value!r}: expected a number and a unit (ms, s, m, h, d), e.g. 30s"
+        )
+    if seconds <= 0:
+        raise ValueError("duration must be greater than zero")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds the way a config would write them (`90s`, `5m`, `1h`)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def check_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if _HOSTNAME.match(value) and not re.match(r"^[\d.]+$", value):
+        return value
+    raise ValueError(f"invalid address {value!r}: expected an IPv4/IPv6 address or a host name")
+
+
+def _secret(value: object) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a secret reference: ${ENV_VAR} or file:/path")
+    try:
+        return resolve_secret(value, environ={})  # ${...} were expanded when loading
+    except SecretError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+SecretValue = Annotated[Secret, PlainValidator(_secret), PlainSerializer(lambda s: "<secret>")]
+Address = Annotated[str, BeforeValidator(lambda v: check_address(v) if isinstance(v, str) else v)]
+
+
+class Language(StrEnum):
+    """Language of reports and notifications."""
+
+    ES = "es"
+    EN = "en"
+
+
+class StrictModel(BaseModel):
+    """Base of config section models: unknown keys are errors, instances are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
