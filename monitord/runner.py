@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from monitord import __version__
 from monitord.config import CollectorConfig
 from monitord.errors import CollectorError
-from monitord.state import Event, EventKind, State
+from monitord.state import Event, EventKind, GroupView, State
 from monitord.types import Clock, FailureReason, MetricSpec, Sample, SystemClock, Target
 
 __all__ = ["DEFAULT_CONCURRENCY", "Runner", "SelfMetrics"]
@@ -105,6 +105,7 @@ class Runner:
         *,
         limits: Mapping[str, int] | None = None,
         on_events: Callable[[list[Event]], None] | None = None,
+        on_poll: Callable[[GroupView], None] | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.state = state
@@ -112,6 +113,7 @@ class Runner:
         self.specs = specs
         self.limits = {**DEFAULT_CONCURRENCY, **(limits or {})}
         self.on_events = on_events
+        self.on_poll = on_poll
         self.clock = clock or SystemClock()
         self._sems: dict[str, asyncio.Semaphore] = {}
         self._inflight: set[asyncio.Task[object]] = set()
@@ -203,6 +205,10 @@ class Runner:
                 log.info("target up target=%s collector=%s", ev.target, ev.collector)
         if events and self.on_events is not None:
             self.on_events(events)
+        if self.on_poll is not None:
+            view = self.state.group(target.name, job.kind)
+            if view is not None:
+                self.on_poll(view)
         return ok
 
     def _checked(self, collector: str, samples: Iterable[Sample]) -> list[Sample]:

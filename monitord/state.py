@@ -271,6 +271,11 @@ class State:
         with self._lock:
             return Snapshot(self.clock.time(), dict(self._groups), dict(self._targets))
 
+    def group(self, target: str, collector: str) -> GroupView | None:
+        """The current view of one (target, collector), or None."""
+        with self._lock:
+            return self._groups.get((target, collector))
+
     def events(self) -> list[Event]:
         """The most recent transitions, oldest first."""
         with self._lock:
