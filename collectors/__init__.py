@@ -8,8 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from collectors import host
 from monitord.types import CollectorFactory
 
 __all__ = ["COLLECTORS"]
 
-COLLECTORS: Final[Mapping[str, CollectorFactory]] = {}
+COLLECTORS: Final[Mapping[str, CollectorFactory]] = {
+    host.KIND: host.build,
+}
