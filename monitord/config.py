@@ -291,15 +291,27 @@ def parse_config_text(
         return 1
 
     data = _expand(data, (), environ, issues, path, line_of)
+    raw_targets = data.pop("targets", None) or []
+    model = _ConfigModel()
     try:
         model = _ConfigModel.model_validate(data)
     except ValidationError as exc:
-        for e in exc.errors():
-            issues.append(ConfigIssue(path, line_of(e["loc"]), _loc(e["loc"]), _msg(e)))
-        raise ConfigError(issues) from None
+        _add_validation_issues(exc, (), path, line_of, issues)
+    # Targets are validated one by one so that one bad target does not hide the
+    # errors of the others (duplicates, unknown collectors, bad options).
+    valid: list[tuple[int, _TargetModel]] = []
+    if not isinstance(raw_targets, list):
+        issues.append(ConfigIssue(path, line_of(("targets",)), "targets", "must be a list of targets"))
+        raw_targets = []
+    for i, raw in enumerate(raw_targets):
+        try:
+            valid.append((i, _TargetModel.model_validate(raw)))
+        except ValidationError as exc:
+            _add_validation_issues(exc, ("targets", i), path, line_of, issues)
 
     shared.settings["snmp"] = model.snmp
-    targets = _build_targets(model, registry, shared, path, line_of, issues)
+    raw_names = {str(r["name"]) for r in raw_targets if isinstance(r, dict) and "name" in r}
+    targets = _build_targets(model, valid, raw_names, registry, shared, path, line_of, issues)
     if issues:
         raise ConfigError(issues)
     return Config(
@@ -315,8 +327,22 @@ def parse_config_text(
     )
 
 
+def _add_validation_issues(
+    exc: ValidationError,
+    prefix: tuple[str | int, ...],
+    path: str,
+    line_of: Callable[[Sequence[str | int]], int],
+    issues: list[ConfigIssue],
+) -> None:
+    for e in exc.errors():
+        loc = (*prefix, *e["loc"])
+        issues.append(ConfigIssue(path, line_of(loc), _loc(loc), _msg(e)))
+
+
 def _build_targets(
     model: _ConfigModel,
+    valid: list[tuple[int, _TargetModel]],
+    raw_names: set[str],
     registry: Mapping[str, CollectorFactory],
     shared: Shared,
     path: str,
@@ -333,7 +359,7 @@ def _build_targets(
             )
         )
     seen: dict[str, int] = {}
-    for i, t in enumerate(model.targets):
+    for i, t in valid:
         if t.name in seen:
             issues.append(
                 ConfigIssue(
@@ -345,8 +371,8 @@ def _build_targets(
             )
         else:
             seen[t.name] = i
-    for i, t in enumerate(model.targets):
-        if t.parent is not None and t.parent not in seen:
+    for i, t in valid:
+        if t.parent is not None and t.parent not in seen and t.parent not in raw_names:
             issues.append(
                 ConfigIssue(
                     path,
@@ -364,10 +390,10 @@ def _build_targets(
                     "a target cannot be its own parent",
                 )
             )
-    issues.extend(_parent_cycles(model, path, line_of))
+    issues.extend(_parent_cycles(valid, path, line_of))
 
     out: list[TargetConfig] = []
-    for i, t in enumerate(model.targets):
+    for i, t in valid:
         target = Target(
             name=t.name,
             address=t.address,
@@ -441,10 +467,10 @@ def _build_targets(
 
 
 def _parent_cycles(
-    model: _ConfigModel, path: str, line_of: Callable[[Sequence[str | int]], int]
+    valid: list[tuple[int, _TargetModel]], path: str, line_of: Callable[[Sequence[str | int]], int]
 ) -> Iterator[ConfigIssue]:
-    parents = {t.name: t.parent for t in model.targets}
-    index = {t.name: i for i, t in enumerate(model.targets)}
+    parents = {t.name: t.parent for _, t in valid}
+    index = {t.name: i for i, t in valid}
     reported: set[str] = set()
     for name in parents:
         chain, cur = [name], parents.get(name)

@@ -119,14 +119,15 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProc]]:
         cfg.write_text(config_text.format(port=port, data_dir=tmp_path / "var"))
         log_path = tmp_path / f"daemon-{len(started)}.log"
         full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "monitord", "run", "-c", str(cfg)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(log_path, "w"),
-            text=True,
-            env=full_env,
-            cwd=tmp_path,
-        )
+        with open(log_path, "w") as log_file:  # the child keeps its own copy of the fd
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "monitord", "run", "-c", str(cfg)],
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+                text=True,
+                env=full_env,
+                cwd=tmp_path,
+            )
         d = DaemonProc(proc, port, cfg, log_path, env or {})
         started.append(d)
         if wait_ready:
