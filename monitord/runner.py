@@ -25,7 +25,14 @@ __all__ = ["DEFAULT_CONCURRENCY", "Runner", "SelfMetrics"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONCURRENCY: Mapping[str, int] = {"icmp": 1024, "snmp": 64, "postgres": 8, "mysql": 8}
+DEFAULT_CONCURRENCY: Mapping[str, int] = {
+    "icmp": 1024,
+    "snmp": 64,
+    "postgres": 8,
+    "mysql": 8,
+    "mssql": 8,
+    "oracle": 8,
+}
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 

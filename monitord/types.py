@@ -109,7 +109,11 @@ class Sample:
 # Samples whose decrease between two polls means the device restarted: every counter of
 # that (target, collector) is then treated as reset, and yields no rate for that interval.
 UPTIME_METRICS: frozenset[str] = frozenset(
-    {"monitord_device_uptime_seconds", "monitord_host_uptime_seconds"}
+    {
+        "monitord_device_uptime_seconds",
+        "monitord_host_uptime_seconds",
+        "monitord_database_uptime_seconds",
+    }
 )
 
 
