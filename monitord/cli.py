@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from monitord import __version__
+from monitord import __version__, control
 from monitord.config import Config, load_config
 from monitord.errors import ConfigError, HistoryError
 from monitord.types import Shared
@@ -50,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    handler = {"run": _run, "check-config": _check, "version": _version}[args.command]
+    handlers = {"run": _run, "check-config": _check, "version": _version, "silence": control.run}
+    handler = handlers[args.command]
     return handler(args)
 
 
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("version", help="print the version and exit")
+    control.add_parser(sub)
     return p
 
 

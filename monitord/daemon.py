@@ -16,8 +16,13 @@ import signal
 from collections.abc import Mapping
 from pathlib import Path
 
+from exporters.notify import build_notifiers
 from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, specs_by_name
+from monitord.alerting import AlertEngine
+from monitord.alerts import AlertEvent
 from monitord.config import Config, load_config, parse_listen
+from monitord.control import ControlServer, socket_path
+from monitord.dispatch import Notifier
 from monitord.errors import ConfigError, HistoryError
 from monitord.history import History
 from monitord.log import RedactionFilter, collect_secrets
@@ -70,6 +75,8 @@ class Daemon:
             successes_to_up=config.defaults.successes_to_up,
         )
         self.history: History | None = None
+        self.alerts: AlertEngine | None = None
+        self.control: ControlServer | None = None
         self.server: MetricsServer | None = None
         self.scheduler: Scheduler | None = None
         self._stop = asyncio.Event()
@@ -82,6 +89,21 @@ class Daemon:
         data_dir = Path(cfg.daemon.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.history = History(data_dir / "monitord.db")
+        self.alerts = AlertEngine(
+            cfg.alerts,
+            self.state.snapshot,
+            self._notifiers(cfg),
+            language=cfg.daemon.language,
+            timezone=cfg.daemon.timezone,
+            sink=self._on_alert_events,
+            registry=self.metrics.registry,
+            clock=self.clock,
+            silences_path=data_dir / "silences.json",
+            generator_url=cfg.alerts.external_url,
+        )
+        self.alerts.start()
+        self.control = ControlServer(socket_path(data_dir), self.alerts)
+        await self.control.start()
         specs = collector_specs(cfg)
         self._renderer = ExpositionRenderer(specs)
         runner = Runner(
@@ -164,6 +186,8 @@ class Daemon:
         self.state.failures_to_down = new.defaults.failures_to_down
         self.state.successes_to_up = new.defaults.successes_to_up
         assert self.scheduler is not None
+        if self.alerts is not None:
+            await self.alerts.reconfigure(new.alerts, self._notifiers(new))
         result = self.scheduler.sync(new)
         self.config = new
         self.metrics.config_reloads.labels(result="ok").inc()
@@ -185,6 +209,10 @@ class Daemon:
             t.cancel()
         if self.server is not None:
             await asyncio.to_thread(self.server.stop)
+        if self.control is not None:
+            await self.control.aclose()
+        if self.alerts is not None:
+            await self.alerts.aclose()
         if self.history is not None:
             try:
                 self.history.close()
@@ -194,6 +222,8 @@ class Daemon:
         log.info("monitord stopped")
 
     def _on_events(self, events: list[Event]) -> None:
+        if self.alerts is not None:
+            self.alerts.poke()
         if self.history is None:
             return
         start = self.clock.monotonic()
@@ -202,6 +232,18 @@ class Daemon:
         except HistoryError as exc:
             log.error("history write failed: %s", exc)
         self.metrics.history_write.observe(self.clock.monotonic() - start)
+
+    def _on_alert_events(self, rows: list[AlertEvent]) -> None:
+        if self.history is None:
+            return
+        try:
+            self.history.add_alert_events(rows)
+        except HistoryError as exc:
+            log.error("history write failed: %s", exc)
+
+    @staticmethod
+    def _notifiers(cfg: Config) -> list[Notifier]:
+        return build_notifiers(cfg.alerts, cfg.daemon.language, cfg.daemon.timezone)
 
     def _render(self) -> bytes:
         snap = self.state.snapshot()

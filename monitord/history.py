@@ -1,26 +1,55 @@
 """On-disk history: SQLite in WAL mode under the data directory.
 
-Holds what the monthly reports need, not raw samples. Schema version 1 holds the
-event log (state transitions: outages with their start and end); rollups and
-inventory snapshots come with the reports. Writes are small transactions; a crash
-loses at most the batch being written.
+Holds what the monthly reports need, not raw samples:
+
+- `events`: state transitions per (target, collector); an outage runs from a `down`
+  event to the next `up` event of the same pair (schema 1);
+- rollups written by `monitord.rollup.RollupRecorder` (schema 2): `series` (one id per
+  target/collector/kind/object), `poll_hour` (polls obtained and good per hour),
+  `dist_day` (daily distributions as sparse histograms: RTT, loss, CPU, memory),
+  `gauge_day` (first/last/min/max of a gauge per day: filesystems, database sizes),
+  `iface_day` (traffic, peaks, errors, time up per interface and day), `rate_5m`
+  (5-minute traffic of WAN/internet interfaces, for the 95th percentile), `targets`
+  (the attributes a target had), `sessions` (when the recorder ran: data coverage);
+- `alert_events` (alert starts and resolutions), `inventory` (a JSON snapshot per
+  target, stored only when it changed), `findings` and `check_runs` (security checks).
+
+Days are local calendar days in the daemon's time zone, stored as `YYYYMMDD` integers;
+hours and 5-minute slots are epoch seconds of their start. Every write is one
+transaction: a crash or `kill -9` loses at most the batch being written. Retention is
+enforced by `prune()` (daily, default 13 months); freed pages are reused, so the file
+stays at its high-water mark.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from monitord.errors import HistoryError
 from monitord.state import Event, EventKind
 
-__all__ = ["History", "StoredEvent"]
+__all__ = [
+    "AlertEvent",
+    "Finding",
+    "History",
+    "InventorySnapshot",
+    "StoredEvent",
+    "StoredFinding",
+    "retention_cutoff",
+]
 
 _SCHEMA = [
-    # version 1
+    # version 1: the event log
     """
     CREATE TABLE IF NOT EXISTS events (
         id INTEGER PRIMARY KEY,
@@ -34,7 +63,93 @@ _SCHEMA = [
     CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
     CREATE INDEX IF NOT EXISTS events_target ON events(target, ts);
     """,
+    # version 2: rollups, alerts, inventory, security findings
+    """
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL, collector TEXT NOT NULL, kind TEXT NOT NULL,
+        object TEXT NOT NULL DEFAULT '', meta TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (target, collector, kind, object)
+    );
+    CREATE TABLE poll_hour (
+        sid INTEGER NOT NULL, hour INTEGER NOT NULL,
+        polls INTEGER NOT NULL, ok INTEGER NOT NULL, interval REAL NOT NULL,
+        restarts INTEGER NOT NULL DEFAULT 0, uptime REAL,
+        PRIMARY KEY (hour, sid)
+    ) WITHOUT ROWID;
+    CREATE TABLE dist_day (
+        sid INTEGER NOT NULL, day INTEGER NOT NULL,
+        n INTEGER NOT NULL, sum REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL,
+        hist TEXT NOT NULL,
+        PRIMARY KEY (day, sid)
+    ) WITHOUT ROWID;
+    CREATE TABLE gauge_day (
+        sid INTEGER NOT NULL, day INTEGER NOT NULL,
+        first REAL NOT NULL, first_ts REAL NOT NULL, last REAL NOT NULL, last_ts REAL NOT NULL,
+        min REAL NOT NULL, max REAL NOT NULL,
+        PRIMARY KEY (day, sid)
+    ) WITHOUT ROWID;
+    CREATE TABLE iface_day (
+        sid INTEGER NOT NULL, day INTEGER NOT NULL,
+        secs REAL NOT NULL, in_bytes REAL NOT NULL, out_bytes REAL NOT NULL,
+        in_peak REAL NOT NULL, out_peak REAL NOT NULL,
+        in_errors REAL NOT NULL, out_errors REAL NOT NULL,
+        in_discards REAL NOT NULL, out_discards REAL NOT NULL,
+        oper_secs REAL NOT NULL, up_secs REAL NOT NULL, oper_changes INTEGER NOT NULL,
+        busy_secs REAL NOT NULL, speed REAL NOT NULL,
+        PRIMARY KEY (day, sid)
+    ) WITHOUT ROWID;
+    CREATE TABLE rate_5m (
+        sid INTEGER NOT NULL, slot INTEGER NOT NULL,
+        secs REAL NOT NULL, in_bytes REAL NOT NULL, out_bytes REAL NOT NULL,
+        PRIMARY KEY (slot, sid)
+    ) WITHOUT ROWID;
+    CREATE TABLE targets (
+        name TEXT PRIMARY KEY, address TEXT NOT NULL, kind TEXT NOT NULL,
+        site TEXT NOT NULL, parent TEXT, critical INTEGER NOT NULL,
+        tags TEXT NOT NULL, description TEXT NOT NULL, updated REAL NOT NULL
+    );
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY, started REAL NOT NULL, last REAL NOT NULL,
+        clean INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE alert_events (
+        id INTEGER PRIMARY KEY, ts REAL NOT NULL, alertname TEXT NOT NULL,
+        target TEXT NOT NULL, severity TEXT NOT NULL, kind TEXT NOT NULL,
+        silenced INTEGER NOT NULL, notified INTEGER NOT NULL, message TEXT NOT NULL
+    );
+    CREATE INDEX alert_events_ts ON alert_events(ts);
+    CREATE TABLE inventory (
+        id INTEGER PRIMARY KEY, target TEXT NOT NULL, ts REAL NOT NULL,
+        hash TEXT NOT NULL, data TEXT NOT NULL
+    );
+    CREATE INDEX inventory_target ON inventory(target, ts);
+    CREATE TABLE findings (
+        id INTEGER PRIMARY KEY, "check" TEXT NOT NULL, target TEXT NOT NULL,
+        key TEXT NOT NULL, severity TEXT NOT NULL, policy TEXT NOT NULL,
+        iso_control TEXT NOT NULL, detail TEXT NOT NULL,
+        first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+        UNIQUE ("check", target, key)
+    );
+    CREATE TABLE check_runs (
+        "check" TEXT NOT NULL, ts REAL NOT NULL, PRIMARY KEY ("check", ts)
+    ) WITHOUT ROWID;
+    """,
 ]
+
+# (table, column holding the time, unit of that column) for retention.
+_PRUNED = (
+    ("events", "ts", "ts"),
+    ("alert_events", "ts", "ts"),
+    ("poll_hour", "hour", "ts"),
+    ("rate_5m", "slot", "ts"),
+    ("dist_day", "day", "day"),
+    ("gauge_day", "day", "day"),
+    ("iface_day", "day", "day"),
+    ("sessions", "last", "ts"),
+    ("check_runs", "ts", "ts"),
+    ("findings", "last_seen", "ts"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +163,65 @@ class StoredEvent:
     kind: EventKind
     reason: str
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    """An alert starting or resolving; `kind` is "start" or "resolve"."""
+
+    ts: float
+    alertname: str
+    target: str
+    severity: str
+    kind: str
+    silenced: bool = False
+    notified: bool = False
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InventorySnapshot:
+    """One stored inventory snapshot of a target."""
+
+    target: str
+    ts: float
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A security finding as a check reports it; identity is (check, target, key)."""
+
+    check: str
+    target: str
+    severity: str
+    policy: str
+    iso_control: str
+    detail: str
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFinding:
+    """A finding with the first and last time a check run saw it."""
+
+    check: str
+    target: str
+    key: str
+    severity: str
+    policy: str
+    iso_control: str
+    detail: str
+    first_seen: float
+    last_seen: float
+
+
+def retention_cutoff(now: float, months: int, tz: str | ZoneInfo = "America/Bogota") -> float:
+    """Epoch of the first instant kept: the start of the local month `months - 1` before now's."""
+    zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+    local = datetime.fromtimestamp(now, zone)
+    index = local.year * 12 + (local.month - 1) - (months - 1)
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=zone).timestamp()
 
 
 class History:
@@ -66,12 +240,43 @@ class History:
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise HistoryError(f"cannot open history database {self.path}: {exc}") from exc
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         for i, script in enumerate(_SCHEMA[version:], start=version + 1):
             self._db.executescript("BEGIN;" + script + f"PRAGMA user_version={i}; COMMIT;")
+
+    @property
+    def schema_version(self) -> int:
+        """The PRAGMA user_version of the open database."""
+        with self._lock:
+            return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction under the lock; sqlite errors become HistoryError."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise HistoryError(f"cannot write to history {self.path}: {exc}") from exc
+
+    def query(self, sql: str, args: Iterable[object] = ()) -> list[tuple[Any, ...]]:
+        """Run one read query; sqlite errors become HistoryError."""
+        with self._lock:
+            try:
+                return self._db.execute(sql, tuple(args)).fetchall()
+            except sqlite3.Error as exc:
+                raise HistoryError(f"cannot read history {self.path}: {exc}") from exc
+
+    # --- event log -------------------------------------------------------------
 
     def add_events(self, events: Iterable[Event]) -> None:
         """Append events in one transaction."""
@@ -80,34 +285,217 @@ class History:
         ]
         if not rows:
             return
-        try:
-            with self._lock:
-                self._db.execute("BEGIN")
-                self._db.executemany(
-                    "INSERT INTO events(ts, target, collector, kind, reason, message) VALUES (?,?,?,?,?,?)",
-                    rows,
-                )
-                self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise HistoryError(f"cannot write events to {self.path}: {exc}") from exc
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO events(ts, target, collector, kind, reason, message) "
+                "VALUES (?,?,?,?,?,?)",
+                rows,
+            )
 
     def events(
         self, since: float = 0.0, until: float = float("inf"), target: str | None = None
     ) -> list[StoredEvent]:
         """Events with since <= ts < until, oldest first."""
-        sql = "SELECT id, ts, target, collector, kind, reason, message FROM events WHERE ts >= ? AND ts < ?"
+        sql = (
+            "SELECT id, ts, target, collector, kind, reason, message FROM events "
+            "WHERE ts >= ? AND ts < ?"
+        )
         args: list[object] = [since, until if until != float("inf") else 1e18]
         if target is not None:
             sql += " AND target = ?"
             args.append(target)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY ts, id", args).fetchall()
+        rows = self.query(sql + " ORDER BY ts, id", args)
         return [StoredEvent(r[0], r[1], r[2], r[3], EventKind(r[4]), r[5], r[6]) for r in rows]
+
+    # --- alerts ----------------------------------------------------------------
+
+    def add_alert_events(self, rows: Iterable[AlertEvent]) -> None:
+        """Append alert starts/resolutions in one transaction."""
+        data = [
+            (
+                a.ts,
+                a.alertname,
+                a.target,
+                a.severity,
+                a.kind,
+                int(a.silenced),
+                int(a.notified),
+                a.message[:500],
+            )
+            for a in rows
+        ]
+        if not data:
+            return
+        for row in data:
+            if row[4] not in ("start", "resolve"):
+                raise HistoryError(f"alert event kind must be start or resolve, not {row[4]!r}")
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO alert_events(ts, alertname, target, severity, kind, silenced, "
+                "notified, message) VALUES (?,?,?,?,?,?,?,?)",
+                data,
+            )
+
+    def alert_events(self, since: float = 0.0, until: float = 1e18) -> list[AlertEvent]:
+        """Alert events with since <= ts < until, oldest first."""
+        rows = self.query(
+            "SELECT ts, alertname, target, severity, kind, silenced, notified, message "
+            "FROM alert_events WHERE ts >= ? AND ts < ? ORDER BY ts, id",
+            (since, until),
+        )
+        return [
+            AlertEvent(r[0], r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6]), r[7]) for r in rows
+        ]
+
+    # --- inventory -------------------------------------------------------------
+
+    def add_inventory(self, target: str, ts: float, data: Mapping[str, Any]) -> bool:
+        """Store a snapshot if it differs from the target's latest one; return True if stored."""
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:32]
+        with self.transaction() as db:
+            last = db.execute(
+                "SELECT hash FROM inventory WHERE target = ? ORDER BY ts DESC, id DESC LIMIT 1",
+                (target,),
+            ).fetchone()
+            if last is not None and last[0] == digest:
+                return False
+            db.execute(
+                "INSERT INTO inventory(target, ts, hash, data) VALUES (?,?,?,?)",
+                (target, ts, digest, text),
+            )
+        return True
+
+    def inventory(
+        self, until: float = 1e18, target: str | None = None, since: float = 0.0
+    ) -> list[InventorySnapshot]:
+        """Snapshots with since <= ts < until, by target then time."""
+        sql = "SELECT target, ts, data FROM inventory WHERE ts >= ? AND ts < ?"
+        args: list[object] = [since, until]
+        if target is not None:
+            sql += " AND target = ?"
+            args.append(target)
+        rows = self.query(sql + " ORDER BY target, ts, id", args)
+        return [InventorySnapshot(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def latest_inventory(self, until: float = 1e18) -> dict[str, InventorySnapshot]:
+        """The newest snapshot of each target taken before `until`."""
+        rows = self.query(
+            "SELECT i.target, i.ts, i.data FROM inventory i JOIN (SELECT target, MAX(ts) m "
+            "FROM inventory WHERE ts < ? GROUP BY target) l ON i.target = l.target AND i.ts = l.m "
+            "ORDER BY i.target, i.id",
+            (until,),
+        )
+        return {r[0]: InventorySnapshot(r[0], r[1], json.loads(r[2])) for r in rows}
+
+    # --- security findings -----------------------------------------------------
+
+    def upsert_findings(
+        self, findings: Iterable[Finding], ts: float, checks: Iterable[str] = ()
+    ) -> None:
+        """Record one run of security checks at `ts`.
+
+        Every finding passed is created or refreshed (`last_seen = ts`); `checks` names
+        the checks that ran (those of the findings are added), so a check that ran and
+        found nothing resolves its earlier findings: a finding is open while its
+        `last_seen` equals the latest run of its check.
+        """
+        items = list(findings)
+        ran = set(checks) | {f.check for f in items}
+        with self.transaction() as db:
+            db.executemany(
+                'INSERT OR IGNORE INTO check_runs("check", ts) VALUES (?,?)',
+                [(c, ts) for c in sorted(ran)],
+            )
+            db.executemany(
+                'INSERT INTO findings("check", target, key, severity, policy, iso_control, '
+                "detail, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?) "
+                'ON CONFLICT("check", target, key) DO UPDATE SET severity=excluded.severity, '
+                "policy=excluded.policy, iso_control=excluded.iso_control, "
+                "detail=excluded.detail, last_seen=MAX(last_seen, excluded.last_seen)",
+                [
+                    (
+                        f.check,
+                        f.target,
+                        f.key,
+                        f.severity,
+                        f.policy,
+                        f.iso_control,
+                        f.detail[:1000],
+                        ts,
+                        ts,
+                    )
+                    for f in items
+                ],
+            )
+
+    def findings(self, since: float = 0.0, until: float = 1e18) -> list[StoredFinding]:
+        """Findings seen at least once in [since, until)."""
+        rows = self.query(
+            'SELECT "check", target, key, severity, policy, iso_control, detail, first_seen, '
+            "last_seen FROM findings WHERE first_seen < ? AND last_seen >= ? "
+            'ORDER BY "check", target, key',
+            (until, since),
+        )
+        return [StoredFinding(*r) for r in rows]
+
+    def check_runs(self, since: float = 0.0, until: float = 1e18) -> dict[str, list[float]]:
+        """Times each check ran in [since, until)."""
+        out: dict[str, list[float]] = {}
+        for check, ts in self.query(
+            'SELECT "check", ts FROM check_runs WHERE ts >= ? AND ts < ? ORDER BY ts',
+            (since, until),
+        ):
+            out.setdefault(check, []).append(ts)
+        return out
+
+    # --- retention -------------------------------------------------------------
+
+    def prune(self, before: float, tz: str | ZoneInfo = "America/Bogota") -> dict[str, int]:
+        """Delete what is older than `before` (epoch); return rows deleted per table.
+
+        The newest inventory snapshot of each target is kept whatever its age, so a
+        device's record (hoja de vida) never disappears while it is in the database.
+        """
+        zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+        local = datetime.fromtimestamp(before, zone)
+        day = local.year * 10000 + local.month * 100 + local.day
+        out: dict[str, int] = {}
+        with self.transaction() as db:
+            for table, col, unit in _PRUNED:
+                cur = db.execute(
+                    f"DELETE FROM {table} WHERE {col} < ?", (day if unit == "day" else before,)
+                )
+                out[table] = cur.rowcount
+            cur = db.execute(
+                "DELETE FROM inventory WHERE ts < ? AND id NOT IN (SELECT id FROM inventory i "
+                "WHERE ts = (SELECT MAX(ts) FROM inventory j WHERE j.target = i.target))",
+                (before,),
+            )
+            out["inventory"] = cur.rowcount
+        return out
+
+    def size_bytes(self) -> int:
+        """Bytes used by the database pages (excluding free pages and the WAL)."""
+        rows = self.query("PRAGMA page_count")
+        free = self.query("PRAGMA freelist_count")
+        size = self.query("PRAGMA page_size")
+        return int((rows[0][0] - free[0][0]) * size[0][0])
+
+    def integrity_check(self) -> str:
+        """`PRAGMA integrity_check`'s first line ("ok" when sound)."""
+        return str(self.query("PRAGMA integrity_check")[0][0])
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the main file and truncate it."""
+        self.query("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         """Checkpoint and close."""
         with self._lock:
             try:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                raise HistoryError(f"cannot checkpoint history {self.path}: {exc}") from exc
             finally:
                 self._db.close()

@@ -1,0 +1,319 @@
+"""Rule conditions over a state snapshot: one `Observation` per alert instance.
+
+Pure computation, no I/O. `SnapshotIndex` indexes one snapshot once per evaluation
+(only the metric names the rules use); an `Evaluator` per rule turns it into
+observations, each carrying both the trigger condition (`firing`) and the separate
+clear condition (`clearing`) so the engine can apply hysteresis. `trend` and `growth`
+rules keep their own small rings of (timestamp, value) per series: at most
+`RING_POINTS` points spaced at least window/RING_POINTS apart, dropped past the window,
+and rings of vanished series are forgotten after one window, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from monitord.alerts import RuleConfig, RuleKind
+from monitord.state import GroupView, LabelSet, SeriesValue, Snapshot
+from monitord.types import Target
+
+__all__ = [
+    "RING_POINTS",
+    "Evaluator",
+    "Observation",
+    "SnapshotIndex",
+    "linear_fit",
+    "target_down_state",
+]
+
+RING_POINTS = 64
+
+InstanceKey = tuple[str, LabelSet]  # (target, instance labels without target)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One alert instance's condition in this evaluation."""
+
+    key: InstanceKey
+    target: Target
+    labels: Mapping[str, str]
+    value: float | None
+    firing: bool
+    clearing: bool
+    threshold: float | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+class SnapshotIndex:
+    """A snapshot indexed by target and by metric name (for the names asked for)."""
+
+    def __init__(self, snap: Snapshot, names: Iterable[str]) -> None:
+        self.snap = snap
+        wanted = {n for n in names if n}
+        self.groups_by_target: dict[str, list[GroupView]] = {}
+        self.by_name: dict[str, list[tuple[GroupView, SeriesValue]]] = {n: [] for n in wanted}
+        self.by_group: dict[tuple[str, str, str], list[SeriesValue]] = {}
+        for (target, collector), g in snap.groups.items():
+            self.groups_by_target.setdefault(target, []).append(g)
+            for (name, _), sv in g.series.items():
+                if name in wanted:
+                    self.by_name[name].append((g, sv))
+                    self.by_group.setdefault((target, collector, name), []).append(sv)
+
+    def target(self, name: str) -> Target | None:
+        """The configured target, or the one a group carries."""
+        t = self.snap.targets.get(name)
+        if t is None and name in self.groups_by_target:
+            t = self.groups_by_target[name][0].target
+        return t
+
+    def companion(
+        self, g: GroupView, name: str, labels: LabelSet, on: Sequence[str]
+    ) -> SeriesValue | None:
+        """The series `name` of the same group whose labels match (all, or just `on`)."""
+        want = dict(labels)
+        for sv in self.by_group.get((g.target.name, g.collector, name), ()):
+            have = dict(sv.labels)
+            keys = on or [k for k in want if k != "target"]
+            if all(have.get(k) == want.get(k) for k in keys):
+                if on or len(have) == len(want):
+                    return sv
+        return None
+
+
+def target_down_state(
+    groups: Iterable[GroupView], collectors: Sequence[str], any_collector: bool = False
+) -> tuple[bool | None, bool, list[GroupView]]:
+    """(down, suspect, down groups) of a target, over the given collectors (empty: all).
+
+    `down` is None when no such collector has a known state. `suspect` means down, or
+    the last poll of a collector still up failed (the state may be about to say down).
+    """
+    known = [
+        g for g in groups if (not collectors or g.collector in collectors) and g.up is not None
+    ]
+    if not known:
+        return None, False, []
+    down_groups = [g for g in known if g.up is False]
+    down = bool(down_groups) if any_collector else len(down_groups) == len(known)
+    suspect = down or any(g.up is True and not g.last_poll_ok for g in known)
+    return down, suspect, down_groups
+
+
+def linear_fit(points: Sequence[tuple[float, float]]) -> tuple[float, float] | None:
+    """Least-squares (slope, intercept) of (x, y) points; None when x does not vary."""
+    n = len(points)
+    if n < 2:
+        return None
+    mx = sum(p[0] for p in points) / n
+    my = sum(p[1] for p in points) / n
+    sxx = sum((p[0] - mx) ** 2 for p in points)
+    if sxx <= 0:
+        return None
+    sxy = sum((p[0] - mx) * (p[1] - my) for p in points)
+    slope = sxy / sxx
+    return slope, my - slope * mx
+
+
+class Evaluator:
+    """Computes one rule's observations; keeps the rings of trend/growth rules."""
+
+    def __init__(self, name: str, rule: RuleConfig) -> None:
+        self.name = name
+        self.rule = rule
+        self._where = {k: re.compile(v) for k, v in rule.where.items()}
+        self._info_where = (
+            {k: re.compile(v) for k, v in rule.info.where.items()} if rule.info else {}
+        )
+        self._rings: dict[tuple[str, str, LabelSet], deque[tuple[float, float]]] = {}
+        self._ring_seen: dict[tuple[str, str, LabelSet], float] = {}
+
+    def metric_names(self) -> set[str]:
+        """Metric names this rule reads."""
+        r = self.rule
+        names = {r.metric, r.divide_by, r.threshold_metric}
+        if r.info is not None:
+            names.add(r.info.metric)
+        return {n for n in names if n}
+
+    def observe(self, index: SnapshotIndex, now: float) -> list[Observation]:
+        """This rule's observations in `index` (wall-clock `now`)."""
+        if self.rule.kind is RuleKind.DOWN:
+            return self._down(index)
+        out: list[Observation] = []
+        infos = self._info_index(index)
+        for g, sv in index.by_name.get(self.rule.metric, ()):
+            target = index.target(g.target.name)
+            if target is None or not self.rule.scope.matches(target):
+                continue
+            labels = {k: v for k, v in sv.labels if k != "target"}
+            if not all(p.fullmatch(labels.get(k, "")) for k, p in self._where.items()):
+                continue
+            extra: dict[str, str] = {}
+            if self.rule.info is not None:
+                info = infos.get((target.name, *(labels.get(k, "") for k in self.rule.info.on)))
+                if info is None:
+                    continue
+                extra.update(info)
+            obs = self._observe_one(index, g, sv, target, labels, extra, now)
+            if obs is not None:
+                out.append(obs)
+        self._forget_rings(now)
+        return out
+
+    def _down(self, index: SnapshotIndex) -> list[Observation]:
+        r = self.rule
+        out = []
+        for name, groups in index.groups_by_target.items():
+            target = index.target(name)
+            if target is None or not r.scope.matches(target):
+                continue
+            down, _, down_groups = target_down_state(groups, r.collectors, r.any_collector)
+            if down is None:
+                continue
+            extra = {
+                "collectors": ", ".join(sorted(g.collector for g in down_groups)),
+                "reason": ", ".join(sorted({g.reason for g in down_groups if g.reason})),
+            }
+            out.append(
+                Observation(
+                    (name, ()), target, {}, 1.0 if down else 0.0, down, not down, extra=extra
+                )
+            )
+        return out
+
+    def _observe_one(
+        self,
+        index: SnapshotIndex,
+        g: GroupView,
+        sv: SeriesValue,
+        target: Target,
+        labels: dict[str, str],
+        extra: dict[str, str],
+        now: float,
+    ) -> Observation | None:
+        r = self.rule
+        value = sv.rate if r.rate else sv.value
+        if value is None:
+            return None
+        if r.divide_by:
+            den = index.companion(g, r.divide_by, sv.labels, r.divide_on)
+            if den is None or den.value == 0:
+                return None
+            value = value / den.value
+        key: InstanceKey = (target.name, tuple(sorted(labels.items())))
+        if r.kind is RuleKind.TREND:
+            return self._trend(key, g, sv, target, labels, extra, value)
+        if r.kind is RuleKind.GROWTH:
+            return self._growth(key, g, sv, target, labels, extra, value)
+        threshold, clear = r.threshold, r.clear_threshold()
+        if r.threshold_metric:
+            t = index.companion(g, r.threshold_metric, sv.labels, ())
+            if t is not None:
+                threshold = clear = t.value
+        if threshold is None or clear is None:
+            return None
+        return Observation(
+            key,
+            target,
+            labels,
+            value,
+            r.op.holds(value, threshold),
+            not r.op.holds(value, clear),
+            threshold,
+            extra,
+        )
+
+    def _ring(self, g: GroupView, sv: SeriesValue, value: float) -> deque[tuple[float, float]]:
+        r = self.rule
+        rkey = (g.target.name, g.collector, sv.labels)
+        ring = self._rings.setdefault(rkey, deque(maxlen=RING_POINTS + 1))
+        self._ring_seen[rkey] = sv.ts
+        spacing = r.window / RING_POINTS
+        if not ring or sv.ts - ring[-1][0] >= spacing:
+            ring.append((sv.ts, value))
+        elif sv.ts > ring[-1][0]:
+            ring[-1] = (ring[-1][0], value)  # keep the spacing, refresh the latest value
+        while ring and ring[0][0] < sv.ts - r.window:
+            ring.popleft()
+        return ring
+
+    def _trend(
+        self,
+        key: InstanceKey,
+        g: GroupView,
+        sv: SeriesValue,
+        target: Target,
+        labels: dict[str, str],
+        extra: dict[str, str],
+        value: float,
+    ) -> Observation | None:
+        r = self.rule
+        ring = self._ring(g, sv, value)
+        if len(ring) < r.min_points or ring[-1][0] - ring[0][0] < r.window / 4:
+            return None
+        fit = linear_fit(list(ring))
+        if fit is None:
+            return None
+        slope = fit[0]
+        left = value / -slope if slope < 0 and value > 0 else float("inf")
+        if value <= 0:
+            left = 0.0
+        return Observation(
+            key, target, labels, left, left < r.horizon, left > r.horizon * 1.2, r.horizon, extra
+        )
+
+    def _growth(
+        self,
+        key: InstanceKey,
+        g: GroupView,
+        sv: SeriesValue,
+        target: Target,
+        labels: dict[str, str],
+        extra: dict[str, str],
+        value: float,
+    ) -> Observation | None:
+        r = self.rule
+        ring = self._ring(g, sv, value)
+        span = ring[-1][0] - ring[0][0]
+        first = ring[0][1]
+        if len(ring) < r.min_points or span < r.window / 4 or first <= 0:
+            return None
+        growth = (value - first) / first * (r.window / span if span < r.window else 1.0)
+        threshold, clear = r.threshold, r.clear_threshold()
+        if threshold is None or clear is None:
+            return None
+        return Observation(
+            key,
+            target,
+            labels,
+            growth,
+            r.op.holds(growth, threshold),
+            not r.op.holds(growth, clear),
+            threshold,
+            extra,
+        )
+
+    def _info_index(self, index: SnapshotIndex) -> dict[tuple[str, ...], dict[str, str]]:
+        info = self.rule.info
+        if info is None:
+            return {}
+        out: dict[tuple[str, ...], dict[str, str]] = {}
+        for g, sv in index.by_name.get(info.metric, ()):
+            labels = dict(sv.labels)
+            if all(p.fullmatch(labels.get(k, "")) for k, p in self._info_where.items()):
+                extra = {k: v for k, v in labels.items() if k not in ("target", *info.on)}
+                out[(g.target.name, *(labels.get(k, "") for k in info.on))] = extra
+        return out
+
+    def _forget_rings(self, now: float) -> None:
+        if not self._rings:
+            return
+        horizon = now - self.rule.window
+        for rkey in [k for k, ts in self._ring_seen.items() if ts < horizon]:
+            self._rings.pop(rkey, None)
+            self._ring_seen.pop(rkey, None)
