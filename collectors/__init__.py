@@ -8,11 +8,31 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from collectors import host
+from collectors import (
+    discovery,
+    host,
+    http,
+    icmp,
+    mssql,
+    mysql,
+    oracle,
+    postgres,
+    snmp_hygiene,
+    tcp,
+)
 from monitord.types import CollectorFactory
 
 __all__ = ["COLLECTORS"]
 
 COLLECTORS: Final[Mapping[str, CollectorFactory]] = {
     host.KIND: host.build,
+    icmp.KIND: icmp.build,
+    postgres.KIND: postgres.build,
+    mysql.KIND: mysql.build,
+    mssql.KIND: mssql.build,  # needs the mssql extra; says so at config load
+    oracle.KIND: oracle.build,  # needs the oracle extra; says so at config load
+    http.KIND: http.build,
+    tcp.KIND: tcp.build,
+    snmp_hygiene.KIND: snmp_hygiene.build,
+    discovery.KIND: discovery.build,
 }

@@ -28,6 +28,7 @@ from pydantic import (
     field_validator,
 )
 
+from monitord.alerts import AlertsConfig
 from monitord.configtypes import (
     Address,
     Duration,
@@ -160,6 +161,7 @@ class _ConfigModel(StrictModel):
     # Credentials and modules shared by SNMP targets (snmp_exporter style), read by the
     # snmp collector's factory from `shared.settings["snmp"]`.
     snmp: dict[str, Any] = {}
+    alerts: AlertsConfig = AlertsConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +201,7 @@ class Config:
     defaults: Defaults
     targets: tuple[TargetConfig, ...]
     all_target_names: frozenset[str] = frozenset()
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     def stale_after(self, interval: float) -> float:
         """How long a series survives without a refresh."""
@@ -310,6 +313,8 @@ def parse_config_text(
             _add_validation_issues(exc, ("targets", i), path, line_of, issues)
 
     shared.settings["snmp"] = model.snmp
+    # Discovery sweeps report addresses that are not any configured target's.
+    shared.settings["target_addresses"] = [t.address for _, t in valid]
     raw_names = {str(r["name"]) for r in raw_targets if isinstance(r, dict) and "name" in r}
     targets = _build_targets(model, valid, raw_names, registry, shared, path, line_of, issues)
     if issues:
@@ -324,6 +329,7 @@ def parse_config_text(
             if shard_of(t.target.name, model.daemon.shard.count) == model.daemon.shard.index
         ),
         all_target_names=frozenset(t.target.name for t in targets),
+        alerts=model.alerts,
     )
 
 
