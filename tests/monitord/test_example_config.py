@@ -1,0 +1,31 @@
+"""The shipped configs validate: the embedded default and the commented example."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collectors import COLLECTORS
+from monitord.config import load_config
+from monitord.types import Shared
+from tests.conftest import REPO
+
+
+def test_default_config_is_valid_and_watches_this_machine() -> None:
+    cfg = load_config(REPO / "config" / "monitord.yaml", COLLECTORS, Shared(), environ={})
+    (tc,) = cfg.targets
+    assert tc.target.address == "127.0.0.1"
+    assert {c.kind for c in tc.collectors} == {"icmp", "host"}
+    assert cfg.daemon.listen.startswith("127.0.0.1:")
+
+
+def test_example_config_is_valid(tmp_path: Path) -> None:
+    env = {"SMTP_PASSWORD": "x-smtp", "WEBHOOK_SECRET": "x-hook", "PG_MONITOR_PASSWORD": "x-pg"}
+    text = (REPO / "config" / "monitord.example.yaml").read_text()
+    pw = tmp_path / "mysql.pw"
+    pw.write_text("x-mysql\n")
+    p = tmp_path / "example.yaml"
+    p.write_text(text.replace("file:/etc/monitord/mysql.pw", f"file:{pw}"))
+    cfg = load_config(p, COLLECTORS, Shared(), environ=env)
+    kinds = {c.kind for t in cfg.targets for c in t.collectors}
+    # Every registered collector that needs no extra has an example block.
+    assert kinds >= set(COLLECTORS) - {"mssql", "oracle"}, set(COLLECTORS) - kinds
