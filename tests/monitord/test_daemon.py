@@ -177,3 +177,57 @@ def test_version_and_help() -> None:
     assert res.returncode == 0
     for word in ("run", "check-config", "version", "SIGHUP", "${ENV_VAR}"):
         assert word in res.stdout
+
+
+def test_netns_host_goes_down_and_up_within_two_cycles(start_daemon, tmp_path: Path) -> None:
+    from tests.peers.netns import netns_host
+
+    interval = 1.0
+    with netns_host("daemonupdown") as host:
+        t = f"  - {{{{name: ns-host, address: {host.address}, collectors: {{{{icmp: {{{{count: 2, packet_interval: 100ms, packet_timeout: 500ms}}}}}}}}}}}}\n"
+        d = start_daemon(BASE + t)
+        up = lambda: _value(d.metrics(), "monitord_target_up", target="ns-host", collector="icmp")  # noqa: E731
+        wait_for(lambda: up() == 1, 10, "ns-host up")
+        t0 = time.monotonic()
+        host.link_down()
+        wait_for(lambda: up() == 0, 2 * interval + 2.5, "ns-host down within two cycles")
+        down_after = time.monotonic() - t0
+        host.link_up()
+        t1 = time.monotonic()
+        wait_for(lambda: up() == 1, 2 * interval + 2.5, "ns-host back up within two cycles")
+        up_after = time.monotonic() - t1
+        text = d.metrics()
+        assert _value(text, "monitord_poll_errors_total", collector="icmp", reason="unreachable") >= 2
+        assert d.stop() == 0
+    # failures_to_down=2 at a 1 s interval: the second failed poll ends <= 2 cycles + the poll's own time.
+    assert down_after <= 2 * interval + 2.5 and up_after <= 2 * interval + 2.5
+    db = sqlite3.connect(tmp_path / "var" / "monitord.db")
+    rows = db.execute("SELECT target, collector, kind, reason FROM events ORDER BY ts").fetchall()
+    assert rows == [("ns-host", "icmp", "down", "unreachable"), ("ns-host", "icmp", "up", "")]
+    log = d.log()
+    assert "target down target=ns-host collector=icmp reason=unreachable" in log
+    assert "target up target=ns-host collector=icmp" in log
+
+
+def test_thousand_loopback_targets_all_up_no_loss(start_daemon) -> None:
+    n = 1000
+    rows = "".join(
+        f"  - {{{{name: lo-{i:04d}, address: 127.10.{i // 250}.{i % 250 + 1}, collectors: {{{{icmp: {{{{count: 3}}}}}}}}}}}}\n"
+        for i in range(n)
+    )
+    d = start_daemon(BASE.replace("interval: 1s", "interval: 2s").replace("timeout: 900ms", "timeout: 1900ms") + rows)
+
+    def cycles_done() -> str | None:
+        text = d.metrics()
+        sent = _values(text, "monitord_icmp_packets_sent_total")
+        return text if len(sent) == n and min(sent.values()) >= 6 else None  # two cycles each
+
+    text = str(wait_for(cycles_done, 30, "two cycles of 1000 targets"))
+    up = _values(text, "monitord_target_up")
+    assert len(up) == n and set(up.values()) == {1.0}
+    sent = _values(text, "monitord_icmp_packets_sent_total")
+    received = _values(text, "monitord_icmp_packets_received_total")
+    assert received == sent  # not one packet lost anywhere
+    assert set(_values(text, "monitord_icmp_packet_loss_ratio").values()) == {0.0}
+    assert _value(text, "monitord_poll_errors_total", collector="icmp") is None
+    assert d.stop() == 0
