@@ -33,7 +33,17 @@ __all__ = [
 Oid = tuple[int, ...]
 
 # snmprec type tags
-INTEGER, OCTETS, NULL, OID, IPADDR, COUNTER32, GAUGE32, TIMETICKS, COUNTER64 = 2, 4, 5, 6, 64, 65, 66, 67, 70
+INTEGER, OCTETS, NULL, OID, IPADDR, COUNTER32, GAUGE32, TIMETICKS, COUNTER64 = (
+    2,
+    4,
+    5,
+    6,
+    64,
+    65,
+    66,
+    67,
+    70,
+)
 
 IF = (1, 3, 6, 1, 2, 1, 2, 2, 1)
 IFX = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
@@ -78,11 +88,18 @@ def switch(
     add((1, 3, 6, 1, 2, 1, 1, 3, 0), TIMETICKS, uptime_ticks)
     add((1, 3, 6, 1, 2, 1, 1, 4, 0), OCTETS, "noc@example.org")
     add((1, 3, 6, 1, 2, 1, 1, 5, 0), OCTETS, name)
-    add((1, 3, 6, 1, 2, 1, 1, 6, 0), OCTETS, "Edificio Alcaldía, piso 2 \"rack 3\"")
+    add((1, 3, 6, 1, 2, 1, 1, 6, 0), OCTETS, 'Edificio Alcaldía, piso 2 "rack 3"')
     add((1, 3, 6, 1, 2, 1, 1, 7, 0), INTEGER, 6)
     indexes = [10100 + p for p in range(1, ports + 1)] + [1, 5001]
     add((1, 3, 6, 1, 2, 1, 2, 1, 0), INTEGER, len(indexes))
-    aliases = ["uplink \"core\"", "back\\slash", "Oficina de Planeación", "tab\there", "", "server-01"]
+    aliases = [
+        'uplink "core"',
+        "back\\slash",
+        "Oficina de Planeación",
+        "tab\there",
+        "",
+        "server-01",
+    ]
     for n, idx in enumerate(indexes):
         port = n + 1
         is_port = idx >= 10100 and idx < 10100 + ports + 1
@@ -158,7 +175,17 @@ def switch(
                 add((*IFX, col, idx), tag, value)
     # ENTITY-MIB: chassis, two power supplies, a module, a port (filtered out by class)
     entities = [
-        (1, "WS-C2960X-48FPS-L", 3, "1", "V05", "15.0(2a)EX5", "FOC1234X0AB", "Cisco", "WS-C2960X-48FPS-L"),
+        (
+            1,
+            "WS-C2960X-48FPS-L",
+            3,
+            "1",
+            "V05",
+            "15.0(2a)EX5",
+            "FOC1234X0AB",
+            "Cisco",
+            "WS-C2960X-48FPS-L",
+        ),
         (2, "Power Supply 1", 6, "PS1", "", "", "LIT1111AAAA", "Cisco", "PWR-C2-640WAC"),
         (3, "Power Supply 2", 6, "PS2", "", "", "", "Cisco", "PWR-C2-640WAC"),
         (4, "Stack module", 9, "Module 1", "V01", "", "FDO9876ZZZZ", "Cisco", "C2960X-STACK"),
@@ -166,8 +193,15 @@ def switch(
     ]
     for idx, descr, cls, ename, hw, sw, serial, mfg, model in entities:
         for col, tag, value in (
-            (2, OCTETS, descr), (5, INTEGER, cls), (7, OCTETS, ename), (8, OCTETS, hw), (9, OCTETS, ""),
-            (10, OCTETS, sw), (11, OCTETS, serial), (12, OCTETS, mfg), (13, OCTETS, model),
+            (2, OCTETS, descr),
+            (5, INTEGER, cls),
+            (7, OCTETS, ename),
+            (8, OCTETS, hw),
+            (9, OCTETS, ""),
+            (10, OCTETS, sw),
+            (11, OCTETS, serial),
+            (12, OCTETS, mfg),
+            (13, OCTETS, model),
         ):
             add((*ENT, col, idx), tag, value)
     # LLDP: local ports and two neighbours (one by MAC chassis id, one by name)
@@ -180,14 +214,22 @@ def switch(
         (2, 1, 7, "ap-lobby", 3, bytes.fromhex("f4cfe2000001"), "", "ap-lobby"),
     ]
     for port, rem, csub, cid, psub, pid, pdesc, sysname in neighbours:
-        for col, tag, value in ((4, INTEGER, csub), (5, OCTETS, cid), (6, INTEGER, psub), (7, OCTETS, pid),
-                                (8, OCTETS, pdesc), (9, OCTETS, sysname)):
+        for col, tag, value in (
+            (4, INTEGER, csub),
+            (5, OCTETS, cid),
+            (6, INTEGER, psub),
+            (7, OCTETS, pid),
+            (8, OCTETS, pdesc),
+            (9, OCTETS, sysname),
+        ):
             add((*LLDP_REM, col, 0, port, rem), tag, value)
     recs.sort(key=lambda r: r.oid)
     return recs
 
 
-def counter_overrides(records: Iterable[Record], values: Mapping[Oid, int | tuple[int, int]]) -> list[Record]:
+def counter_overrides(
+    records: Iterable[Record], values: Mapping[Oid, int | tuple[int, int]]
+) -> list[Record]:
     """A copy of `records` with some values replaced (`{oid: value}` or `{oid: (tag, value)}`)."""
     out = []
     for r in records:
@@ -204,7 +246,11 @@ def counter_overrides(records: Iterable[Record], values: Mapping[Oid, int | tupl
 def _render_value(tag: int, value: object) -> tuple[str, str]:
     if tag == OCTETS:
         raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
-        if raw and all(c.isalnum() or c in " ._-/:,@()" for c in raw.decode("latin-1")) and raw.isascii():
+        if (
+            raw
+            and all(c.isalnum() or c in " ._-/:,@()" for c in raw.decode("latin-1"))
+            and raw.isascii()
+        ):
             return "4", raw.decode("ascii")
         return "4x", raw.hex()
     if tag == OID:
@@ -231,7 +277,7 @@ def write_snmprec(path: Path, records: Iterable[Record]) -> Path:
 
 
 def read_snmprec(path: Path) -> dict[Oid, tuple[int, object]]:
-    """Parse a recording: `{oid: (tag, value)}`, values as int / bytes / OID tuple / str (IpAddress).
+    """Parse a recording: `{oid: (tag, value)}`, values int / bytes / OID tuple / str (IpAddress).
 
     Lines that do not parse (e.g. anonymised OIDs with `xx`) are skipped, as are values
     served through variation modules (`tag:module`).

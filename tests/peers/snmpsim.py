@@ -65,8 +65,14 @@ def _readable_by_others(path: Path) -> bool:
 class V3User:
     """An SNMPv3 user snmpsim accepts (one per responder)."""
 
-    def __init__(self, user: str, auth_proto: str = "NONE", auth_key: str = "", priv_proto: str = "NONE",
-                 priv_key: str = "") -> None:
+    def __init__(
+        self,
+        user: str,
+        auth_proto: str = "NONE",
+        auth_key: str = "",
+        priv_proto: str = "NONE",
+        priv_key: str = "",
+    ) -> None:
         self.user, self.auth_proto, self.auth_key = user, auth_proto, auth_key
         self.priv_proto, self.priv_key = priv_proto, priv_key
 
@@ -83,7 +89,9 @@ class V3User:
 class SnmpSim:
     """One snmpsim responder process on 127.0.0.1 and its data directory."""
 
-    def __init__(self, workdir: Path, *, max_var_binds: int = 64, v3_user: V3User | None = None) -> None:
+    def __init__(
+        self, workdir: Path, *, max_var_binds: int = 64, v3_user: V3User | None = None
+    ) -> None:
         self.workdir = workdir
         self.data = workdir / "data"
         self.cache = workdir / "cache"
@@ -153,17 +161,25 @@ class SnmpSim:
                 env["SNMPSIM_ALLOW_ROOT"] = "true"
         err_path = self.workdir / "snmpsim.stderr"
         with err_path.open("wb") as err:
-            self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True)
+            self._proc = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 text = err_path.read_text(errors="replace")
-                pytest.fail(f"snmpsim exited with {self._proc.returncode}: {text[-2000:]}\n{self.log_tail()}")
+                pytest.fail(
+                    f"snmpsim exited with {self._proc.returncode}: "
+                    f"{text[-2000:]}\n{self.log_tail()}"
+                )
             if "Listening at UDP/IPv4 endpoint" in self.log_tail(20000) and self._answers():
                 return
             time.sleep(0.1)
         self.stop()
-        pytest.fail(f"snmpsim did not answer on {self.host}:{self.port} within {timeout}s\n{self.log_tail()}")
+        pytest.fail(
+            f"snmpsim did not answer on {self.host}:{self.port} within "
+            f"{timeout}s\n{self.log_tail()}"
+        )
 
     def _answers(self) -> bool:
         """A raw v2c GET of sysUpTime.0 with a community snmpsim does not know: any reply will do.
@@ -214,7 +230,10 @@ class SnmpSim:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
