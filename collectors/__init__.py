@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from collectors import (
+    agent,
     discovery,
     host,
     http,
@@ -17,6 +18,7 @@ from collectors import (
     mysql,
     oracle,
     postgres,
+    snmp,
     snmp_hygiene,
     tcp,
 )
@@ -27,6 +29,8 @@ __all__ = ["COLLECTORS"]
 COLLECTORS: Final[Mapping[str, CollectorFactory]] = {
     host.KIND: host.build,
     icmp.KIND: icmp.build,
+    snmp.KIND: snmp.build,
+    agent.KIND: agent.build,
     postgres.KIND: postgres.build,
     mysql.KIND: mysql.build,
     mssql.KIND: mssql.build,  # needs the mssql extra; says so at config load

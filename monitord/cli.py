@@ -11,8 +11,9 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from monitord import __version__, control
 from monitord.config import Config, load_config
@@ -38,6 +39,10 @@ examples:
   monitord run -c config/monitord.yaml        run in the foreground (SIGHUP reloads, SIGTERM stops)
   monitord check-config -c /etc/monitord/monitord.yaml
   monitord version
+  monitord probe snmp 10.0.0.1 --community '${SNMP_COMMUNITY}'
+  monitord discover 10.0.0.0/24 --community '${SNMP_COMMUNITY}'
+  monitord report --month 2026-10 --kind all --format html,pdf,csv
+  monitord agent --listen 127.0.0.1:9878 --token-file /etc/monitord/agent.token
 
 secrets in the config are written as ${ENV_VAR} or file:/path and are never printed.
 """
@@ -50,8 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    handlers = {"run": _run, "check-config": _check, "version": _version, "silence": control.run}
-    handler = handlers[args.command]
+    handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)
 
 
@@ -88,9 +92,28 @@ def _parser() -> argparse.ArgumentParser:
         "-c", "--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})"
     )
 
-    sub.add_parser("version", help="print the version and exit")
-    control.add_parser(sub)
+    run.set_defaults(handler=_run)
+    chk.set_defaults(handler=_check)
+    sub.add_parser("version", help="print the version and exit").set_defaults(handler=_version)
+    control.add_parser(sub).set_defaults(handler=control.run)
+    for register, handler in _commands():
+        register(sub)
+        sub.choices[list(sub.choices)[-1]].set_defaults(handler=handler)
     return p
+
+
+def _commands() -> list[tuple[Callable[[Any], object], Callable[[argparse.Namespace], int]]]:
+    """Subcommands that live beside their feature (the agent, reports, SNMP tools)."""
+    from collectors import agent_server
+    from collectors.snmp import cli as snmp_cli
+    from monitord.reports import cli as report_cli
+
+    return [
+        (agent_server.add_parser, agent_server.run),
+        (report_cli.add_parser, report_cli.run),
+        (snmp_cli.add_probe_parser, snmp_cli.run_probe),
+        (snmp_cli.add_discover_parser, snmp_cli.run_discover),
+    ]
 
 
 def _load(path: str) -> tuple[Config, Shared]:

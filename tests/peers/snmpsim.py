@@ -151,7 +151,9 @@ class SnmpSim:
             cmd[3:3] = ["--v3-engine-id=auto", *self.v3_user.args()]
         if os.geteuid() == 0:
             prefix = Path(sysconfig.get_paths()["purelib"])
-            if _readable_by_others(prefix) and _readable_by_others(Path(sys.executable).resolve()):
+            python = Path(sys.executable).resolve()
+            parents_ok = all(p.stat().st_mode & stat.S_IXOTH for p in self.workdir.parents)
+            if _readable_by_others(prefix) and _readable_by_others(python) and parents_ok:
                 for p in (self.workdir, self.data, self.cache):
                     p.chmod(0o777)
                 for f in self.data.iterdir():

@@ -1,0 +1,220 @@
+"""Client CPU per varbind: monitord's SNMP collector vs net-snmp's snmpbulkwalk, same devices.
+
+Devices are generated switches (tests/peers/snmprec_gen.py) replayed by snmpsim on
+127.0.0.1: one with 500 ports, and 100 with 48 ports each (own communities). For each
+scenario it measures this process's CPU (time.process_time) for
+
+- monitord, end to end: the polls (walk + decode + samples), `State.record` and the
+  Prometheus exposition of the state, over the ordinary polls that follow the first
+  (label-refresh) one; the first poll is reported apart;
+- snmpbulkwalk (-Cr25, numeric output, no MIBs): one run per device per table
+  (ifTable, ifXTable), CPU from getrusage(RUSAGE_CHILDREN);
+
+and prints CPU per varbind (varbinds received, for monitord; varbinds printed, for
+snmpbulkwalk) and the ratio. `--clients` adds pysnmp's engine (`client: pysnmp`) and
+SNMPv3 authPriv (SHA-256/AES, through pysnmp) for comparison; `--profile` prints the
+functions where monitord's CPU goes.
+
+Reference figures (issue 3): pysnmp hlapi ~300 us/varbind with MIB lookup, ~140 us
+without; snmpbulkwalk 7-14 us; snmp_exporter 13-15 us. Goal: at most 5 x snmp_exporter
+end to end, i.e. about 70 us per varbind.
+
+Run: python bench/snmp.py [--polls 3] [--clients native,pysnmp,v3] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import os
+import pstats
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import collectors.snmp as snmp
+from exporters.prometheus import ExpositionRenderer
+from monitord.errors import CollectorError
+from monitord.state import State
+from monitord.types import Shared, Target
+from tests.peers.snmprec_gen import switch
+from tests.peers.snmpsim import SnmpSim, V3User
+
+V3 = V3User("bench", "SHA256", "bench-auth-key", "AES", "bench-priv-key")
+SNMP_EXPORTER_US = 14.0
+
+
+@dataclass
+class Result:
+    name: str
+    cpu: float
+    varbinds: int
+    series: int = 0
+
+    @property
+    def us_per_varbind(self) -> float:
+        return self.cpu / max(1, self.varbinds) * 1e6
+
+
+def options(client: str, community: str, port: int) -> dict[str, object]:
+    base: dict[str, object] = {
+        "port": port,
+        "profiles": ["system", "interfaces"],
+        "walk_budget": "60s",
+        "request_timeout": "5s",
+        "max_repetitions": 25,
+    }
+    if client == "v3":
+        return base | {
+            "version": 3,
+            "user": V3.user,
+            "auth_protocol": "SHA256",
+            "auth_key": V3.auth_key,
+            "priv_protocol": "AES",
+            "priv_key": V3.priv_key,
+            "context": community,
+        }
+    return base | {"community": community, "client": client}
+
+
+async def run_monitord(
+    client: str, communities: Sequence[str], port: int, polls: int, profile: cProfile.Profile | None
+) -> tuple[Result, Result]:
+    """First (label refresh) poll, then `polls` ordinary ones: CPU of polls + state + exposition."""
+    shared = Shared(limits={"snmp": 64})
+    state = State()
+    targets = [Target(c, "127.0.0.1") for c in communities]
+    state.set_targets(targets)
+    collectors = [snmp.build(options(client, c, port), shared) for c in communities]
+    renderer = ExpositionRenderer(snmp.SnmpCollector.metrics)
+    sem = asyncio.Semaphore(16)  # like the runner's per-kind cap: several devices in flight
+
+    async def one(c: snmp.SnmpCollector, t: Target) -> list:  # type: ignore[type-arg]
+        async with sem:
+            try:
+                return await c.collect(t)
+            except CollectorError as exc:
+                raise SystemExit(f"poll of {t.name} failed: {exc}") from exc
+
+    async def round_() -> tuple[float, int, int]:
+        cpu0 = time.process_time()
+        results = await asyncio.gather(
+            *(one(c, t) for c, t in zip(collectors, targets, strict=True))
+        )
+        for t, samples in zip(targets, results, strict=True):
+            state.record(t, "snmp", samples, ok=True, interval=60)
+        body = renderer.render(state.snapshot())
+        cpu = time.process_time() - cpu0
+        vbs = sum(
+            int(s.value) for r in results for s in r if s.name == "monitord_snmp_varbinds_total"
+        )
+        return cpu, vbs, body.count(b"\n")
+
+    try:
+        cpu, vbs, lines = await round_()
+        first = Result(f"monitord {client}, first poll (labels)", cpu, vbs, lines)
+        total_cpu, total_vbs = 0.0, 0
+        if profile is not None:
+            profile.enable()
+        for _ in range(polls):
+            cpu, vbs, lines = await round_()
+            total_cpu += cpu
+            total_vbs += vbs
+        if profile is not None:
+            profile.disable()
+        return first, Result(f"monitord {client}, ordinary polls", total_cpu, total_vbs, lines)
+    finally:
+        await shared.aclose()
+
+
+def run_snmpbulkwalk(communities: Sequence[str], port: int) -> Result:
+    exe = shutil.which("snmpbulkwalk")
+    if exe is None:
+        raise SystemExit("snmpbulkwalk not found (apt-get install snmp)")
+    env = dict(os.environ, MIBS="", MIBDIRS="/nonexistent")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    lines = 0
+    for c in communities:
+        for oid in ("1.3.6.1.2.1.2.2", "1.3.6.1.2.1.31.1.1"):
+            out = subprocess.run(
+                [exe, "-v2c", "-c", c, "-On", "-Cr25", "-t", "5", f"127.0.0.1:{port}", oid],
+                capture_output=True,
+                env=env,
+                check=True,
+            )
+            lines += out.stdout.count(b"\n")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Result("snmpbulkwalk -Cr25 (ifTable + ifXTable)", cpu, lines)
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--polls", type=int, default=3, help="ordinary polls measured after the first one"
+    )
+    ap.add_argument("--clients", default="native", help="comma list of native, pysnmp, v3")
+    ap.add_argument("--devices48", type=int, default=100)
+    ap.add_argument("--profile", action="store_true", help="print where monitord's CPU goes")
+    args = ap.parse_args(argv)
+    clients = [c.strip() for c in args.clients.split(",") if c.strip()]
+    work = Path(tempfile.mkdtemp(prefix="monitord-bench-snmp-"))
+    try:
+        with SnmpSim(work, max_var_binds=256, v3_user=V3) as sim:
+            sim.add_records("sw500", switch(500, seed=500, name="sw500"))
+            names48 = [f"sw48-{i:03d}" for i in range(args.devices48)]
+            for i, n in enumerate(names48):
+                sim.add_records(n, switch(48, seed=1000 + i, name=n))
+            t0 = time.monotonic()
+            sim.start(timeout=300)
+            print(
+                f"snmpsim ready on 127.0.0.1:{sim.port} in {time.monotonic() - t0:.1f}s "
+                f"({1 + len(names48)} devices)\n"
+            )
+            scenarios = [("1 x 500 ports", ["sw500"]), (f"{len(names48)} x 48 ports", names48)]
+            for title, comms in [sc for sc in scenarios if sc[1]]:
+                print(f"== {title}")
+                ref = run_snmpbulkwalk(comms, sim.port)
+                rows = [ref]
+                prof = cProfile.Profile() if args.profile else None
+                for client in clients:
+                    first, steady = asyncio.run(
+                        run_monitord(client, comms, sim.port, args.polls, prof)
+                    )
+                    rows += [first, steady]
+                for r in rows:
+                    extra = f", {r.series} exposition lines" if r.series else ""
+                    print(
+                        f"  {r.name:45} {r.us_per_varbind:7.1f} us/varbind  "
+                        f"({r.cpu:.3f}s CPU, {r.varbinds} varbinds{extra})"
+                    )
+                for r in rows[2::2]:
+                    name = r.name.split(",")[0]
+                    vs_walk = r.us_per_varbind / ref.us_per_varbind
+                    vs_exporter = r.us_per_varbind / SNMP_EXPORTER_US
+                    print(
+                        f"  ratio {name} / snmpbulkwalk: {vs_walk:.1f}x; "
+                        f"/ snmp_exporter ({SNMP_EXPORTER_US:g} us): {vs_exporter:.1f}x"
+                    )
+                if prof is not None:
+                    buf = io.StringIO()
+                    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(18)
+                    print("\n".join(buf.getvalue().splitlines()[:40]))
+                print()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

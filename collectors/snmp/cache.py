@@ -1,0 +1,91 @@
+"""Per-device memory between polls: labels that change rarely, and what the agent tolerates.
+
+This is not device *data* (that is the core state's): it is the collector's cache of
+interface names, aliases, types and speeds, the system group, the rarely-changing
+groups (inventory, LLDP), the profiles chosen for the device, and the walk settings
+that worked (max-repetitions per table, GETNEXT fallback). Labels are re-walked every
+`label_refresh` polls, or at once when sysUpTime goes back or ifNumber changes, so a
+normal poll walks only counters and statuses.
+
+One `LabelCache` lives in `Shared` under `"snmp.labelcache"`; entries are keyed by
+target name and carry a fingerprint of the options, so a config change starts fresh.
+Entries unused for a day are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Final
+
+from collectors.snmp.ber import Oid
+from monitord.types import Sample
+
+__all__ = ["DeviceCache", "IfLabels", "LabelCache"]
+
+_IDLE_EXPIRY: Final = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class IfLabels:
+    """What the device says about one interface (cached between label refreshes)."""
+
+    ifname: str
+    ifalias: str
+    iftype: str
+    iftype_code: int | None
+    speed_bytes: int | None
+
+
+@dataclass(slots=True)
+class DeviceCache:
+    """The collector's memory of one target."""
+
+    fingerprint: str
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_used: float = 0.0
+    polls_since_refresh: int = 0
+    refresh_wanted: bool = True
+    uptime_ticks: int | None = None
+    if_number: int | None = None
+    sys_object_id: Oid | None = None
+    sys_descr: str = ""
+    system_info: dict[str, str] = field(default_factory=dict)
+    profiles: tuple[str, ...] = ()
+    interfaces: dict[int, IfLabels] = field(default_factory=dict)
+    hc_complete: bool = False
+    cached_groups: dict[str, list[Sample]] = field(default_factory=dict)
+    repetitions: dict[str, int] = field(default_factory=dict)
+    getnext_only: set[str] = field(default_factory=set)
+    columns_seen: dict[str, set[Oid]] = field(default_factory=dict)  # table → columns with rows
+    broken: dict[str, list[int]] = field(default_factory=dict)  # table → [failures, polls to skip]
+    overrun_logged: bool = False
+
+
+class LabelCache:
+    """Device caches by target name (a shared resource, created inside the loop)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, DeviceCache] = {}
+        self._last_prune = time.monotonic()
+
+    def entry(self, target: str, fingerprint: str) -> DeviceCache:
+        """The cache of `target`, fresh when its options changed."""
+        now = time.monotonic()
+        if now - self._last_prune > 3600:
+            self._last_prune = now
+            for name in [n for n, e in self._entries.items() if now - e.last_used > _IDLE_EXPIRY]:
+                del self._entries[name]
+        e = self._entries.get(target)
+        if e is None or e.fingerprint != fingerprint:
+            e = self._entries[target] = DeviceCache(fingerprint)
+        e.last_used = now
+        return e
+
+    def forget(self, target: str) -> None:
+        """Drop what is known about `target`."""
+        self._entries.pop(target, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
