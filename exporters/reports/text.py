@@ -1,0 +1,242 @@
+"""Message catalogs (messages/<lang>.yaml) and locale formatting of report values (Babel).
+
+Spanish (es_CO) by default: dates dd/mm/aaaa, thousands '.', decimal ','; English
+(en_US) on request. Two rendering modes: `doc` (HTML/PDF: units, scaled sizes, "—"
+for no data) and `csv` (plain numbers in the column's unit, empty for no data).
+"""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+from collections.abc import Mapping
+from datetime import datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
+
+from monitord.reports.model import (
+    BitRate,
+    Bytes,
+    Day,
+    Dur,
+    Light,
+    Msg,
+    Num,
+    Pct,
+    Spark,
+    Ts,
+    Value,
+)
+
+__all__ = ["LANGUAGES", "Catalog", "Formatter", "MissingMessage", "load_catalog", "slug"]
+
+LANGUAGES = ("es", "en")
+_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+class MissingMessage(KeyError):
+    """A key that the catalog lacks (a bug: every key used must exist in every language)."""
+
+
+class Catalog:
+    """One language's messages, flattened to dotted keys."""
+
+    def __init__(self, lang: str, data: Mapping[str, Any]) -> None:
+        self.lang = lang
+        self.messages: dict[str, str] = {}
+        _flatten(data, "", self.messages)
+        self.locale = self.messages["locale"]
+
+    def get(self, key: str) -> str:
+        """The message under `key`; MissingMessage if absent."""
+        try:
+            return self.messages[key]
+        except KeyError:
+            raise MissingMessage(f"message {key!r} missing from the {self.lang} catalog") from None
+
+    def fields(self, key: str) -> set[str]:
+        """Placeholder names of a message."""
+        return {f for _, f, _, _ in string.Formatter().parse(self.get(key)) if f}
+
+
+@cache
+def load_catalog(lang: str) -> Catalog:
+    """The packaged catalog of `lang` (es or en)."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown report language {lang!r} (known: {', '.join(LANGUAGES)})")
+    text = resources.files("exporters.reports").joinpath(f"messages/{lang}.yaml").read_text("utf-8")
+    return Catalog(lang, yaml.safe_load(text))
+
+
+class Formatter:
+    """Formats typed values and messages in one language and time zone."""
+
+    def __init__(self, lang: str = "es", tz: str | ZoneInfo = "America/Bogota") -> None:
+        self.cat = load_catalog(lang)
+        self.lang = lang
+        self.locale = self.cat.locale
+        self.tz = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+
+    def t(self, key: str, **params: Value) -> str:
+        """A catalog message with its parameters formatted."""
+        return self.msg(Msg(key, params))
+
+    def msg(self, m: Msg) -> str:
+        """Format a `Msg`."""
+        text = self.cat.get(m.key)
+        if not m.params:
+            return text
+        values = {k: self.text(v) for k, v in m.params.items()}
+        return text.format_map(_Defaults(values))
+
+    def number(self, v: float, digits: int = 0, grouping: bool = True) -> str:
+        """A locale number with exactly `digits` decimals."""
+        pattern = ("#,##0" if grouping else "0") + ("." + "0" * digits if digits else "")
+        return format_decimal(v, format=pattern, locale=self.locale)
+
+    def text(self, v: Value) -> str:
+        """A value as document text."""
+        if v is None:
+            return "—"
+        if isinstance(v, str):
+            return v
+        if isinstance(v, bool):
+            return self.cat.get("words.yes" if v else "words.no")
+        if isinstance(v, int):
+            return self.number(v)
+        if isinstance(v, Msg):
+            return self.msg(v)
+        if isinstance(v, Pct):
+            if v.value is None:
+                return "—"
+            return self.number(v.value * 100, v.digits) + self.cat.get("formats.percent_sign")
+        if isinstance(v, Num):
+            if v.value is None:
+                return "—"
+            unit = " " + self.cat.get(f"units.{v.unit}") if v.unit else ""
+            return self.number(v.value, v.digits) + unit
+        if isinstance(v, Bytes):
+            return "—" if v.value is None else self._si(v.value, "B")
+        if isinstance(v, BitRate):
+            return "—" if v.value is None else self._si(v.value * 8, "b/s")
+        if isinstance(v, Dur):
+            return "—" if v.value is None else self.duration(v.value)
+        if isinstance(v, Ts):
+            return "—" if v.value is None else self.datetime(v.value)
+        if isinstance(v, Day):
+            return (
+                "—"
+                if v.value is None
+                else format_date(v.value, self.cat.get("formats.date"), locale=self.locale)
+            )
+        if isinstance(v, Light):
+            return self.cat.get(f"lights.{v.color.value}")
+        if isinstance(v, Spark):
+            return " ".join(self.number(x, 1) if x is not None else "—" for x in v.values)
+        raise TypeError(f"cannot format {type(v).__name__}")
+
+    def csv(self, v: Value) -> str:
+        """A value as a CSV field: plain numbers in the column's base unit."""
+        if v is None:
+            return ""
+        if isinstance(v, Pct):
+            return "" if v.value is None else self.number(v.value * 100, v.digits + 1, False)
+        if isinstance(v, Num):
+            return "" if v.value is None else self.number(v.value, v.digits, False)
+        if isinstance(v, Bytes | BitRate):
+            if v.value is None:
+                return ""
+            return self.number(round(v.value * (8 if isinstance(v, BitRate) else 1)), 0, False)
+        if isinstance(v, Dur):
+            return "" if v.value is None else self.number(v.value / 60, 2, False)
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        if isinstance(v, Spark):
+            return " ".join(self.number(x, 2, False) if x is not None else "" for x in v.values)
+        return self.text(v)
+
+    def csv_unit(self, v: Value) -> str:
+        """The unit a CSV column states in its heading, from a sample value."""
+        if isinstance(v, Pct):
+            return "%"
+        if isinstance(v, Bytes):
+            return "B"
+        if isinstance(v, BitRate):
+            return "b/s"
+        if isinstance(v, Dur):
+            return self.cat.get("duration.min")
+        if isinstance(v, Num) and v.unit:
+            return self.cat.get(f"units.{v.unit}")
+        return ""
+
+    def datetime(self, ts: float) -> str:
+        """Local date and time."""
+        return format_datetime(
+            datetime.fromtimestamp(ts, self.tz),
+            self.cat.get("formats.datetime"),
+            locale=self.locale,
+        )
+
+    def date(self, ts: float) -> str:
+        """Local date."""
+        return format_date(
+            datetime.fromtimestamp(ts, self.tz).date(),
+            self.cat.get("formats.date"),
+            locale=self.locale,
+        )
+
+    def month(self, ts: float) -> str:
+        """'octubre de 2026'."""
+        return format_date(
+            datetime.fromtimestamp(ts, self.tz).date(),
+            self.cat.get("formats.month"),
+            locale=self.locale,
+        )
+
+    def duration(self, seconds: float) -> str:
+        """'2 d 3 h', '1 h 30 min', '10 min', '45 s'."""
+        u = {k: self.cat.get(f"duration.{k}") for k in ("d", "h", "min", "s")}
+        s = round(seconds)
+        d, rem = divmod(s, 86400)
+        h, rem = divmod(rem, 3600)
+        m, sec = divmod(rem, 60)
+        if d:
+            return f"{d} {u['d']} {h} {u['h']}" if h else f"{d} {u['d']}"
+        if h:
+            return f"{h} {u['h']} {m} {u['min']}" if m else f"{h} {u['h']}"
+        if m:
+            return f"{m} {u['min']} {sec} {u['s']}" if sec else f"{m} {u['min']}"
+        return f"{sec} {u['s']}"
+
+    def _si(self, v: float, unit: str) -> str:
+        for size, prefix in _SI:
+            if abs(v) >= size:
+                return f"{self.number(v / size, 1)} {prefix}{unit}"
+        return f"{self.number(v, 0)} {unit}"
+
+
+def slug(text: str) -> str:
+    """A file-name-safe ASCII title: 'Disponibilidad por sede' -> 'disponibilidad_por_sede'."""
+    ascii_ = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    out = "".join(c.lower() if c.isalnum() else "_" for c in ascii_)
+    return "_".join(p for p in out.split("_") if p)
+
+
+class _Defaults(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _flatten(d: Mapping[str, Any], prefix: str, out: dict[str, str]) -> None:
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            _flatten(v, key + ".", out)
+        else:
+            out[key] = str(v)

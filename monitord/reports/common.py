@@ -1,0 +1,208 @@
+"""What every report shares: context, header, first page (objective, scope, method,
+data completeness), traffic lights, observations and the sign-off block."""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from monitord.reports.availability import AvailabilityModel
+from monitord.reports.model import (
+    Column,
+    Dur,
+    Light,
+    LightColor,
+    Meta,
+    Msg,
+    Num,
+    Pct,
+    Report,
+    Section,
+    Signatory,
+    Table,
+    Ts,
+)
+from monitord.reports.period import Period
+from monitord.reports.settings import ReportsConfig
+from monitord.reports.store import Source, TargetInfo
+
+__all__ = [
+    "NETWORK_KINDS",
+    "SERVER_KINDS",
+    "ReportContext",
+    "assemble",
+    "light",
+]
+
+NETWORK_KINDS = frozenset(
+    {"router", "switch", "firewall", "access_point", "ups", "printer", "other"}
+)
+SERVER_KINDS = frozenset({"server", "database", "storage"})
+WEB_KINDS = frozenset({"website"})
+
+
+@dataclass
+class ReportContext:
+    """Inputs shared by the builders of one month's reports."""
+
+    source: Source
+    period: Period
+    config: ReportsConfig = field(default_factory=ReportsConfig)
+    configured: Mapping[str, TargetInfo] = field(default_factory=dict)
+    generated: float = field(default_factory=time.time)
+    intervals: Mapping[str, float] = field(default_factory=dict)  # collector -> seconds
+
+    @cached_property
+    def targets(self) -> dict[str, TargetInfo]:
+        """Targets from the history, completed by the current config."""
+        merged = dict(self.source.targets())
+        for name, info in self.configured.items():
+            merged.setdefault(name, info)
+        return merged
+
+    @cached_property
+    def availability(self) -> AvailabilityModel:
+        """The month's availability model."""
+        return AvailabilityModel(self.source, self.period, self.targets, self.config.maintenance)
+
+    def of_kinds(self, kinds: frozenset[str]) -> list[TargetInfo]:
+        """Targets of these kinds that were polled in the month, by name."""
+        av = self.availability
+        return sorted(
+            (t for t in self.targets.values() if t.kind in kinds and av.device(t.name)),
+            key=lambda t: t.name,
+        )
+
+    def meta(self) -> Meta:
+        """The header fields."""
+        c = self.config
+        return Meta(c.entity, c.process, c.office, c.code, c.version, _logo(c.logo), c.paper)
+
+    def previous(self, months: int = 1) -> ReportContext:
+        """The same context for an earlier month."""
+        return ReportContext(
+            self.source,
+            self.period.shift(-months),
+            self.config,
+            self.configured,
+            self.generated,
+            self.intervals,
+        )
+
+
+def light(value: float | None, meta: float, margin: float, higher_better: bool = True) -> Light:
+    """Green when the meta is met, yellow within `margin` of it, red beyond, none without data."""
+    if value is None:
+        return Light(LightColor.NONE)
+    gap = (meta - value) if higher_better else (value - meta)
+    if gap <= 1e-9:
+        return Light(LightColor.GREEN)
+    if gap <= margin:
+        return Light(LightColor.YELLOW)
+    return Light(LightColor.RED)
+
+
+def assemble(
+    ctx: ReportContext,
+    kind: str,
+    summary: tuple[Msg, ...],
+    sections: tuple[Section, ...],
+    annexes: tuple[Section, ...] = (),
+    scope_targets: list[TargetInfo] | None = None,
+) -> Report:
+    """Wrap a builder's sections with the header, first page and sign-off."""
+    c = ctx.config
+    sigs = tuple(
+        Signatory(role, s.name, s.position)
+        for role, s in (("elaboro", c.elaboro), ("reviso", c.reviso), ("aprobo", c.aprobo))
+    )
+    return Report(
+        kind=kind,
+        month=ctx.period.label,
+        period_start=ctx.period.start,
+        period_end=ctx.period.end,
+        generated=ctx.generated,
+        tz=ctx.period.tz.key,
+        meta=ctx.meta(),
+        intro=_intro(ctx, kind, scope_targets),
+        summary=summary,
+        sections=sections,
+        observations=tuple(c.observations.get(kind, [])),
+        annexes=annexes,
+        signatories=sigs,
+    )
+
+
+def _intro(ctx: ReportContext, kind: str, scope: list[TargetInfo] | None) -> tuple[Section, ...]:
+    av = ctx.availability
+    names = {t.name for t in scope} if scope is not None else None
+    sites = sorted({t.site for t in (scope or []) if t.site})
+    scope_msgs = [Msg(f"intro.scope.{kind}", {"targets": len(scope or []), "sites": len(sites)})]
+    if sites:
+        scope_msgs.append(Msg("intro.sites", {"sites": ", ".join(sites)}))
+    intervals = sorted(
+        {
+            (c, a.interval)
+            for (t, c), a in av.pairs.items()
+            if a.interval and (names is None or t in names)
+        }
+    )
+    method = [Msg(f"intro.method.{kind}")]
+    if intervals:
+        listed = ", ".join(f"{c} {int(i)} s" for c, i in intervals)
+        method.append(Msg("intro.intervals", {"intervals": listed}))
+    rows = []
+    for col, (got, exp) in av.by_collector(names).items():
+        rows.append((col, Num(got), Num(round(exp)), Pct(min(1.0, got / exp) if exp else None)))
+    completeness = Table(
+        "completeness",
+        (
+            Column("collector"),
+            Column("polls_obtained", "right"),
+            Column("polls_expected", "right"),
+            Column("coverage", "right"),
+        ),
+        rows,
+        empty=Msg("empty.no_polls"),
+    )
+    gaps = Table(
+        "gaps",
+        (Column("gap_start"), Column("gap_end"), Column("duration", "right")),
+        [(Ts(a), Ts(b), Dur(b - a)) for a, b in av.gaps],
+        note=Msg("intro.gaps_note"),
+        empty=Msg("intro.no_gaps"),
+    )
+    monitored = sum(b - a for a, b in av.coverage)
+    completeness_msgs = [
+        Msg(
+            "intro.coverage",
+            {
+                "coverage": Pct(monitored / ctx.period.seconds if ctx.period.seconds else None),
+                "gaps": len(av.gaps),
+            },
+        )
+    ]
+    if not av.has_sessions:
+        completeness_msgs.append(Msg("intro.no_sessions"))
+    return (
+        Section("objective", "objective", (Msg(f"intro.objective.{kind}"),)),
+        Section("scope", "scope", tuple(scope_msgs)),
+        Section("method", "method", tuple(method)),
+        Section("completeness", "completeness", tuple(completeness_msgs), (completeness, gaps)),
+    )
+
+
+def _logo(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    mime = mimetypes.guess_type(path.name)[0] or "image/png"
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"

@@ -1,0 +1,387 @@
+"""Reporte de estado de servidores y tamaño de las bases de datos (REPORTS.md §2)."""
+
+from __future__ import annotations
+
+from monitord.reports.common import SERVER_KINDS, ReportContext, assemble, light
+from monitord.reports.model import Bytes, Column, Dur, Msg, Num, Pct, Report, Section, Table, Ts
+from monitord.reports.store import GaugeStat, TargetInfo
+from monitord.rollup import DIST_KINDS, quantile
+
+__all__ = ["FsStat", "backups", "build_servers", "filesystems", "server_kpis"]
+
+BACKUP_MAX_AGE = 26 * 3600.0  # a daily copy, with two hours of slack
+
+
+class FsStat:
+    """A filesystem over the month: size, use at the end, growth and projected days to full."""
+
+    def __init__(self, used: GaugeStat, size: GaugeStat | None, avail: GaugeStat | None) -> None:
+        self.target, self.mount = used.target, used.object
+        self.size = size.last if size else None
+        self.used = used.last
+        self.avail = avail.last if avail else (self.size - self.used if self.size else None)
+        self.growth = used.last - used.first
+        span = used.last_ts - used.first_ts
+        self.rate = self.growth / span if span > 0 else 0.0  # bytes per second
+        base = (self.used + self.avail) if self.avail is not None else self.size
+        self.use = self.used / base if base else None
+
+    @property
+    def days_to_full(self) -> float | None:
+        """Days until full at the month's growth rate (None when not growing)."""
+        if self.rate <= 0 or self.avail is None:
+            return None
+        return self.avail / self.rate / 86400.0
+
+
+def filesystems(ctx: ReportContext) -> list[FsStat]:
+    """Every filesystem seen in the month."""
+    gs = ctx.source.gauges(("fs_used", "fs_size", "fs_avail"), ctx.period)
+    by = {(g.target, g.object, g.kind): g for g in gs}
+    return sorted(
+        (
+            FsStat(
+                g, by.get((g.target, g.object, "fs_size")), by.get((g.target, g.object, "fs_avail"))
+            )
+            for g in gs
+            if g.kind == "fs_used"
+        ),
+        key=lambda f: (f.target, f.mount),
+    )
+
+
+def backups(ctx: ReportContext) -> list[tuple[str, str, float, float | None, str]]:
+    """(target, policy, last copy ts, size, state) from the backup gauges."""
+    gs = ctx.source.gauges(("backup_ts", "backup_size"), ctx.period)
+    sizes = {(g.target, g.object): g.last for g in gs if g.kind == "backup_size"}
+    end = min(ctx.period.end, ctx.generated)
+    out = []
+    for g in sorted((g for g in gs if g.kind == "backup_ts"), key=lambda g: (g.target, g.object)):
+        age = end - g.last
+        state = "ok" if age <= BACKUP_MAX_AGE else "overdue"
+        if g.last <= 0:
+            state = "missing"
+        out.append((g.target, g.object, g.last, sizes.get((g.target, g.object)), state))
+    return out
+
+
+def server_kpis(ctx: ReportContext) -> dict[str, float | int | None]:
+    """Availability of critical servers, storage under threshold, backups up to date."""
+    av = ctx.availability
+    crit = [d for t in ctx.of_kinds(SERVER_KINDS) if t.critical and (d := av.device(t.name))]
+    ratios = [d.ratio for d in crit if d.ratio is not None]
+    fss = filesystems(ctx)
+    limit = ctx.config.targets.filesystem_use / 100
+    measured = [f for f in fss if f.use is not None]
+    bk = backups(ctx)
+    return {
+        "critical_availability": sum(ratios) / len(ratios) if ratios else None,
+        "critical_servers": len(ratios),
+        "fs_under": sum(1 for f in measured if (f.use or 0) < limit),
+        "fs_total": len(measured),
+        "backups_ok": sum(1 for b in bk if b[4] == "ok"),
+        "backups_total": len(bk),
+    }
+
+
+def build_servers(ctx: ReportContext) -> Report:
+    """Build the servers and databases report."""
+    av = ctx.availability
+    servers = ctx.of_kinds(SERVER_KINDS)
+    cfg = ctx.config.targets
+    devices = [(t, av.device(t.name)) for t in servers]
+    ratios = [d.ratio for _, d in devices if d is not None and d.ratio is not None]
+    mean = sum(ratios) / len(ratios) if ratios else None
+    incidents = sum(d.incidents for _, d in devices if d is not None)
+    summary = (
+        [
+            Msg(
+                "summary.servers",
+                {
+                    "servers": Num(len(servers)),
+                    "availability": Pct(mean),
+                    "incidents": Num(incidents),
+                    "meta": Pct(cfg.server_availability / 100),
+                },
+            )
+        ]
+        if servers
+        else [Msg("summary.no_data")]
+    )
+    fss = filesystems(ctx)
+    recs = _recommendations(ctx, servers, fss)
+    sections = (
+        _status(ctx, servers),
+        _filesystems(ctx, fss),
+        _databases(ctx),
+        _backups(ctx),
+        Section(
+            "recommendations",
+            "servers.recommendations",
+            tuple(recs),
+            empty=None if recs else Msg("empty.no_recommendations"),
+        ),
+        Section(
+            "methodology",
+            "methodology",
+            (
+                Msg("method.availability"),
+                Msg("method.precision"),
+                Msg("method.cpu"),
+                Msg("method.fs_growth"),
+            ),
+        ),
+    )
+    return assemble(ctx, "servers", tuple(summary), sections, scope_targets=servers)
+
+
+def _status(ctx: ReportContext, servers: list[TargetInfo]) -> Section:
+    av = ctx.availability
+    cfg = ctx.config.targets
+    cpu = ctx.source.dists("cpu", ctx.period)
+    mem = ctx.source.dists("mem", ctx.period)
+    lk = DIST_KINDS["cpu"]
+    rows, cpu_rows, svc_rows = [], [], []
+    for t in servers:
+        d = av.device(t.name)
+        assert d is not None
+        restarts = sum(a.restarts for (n, _), a in av.pairs.items() if n == t.name)
+        uptime = next(
+            (a.uptime for (n, _), a in av.pairs.items() if n == t.name and a.uptime), None
+        )
+        rows.append(
+            (
+                t.name,
+                t.site or "—",
+                Pct(d.ratio, 3),
+                Num(d.incidents),
+                Dur(d.down),
+                Num(restarts),
+                Dur(uptime),
+                Pct(d.coverage, 1),
+                light(
+                    None if d.ratio is None else d.ratio * 100,
+                    cfg.server_availability,
+                    cfg.yellow_margin,
+                ),
+            )
+        )
+        c = next((v for (n, _), v in cpu.items() if n == t.name), None)
+        m = next((v for (n, _), v in mem.items() if n == t.name), None)
+        if c is not None or m is not None:
+            cpu_rows.append(
+                (
+                    t.name,
+                    Pct(c.sum / c.n if c and c.n else None, 1),
+                    Pct(quantile(c.hist, 0.95, lk, c.min, c.max) if c else None, 1),
+                    Pct(c.max if c and c.n else None, 1),
+                    Pct(m.sum / m.n if m and m.n else None, 1),
+                    Pct(quantile(m.hist, 0.95, lk, m.min, m.max) if m else None, 1),
+                    Pct(m.max if m and m.n else None, 1),
+                )
+            )
+        for s in av.services(t.name):
+            svc_rows.append(
+                (
+                    t.name,
+                    s.collector,
+                    Pct(s.ratio, 3),
+                    Num(s.incidents),
+                    Dur(s.down),
+                    Pct(s.coverage, 1),
+                )
+            )
+    return Section(
+        "status",
+        "servers.status",
+        (Msg("servers.status_intro"),),
+        (
+            Table(
+                "server_availability",
+                (
+                    Column("server"),
+                    Column("site"),
+                    Column("availability", "right"),
+                    Column("incidents", "right"),
+                    Column("downtime", "right"),
+                    Column("reboots", "right"),
+                    Column("uptime", "right"),
+                    Column("coverage", "right"),
+                    Column("light", "center"),
+                ),
+                rows,
+                empty=Msg("empty.no_servers"),
+            ),
+            Table(
+                "server_resources",
+                (
+                    Column("server"),
+                    Column("cpu_mean", "right"),
+                    Column("cpu_p95", "right"),
+                    Column("cpu_max", "right"),
+                    Column("mem_mean", "right"),
+                    Column("mem_p95", "right"),
+                    Column("mem_max", "right"),
+                ),
+                cpu_rows,
+                empty=Msg("empty.no_host_data"),
+            ),
+            Table(
+                "services",
+                (
+                    Column("server"),
+                    Column("service"),
+                    Column("availability", "right"),
+                    Column("incidents", "right"),
+                    Column("downtime", "right"),
+                    Column("coverage", "right"),
+                ),
+                svc_rows,
+                empty=Msg("empty.no_services"),
+            ),
+        ),
+    )
+
+
+def _filesystems(ctx: ReportContext, fss: list[FsStat]) -> Section:
+    cfg = ctx.config.targets
+    rows = [
+        (
+            f.target,
+            f.mount,
+            Bytes(f.size),
+            Bytes(f.used),
+            Pct(f.use, 1),
+            Bytes(f.growth),
+            Num(f.days_to_full, 0, "days")
+            if f.days_to_full is not None
+            else Msg("words.not_growing"),
+            light(None if f.use is None else f.use * 100, cfg.filesystem_use, 10.0, False),
+        )
+        for f in fss
+    ]
+    return Section(
+        "filesystems",
+        "servers.filesystems",
+        (Msg("servers.fs_intro"),),
+        (
+            Table(
+                "filesystems",
+                (
+                    Column("server"),
+                    Column("mountpoint"),
+                    Column("size", "right"),
+                    Column("used", "right"),
+                    Column("use", "right"),
+                    Column("growth", "right"),
+                    Column("days_to_full", "right"),
+                    Column("light", "center"),
+                ),
+                rows,
+                empty=Msg("empty.no_filesystems"),
+            ),
+        ),
+    )
+
+
+def _databases(ctx: ReportContext) -> Section:
+    gs = sorted(ctx.source.gauges(("db_size",), ctx.period), key=lambda g: (g.target, g.object))
+    rows = [
+        (
+            g.target,
+            g.object,
+            Bytes(g.first),
+            Bytes(g.last),
+            Bytes(g.last - g.first),
+            Pct((g.last - g.first) / g.first if g.first else None, 1),
+            Bytes(g.max),
+        )
+        for g in gs
+    ]
+    return Section(
+        "databases",
+        "servers.databases",
+        (Msg("servers.db_intro"),),
+        (
+            Table(
+                "database_sizes",
+                (
+                    Column("server"),
+                    Column("database"),
+                    Column("size_start", "right"),
+                    Column("size_end", "right"),
+                    Column("growth", "right"),
+                    Column("growth_pct", "right"),
+                    Column("size_max", "right"),
+                ),
+                rows,
+                empty=Msg("empty.no_databases"),
+            ),
+        ),
+    )
+
+
+def _backups(ctx: ReportContext) -> Section:
+    bk = backups(ctx)
+    if not bk:
+        return Section("backups", "servers.backups", empty=Msg("empty.no_backups"))
+    end = min(ctx.period.end, ctx.generated)
+    rows = [
+        (t, p, Ts(ts), Dur(end - ts), Bytes(size), Msg(f"backup.{state}"))
+        for t, p, ts, size, state in bk
+    ]
+    return Section(
+        "backups",
+        "servers.backups",
+        (Msg("servers.backups_intro"),),
+        (
+            Table(
+                "backups",
+                (
+                    Column("server"),
+                    Column("policy"),
+                    Column("last_copy"),
+                    Column("age", "right"),
+                    Column("size", "right"),
+                    Column("state"),
+                ),
+                rows,
+            ),
+        ),
+    )
+
+
+def _recommendations(ctx: ReportContext, servers: list[TargetInfo], fss: list[FsStat]) -> list[Msg]:
+    cfg = ctx.config.targets
+    out: list[Msg] = []
+    for f in fss:
+        days = f.days_to_full
+        if days is not None and days <= cfg.days_to_full_warning:
+            out.append(
+                Msg("rec.fs_full", {"server": f.target, "mount": f.mount, "days": Num(days, 0)})
+            )
+        elif f.use is not None and f.use * 100 >= cfg.filesystem_use:
+            out.append(
+                Msg("rec.fs_use", {"server": f.target, "mount": f.mount, "use": Pct(f.use, 1)})
+            )
+    for g in ctx.source.gauges(("db_size",), ctx.period):
+        if g.first > 0 and (g.last - g.first) / g.first >= 0.2:
+            out.append(
+                Msg(
+                    "rec.db_growth",
+                    {
+                        "server": g.target,
+                        "database": g.object,
+                        "growth": Pct((g.last - g.first) / g.first, 1),
+                    },
+                )
+            )
+    cpu = ctx.source.dists("cpu", ctx.period)
+    for (name, _), c in sorted(cpu.items()):
+        p95 = quantile(c.hist, 0.95, DIST_KINDS["cpu"], c.min, c.max)
+        if p95 is not None and p95 >= 0.9:
+            out.append(Msg("rec.cpu", {"server": name, "p95": Pct(p95, 1)}))
+    for b in backups(ctx):
+        if b[4] != "ok":
+            out.append(Msg("rec.backup", {"server": b[0], "policy": b[1]}))
+    return out

@@ -1,0 +1,170 @@
+"""Config sections `reports:` and `history:` (pydantic models, strict like the rest).
+
+The defaults here are the documented defaults; `monitord.config` hangs these models on
+the top-level config as `reports` and `history`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator, model_validator
+
+from monitord.configtypes import Duration, Language, StrictModel
+
+__all__ = [
+    "HistoryConfig",
+    "MaintenanceWindow",
+    "ReportKind",
+    "ReportsConfig",
+    "Schedule",
+    "Signatory",
+    "Targets",
+]
+
+ReportKind = Literal["network", "servers", "security", "inventory", "kpi"]
+ALL_KINDS: tuple[ReportKind, ...] = ("network", "servers", "security", "inventory", "kpi")
+
+
+class HistoryConfig(StrictModel):
+    """`history:` — the on-disk history (SQLite, WAL) that the reports read."""
+
+    path: Path | None = None  # default: <daemon.data_dir>/monitord.db
+    retention_months: int = Field(13, ge=2, le=120)
+    flush_interval: Duration = 60.0  # rollup window: what a crash can lose at most
+    prune_time: str = "03:30"  # local time of the daily retention prune
+    wan_alias: str = r"(?i)\b(wan|internet|uplink|isp|mpls)\b"  # ifAlias regex of WAN links
+    wan_interfaces: list[str] = []  # extra WAN links as "target:ifname"
+
+    @field_validator("prune_time")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        return _check_hhmm(v)
+
+    @field_validator("wan_alias")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from None
+        return v
+
+
+class Targets(StrictModel):
+    """Metas (targets) of the indicators; percentages are 0-100."""
+
+    network_availability: float = Field(99.5, ge=0, le=100)
+    server_availability: float = Field(99.7, ge=0, le=100)
+    web_availability: float = Field(99.5, ge=0, le=100)
+    mttr_hours: float = Field(4.0, gt=0)
+    backups_ok: float = Field(100.0, ge=0, le=100)
+    storage_ok: float = Field(90.0, ge=0, le=100)
+    certificates_ok: float = Field(100.0, ge=0, le=100)
+    yellow_margin: float = Field(0.5, ge=0, le=100)  # points below a meta still yellow
+    link_utilization: float = Field(80.0, gt=0, le=100)  # p95 above this: capacity warning
+    filesystem_use: float = Field(85.0, gt=0, le=100)
+    days_to_full_warning: float = Field(30.0, gt=0)
+
+
+class Schedule(StrictModel):
+    """When the daemon writes last month's reports."""
+
+    enabled: bool = True
+    day: int = Field(1, ge=1, le=28)
+    time: str = "06:00"
+    kinds: list[ReportKind] = list(ALL_KINDS)
+    formats: list[Literal["html", "pdf", "csv"]] = ["html", "pdf", "csv"]
+    email_to: list[str] = []
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        return _check_hhmm(v)
+
+
+class Signatory(StrictModel):
+    """A person in the sign-off block."""
+
+    name: str = ""
+    position: str = ""
+
+
+class MaintenanceWindow(StrictModel):
+    """Planned maintenance: listed in the reports, excluded from availability."""
+
+    start: datetime
+    end: datetime
+    description: str = ""
+    targets: list[str] = []  # empty with empty sites: every target
+    sites: list[str] = []
+
+    @model_validator(mode="after")
+    def _order(self) -> MaintenanceWindow:
+        if self.end <= self.start:
+            raise ValueError("maintenance end must be after its start")
+        return self
+
+    def bounds(self, tz: ZoneInfo) -> tuple[float, float]:
+        """Start and end as epoch seconds (naive times are in `tz`)."""
+        s = self.start if self.start.tzinfo else self.start.replace(tzinfo=tz)
+        e = self.end if self.end.tzinfo else self.end.replace(tzinfo=tz)
+        return s.timestamp(), e.timestamp()
+
+    def applies(self, target: str, site: str) -> bool:
+        """True when the window covers this target."""
+        if not self.targets and not self.sites:
+            return True
+        return target in self.targets or (bool(site) and site in self.sites)
+
+
+class ReportsConfig(StrictModel):
+    """`reports:` — the monthly reports (REPORTS.md)."""
+
+    entity: str = "Entidad"
+    logo: Path | None = None  # PNG/JPEG/SVG, inlined into the documents
+    process: str = "Gestión de Comunicación y Tecnologías de la Información — TIC"
+    office: str = "Oficina de Sistemas"
+    code: str = "GTI-FO-01"  # Código of the format in the quality system
+    version: str = "1"
+    language: Language | None = None  # default: daemon.language
+    paper: Literal["A4", "Letter"] = "A4"
+    output_dir: Path | None = None  # default: <daemon.data_dir>/reports
+    top_n: int = Field(20, ge=1, le=500)
+    targets: Targets = Targets()
+    schedule: Schedule = Schedule()
+    elaboro: Signatory = Signatory()
+    reviso: Signatory = Signatory()
+    aprobo: Signatory = Signatory()
+    observations: dict[str, list[str]] = {}  # per kind: the office's own text
+    maintenance: list[MaintenanceWindow] = []
+
+    @field_validator("observations")
+    @classmethod
+    def _kinds(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        unknown = sorted(set(v) - set(ALL_KINDS))
+        if unknown:
+            raise ValueError(f"unknown report kind(s) {unknown} (known: {list(ALL_KINDS)})")
+        return v
+
+
+def _check_hhmm(v: str) -> str:
+    m = re.match(r"^([01]\d|2[0-3]):([0-5]\d)$", v)
+    if not m:
+        raise ValueError(f"invalid time {v!r}: expected HH:MM (24 h)")
+    return v
+
+
+def parse_hhmm(v: str) -> tuple[int, int]:
+    """'06:30' -> (6, 30)."""
+    h, m = v.split(":")
+    return int(h), int(m)
+
+
+def now_local(ts: float, tz: ZoneInfo) -> datetime:
+    """Epoch seconds as an aware local datetime."""
+    return datetime.fromtimestamp(ts, tz)

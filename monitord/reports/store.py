@@ -1,0 +1,347 @@
+"""Reading the history for the reports: month aggregates straight from SQLite.
+
+`HistorySource` is the data source of the report builders; another source (the
+Prometheus HTTP API) implements the same methods. Heavy aggregation happens in SQL
+(GROUP BY per series over the month), so a month of 500 devices x 48 ports reads in
+about a second.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from monitord.history import AlertEvent, History, InventorySnapshot, StoredEvent, StoredFinding
+from monitord.reports.period import Interval, Period, union
+from monitord.rollup import DistAcc, IfaceAcc
+
+__all__ = [
+    "GaugeStat",
+    "HistorySource",
+    "IfaceDay",
+    "IfaceStat",
+    "PollSummary",
+    "Source",
+    "TargetInfo",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    """A target's attributes as last recorded."""
+
+    name: str
+    address: str
+    kind: str
+    site: str
+    parent: str | None
+    critical: bool
+    tags: tuple[str, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PollSummary:
+    """Polls of one (target, collector) over a period, and the hours in which it was polled."""
+
+    target: str
+    collector: str
+    polls: int
+    ok: int
+    interval: float
+    restarts: int
+    uptime: float | None
+    hours: list[Interval]
+
+
+@dataclass(frozen=True, slots=True)
+class IfaceStat:
+    """One interface over the month (sums and extremes of its days)."""
+
+    target: str
+    collector: str
+    ifname: str
+    alias: str
+    acc: IfaceAcc
+    wan: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IfaceDay:
+    """One interface on one day."""
+
+    target: str
+    ifname: str
+    day: int
+    secs: float
+    in_bytes: float
+    out_bytes: float
+    in_peak: float
+    out_peak: float
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeStat:
+    """A gauge over the month: first and last readings, extremes."""
+
+    target: str
+    collector: str
+    kind: str
+    object: str
+    first: float
+    first_ts: float
+    last: float
+    last_ts: float
+    min: float
+    max: float
+
+
+class Source(Protocol):
+    """What the report builders read."""
+
+    def targets(self) -> dict[str, TargetInfo]:
+        """Every target known to the history."""
+        ...
+
+    def sessions(self, start: float, end: float) -> list[Interval] | None:
+        """When monitoring ran within [start, end); None when the source cannot tell."""
+        ...
+
+    def poll_summary(self, start: float, end: float) -> list[PollSummary]:
+        """Poll counts per (target, collector) within [start, end)."""
+        ...
+
+    def seen(self) -> dict[str, tuple[float, float]]:
+        """First and last hour (end) with polls, per target, over the whole history."""
+        ...
+
+    def events(self, start: float, end: float) -> list[StoredEvent]:
+        """Events in [start, end), preceded by the last event of each pair before start."""
+        ...
+
+    def dists(self, kind: str, period: Period) -> dict[tuple[str, str], DistAcc]:
+        """A distribution over the month per (target, collector)."""
+        ...
+
+    def gauges(self, kinds: Iterable[str], period: Period) -> list[GaugeStat]:
+        """Gauges over the month."""
+        ...
+
+    def ifaces(self, period: Period) -> list[IfaceStat]:
+        """Interfaces over the month."""
+        ...
+
+    def wan_days(self, period: Period) -> list[IfaceDay]:
+        """Daily traffic of the WAN interfaces."""
+        ...
+
+    def wan_slots(self, period: Period) -> dict[tuple[str, str], list[tuple[float, float]]]:
+        """5-minute mean rates (in, out) in bytes/s of each WAN interface (target, ifname)."""
+        ...
+
+    def alert_events(self, start: float, end: float) -> list[AlertEvent]:
+        """Alert events in [start, end)."""
+        ...
+
+    def inventory(self, start: float, end: float) -> dict[str, list[InventorySnapshot]]:
+        """Per target: the last snapshot before start (if any) and those in [start, end)."""
+        ...
+
+    def findings(self, start: float, end: float) -> list[StoredFinding]:
+        """Security findings seen in [start, end)."""
+        ...
+
+    def check_runs(self, start: float, end: float) -> dict[str, list[float]]:
+        """When each security check ran in [start, end)."""
+        ...
+
+
+class HistorySource:
+    """`Source` over the SQLite history."""
+
+    def __init__(self, history: History) -> None:
+        self.h = history
+        self._seen: dict[str, tuple[float, float]] | None = None
+
+    def targets(self) -> dict[str, TargetInfo]:
+        """Every target known to the history."""
+        rows = self.h.query(
+            "SELECT name, address, kind, site, parent, critical, tags, description FROM targets"
+        )
+        return {
+            r[0]: TargetInfo(
+                r[0], r[1], r[2], r[3], r[4], bool(r[5]), tuple(json.loads(r[6])), r[7]
+            )
+            for r in rows
+        }
+
+    def sessions(self, start: float, end: float) -> list[Interval] | None:
+        """When the rollup recorder ran within [start, end); None if it never ran."""
+        if not self.h.query("SELECT 1 FROM sessions LIMIT 1"):
+            return None
+        rows = self.h.query(
+            "SELECT started, last FROM sessions WHERE last > ? AND started < ? ORDER BY started",
+            (start, end),
+        )
+        return [(max(a, start), min(b, end)) for a, b in rows if min(b, end) > max(a, start)]
+
+    def poll_summary(self, start: float, end: float) -> list[PollSummary]:
+        """Poll counts per (target, collector) within [start, end), aggregated in SQL."""
+        h0 = int(start // 3600) * 3600
+        rows = self.h.query(
+            "SELECT p.sid, s.target, s.collector, SUM(p.polls), SUM(p.ok), MAX(p.interval), "
+            "SUM(p.restarts), COUNT(*), MIN(p.hour), MAX(p.hour) FROM poll_hour p JOIN series s "
+            "ON s.id = p.sid WHERE p.hour >= ? AND p.hour < ? AND p.polls > 0 GROUP BY p.sid",
+            (h0, end),
+        )
+        uptimes = dict(
+            self.h.query(
+                "SELECT p.sid, p.uptime FROM poll_hour p JOIN (SELECT sid, MAX(hour) m "
+                "FROM poll_hour WHERE hour >= ? AND hour < ? AND uptime IS NOT NULL "
+                "GROUP BY sid) l "
+                "ON p.sid = l.sid AND p.hour = l.m",
+                (h0, end),
+            )
+        )
+        out = []
+        for sid, target, col, polls, ok, interval, restarts, count, first, last in rows:
+            if count == (last - first) // 3600 + 1:
+                hours: list[Interval] = [(float(first), float(last) + 3600.0)]
+            else:
+                hours = union(
+                    [
+                        (float(h), float(h) + 3600.0)
+                        for (h,) in self.h.query(
+                            "SELECT hour FROM poll_hour WHERE sid = ? AND hour >= ? AND hour < ? "
+                            "AND polls > 0",
+                            (sid, h0, end),
+                        )
+                    ]
+                )
+            out.append(
+                PollSummary(target, col, polls, ok, interval, restarts, uptimes.get(sid), hours)
+            )
+        return out
+
+    def seen(self) -> dict[str, tuple[float, float]]:
+        """First and last hour (end) with polls, per target (read once per source)."""
+        if self._seen is None:
+            rows = self.h.query(
+                "SELECT s.target, MIN(p.hour), MAX(p.hour) FROM poll_hour p JOIN series s "
+                "ON s.id = p.sid GROUP BY s.target"
+            )
+            self._seen = {r[0]: (float(r[1]), float(r[2]) + 3600.0) for r in rows}
+        return self._seen
+
+    def events(self, start: float, end: float) -> list[StoredEvent]:
+        """Events in [start, end), preceded by the last event of each pair before start."""
+        before = self.h.query(
+            "SELECT e.id FROM events e JOIN (SELECT target, collector, MAX(ts) m FROM events "
+            "WHERE ts < ? GROUP BY target, collector) l ON e.target = l.target AND "
+            "e.collector = l.collector AND e.ts = l.m",
+            (start,),
+        )
+        ids = {r[0] for r in before}
+        earlier = [e for e in self.h.events(0.0, start) if e.id in ids] if ids else []
+        return earlier + self.h.events(start, end)
+
+    def dists(self, kind: str, period: Period) -> dict[tuple[str, str], DistAcc]:
+        """A distribution over the month per (target, collector)."""
+        out: dict[tuple[str, str], DistAcc] = {}
+        for target, col, n, total, lo, hi, hist in self.h.query(
+            "SELECT s.target, s.collector, d.n, d.sum, d.min, d.max, d.hist FROM dist_day d "
+            "JOIN series s ON s.id = d.sid WHERE s.kind = ? AND d.day BETWEEN ? AND ?",
+            (kind, period.first_day, period.last_day),
+        ):
+            acc = out.setdefault((target, col), DistAcc())
+            acc.merge(DistAcc(n, total, lo, hi, {int(k): v for k, v in json.loads(hist).items()}))
+        return out
+
+    def gauges(self, kinds: Iterable[str], period: Period) -> list[GaugeStat]:
+        """Gauges over the month (first of the first day, last of the last day)."""
+        kinds = list(kinds)
+        marks = ",".join("?" * len(kinds))
+        rows = self.h.query(
+            "SELECT s.target, s.collector, s.kind, s.object, g.first, g.first_ts, g.last, "
+            f"g.last_ts, g.min, g.max FROM gauge_day g JOIN series s ON s.id = g.sid "
+            f"WHERE s.kind IN ({marks}) AND g.day BETWEEN ? AND ? ORDER BY g.sid, g.day",
+            (*kinds, period.first_day, period.last_day),
+        )
+        merged: dict[tuple[str, str, str, str], GaugeStat] = {}
+        for r in rows:
+            key = (r[0], r[1], r[2], r[3])
+            cur = merged.get(key)
+            if cur is None:
+                merged[key] = GaugeStat(*r)
+            else:
+                merged[key] = GaugeStat(
+                    *key,
+                    cur.first,
+                    cur.first_ts,
+                    r[6],
+                    r[7],
+                    min(cur.min, r[8]),
+                    max(cur.max, r[9]),
+                )
+        return list(merged.values())
+
+    def ifaces(self, period: Period) -> list[IfaceStat]:
+        """Interfaces over the month, aggregated in SQL."""
+        wan = {r[0] for r in self.h.query("SELECT DISTINCT sid FROM rate_5m")}
+        rows = self.h.query(
+            "SELECT s.id, s.target, s.collector, s.object, s.meta, SUM(secs), SUM(in_bytes), "
+            "SUM(out_bytes), MAX(in_peak), MAX(out_peak), SUM(in_errors), SUM(out_errors), "
+            "SUM(in_discards), SUM(out_discards), SUM(oper_secs), SUM(up_secs), "
+            "SUM(oper_changes), SUM(busy_secs), MAX(speed) FROM iface_day i JOIN series s ON "
+            "s.id = i.sid WHERE i.day BETWEEN ? AND ? GROUP BY s.id",
+            (period.first_day, period.last_day),
+        )
+        out = []
+        for r in rows:
+            alias = str(json.loads(r[4]).get("alias", ""))
+            out.append(IfaceStat(r[1], r[2], r[3], alias, IfaceAcc(*r[5:]), r[0] in wan))
+        return out
+
+    def wan_days(self, period: Period) -> list[IfaceDay]:
+        """Daily traffic of the WAN interfaces."""
+        rows = self.h.query(
+            "SELECT s.target, s.object, i.day, i.secs, i.in_bytes, i.out_bytes, i.in_peak, "
+            "i.out_peak FROM iface_day i JOIN series s ON s.id = i.sid WHERE i.sid IN "
+            "(SELECT DISTINCT sid FROM rate_5m) AND i.day BETWEEN ? AND ? ORDER BY i.day",
+            (period.first_day, period.last_day),
+        )
+        return [IfaceDay(*r) for r in rows]
+
+    def wan_slots(self, period: Period) -> dict[tuple[str, str], list[tuple[float, float]]]:
+        """5-minute mean rates (in, out) in bytes/s per WAN interface."""
+        out: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for target, ifname, secs, bin_, bout in self.h.query(
+            "SELECT s.target, s.object, r.secs, r.in_bytes, r.out_bytes FROM rate_5m r JOIN "
+            "series s ON s.id = r.sid WHERE r.slot >= ? AND r.slot < ? AND r.secs > 0",
+            (period.start, period.end),
+        ):
+            out.setdefault((target, ifname), []).append((bin_ / secs, bout / secs))
+        return out
+
+    def alert_events(self, start: float, end: float) -> list[AlertEvent]:
+        """Alert events in [start, end)."""
+        return self.h.alert_events(start, end)
+
+    def inventory(self, start: float, end: float) -> dict[str, list[InventorySnapshot]]:
+        """Per target: the last snapshot before start and those within the period."""
+        out: dict[str, list[InventorySnapshot]] = {}
+        for name, snap in self.h.latest_inventory(start).items():
+            out[name] = [snap]
+        for snap in self.h.inventory(end, since=start):
+            out.setdefault(snap.target, []).append(snap)
+        return out
+
+    def findings(self, start: float, end: float) -> list[StoredFinding]:
+        """Security findings seen in [start, end)."""
+        return self.h.findings(start, end)
+
+    def check_runs(self, start: float, end: float) -> dict[str, list[float]]:
+        """When each security check ran."""
+        return self.h.check_runs(start, end)

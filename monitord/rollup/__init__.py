@@ -1,0 +1,74 @@
+"""Rollups for the monthly reports: accumulate each poll in memory, write them to the history.
+
+`RollupRecorder.observe(view)` runs after every poll (cheap, in memory, no I/O);
+`RollupRecorder.flush()` writes the windows that closed (of `window` seconds, default
+60, aligned to the wall clock) to SQLite in one transaction, merging them into the
+stored rows (sums add, extremes take the extreme, histograms add). A crash or
+`kill -9` therefore loses at most the current window; a restart continues the same
+hours and days. `flush(force=True)` (at shutdown) also writes the open window.
+
+What it keeps (see `monitord.history` for the tables):
+- per (target, collector) and hour: polls run and good, the poll interval, restarts
+  (uptime going back) and the last uptime;
+- per target and day: distributions of `monitord_icmp_rtt_seconds` (max from
+  `..._rtt_max_seconds`) and `monitord_icmp_packet_loss_ratio`, of
+  `monitord_host_cpu_utilization_ratio` and of memory used / total;
+- per interface and day (series `monitord_interface_*{ifname}`): bytes in/out as
+  rate x elapsed, peak rates, errors and discards, seconds observed and oper-up,
+  oper-status changes, seconds at >= 80 % of `monitord_interface_speed_bytes`;
+- per 5-minute slot, bytes in/out of WAN/internet interfaces (for the 95th percentile):
+  interfaces of targets tagged `wan`, `uplink` or `internet`, interfaces whose ifAlias
+  (`monitord_interface_info{ifalias}`) matches `wan_alias`, and `"target:ifname"` names
+  listed in `wan_interfaces`;
+- per object and day, first/last/min/max of the gauges in `GAUGES` (filesystem size,
+  used, available by mountpoint; database size by database; backups by policy).
+
+Distributions are sparse histograms: RTT in logarithmic buckets 2 % wide (a quantile
+is within 1 % of the exact value), ratios in linear buckets of 0.01 (within 0.005).
+"""
+
+from __future__ import annotations
+
+from monitord.rollup.accumulate import (
+    DEFAULT_WAN_ALIAS,
+    DIST_KINDS,
+    GAUGES,
+    SLOT,
+    WAN_TAGS,
+    Batch,
+    DistAcc,
+    GaugeAcc,
+    HistKind,
+    IfaceAcc,
+    PollAcc,
+    RateAcc,
+    SeriesId,
+    bucket_of,
+    bucket_value,
+    day_key,
+    quantile,
+)
+from monitord.rollup.recorder import RollupRecorder
+from monitord.rollup.store import write_batch
+
+__all__ = [
+    "DEFAULT_WAN_ALIAS",
+    "DIST_KINDS",
+    "GAUGES",
+    "SLOT",
+    "WAN_TAGS",
+    "Batch",
+    "DistAcc",
+    "GaugeAcc",
+    "HistKind",
+    "IfaceAcc",
+    "PollAcc",
+    "RateAcc",
+    "RollupRecorder",
+    "SeriesId",
+    "bucket_of",
+    "bucket_value",
+    "day_key",
+    "quantile",
+    "write_batch",
+]

@@ -1,0 +1,324 @@
+"""The recorder: folds each poll into in-memory windows and writes closed ones to SQLite."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from monitord.history import History
+from monitord.rollup.accumulate import (
+    BUSY_RATIO,
+    DEFAULT_WAN_ALIAS,
+    GAUGES,
+    SLOT,
+    WAN_TAGS,
+    Batch,
+    DistAcc,
+    GaugeAcc,
+    HistKind,
+    IfaceAcc,
+    PollAcc,
+    RateAcc,
+    SeriesId,
+)
+from monitord.rollup.store import write_batch
+from monitord.state import GroupView, LabelSet, SeriesValue
+from monitord.types import Clock, SystemClock, Target
+
+__all__ = ["RollupRecorder"]
+
+log = logging.getLogger(__name__)
+
+_RTT = "monitord_icmp_rtt_seconds"
+_RTT_MAX = "monitord_icmp_rtt_max_seconds"
+_LOSS = "monitord_icmp_packet_loss_ratio"
+_CPU = "monitord_host_cpu_utilization_ratio"
+_MEM_USED = "monitord_host_memory_used_bytes"
+_MEM_TOTAL = "monitord_host_memory_total_bytes"
+_IF_COUNTERS: Final[Mapping[str, str]] = {
+    "monitord_interface_in_bytes_total": "in_bytes",
+    "monitord_interface_out_bytes_total": "out_bytes",
+    "monitord_interface_in_errors_total": "in_errors",
+    "monitord_interface_out_errors_total": "out_errors",
+    "monitord_interface_in_discards_total": "in_discards",
+    "monitord_interface_out_discards_total": "out_discards",
+}
+_IF_OPER = "monitord_interface_oper_up"
+_IF_SPEED = "monitord_interface_speed_bytes"
+_IF_INFO = "monitord_interface_info"
+
+
+class RollupRecorder:
+    """Accumulates polls (`observe`) and writes closed windows to the history (`flush`).
+
+    Thread-safe: `observe` may run on the event loop while `flush` runs in a worker
+    thread (`await asyncio.to_thread(recorder.flush)`).
+    """
+
+    def __init__(
+        self,
+        history: History,
+        clock: Clock | None = None,
+        tz: str | ZoneInfo = "America/Bogota",
+        *,
+        window: float = 60.0,
+        wan_alias: str | None = DEFAULT_WAN_ALIAS,
+        wan_interfaces: Iterable[str] = (),
+        max_pending: int = 120,
+    ) -> None:
+        self.history = history
+        self.clock = clock or SystemClock()
+        self.tz = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
+        self.window = float(window)
+        self.wan_alias = re.compile(wan_alias) if wan_alias else None
+        self.wan_interfaces = frozenset(wan_interfaces)
+        self.max_pending = max_pending
+        self.dropped_windows = 0
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._pending: dict[int, Batch] = {}
+        self._mono: dict[tuple[str, str, str, LabelSet], float] = {}
+        self._oper: dict[SeriesId, float] = {}
+        self._uptime: dict[tuple[str, str], float] = {}
+        self._targets: dict[str, Target] = {}
+        self._alias: dict[SeriesId, str] = {}
+        self._day_cache: tuple[float, float, int] = (0.0, -1.0, 0)
+        self._session: int | None = None
+        self._started: float | None = None
+
+    # --- observe ---------------------------------------------------------------
+
+    def observe(self, view: GroupView) -> None:
+        """Account one poll's outcome (the runner's `on_poll`); in memory only."""
+        ts = view.last_poll_ts or self.clock.time()
+        tname = view.target.name
+        with self._lock:
+            if self._started is None:
+                self._started = ts
+            batch = self._pending.get(w := int(ts // self.window))
+            if batch is None:
+                batch = self._pending[w] = Batch()
+            if self._targets.get(tname) != view.target:
+                self._targets[tname] = view.target
+                batch.targets[tname] = (view.target, ts)
+            self._observe_polls(batch, view, ts)
+            self._observe_series(batch, view, ts, self._day(ts))
+
+    def _observe_polls(self, batch: Batch, view: GroupView, ts: float) -> None:
+        gk = (view.target.name, view.collector)
+        key = ((*gk, "poll", ""), int(ts // 3600) * 3600)
+        acc = batch.polls.get(key)
+        if acc is None:
+            acc = batch.polls[key] = PollAcc()
+        acc.polls += 1
+        acc.ok += int(view.last_poll_ok)
+        acc.interval = view.interval
+        if view.last_poll_ok and view.uptime is not None:
+            prev = self._uptime.get(gk)
+            if prev is not None and view.uptime + 1.0 < prev:
+                acc.restarts += 1
+            self._uptime[gk] = view.uptime
+            acc.uptime = view.uptime
+
+    def _observe_series(self, batch: Batch, view: GroupView, ts: float, day: int) -> None:
+        tname, col = view.target.name, view.collector
+        fresh = [sv for sv in view.series.values() if sv.ts == view.last_poll_ts]
+        ifaces: dict[str, dict[str, SeriesValue]] = {}
+        mem: dict[str, float] = {}
+        rtt_max: float | None = None
+        for sv in fresh:
+            name = sv.name
+            if name.startswith("monitord_interface_"):
+                ifname = _label(sv.labels, "ifname")
+                if ifname is not None:
+                    ifaces.setdefault(ifname, {})[name] = sv
+            elif name == _RTT:
+                self._dist(batch, (tname, col, "rtt", ""), day).add(sv.value, HistKind.LOG)
+            elif name == _RTT_MAX:
+                rtt_max = sv.value
+            elif name == _LOSS:
+                self._dist(batch, (tname, col, "loss", ""), day).add(sv.value, HistKind.LINEAR)
+            elif name == _CPU:
+                self._dist(batch, (tname, col, "cpu", ""), day).add(sv.value, HistKind.LINEAR)
+            if name in (_MEM_USED, _MEM_TOTAL):
+                mem[name] = sv.value
+            gauge = GAUGES.get(name)
+            if gauge is not None:
+                obj = _label(sv.labels, gauge[1]) if gauge[1] else ""
+                if obj is not None:
+                    self._gauge(batch, (tname, col, gauge[0], obj), day, sv.value, ts)
+        if rtt_max is not None:
+            d = batch.dists.get(((tname, col, "rtt", ""), day))
+            if d is not None:
+                d.max = max(d.max, rtt_max)
+        if mem.get(_MEM_TOTAL, 0) > 0 and _MEM_USED in mem:
+            ratio = mem[_MEM_USED] / mem[_MEM_TOTAL]
+            self._dist(batch, (tname, col, "mem", ""), day).add(ratio, HistKind.LINEAR)
+        for ifname, series in ifaces.items():
+            self._observe_iface(batch, view, ifname, series, ts, day)
+
+    def _observe_iface(
+        self,
+        batch: Batch,
+        view: GroupView,
+        ifname: str,
+        series: Mapping[str, SeriesValue],
+        ts: float,
+        day: int,
+    ) -> None:
+        sid: SeriesId = (view.target.name, view.collector, "if", ifname)
+        key = (sid, day)
+        acc = batch.ifaces.get(key)
+        if acc is None:
+            acc = batch.ifaces[key] = IfaceAcc()
+        info = series.get(_IF_INFO)
+        if info is not None:
+            alias = _label(info.labels, "ifalias") or ""
+            if self._alias.get(sid) != alias:
+                self._alias[sid] = alias
+                batch.meta[sid] = {"alias": alias, "ifindex": _label(info.labels, "ifindex") or ""}
+        speed_sv = series.get(_IF_SPEED)
+        speed = speed_sv.value if speed_sv is not None else 0.0
+        if speed > 0:
+            acc.speed = speed
+        rates: dict[str, tuple[float, float]] = {}
+        for name, field_name in _IF_COUNTERS.items():
+            sv = series.get(name)
+            if sv is None:
+                continue
+            mkey = (view.target.name, view.collector, name, sv.labels)
+            prev = self._mono.get(mkey)
+            self._mono[mkey] = sv.mono
+            if sv.rate is None or prev is None or sv.mono <= prev:
+                continue
+            dt = sv.mono - prev
+            rates[field_name] = (sv.rate, dt)
+            setattr(acc, field_name, getattr(acc, field_name) + sv.rate * dt)
+        bytes_in, bytes_out = rates.get("in_bytes"), rates.get("out_bytes")
+        traffic = bytes_in or bytes_out
+        if traffic is not None:
+            dt = traffic[1]
+            acc.secs += dt
+            in_rate = bytes_in[0] if bytes_in else 0.0
+            out_rate = bytes_out[0] if bytes_out else 0.0
+            acc.in_peak = max(acc.in_peak, in_rate)
+            acc.out_peak = max(acc.out_peak, out_rate)
+            if speed > 0 and max(in_rate, out_rate) >= BUSY_RATIO * speed:
+                acc.busy_secs += dt
+            if self._is_wan(view.target, ifname, sid):
+                rkey = (sid, int(ts // SLOT) * SLOT)
+                r = batch.rates.get(rkey)
+                if r is None:
+                    r = batch.rates[rkey] = RateAcc()
+                r.secs += dt
+                r.in_bytes += in_rate * dt
+                r.out_bytes += out_rate * dt
+        oper = series.get(_IF_OPER)
+        if oper is not None:
+            okey = (view.target.name, view.collector, _IF_OPER, oper.labels)
+            prev = self._mono.get(okey)
+            self._mono[okey] = oper.mono
+            last = self._oper.get(sid)
+            self._oper[sid] = oper.value
+            if prev is not None and oper.mono > prev:
+                dt = oper.mono - prev
+                acc.oper_secs += dt
+                if oper.value >= 1:
+                    acc.up_secs += dt
+            if last is not None and (last >= 1) != (oper.value >= 1):
+                acc.oper_changes += 1
+
+    def _is_wan(self, target: Target, ifname: str, sid: SeriesId) -> bool:
+        if WAN_TAGS.intersection(target.tags):
+            return True
+        if f"{target.name}:{ifname}" in self.wan_interfaces:
+            return True
+        alias = self._alias.get(sid)
+        return bool(alias and self.wan_alias is not None and self.wan_alias.search(alias))
+
+    def _dist(self, batch: Batch, sid: SeriesId, day: int) -> DistAcc:
+        acc = batch.dists.get((sid, day))
+        if acc is None:
+            acc = batch.dists[(sid, day)] = DistAcc()
+        return acc
+
+    def _gauge(self, batch: Batch, sid: SeriesId, day: int, value: float, ts: float) -> None:
+        acc = batch.gauges.get((sid, day))
+        if acc is None:
+            batch.gauges[(sid, day)] = GaugeAcc(value, ts, value, ts, value, value)
+        else:
+            acc.add(value, ts)
+
+    def _day(self, ts: float) -> int:
+        start, end, key = self._day_cache
+        if start <= ts < end:
+            return key
+        local = datetime.fromtimestamp(ts, self.tz)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        nxt = (midnight + timedelta(days=1, hours=2)).replace(hour=0)
+        key = local.year * 10000 + local.month * 100 + local.day
+        self._day_cache = (midnight.timestamp(), nxt.timestamp(), key)
+        return key
+
+    # --- flush -----------------------------------------------------------------
+
+    def pending_windows(self) -> int:
+        """Windows accumulated and not yet written."""
+        with self._lock:
+            return len(self._pending)
+
+    def flush(self, now: float | None = None, force: bool = False) -> int:
+        """Write every window that ended by `now` (all of them if `force`); return rows written.
+
+        On a write error the windows stay pending (up to `max_pending`, oldest dropped
+        beyond that) and `HistoryError` propagates.
+        """
+        now = self.clock.time() if now is None else now
+        with self._write_lock:
+            with self._lock:
+                limit = math.inf if force else now // self.window
+                ready = sorted(w for w in self._pending if w + 1 <= limit)
+                batch = Batch()
+                for w in ready:
+                    batch.merge(self._pending.pop(w))
+                started = self._started
+            if started is None:
+                return 0
+            try:
+                self._session = write_batch(
+                    self.history,
+                    batch,
+                    self.tz,
+                    session=self._session,
+                    started=started,
+                    last=now,
+                    clean=force,
+                )
+            except BaseException:
+                with self._lock:
+                    self._restore(ready[0] if ready else int(now // self.window), batch)
+                raise
+            return batch.rows()
+
+    def _restore(self, w: int, batch: Batch) -> None:
+        cur = self._pending.get(w)
+        if cur is not None:
+            batch.merge(cur)
+        self._pending[w] = batch
+        while len(self._pending) > self.max_pending:
+            del self._pending[min(self._pending)]
+            self.dropped_windows += 1
+            log.error("history rollup window dropped after repeated write failures")
+
+
+def _label(labels: LabelSet, key: str) -> str | None:
+    for k, v in labels:
+        if k == key:
+            return v
+    return None

@@ -1,0 +1,104 @@
+"""HTML rendering: self-contained, Spanish by default with es-CO numbers, English on request,
+catalog complete in both languages, escaping of data."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from exporters.reports.html import render_html
+from exporters.reports.text import Formatter, load_catalog
+from monitord.reports.cli import build_report
+from monitord.reports.common import ReportContext
+from monitord.reports.model import Column, Meta, Msg, Report, Section, Table
+from monitord.reports.settings import ALL_KINDS
+
+
+def test_network_html_in_spanish_has_headings_and_colombian_numbers(ctx: ReportContext) -> None:
+    html = render_html(build_report("network", ctx), "es")
+    for heading in (
+        "Reporte de monitoreo de red",
+        "Resumen ejecutivo",
+        "Disponibilidad por sede y por dispositivo",
+        "Incidentes",
+        "Latencia y pérdida de paquetes",
+        "Canales de internet y enlaces WAN",
+        "Observaciones y acciones de mejora",
+        "Elaboró",
+        "Revisó",
+        "Aprobó",
+        "Código",
+        "Versión",
+        "GTI-FO-07",
+        "Alcaldía de Prueba",
+    ):
+        assert heading in html, heading
+    assert "Periodo: 01/10/2026 a 31/10/2026 (America/Bogota)" in html
+    assert "99,708 %" in html  # sw-1: (44640 - 120 - 130) / (44640 - 120)
+    assert "03/10/2026 10:00" in html and "1 h 30 min" in html
+    assert (
+        "La disponibilidad global de la red fue 99,88 %, por encima de la meta de 99,50 %" in html
+    )
+    assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")
+    assert html.count("<svg") >= 1
+
+
+def test_english_rendering(ctx: ReportContext) -> None:
+    html = render_html(build_report("network", ctx), "en")
+    assert "Network monitoring report" in html and "Period: 2026-10-01 to 2026-10-31" in html
+    assert "99.708%" in html and "Disponibilidad" not in html
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_every_report_renders_in_both_languages(ctx: ReportContext, kind: str, lang: str) -> None:
+    html = render_html(build_report(kind, ctx), lang)
+    assert html.startswith("<!DOCTYPE html>") and "</html>" in html
+    assert "{" not in re.sub(
+        r"<style>.*?</style>", "", html, flags=re.S
+    )  # no unfilled {placeholders}
+
+
+def test_catalogs_have_the_same_keys_and_placeholders() -> None:
+    es, en = load_catalog("es"), load_catalog("en")
+    assert set(es.messages) == set(en.messages)
+    for key in es.messages:
+        assert es.fields(key) == en.fields(key), key
+
+
+def test_data_is_escaped() -> None:
+    rep = Report(
+        kind="network",
+        month="2026-10",
+        period_start=0,
+        period_end=86400,
+        generated=0,
+        tz="America/Bogota",
+        meta=Meta("E&Co <b>", "p", "o", "c", "1"),
+        intro=(),
+        summary=(),
+        sections=(
+            Section(
+                "x",
+                "network.incidents",
+                tables=(Table("incidents", (Column("device"),), [("<script>alert(1)</script>",)]),),
+            ),
+        ),
+    )
+    html = render_html(rep, "es")
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "E&amp;Co &lt;b&gt;" in html
+
+
+def test_formatter_units_and_durations() -> None:
+    f = Formatter("es")
+    from monitord.reports.model import BitRate, Bytes, Dur, Num, Pct
+
+    assert f.text(Pct(0.99623)) == "99,62 %"
+    assert f.text(Num(1234567.891, 2)) == "1.234.567,89"
+    assert f.text(Bytes(1.5e9)) == "1,5 GB" and f.text(BitRate(12.5e6)) == "100,0 Mb/s"
+    assert f.text(Dur(5400)) == "1 h 30 min" and f.text(Dur(90061)) == "1 d 1 h"
+    assert f.csv(Pct(0.99623)) == "99,623" and f.csv(Dur(5400)) == "90,00"
+    assert Formatter("en").text(Pct(0.99623)) == "99.62%"
+    assert f.msg(Msg("cause.parent", {"parent": "core"})) == "Afectado por core"

@@ -1,0 +1,135 @@
+"""The network report's figures against values computed by hand from the built month."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitord.reports.common import ReportContext
+from monitord.reports.model import BitRate, Dur, Light, LightColor, Msg, Num, Pct, Report, Table, Ts
+from monitord.reports.network import build_network, network_kpis
+from tests.monitord.reports.month import MIN, SPEED, Month, at, nearest_rank
+
+PERIOD_MIN = 31 * 24 * 60  # October, America/Bogota (no DST)
+MAINT_MIN = 120  # the window 00:30-02:30 on 20/10 applies to sw-1
+
+
+def _table(report: Report, tid: str) -> Table:
+    found = [t for t in report.tables() if t.id == tid]
+    assert len(found) == 1, f"table {tid} not found once"
+    return found[0]
+
+
+def test_availability_per_device_matches_hand_computation(ctx: ReportContext) -> None:
+    report = build_network(ctx)
+    rows = {r[0]: r for r in _table(report, "availability_by_device").rows}
+    assert set(rows) == {"core-rtr", "sw-1", "sw-2"}
+    sw1 = (PERIOD_MIN - MAINT_MIN - (10 + 30 + 90)) / (PERIOD_MIN - MAINT_MIN)
+    rtr = (PERIOD_MIN - 20) / PERIOD_MIN
+    sw2 = (PERIOD_MIN - 15) / PERIOD_MIN  # affected by its parent: counted in full
+    for name, expected, downtime, incidents in (
+        ("sw-1", sw1, 130 * MIN, 3),
+        ("core-rtr", rtr, 20 * MIN, 1),
+        ("sw-2", sw2, 15 * MIN, 0),
+    ):
+        r = rows[name]
+        assert isinstance(r[3], Pct) and r[3].value == pytest.approx(expected, abs=1e-4)
+        assert r[4] == Dur(pytest.approx(downtime)), name  # type: ignore[arg-type]
+        assert r[5] == Num(incidents), name
+        assert isinstance(r[6], Pct) and r[6].value == pytest.approx(1.0)
+        assert r[7] == Light(LightColor.GREEN)
+    sites = {r[0]: r for r in _table(report, "availability_by_site").rows}
+    assert sites["centro"][2].value == pytest.approx((sw1 + rtr) / 2, abs=1e-4)  # type: ignore[union-attr]
+    assert sites["norte"][2].value == pytest.approx(sw2, abs=1e-4)  # type: ignore[union-attr]
+    k = network_kpis(ctx)
+    assert k["availability"] == pytest.approx((sw1 + rtr + sw2) / 3, abs=1e-4)
+    assert k["incidents"] == 4  # sw-1 x3 + core-rtr; not sw-2 (parent), not maintenance
+    assert k["downtime"] == pytest.approx(150 * MIN)
+    assert k["mttr"] == pytest.approx(150 * MIN / 4)
+    assert k["maintenance"] == pytest.approx(MAINT_MIN * MIN)
+
+
+def test_incidents_list_start_end_duration_cause_and_maintenance(ctx: ReportContext) -> None:
+    rows = _table(build_network(ctx), "incidents").rows
+    got = [(r[0], r[2], r[3], r[5], r[6], r[7]) for r in rows]
+    yes, no = Msg("words.yes"), Msg("words.no")
+    own = Msg("cause.own")
+    assert got == [
+        (Ts(at(3, 10)), Dur(600), "sw-1", own, Num(1), no),
+        (Ts(at(8, 9)), Dur(1200), "core-rtr", own, Num(0), no),
+        (
+            Ts(at(8, 9, 1)),
+            Dur(900),
+            "sw-2",
+            Msg("cause.parent", {"parent": "core-rtr"}),
+            Num(0),
+            no,
+        ),
+        (Ts(at(12, 15, 30)), Dur(1800), "sw-1", own, Num(0), no),
+        (Ts(at(20, 1)), Dur(3600), "sw-1", own, Num(0), yes),
+        (Ts(at(25, 2)), Dur(5400), "sw-1", own, Num(0), no),
+    ]
+    assert rows[0][1] == Ts(at(3, 10, 10))
+    maint = _table(build_network(ctx), "maintenance").rows
+    assert [(r[0], r[1], r[2], r[3]) for r in maint] == [
+        (Ts(at(20, 0, 30)), Ts(at(20, 2, 30)), Dur(7200), "Cambio de UPS")
+    ]
+
+
+def test_latency_mean_p95_max(ctx: ReportContext, month: Month) -> None:
+    rows = {r[0]: r for r in _table(build_network(ctx), "latency").rows}
+    for name in ("core-rtr", "sw-1", "sw-2"):
+        vals = month.rtt_values[name]
+        r = rows[name]
+        assert r[1].value == pytest.approx(sum(vals) / len(vals) * 1000, rel=1e-9)  # type: ignore[union-attr]
+        assert r[2].value == pytest.approx(nearest_rank(vals, 0.95) * 1000, rel=0.01)  # type: ignore[union-attr]
+        assert r[3].value == pytest.approx(max(vals) * 1000)  # type: ignore[union-attr]
+    failed = 10 + 30 + 90 + 60
+    assert rows["sw-1"][4] == Pct(pytest.approx(failed / PERIOD_MIN))  # type: ignore[arg-type]
+    assert rows["sw-1"][5] == Pct(0.0)  # 0.43 % of polls lost: the 95th percentile is 0
+    assert rows["sw-1"][6] == Pct(1.0)
+
+
+def test_wan_channel_mean_peak_p95_and_utilization(ctx: ReportContext, month: Month) -> None:
+    report = build_network(ctx)
+    rows = _table(report, "wan").rows
+    assert [r[:3] for r in rows] == [("core-rtr", "wan0", "Canal internet ISP")]
+    r = rows[0]
+    assert r[3] == BitRate(SPEED)
+    assert r[4].value == pytest.approx(month.wan_bytes_in / month.wan_secs, rel=1e-9)  # type: ignore[union-attr]
+    assert r[5] == BitRate(2e6)
+    assert r[8].value == pytest.approx(nearest_rank(month.wan_slots_in, 0.95))  # type: ignore[union-attr]
+    assert r[8].value == pytest.approx(2e6)  # type: ignore[union-attr]
+    assert r[10].value == pytest.approx(2e6 / SPEED)  # type: ignore[union-attr]
+    chart = next(c for s in report.sections for c in s.charts)
+    assert len(chart.categories) == 31 and chart.reference == SPEED
+    day1 = chart.series[0][1][0]
+    # 1 Oct: the first poll gives no rate; 10 busy hours at 2e6, the rest at 0.5e6
+    assert day1 == pytest.approx((10 * 3600 * 2e6 + (14 * 3600 - 300) * 0.5e6) / (86400 - 300))
+
+
+def test_interfaces_errors_flaps_and_no_capacity_warning(ctx: ReportContext, month: Month) -> None:
+    report = build_network(ctx)
+    errs = _table(report, "errors").rows
+    assert [(r[0], r[1], r[2]) for r in errs] == [("core-rtr", "lan0", Num(month.lan_errors))]
+    down = _table(report, "interfaces_down").rows
+    assert [(r[0], r[1], r[3], r[4]) for r in down] == [("core-rtr", "lan0", Num(2), Dur(3600))]
+    top = _table(report, "top_utilization").rows
+    assert [r[1] for r in top] == ["wan0", "lan0"]
+    assert top[0][4].value == pytest.approx(month.wan_bytes_in / month.wan_secs / SPEED)  # type: ignore[union-attr]
+    assert _table(report, "capacity_warnings").rows == []
+    firmware = _table(report, "firmware_changes").rows
+    assert [(r[0], r[1], r[4], r[5]) for r in firmware] == [
+        ("core-rtr", Ts(at(15, 3)), "17.3.4", "17.6.1")
+    ]
+    assert _table(report, "devices_added_removed").rows == []
+
+
+def test_first_page_states_period_coverage_and_gaps(ctx: ReportContext) -> None:
+    report = build_network(ctx)
+    assert report.month == "2026-10" and report.tz == "America/Bogota"
+    comp = {r[0]: r for r in _table(report, "completeness").rows}
+    assert set(comp) == {"icmp", "snmp"}  # the network targets' collectors only
+    assert comp["icmp"][1] == Num(3 * PERIOD_MIN)
+    assert comp["icmp"][3] == Pct(pytest.approx(1.0))  # type: ignore[arg-type]
+    assert _table(report, "gaps").rows == []
+    assert report.summary[0].key == "summary.network.availability"

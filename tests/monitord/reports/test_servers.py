@@ -1,0 +1,62 @@
+"""The servers and databases report against hand-computed figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitord.reports.common import ReportContext
+from monitord.reports.model import Bytes, Msg, Num, Pct, Report, Table
+from monitord.reports.servers import build_servers, server_kpis
+from tests.monitord.reports.month import DB_END, DB_START, FS_SIZE, Month, nearest_rank
+
+
+def _table(report: Report, tid: str) -> Table:
+    found = [t for t in report.tables() if t.id == tid]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_server_availability_resources_and_services(ctx: ReportContext, month: Month) -> None:
+    report = build_servers(ctx)
+    av = _table(report, "server_availability").rows
+    assert [r[0] for r in av] == ["srv-1"]
+    assert av[0][2] == Pct(1.0, 3) and av[0][3] == Num(0) and av[0][5] == Num(0)
+    res = _table(report, "server_resources").rows[0]
+    cpu = month.cpu_values
+    assert res[1].value == pytest.approx(sum(cpu) / len(cpu), rel=1e-9)  # type: ignore[union-attr]
+    assert res[2].value == pytest.approx(nearest_rank(cpu, 0.95), abs=0.005 + 1e-9)  # type: ignore[union-attr]
+    assert res[3].value == pytest.approx(max(cpu))  # type: ignore[union-attr]
+    assert res[4].value == pytest.approx(0.5)  # type: ignore[union-attr]
+    services = {r[1]: r for r in _table(report, "services").rows}
+    assert set(services) == {"host", "postgres"}  # icmp is the primary collector
+    assert services["postgres"][2] == Pct(1.0, 3)
+
+
+def test_filesystem_growth_and_days_to_full(ctx: ReportContext, month: Month) -> None:
+    rows = _table(build_servers(ctx), "filesystems").rows
+    assert [(r[0], r[1]) for r in rows] == [("srv-1", "/")]
+    r = rows[0]
+    growth = month.fs_last - month.fs_first
+    rate = growth / (month.fs_last_ts - month.fs_first_ts)
+    assert r[2] == Bytes(FS_SIZE) and r[3] == Bytes(pytest.approx(month.fs_last))  # type: ignore[arg-type]
+    assert r[4].value == pytest.approx(month.fs_last / FS_SIZE)  # type: ignore[union-attr]
+    assert r[5].value == pytest.approx(growth)  # type: ignore[union-attr]
+    assert growth == pytest.approx(0.5e9 * (31 * 86400 - 300) / 86400)
+    assert r[6].value == pytest.approx((FS_SIZE - month.fs_last) / rate / 86400)  # type: ignore[union-attr]
+    assert server_kpis(ctx)["fs_under"] == 1 and server_kpis(ctx)["fs_total"] == 1
+
+
+def test_database_size_start_end_growth(ctx: ReportContext, month: Month) -> None:
+    rows = _table(build_servers(ctx), "database_sizes").rows
+    assert [(r[0], r[1]) for r in rows] == [("srv-1", "app")]
+    r = rows[0]
+    assert month.db_first == DB_START and month.db_last == pytest.approx(DB_END, rel=1e-4)
+    assert r[2] == Bytes(month.db_first) and r[3] == Bytes(pytest.approx(month.db_last))  # type: ignore[arg-type]
+    assert r[4].value == pytest.approx(month.db_last - month.db_first)  # type: ignore[union-attr]
+    assert r[5].value == pytest.approx((month.db_last - month.db_first) / month.db_first)  # type: ignore[union-attr]
+
+
+def test_backups_say_no_data_rather_than_inventing(ctx: ReportContext) -> None:
+    report = build_servers(ctx)
+    sec = next(s for s in report.sections if s.id == "backups")
+    assert sec.empty == Msg("empty.no_backups") and not sec.tables
