@@ -19,7 +19,15 @@ def test_default_config_is_valid_and_watches_this_machine() -> None:
 
 
 def test_example_config_is_valid(tmp_path: Path) -> None:
-    env = {"SMTP_PASSWORD": "x-smtp", "WEBHOOK_SECRET": "x-hook", "PG_MONITOR_PASSWORD": "x-pg"}
+    env = {
+        "SMTP_PASSWORD": "x-smtp",
+        "WEBHOOK_SECRET": "x-hook",
+        "PG_MONITOR_PASSWORD": "x-pg",
+        "SNMP_COMMUNITY": "x-community",
+        "SNMP_AUTH_KEY": "x-auth-key-1",
+        "SNMP_PRIV_KEY": "x-priv-key-1",
+        "AGENT_TOKEN": "x-token",
+    }
     text = (REPO / "config" / "monitord.example.yaml").read_text()
     pw = tmp_path / "mysql.pw"
     pw.write_text("x-mysql\n")
