@@ -70,7 +70,8 @@ class SelfMetrics:
         )
         self.missed_runs = Counter(
             "monitord_scheduler_missed_runs",
-            "Scheduled polls not run because the previous run of the same job was still going, or too late.",
+            "Scheduled polls not run because the previous run of the same job was still going,"
+            " or too late.",
             ["collector"],
             registry=r,
         )
@@ -165,7 +166,10 @@ class Runner:
             ok, reason, message, samples = False, exc.reason.value, str(exc), exc.samples
         except TimeoutError:
             ok, reason = False, FailureReason.TIMEOUT.value
-            message = f"{job.kind} poll timed out after {job.timeout:g}s (target={target.name} address={target.address})"
+            message = (
+                f"{job.kind} poll timed out after {job.timeout:g}s"
+                f" (target={target.name} address={target.address})"
+            )
         except Exception:
             ok, reason = False, FailureReason.INTERNAL.value
             message = f"internal error in the {job.kind} collector"

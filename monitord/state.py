@@ -252,7 +252,10 @@ class State:
         return events
 
     def prune(self, stale_after: Mapping[GroupKey, float] | None = None) -> int:
-        """Drop series older than their group's horizon (3 x interval by default); return how many."""
+        """Drop series older than their group's horizon (3 x interval by default).
+
+        Returns how many were dropped.
+        """
         now_mono = self.clock.monotonic()
         dropped = 0
         with self._lock:
