@@ -1,42 +1,24 @@
 """The collectors, looked up by the key used in the config.
 
-Registration is this explicit table: adding a collector is one import and one line.
+Registration is the explicit table in collectors/registry.py: adding a collector is one
+import and one line there. `COLLECTORS` is loaded on first use (PEP 562) so that the
+host agent (`collectors.agent_server`) does not import every daemon collector.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING
 
-from collectors import (
-    agent,
-    discovery,
-    host,
-    http,
-    icmp,
-    mssql,
-    mysql,
-    oracle,
-    postgres,
-    snmp,
-    snmp_hygiene,
-    tcp,
-)
-from monitord.types import CollectorFactory
+if TYPE_CHECKING:
+    from monitord.types import CollectorFactory
 
 __all__ = ["COLLECTORS"]
 
-COLLECTORS: Final[Mapping[str, CollectorFactory]] = {
-    host.KIND: host.build,
-    icmp.KIND: icmp.build,
-    snmp.KIND: snmp.build,
-    agent.KIND: agent.build,
-    postgres.KIND: postgres.build,
-    mysql.KIND: mysql.build,
-    mssql.KIND: mssql.build,  # needs the mssql extra; says so at config load
-    oracle.KIND: oracle.build,  # needs the oracle extra; says so at config load
-    http.KIND: http.build,
-    tcp.KIND: tcp.build,
-    snmp_hygiene.KIND: snmp_hygiene.build,
-    discovery.KIND: discovery.build,
-}
+
+def __getattr__(name: str) -> Mapping[str, CollectorFactory]:
+    if name == "COLLECTORS":
+        from collectors.registry import COLLECTORS
+
+        return COLLECTORS
+    raise AttributeError(f"module 'collectors' has no attribute {name!r}")

@@ -132,6 +132,7 @@ class _TailState:
     cursor: str = ""
     record_id: int = -1
     started: bool = False
+    since: float = 0.0  # wall time of the first read (journal still empty then)
 
 
 @dataclass
@@ -319,11 +320,21 @@ class Checks:
     def _tail_journal(self) -> bool:
         t = self._tail
         argv = ["journalctl", "--no-pager", "-q", "-o", "cat", "--show-cursor"]
-        argv += ["--after-cursor", t.cursor] if t.cursor else ["-n", "0"]
+        if self.security.journal_directory:
+            argv += ["-D", self.security.journal_directory]
+        if t.cursor:
+            argv += ["--after-cursor", t.cursor]
+        elif t.started:  # nothing matched at start-up: everything since then is new
+            argv += ["--since", f"@{int(t.since)}"]
+        else:
+            argv += ["-n", "0"]
         for ident in self.security.journal_identifiers:
             argv += [f"SYSLOG_IDENTIFIER={ident}"]
+        if self.security.journal_directory and not os.path.isdir(self.security.journal_directory):
+            return False
         res = self._run(argv)
-        if res is None or res[0] != 0:
+        # journalctl exits 1 when no entry matches (an empty or quiet journal): not a failure.
+        if res is None or res[0] not in (0, 1) or (res[0] == 1 and res[1].strip()):
             return False
         lines = res[1].splitlines()
         cursors = [ln for ln in lines if ln.startswith("-- cursor: ")]
@@ -333,6 +344,8 @@ class Checks:
             t.count += count_matching(
                 (ln for ln in lines if not ln.startswith("-- cursor: ")), self._patterns
             )
+        else:
+            t.since = self.clock()
         t.started = True
         return True
 

@@ -95,6 +95,7 @@ class SecurityConfig:
     auth_log: str = "/var/log/auth.log"
     failed_login_patterns: tuple[str, ...] = DEFAULT_FAILED_LOGIN_PATTERNS
     journal_identifiers: tuple[str, ...] = ("sshd", "login", "su")
+    journal_directory: str = ""  # journalctl -D DIR; empty: the system journal
     updates: Literal["auto", "apt", "dnf", "windows", "none"] = "auto"
     firewall: Literal["auto", "linux", "windows", "none"] = "auto"
     firewall_units: tuple[str, ...] = (

@@ -50,6 +50,12 @@ secrets in the config are written as ${ENV_VAR} or file:/path and are never prin
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `monitord` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["agent"]:
+        # The agent runs on every server: hand off before the daemon's commands are imported.
+        from collectors import agent_server
+
+        return agent_server.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:

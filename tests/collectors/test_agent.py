@@ -513,30 +513,28 @@ def test_windows_exporter_recording_served_over_http(bad_server: str) -> None:
 
 # -- the daemon pulling an agent -------------------------------------------------------------
 
-_LAUNCHER = """
-import asyncio, sys
-from pathlib import Path
-from collectors import COLLECTORS
-from collectors import agent
-from monitord.config import load_config
-from monitord.daemon import Daemon
-from monitord.log import setup_logging
-from monitord.types import Shared
 
-registry = {**COLLECTORS, agent.KIND: agent.build}
-redaction = setup_logging("debug")
-shared = Shared()
-cfg = load_config(sys.argv[1], registry, shared)
-asyncio.run(Daemon(Path(sys.argv[1]), cfg, registry, shared, redaction=redaction).run())
-"""
+def _exposed(text: str, name: str, **labels: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample of `name` with `labels` in a scraped text: sorted labels -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[tuple[tuple[str, str], ...], float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                out[tuple(sorted(s.labels.items()))] = float(s.value)
+    return out
 
 
-def test_the_daemon_pulls_the_agent_and_exposes_its_series(
+def test_monitord_run_pulls_the_agent_and_node_exporter_and_values_agree(
     tmp_path: Path, agents: Callable[..., AgentProc], node_exporter: str
 ) -> None:
-    agent = agents()
+    """`monitord agent` and `monitord run -c FILE` as real processes; the test scrapes the
+    daemon's /metrics and compares with psutil and with node_exporter read by the daemon."""
+    agent = agents(cli=True)
     token_file = tmp_path / "daemon-agent.token"
     token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
     port = free_port()
     cfg = tmp_path / "monitord.yaml"
     cfg.write_text(f"""
@@ -561,14 +559,21 @@ targets:
     log_path = tmp_path / "daemon.log"
     with open(log_path, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, str(cfg)],
+            [sys.executable, "-m", "monitord", "run", "-c", str(cfg), "--log-level", "debug"],
             stdout=subprocess.DEVNULL,
             stderr=err,
             cwd=tmp_path,
         )
+    wanted = [
+        ("monitord_host_memory_total_bytes", {"target": "srv-agent"}),
+        ("monitord_host_memory_total_bytes", {"target": "srv-node"}),
+        ("monitord_host_cpu_utilization_ratio", {"target": "srv-agent"}),
+        ("monitord_host_cpu_utilization_ratio", {"target": "srv-node"}),
+        ("monitord_poll_errors_total", {"collector": "agent", "reason": "refused"}),
+    ]
     try:
 
-        def scraped() -> str | None:
+        def scraped() -> tuple[str, object] | None:
             if proc.poll() is not None:
                 pytest.fail(f"daemon exited {proc.returncode}:\n{log_path.read_text()[-3000:]}")
             try:
@@ -576,14 +581,16 @@ targets:
                     text = r.read().decode()
             except OSError:
                 return None
-            ok = (
-                metric(text, "monitord_host_memory_total_bytes", target="srv-agent")
-                and metric(text, "monitord_host_memory_total_bytes", target="srv-node")
-                and metric(text, "monitord_poll_errors_total", collector="agent", reason="refused")
-            )
-            return text if ok else None
+            # psutil right after the scrape: the daemon's values are at most one poll older.
+            times = psutil.cpu_times()
+            if all(metric(text, name, **labels) is not None for name, labels in wanted):
+                return text, times
+            return None
 
-        text = str(wait_for(scraped, 30, "the daemon to poll the agent and the exporter"))
+        found = wait_for(scraped, 30, "the daemon to poll the agent and the exporter")
+        assert isinstance(found, tuple)
+        text: str = found[0]
+        cpu_now: object = found[1]
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -591,15 +598,43 @@ targets:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+    assert proc.returncode == 0, log_path.read_text()[-3000:]
+    # Memory total: exact, from psutil, the agent and node_exporter alike.
     total = psutil.virtual_memory().total
     assert metric(text, "monitord_host_memory_total_bytes", target="srv-agent") == total
     assert metric(text, "monitord_host_memory_total_bytes", target="srv-node") == total
-    st = os.statvfs("/")
-    assert (
-        metric(text, "monitord_host_filesystem_size_bytes", target="srv-agent", mountpoint="/")
-        == st.f_blocks * st.f_frsize
-    )
+    # Filesystem sizes: exact, every mount node_exporter reports, "/" among them.
+    sizes = "monitord_host_filesystem_size_bytes"
+    by_agent = {
+        dict(k)["mountpoint"]: v for k, v in _exposed(text, sizes, target="srv-agent").items()
+    }
+    by_node = {
+        dict(k)["mountpoint"]: v for k, v in _exposed(text, sizes, target="srv-node").items()
+    }
+    common = set(by_agent) & set(by_node)
+    assert "/" in common, (sorted(by_agent), sorted(by_node))
+    for mp in common:
+        try:
+            size = psutil.disk_usage(mp).total
+        except OSError:  # a mount another test made and removed meanwhile
+            continue
+        assert by_agent[mp] == by_node[mp] == size, mp
+    # CPU: the raw counters (summed over CPUs) lag psutil read just after by at most one poll.
+    ncpu = psutil.cpu_count() or 1
+    lag = 5.0 * ncpu  # interval 2 s + poll time + scrape, in CPU-seconds over all CPUs
+    for mode in ("user", "system", "idle"):
+        now = getattr(cpu_now, mode)
+        for tgt in ("srv-agent", "srv-node"):
+            got = metric(text, "monitord_host_cpu_seconds_total", target=tgt, mode=mode)
+            assert got is not None and now - lag <= got <= now + 0.1, (tgt, mode, got, now)
+    for tgt in ("srv-agent", "srv-node"):
+        ratio = metric(text, "monitord_host_cpu_utilization_ratio", target=tgt)
+        assert ratio is not None and 0.0 <= ratio <= 1.0, (tgt, ratio)
+    assert metric(text, "monitord_host_cpus", target="srv-agent") == ncpu
+    assert metric(text, "monitord_host_cpus", target="srv-node") == ncpu
     assert metric(text, "monitord_target_up", target="srv-agent", collector="agent") == 1
-    assert metric(text, "monitord_target_up", target="srv-down", collector="agent") in (None, 0)
+    assert metric(text, "monitord_target_up", target="srv-node", collector="agent") == 1
+    down = metric(text, "monitord_target_up", target="srv-down", collector="agent")
+    assert down is None or down == 0
     log = log_path.read_text()
-    assert TOKEN not in log and TOKEN not in text
+    assert TOKEN not in log and TOKEN not in text and TOKEN not in agent.log()

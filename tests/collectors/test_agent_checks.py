@@ -187,6 +187,68 @@ def test_failed_logins_count_only_new_matching_lines_across_rotation(tmp_path: P
     assert _values(checks.samples(), "monitord_agent_check_failures")["failed_logins"] == 1
 
 
+JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
+
+
+def _journal(directory: Path, ident: str, message: str) -> None:
+    """Append one entry (now) to a real journal file, written by systemd-journal-remote."""
+    if not os.access(JOURNAL_REMOTE, os.X_OK):
+        pytest.fail(f"{JOURNAL_REMOTE} missing: apt-get install systemd-journal-remote")
+    now = time.time_ns() // 1000
+    entry = (
+        f"__REALTIME_TIMESTAMP={now}\n__MONOTONIC_TIMESTAMP={now}\n"
+        f"_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=vm\n"
+        f"SYSLOG_IDENTIFIER={ident}\nMESSAGE={message}\n\n"
+    )
+    subprocess.run(
+        [JOURNAL_REMOTE, "-o", str(directory / "remote.journal"), "-"],
+        input=entry.encode(),
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("at_start", ["sshd", "cron"], ids=["cursor", "since-start"])
+def test_failed_logins_from_a_real_journal_count_only_new_entries(
+    tmp_path: Path, at_start: str
+) -> None:
+    """journalctl -D over a journal file: entries present at start-up are not counted;
+    later ones of the configured identifiers that match a pattern are. "since-start": no
+    sshd/login/su entry at start-up (journalctl exits 1), so no cursor exists yet."""
+    if shutil.which("journalctl") is None:
+        pytest.fail("journalctl not found: apt-get install systemd")
+    jdir = tmp_path / "journal"
+    jdir.mkdir()
+    _journal(jdir, at_start, "Failed password for root from 10.0.0.1 port 22 ssh2")
+    sec = SecurityConfig(
+        failed_logins="journal", journal_directory=str(jdir), updates="none", firewall="none"
+    )
+    checks = Checks("h", {}, {}, {}, sec)
+    checks.run_once()
+    assert _values(checks.samples(), "monitord_host_failed_logins_total") == {"": 0}
+    assert _values(checks.samples(), "monitord_agent_check_failures")["failed_logins"] == 0
+    _journal(jdir, "sshd", "Failed password for invalid user admin from 10.0.0.9 port 4 ssh2")
+    _journal(jdir, "sshd", "Accepted publickey for ops from 10.0.0.5 port 5 ssh2")
+    _journal(jdir, "cron", "Failed password for cron-is-not-watched")
+    _journal(jdir, "login", "FAILED LOGIN (1) on '/dev/tty1' FOR 'root'")
+    checks.run_once()
+    assert _values(checks.samples(), "monitord_host_failed_logins_total") == {"": 2}
+    checks.run_once()  # nothing new
+    assert _values(checks.samples(), "monitord_host_failed_logins_total") == {"": 2}
+    _journal(jdir, "su", "FAILED SU (to root) ops on pts/0")
+    checks.run_once()
+    assert _values(checks.samples(), "monitord_host_failed_logins_total") == {"": 3}
+    sec_gone = SecurityConfig(
+        failed_logins="journal", journal_directory=str(tmp_path / "nope"), updates="none",
+        firewall="none",
+    )  # fmt: skip
+    gone = Checks("h", {}, {}, {}, sec_gone)
+    gone.run_once()
+    assert _values(gone.samples(), "monitord_agent_check_failures")["failed_logins"] == 1
+    assert "" not in _values(gone.samples(), "monitord_host_failed_logins_total")
+
+
 def test_firewall_from_ufw_conf(tmp_path: Path) -> None:
     conf = tmp_path / "ufw.conf"
     conf.write_text("# /etc/ufw/ufw.conf\nENABLED=no\nLOGLEVEL=low\n")

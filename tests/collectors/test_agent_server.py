@@ -10,6 +10,7 @@ import http.client
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -107,8 +108,10 @@ def spawn_agent(
     extra: list[str] | None = None,
     wait: bool = True,
     log_level: str = "debug",
+    cli: bool = False,
 ) -> AgentProc:
-    """Start `python -m collectors.agent_server` on a free loopback port."""
+    """Start `python -m collectors.agent_server` (or, with `cli`, the `monitord agent`
+    command itself) on a free loopback port."""
     n = len(list(tmp_path.glob("agent-*.log")))
     token_file = tmp_path / f"agent-{n}.token"
     token_file.write_text(token + "\n")
@@ -117,7 +120,7 @@ def spawn_agent(
     args = [
         sys.executable,
         "-m",
-        "collectors.agent_server",
+        *(["monitord", "agent"] if cli else ["collectors.agent_server"]),
         "--listen",
         f"127.0.0.1:{port}",
         "--token-file",
@@ -574,5 +577,89 @@ def test_the_agent_itself_imports_no_daemon_machinery_and_stays_under_40_mb(tmp_
         assert agent.request("/inventory", TOKEN)[0] == 200
         rss = psutil.Process(proc.pid).memory_info().rss
         assert rss < 40 * 1024 * 1024, f"RSS {rss / 2**20:.1f} MiB"
+    finally:
+        assert agent.stop() == 0
+
+
+# -- the shipped systemd unit ----------------------------------------------------------------
+
+UNIT = Path(__file__).parents[2] / "deploy" / "systemd" / "monitord-agent.service"
+UNIT_PYTHON = "/opt/monitord/.venv/bin/python"
+
+
+def _unit_settings(text: str) -> dict[str, list[str]]:
+    """KEY -> values of a unit file ([Service] and all), continuation lines joined."""
+    out: dict[str, list[str]] = {}
+    for line in text.replace("\\\n", " ").splitlines():
+        if line.strip() and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            out.setdefault(key.strip(), []).append(" ".join(value.split()))
+    return out
+
+
+def test_systemd_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.fail("systemd-analyze not found: apt-get install systemd")
+    text = UNIT.read_text()
+    assert UNIT_PYTHON in text
+    unit = tmp_path / "monitord-agent.service"  # the same unit, this checkout's interpreter
+    unit.write_text(text.replace(UNIT_PYTHON, sys.executable))
+    res = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout == res.stderr == "", (res.stdout, res.stderr)
+    res = subprocess.run(
+        [analyze, "security", "--offline=true", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    score = res.stdout.rsplit("Overall exposure level for monitord-agent.service:", 1)[-1]
+    assert res.returncode == 0 and float(score.split()[0]) <= 2.5, res.stdout[-400:]
+    s = _unit_settings(text)
+    assert s["User"] == ["monitord-agent"] and s["Group"] == ["monitord-agent"]
+    for key, value in {
+        "NoNewPrivileges": "yes", "CapabilityBoundingSet": "", "AmbientCapabilities": "",
+        "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+        "PrivateDevices": "yes", "RestrictSUIDSGID": "yes", "MemoryDenyWriteExecute": "yes",
+        "SystemCallFilter": "@system-service", "UMask": "0077",
+    }.items():  # fmt: skip
+        assert s[key] == [value], key
+    assert "ReadWritePaths" not in s  # the agent writes nothing
+    assert sorted(s["LoadCredential"]) == [
+        "tls.key:/etc/monitord/agent.key", "token:/etc/monitord/agent.token"
+    ]  # fmt: skip
+
+
+def test_systemd_unit_exec_start_runs_the_agent(tmp_path: Path) -> None:
+    """The unit's ExecStart with this machine's paths: it serves /metrics over TLS."""
+    cert, key, ca = self_signed(tmp_path)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    token_file.chmod(0o600)
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("host: {cpu_window: 100ms}\nsecurity: {updates: none}\n")
+    port = free_port()
+    (cmd,) = _unit_settings(UNIT.read_text())["ExecStart"]
+    for old, new in {
+        UNIT_PYTHON: sys.executable, "0.0.0.0:9878": f"127.0.0.1:{port}",
+        "%d/token": str(token_file), "%d/tls.key": str(key),
+        "/etc/monitord/agent.crt": str(cert), "/etc/monitord/agent.yaml": str(cfg),
+    }.items():  # fmt: skip
+        assert old in cmd, old
+        cmd = cmd.replace(old, new)
+    log_path = tmp_path / "unit.log"
+    with open(log_path, "wb") as err:
+        proc = subprocess.Popen(cmd.split(), stdout=subprocess.DEVNULL, stderr=err, cwd="/")
+    agent = AgentProc(proc, port, TOKEN, log_path, ca)
+    try:
+        wait_for(
+            lambda: proc.poll() is not None or "agent listening" in agent.log(),
+            20,
+            "the agent to listen",
+        )
+        assert proc.poll() is None, agent.log()
+        text = agent.metrics()
+        assert metric(text, "monitord_host_memory_total_bytes") == psutil.virtual_memory().total
+        assert agent.request("/metrics")[0] == 401
     finally:
         assert agent.stop() == 0
