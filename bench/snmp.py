@@ -60,6 +60,7 @@ class Result:
     cpu: float
     varbinds: int
     series: int = 0
+    phases: tuple[float, ...] = ()  # CPU of poll (walk+decode+samples), state, exposition
 
     @property
     def us_per_varbind(self) -> float:
@@ -106,33 +107,39 @@ async def run_monitord(
             except CollectorError as exc:
                 raise SystemExit(f"poll of {t.name} failed: {exc}") from exc
 
-    async def round_() -> tuple[float, int, int]:
+    async def round_() -> tuple[float, int, int, tuple[float, float, float]]:
         cpu0 = time.process_time()
         results = await asyncio.gather(
             *(one(c, t) for c, t in zip(collectors, targets, strict=True))
         )
+        cpu1 = time.process_time()
         for t, samples in zip(targets, results, strict=True):
             state.record(t, "snmp", samples, ok=True, interval=60)
+        cpu2 = time.process_time()
         body = renderer.render(state.snapshot())
-        cpu = time.process_time() - cpu0
+        cpu3 = time.process_time()
         vbs = sum(
             int(s.value) for r in results for s in r if s.name == "monitord_snmp_varbinds_total"
         )
-        return cpu, vbs, body.count(b"\n")
+        return cpu3 - cpu0, vbs, body.count(b"\n"), (cpu1 - cpu0, cpu2 - cpu1, cpu3 - cpu2)
 
     try:
-        cpu, vbs, lines = await round_()
+        cpu, vbs, lines, _ = await round_()
         first = Result(f"monitord {client}, first poll (labels)", cpu, vbs, lines)
         total_cpu, total_vbs = 0.0, 0
+        phases = [0.0, 0.0, 0.0]
         if profile is not None:
             profile.enable()
         for _ in range(polls):
-            cpu, vbs, lines = await round_()
+            cpu, vbs, lines, split = await round_()
             total_cpu += cpu
             total_vbs += vbs
+            phases = [a + b for a, b in zip(phases, split, strict=True)]
         if profile is not None:
             profile.disable()
-        return first, Result(f"monitord {client}, ordinary polls", total_cpu, total_vbs, lines)
+        steady = Result(f"monitord {client}, ordinary polls", total_cpu, total_vbs, lines)
+        steady.phases = tuple(phases)
+        return first, steady
     finally:
         await shared.aclose()
 
@@ -198,6 +205,14 @@ def main(argv: list[str]) -> int:
                         f"  {r.name:45} {r.us_per_varbind:7.1f} us/varbind  "
                         f"({r.cpu:.3f}s CPU, {r.varbinds} varbinds{extra})"
                     )
+                for r in rows:
+                    if r.phases:
+                        us = [p / max(1, r.varbinds) * 1e6 for p in r.phases]
+                        print(
+                            f"    {r.name.split(',')[0]} ordinary polls, us/varbind by phase: "
+                            f"poll (walk, decode, samples) {us[0]:.1f}, state.record {us[1]:.1f}, "
+                            f"exposition {us[2]:.1f}"
+                        )
                 for r in rows[2::2]:
                     name = r.name.split(",")[0]
                     vs_walk = r.us_per_varbind / ref.us_per_varbind

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ipaddress
 import itertools
 import logging
 import random
@@ -398,6 +399,13 @@ class Session(Protocol):
 
 async def resolve(host: str, port: int) -> tuple[int, tuple[str, int]]:
     """Resolve `host` to (address family, (ip, port)); raise NameNotResolved."""
+    if "%" not in host:  # a literal address needs no resolver thread (one per poll)
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            pass
+        else:
+            return (socket.AF_INET6 if ip.version == 6 else socket.AF_INET), (str(ip), port)
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, proto=socket.IPPROTO_UDP)

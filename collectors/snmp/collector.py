@@ -272,6 +272,12 @@ class SnmpCollector:
         if failure is not None:
             if poll.failed:
                 where += f" tables={','.join(poll.failed)}"
+            if isinstance(failure, RequestTimeout) and poll.failed and poll.scalars:
+                raise TargetTimeout(  # the agent answered, then went silent on a table
+                    f"snmp agent stopped answering during a walk ({where}); returned partial "
+                    "data; the table is skipped on the next polls and retried later",
+                    samples=samples,
+                ) from failure
             raise _translate(failure, where, opts, samples) from failure
         if cache.overrun_logged:
             cache.overrun_logged = False

@@ -6,18 +6,21 @@ the other series. `discover()` sweeps a range with ICMP, asks what answered for
 sysObjectID/sysName/sysServices with the given credentials, and returns a YAML snippet
 of `targets:` for the config. Credentials are never printed: the snippet carries the
 reference the caller gave (e.g. `${SNMP_COMMUNITY}`) or a placeholder.
+
+The ICMP sweep reuses the daemon's own icmp collector (found through the `COLLECTORS`
+table, not imported), whose one shared socket per family matches every reply: icmplib's
+`async_multiping` opens a raw socket per concurrent task, each of which sees every reply,
+and lost most of the answers at a few hundred hosts here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-import icmplib
 import yaml
 
 from collectors.snmp import build
@@ -28,7 +31,7 @@ from collectors.snmp.convert import oid_text, render
 from collectors.snmp.modules import ProfileSet, load_builtin_profiles
 from collectors.snmp.options import Options, resolve_credentials
 from monitord.config import parse_options
-from monitord.errors import CollectorError
+from monitord.errors import CollectorError, PermissionDenied
 from monitord.secrets import resolve_secret
 from monitord.types import Sample, SampleKind, Shared, Target
 
@@ -86,13 +89,17 @@ async def discover(
     icmp_timeout: float = 1.0,
     snmp_timeout: float = 1.0,
     privileged: bool | None = None,
+    shared: Shared | None = None,
 ) -> str:
     """Sweep `cidr` (ICMP, then an SNMP GET of the system group) and return a config snippet.
 
     `options` are snmp collector options (credentials as in `probe`); what is written
     into the snippet is the text given for secrets when it is a `${ENV}` or `file:`
     reference, else the placeholder `${SNMP_COMMUNITY}` / `${SNMP_AUTH_KEY}`...
-    Raises ValueError for a bad or too large range.
+    The SNMP request timeout is `options["request_timeout"]` when given, else
+    `snmp_timeout`. `privileged` (default: auto) is the icmp collector's option.
+    Raises ValueError for a bad or too large range or an unset `${ENV}`, and
+    PermissionDenied (with the fix) when this process may not send ICMP echo requests.
     """
     net = ipaddress.ip_network(cidr, strict=False)
     if net.num_addresses > max_hosts + 2:
@@ -107,12 +114,15 @@ async def discover(
     }
     opts = parse_options(Options, resolved)
     creds = resolve_credentials(opts, None)
-    if privileged is None:
-        privileged = os.geteuid() == 0
-    alive = await icmplib.async_multiping(
-        hosts, count=1, timeout=icmp_timeout, concurrent_tasks=concurrency, privileged=privileged
-    )
-    up = [h.address for h in alive if h.is_alive]
+    if "request_timeout" in raw:
+        snmp_timeout = opts.request_timeout
+    own = shared is None
+    sh = shared or Shared()
+    try:
+        up = await _icmp_sweep(hosts, sh, icmp_timeout, privileged)
+    finally:
+        if own:
+            await sh.aclose()
     limiter = RequestLimiter(concurrency)
     engines = EnginePool()
     found: dict[str, dict[Oid, tuple[int, object]]] = {}
@@ -166,11 +176,12 @@ async def discover(
         kind = _guess_kind(
             chosen, services[1] if services and isinstance(services[1], int) else 0, descr
         )
+        one_line = " ".join(descr.split())
         entry: dict[str, object] = {
             "name": _unique(_NAME_OK.sub("-", sysname).strip("-.") or f"snmp-{host}", used),
             "address": host,
             "kind": kind,
-            "description": f"{descr[:80]} (sysObjectID {oid_text(sys_oid) if sys_oid else '?'})",
+            "description": f"{one_line[:80]} (sysObjectID {oid_text(sys_oid) if sys_oid else '?'})",
             "collectors": {"icmp": {}, "snmp": {**snmp_block, "profiles": chosen}},
         }
         targets.append(entry)
@@ -183,6 +194,40 @@ async def discover(
     return header + yaml.safe_dump(
         {"targets": targets}, sort_keys=False, allow_unicode=True, width=120
     )
+
+
+async def _icmp_sweep(
+    hosts: Sequence[str], shared: Shared, timeout: float, privileged: bool | None
+) -> list[str]:
+    """The hosts that answer one echo request within `timeout`, via the icmp collector."""
+    from collectors import COLLECTORS  # the registry: no import of another collector module
+
+    icmp = COLLECTORS["icmp"](
+        {
+            "count": 1,
+            "packet_timeout": timeout,
+            "privileged": "auto" if privileged is None else privileged,
+        },
+        shared,
+    )
+    alive: list[str] = []
+
+    async def ping(host: str) -> None:
+        try:
+            await icmp.collect(Target(host, host))
+        except PermissionDenied:
+            raise
+        except CollectorError:  # no reply, no route: not alive
+            return
+        alive.append(host)
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for host in hosts:
+                tg.create_task(ping(host))
+    except* PermissionDenied as group:
+        raise group.exceptions[0] from None
+    return alive
 
 
 def _snippet_options(raw: Mapping[str, object], opts: Options) -> dict[str, object]:

@@ -306,6 +306,52 @@ def test_monitord_devices_values_equal_recording(recordings: Recordings, stem: s
     assert polls[-1].error is None, polls[-1].error
 
 
+WINDOWS = "windows_svr_2019_1809"
+WINDOWS_PARAMS = (
+    [WINDOWS]
+    if WINDOWS in DEVICES
+    else [pytest.param(WINDOWS, marks=pytest.mark.skip(reason="MONITORD_DEVICES is not set"))]
+)
+
+
+@pytest.mark.peer
+@pytest.mark.parametrize("stem", WINDOWS_PARAMS)
+def test_agent_that_stops_answering_mid_walk_gives_a_partial_poll(
+    recordings: Recordings, stem: str
+) -> None:
+    """The Windows agent goes silent when a GETNEXT reaches its anonymised `xx` OIDs.
+
+    The auto-chosen entity walk runs past the end of the recording into them: the first
+    poll is a TargetTimeout that carries the samples it got (interfaces exact, marked
+    partial, the silent table named); the next poll skips that table and is complete.
+    """
+    from tests.peers.snmprec_gen import read_snmprec
+
+    community = "dev-" + stem
+    rec = read_snmprec(recordings.files[community])
+    opts = {"community": community, "port": recordings.sim.port, "request_timeout": "0.5s"}
+    first, second = run(poll_many(opts, Target(community, "127.0.0.1"), times=2))
+
+    assert isinstance(first.error, TargetTimeout), first.error
+    assert "tables=entPhysicalTable" in str(first.error)
+    assert "stopped answering during a walk" in str(first.error)
+    s1 = by_series(first.samples)
+    t = (("target", community),)
+    assert s1[("monitord_snmp_poll_partial", t)].value == 1
+    assert s1[("monitord_snmp_timeouts_total", t)].value >= 1
+    skipped = (("table", "entPhysicalTable"), ("target", community))
+    assert s1[("monitord_snmp_table_skipped", skipped)].value == 1
+    assert check_interfaces(first.samples, rec, community) >= 24 * 10  # 24 interfaces
+    check_system(first.samples, rec, community)
+
+    assert second.error is None, second.error
+    s2 = by_series(second.samples)
+    assert s2[("monitord_snmp_poll_partial", t)].value == 0
+    assert s2[("monitord_snmp_timeouts_total", t)].value == 0
+    assert s2[("monitord_snmp_table_skipped", skipped)].value == 1
+    assert check_interfaces(second.samples, rec, community) >= 24 * 10
+
+
 def test_devices_folder_is_optional() -> None:
     """Without MONITORD_DEVICES the device list is empty, not an error."""
     import os

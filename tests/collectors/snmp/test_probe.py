@@ -99,6 +99,25 @@ def test_discover_writes_a_config_snippet(
     assert SECRET not in snippet
 
 
+@pytest.mark.peer
+def test_discover_sweeps_a_thousand_addresses_without_false_loss(recordings: Recordings) -> None:
+    """Every 127.0.0.0/22 address answers ICMP; the shared-socket sweep must see all 1022."""
+    snippet = run(
+        discover(
+            "127.0.0.0/22",
+            {"community": "gen-switch-48", "port": recordings.sim.port, "request_timeout": "0.5s"},
+        )
+    )
+    assert isinstance(snippet, str)
+    assert snippet.splitlines()[0] == (
+        "# monitord discover 127.0.0.0/22: 1022 addresses, 1022 answered ICMP, 1 answered SNMP"
+    )
+    targets = yaml.safe_load(snippet)["targets"]
+    assert len(targets) == 1022 and len({t["name"] for t in targets}) == 1022
+    assert [t["address"] for t in targets if "snmp" in t["collectors"]] == ["127.0.0.1"]
+    assert targets[0]["collectors"]["snmp"]["community"] == "${SNMP_COMMUNITY}"
+
+
 def test_discover_refuses_a_huge_range() -> None:
     with pytest.raises(ValueError, match="more than max_hosts"):
         run(discover("127.0.0.0/8", {"community": "x"}))

@@ -15,9 +15,7 @@ from tests.collectors.snmp.expect import check_interfaces, check_system, from_ne
 from tests.peers.snmpd import parse_snmp_output, snmpbulkwalk
 
 CASES = ["gen-switch-48", "bundled-linux-full-walk", "bundled-winxp-full-walk"]
-CASES += [
-    f"dev-{f.stem}" for f in device_files() if f.stem in ("ios_2960x", "iosxe_c3850", "junos_rpm")
-]
+CASES += [f"dev-{f.stem}" for f in device_files()]  # every real recording, when available
 
 
 @pytest.mark.peer
@@ -25,9 +23,13 @@ CASES += [
 def test_values_equal_snmpbulkwalk(recordings: Recordings, community: str) -> None:
     sim = recordings.sim
     auth = ["-v2c", "-c", community]
+    # The Windows agent goes silent once a request reaches its anonymised `xx` OIDs, just
+    # past ifXTable: one repetition per request keeps snmpbulkwalk's read-ahead short.
+    reps = 1 if community.startswith("dev-windows") else 10
     reference: dict[tuple[int, ...], tuple[int, object]] = {}
     for oid in ("1.3.6.1.2.1.1", "1.3.6.1.2.1.2.2", "1.3.6.1.2.1.31.1.1"):
-        reference |= from_netsnmp(parse_snmp_output(snmpbulkwalk(sim.host, sim.port, auth, oid)))
+        out = snmpbulkwalk(sim.host, sim.port, auth, oid, max_repetitions=reps)
+        reference |= from_netsnmp(parse_snmp_output(out))
     assert any(
         o[:9] == (1, 3, 6, 1, 2, 1, 2, 2, 1) or o[:10] == (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
         for o in reference

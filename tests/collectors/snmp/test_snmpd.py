@@ -175,3 +175,78 @@ def test_v2c_wrong_community_is_a_timeout_that_says_so(agent: Snmpd) -> None:
     retries = next(s for s in p.error.samples if s.name == "monitord_snmp_retries_total")
     timeouts = next(s for s in p.error.samples if s.name == "monitord_snmp_timeouts_total")
     assert (retries.value, timeouts.value) == (1, 1)
+
+
+@pytest.mark.peer
+def test_wrong_v3_key_counts_as_poll_error_reason_auth(
+    agent: Snmpd, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Config → collector → the daemon's Runner: `monitord_poll_errors_total{reason="auth"}`.
+
+    One target has a wrong auth key inline; the other uses the right keys through the
+    top-level `snmp.auths` section. Keys come from ${ENV} and reach no log or message.
+    """
+    from collectors import COLLECTORS
+    from exporters.prometheus import specs_by_name
+    from monitord.config import parse_config_text
+    from monitord.daemon import collector_specs
+    from monitord.runner import Runner, SelfMetrics
+    from monitord.state import State
+    from monitord.types import Shared
+
+    user = next(u for u in USERS if u.name == "u_SHA256_AES")
+    environ = {"GOOD_AUTH": user.auth_key, "GOOD_PRIV": user.priv_key, "BAD_AUTH": "wrong-key-1"}
+    text = f"""
+snmp:
+  auths:
+    lab_v3:
+      version: 3
+      username: {user.name}
+      auth_protocol: SHA256
+      auth_password: "${{GOOD_AUTH}}"
+      priv_protocol: AES
+      priv_password: "${{GOOD_PRIV}}"
+targets:
+  - name: rt-bad
+    address: 127.0.0.1
+    kind: router
+    collectors:
+      snmp:
+        version: 3
+        port: {agent.port}
+        user: {user.name}
+        auth_protocol: SHA256
+        auth_key: "${{BAD_AUTH}}"
+        priv_protocol: AES
+        priv_key: "${{GOOD_PRIV}}"
+        profiles: [system]
+        request_timeout: 0.5s
+  - name: rt-good
+    address: 127.0.0.1
+    kind: router
+    collectors:
+      snmp: {{auth: lab_v3, port: {agent.port}, profiles: [system, interfaces]}}
+"""
+    caplog.set_level(logging.DEBUG)
+
+    async def go() -> tuple[SelfMetrics, list[bool], str]:
+        shared = Shared()
+        try:
+            cfg = parse_config_text(text, "test.yaml", COLLECTORS, shared, environ)
+            metrics = SelfMetrics()
+            runner = Runner(State(), metrics, specs_by_name(collector_specs(cfg)))
+            oks = [await runner.poll(t.target, t.collectors[0]) for t in cfg.targets]
+            return metrics, oks, repr(cfg)
+        finally:
+            await shared.aclose()
+
+    metrics, oks, cfg_text = run(go())  # type: ignore[misc]
+    assert oks == [False, True]
+    value = metrics.registry.get_sample_value
+    assert value("monitord_poll_errors_total", {"collector": "snmp", "reason": "auth"}) == 1
+    assert value("monitord_polls_total", {"collector": "snmp"}) == 2
+    assert "poll failed target=rt-bad collector=snmp reason=auth" in caplog.text
+    assert "WrongDigest" in caplog.text  # the log says what is wrong...
+    for secret in environ.values():  # ...and never with which key
+        assert secret not in caplog.text
+        assert secret not in cfg_text
