@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         build(db, args.devices, args.ports)
         print(
-            f"history built: {db} {db.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t:.1f} s "
+            f"history built: {db} {db.stat().st_size / 1e6:.1f} MB in "
+            f"{time.perf_counter() - t:.1f} s "
             f"({db.stat().st_size / args.devices / 1e3:.0f} kB per device-month)"
         )
     out = work / "reports"
@@ -212,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"reports: {len(files)} files ({len(pdfs)} PDF, "
         f"{sum(f.stat().st_size for f in files) / 1e6:.1f} MB) in {elapsed:.1f} s "
-        f"with {args.jobs} worker processes"
+        f"with {args.jobs} worker processes ({elapsed / 60:.2f} of the 60 s budget)"
     )
     print(f"peak RSS: main {own:.0f} MB, largest worker {kids:.0f} MB")
     for f in pdfs:

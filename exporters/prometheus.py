@@ -19,14 +19,19 @@ from __future__ import annotations
 import gzip
 import logging
 import math
+import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 
 from monitord.state import GroupView, Snapshot
 from monitord.types import MetricSpec, SampleKind
+
+if TYPE_CHECKING:
+    from exporters.webconfig import WebConfig
 
 __all__ = [
     "CONTENT_TYPE",
@@ -40,6 +45,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+WWW_AUTHENTICATE = 'Basic realm="monitord", charset="UTF-8"'
 
 CORE_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec(
@@ -196,7 +202,11 @@ class ExpositionRenderer:
 
 
 class MetricsServer:
-    """HTTP server (threads) for /metrics and /healthz."""
+    """HTTP server (threads) for /metrics and /healthz.
+
+    With a `web_config` (exporters/webconfig.py) connections are TLS-wrapped in their
+    own thread and every path needs basic auth when users are configured.
+    """
 
     def __init__(
         self,
@@ -205,7 +215,9 @@ class MetricsServer:
         render_state: Callable[[], bytes],
         self_registry: CollectorRegistry,
         healthy: Callable[[], bool],
+        web_config: WebConfig | None = None,
     ) -> None:
+        self._web = web_config
         self._render_state = render_state
         self._registry = self_registry
         self._healthy = healthy
@@ -223,9 +235,20 @@ class MetricsServer:
 
         family = 10 if ":" in host else 2  # AF_INET6 / AF_INET
 
+        web = web_config
+
         class _Server(ThreadingHTTPServer):
             address_family = family
             daemon_threads = True
+
+            def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+                if web is None:
+                    super().finish_request(request, client_address)
+                    return
+                web.serve_connection(request, lambda conn: self._finish(conn, client_address))
+
+            def _finish(self, conn: socket.socket, client_address: object) -> None:
+                super().finish_request(conn, client_address)
 
         self._httpd = _Server((host, port), Handler)
         self.port: int = self._httpd.server_address[1]
@@ -251,6 +274,15 @@ class MetricsServer:
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         path = req.path.split("?", 1)[0]
+        if self._web is not None and not self._web.check_auth(req.headers.get("Authorization")):
+            self._send(
+                req,
+                401,
+                "text/plain; charset=utf-8",
+                b"unauthorized\n",
+                headers={"WWW-Authenticate": WWW_AUTHENTICATE},
+            )
+            return
         if path == "/metrics":
             body = self.metrics_body()
             ctype = CONTENT_TYPE
@@ -270,11 +302,18 @@ class MetricsServer:
 
     @staticmethod
     def _send(
-        req: BaseHTTPRequestHandler, code: int, ctype: str, body: bytes, gz: bool = False
+        req: BaseHTTPRequestHandler,
+        code: int,
+        ctype: str,
+        body: bytes,
+        gz: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         if gz:
             body = gzip.compress(body, compresslevel=1)
         req.send_response(code)
+        for name, value in (headers or {}).items():
+            req.send_header(name, value)
         req.send_header("Content-Type", ctype)
         if gz:
             req.send_header("Content-Encoding", "gzip")

@@ -40,6 +40,7 @@ from monitord.configtypes import (
     parse_duration,
 )
 from monitord.errors import ConfigError, ConfigIssue
+from monitord.reports.settings import HistoryConfig, ReportsConfig, check_reports
 from monitord.secrets import SecretError, expand_env
 from monitord.types import Collector, CollectorFactory, Shared, Target, TargetKind
 
@@ -60,6 +61,7 @@ __all__ = [
     "parse_listen",
     "parse_options",
     "shard_of",
+    "web_config_path",
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -79,6 +81,13 @@ def parse_listen(value: str) -> tuple[str, int]:
         raise ValueError(f"port {port} out of range 1-65535")
     check_address(host)
     return host, port
+
+
+def web_config_path(config_path: str | Path, daemon: DaemonConfig) -> Path | None:
+    """`daemon.web_config` resolved against the directory of the config file."""
+    if daemon.web_config is None:
+        return None
+    return Path(config_path).parent / daemon.web_config
 
 
 def shard_of(name: str, count: int) -> int:
@@ -103,6 +112,9 @@ class DaemonConfig(StrictModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     startup_spread: Duration = 10.0
     shard: ShardConfig = ShardConfig()
+    # TLS and basic auth on /metrics: a Prometheus exporter-toolkit web config file
+    # (exporters/webconfig.py); a relative path is relative to this config file.
+    web_config: Path | None = None
     concurrency: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = {}
 
     @field_validator("listen")
@@ -162,6 +174,8 @@ class _ConfigModel(StrictModel):
     # snmp collector's factory from `shared.settings["snmp"]`.
     snmp: dict[str, Any] = {}
     alerts: AlertsConfig = AlertsConfig()
+    history: HistoryConfig = HistoryConfig()
+    reports: ReportsConfig = ReportsConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +216,8 @@ class Config:
     targets: tuple[TargetConfig, ...]
     all_target_names: frozenset[str] = frozenset()
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
     def stale_after(self, interval: float) -> float:
         """How long a series survives without a refresh."""
@@ -295,6 +311,8 @@ def parse_config_text(
 
     data = _expand(data, (), environ, issues, path, line_of)
     raw_targets = data.pop("targets", None) or []
+    # A section left with only comments (`history:` and nothing under it) means its defaults.
+    data = {k: v for k, v in data.items() if not (v is None and k in _ConfigModel.model_fields)}
     model = _ConfigModel()
     try:
         model = _ConfigModel.model_validate(data)
@@ -317,6 +335,16 @@ def parse_config_text(
     shared.settings["target_addresses"] = [t.address for _, t in valid]
     raw_names = {str(r["name"]) for r in raw_targets if isinstance(r, dict) and "name" in r}
     targets = _build_targets(model, valid, raw_names, registry, shared, path, line_of, issues)
+    for loc, msg in check_reports(model.reports, model.alerts):
+        issues.append(ConfigIssue(path, line_of(loc), _loc(loc), msg))
+    web_path = web_config_path(path, model.daemon)
+    if web_path is not None:
+        from exporters.webconfig import load_web_config
+
+        try:
+            load_web_config(web_path)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
     if issues:
         raise ConfigError(issues)
     return Config(
@@ -330,6 +358,8 @@ def parse_config_text(
         ),
         all_target_names=frozenset(t.target.name for t in targets),
         alerts=model.alerts,
+        history=model.history,
+        reports=model.reports,
     )
 
 

@@ -18,14 +18,16 @@ from pathlib import Path
 
 from exporters.notify import build_notifiers
 from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, specs_by_name
+from exporters.webconfig import load_web_config
 from monitord.alerting import AlertEngine
 from monitord.alerts import AlertEvent
-from monitord.config import Config, load_config, parse_listen
+from monitord.config import Config, load_config, parse_listen, web_config_path
 from monitord.control import ControlServer, socket_path
 from monitord.dispatch import Notifier
 from monitord.errors import ConfigError, HistoryError
 from monitord.history import History
 from monitord.log import RedactionFilter, collect_secrets
+from monitord.rollup.service import HistoryService
 from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler
 from monitord.state import Event, State
@@ -75,6 +77,7 @@ class Daemon:
             successes_to_up=config.defaults.successes_to_up,
         )
         self.history: History | None = None
+        self.hist: HistoryService | None = None
         self.alerts: AlertEngine | None = None
         self.control: ControlServer | None = None
         self.server: MetricsServer | None = None
@@ -88,7 +91,8 @@ class Daemon:
         self._feed_redaction(cfg)
         data_dir = Path(cfg.daemon.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.history = History(data_dir / "monitord.db")
+        hist = self.hist = HistoryService(cfg, self.state.snapshot, self.clock)
+        self.history = hist.history
         self.alerts = AlertEngine(
             cfg.alerts,
             self.state.snapshot,
@@ -112,16 +116,19 @@ class Daemon:
             specs_by_name(specs),
             limits=cfg.daemon.concurrency,
             on_events=self._on_events,
+            on_poll=hist.on_poll,
             clock=self.clock,
         )
         self._runner = runner
         host, port = parse_listen(cfg.daemon.listen)
+        web_path = web_config_path(self.config_path, cfg.daemon)
         self.server = MetricsServer(
             host,
             port,
             self._render,
             self.metrics.registry,
             healthy=lambda: self.scheduler is not None and self.scheduler.running,
+            web_config=load_web_config(web_path) if web_path is not None else None,
         )
         self.server.start()
         self.scheduler = Scheduler(
@@ -130,6 +137,7 @@ class Daemon:
             self.metrics,
             startup_spread=cfg.daemon.startup_spread,
             clock=self.clock,
+            extra_jobs=hist.add_jobs,
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -176,7 +184,7 @@ class Daemon:
                 log.error("config error: %s", issue)
             return False
         old = self.config
-        for fld in ("listen", "data_dir", "concurrency"):
+        for fld in ("listen", "data_dir", "concurrency", "web_config"):
             if getattr(old.daemon, fld) != getattr(new.daemon, fld):
                 log.warning("config reload: daemon.%s changed; restart monitord to apply it", fld)
         self._feed_redaction(new)
@@ -188,6 +196,8 @@ class Daemon:
         assert self.scheduler is not None
         if self.alerts is not None:
             await self.alerts.reconfigure(new.alerts, self._notifiers(new))
+        if self.hist is not None:
+            self.hist.reconfigure(new)
         result = self.scheduler.sync(new)
         self.config = new
         self.metrics.config_reloads.labels(result="ok").inc()
@@ -213,9 +223,9 @@ class Daemon:
             await self.control.aclose()
         if self.alerts is not None:
             await self.alerts.aclose()
-        if self.history is not None:
+        if self.hist is not None:
             try:
-                self.history.close()
+                await self.hist.aclose()
             except HistoryError as exc:
                 log.error("history close failed: %s", exc)
         await self.shared.aclose()

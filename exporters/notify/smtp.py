@@ -32,7 +32,7 @@ from monitord.alerts import EmailConfig, Notification, NotificationStatus, text
 from monitord.configtypes import Language
 from monitord.errors import NotifyError
 
-__all__ = ["EmailNotifier", "build_message"]
+__all__ = ["EmailNotifier", "build_message", "deliver"]
 
 _COLORS = {"critical": "#b3261e", "warning": "#b26a00", "info": "#1f5fa8", "resolved": "#2e7d32"}
 
@@ -97,53 +97,59 @@ class EmailNotifier:
             self._executor = None
 
     def _deliver(self, msg: EmailMessage) -> None:
-        cfg = self.config
-        host, port = cfg.host_port()
-        mode = cfg.tls_mode()
-        where = f"smtp {host}:{port} ({mode})"
-        ctx = tls_context(cfg.ca_file, cfg.tls_verify)
-        try:
-            client: smtplib.SMTP
-            if mode == "tls":
-                client = smtplib.SMTP_SSL(host, port, timeout=cfg.timeout, context=ctx)
-            else:
-                client = smtplib.SMTP(host, port, timeout=cfg.timeout)
-            with client:
-                client.ehlo()
-                if mode == "starttls":
-                    client.starttls(context=ctx)
-                    client.ehlo()
-                if cfg.user and cfg.password is not None:
-                    client.login(cfg.user, cfg.password.reveal())
-                client.send_message(msg, cfg.from_, list(cfg.to))
-        except smtplib.SMTPAuthenticationError as exc:
-            raise self._error(
-                f"{where}: authentication refused for user {cfg.user} "
-                f"({exc.smtp_code}); check user and password",
-                False,
-            ) from None
-        except smtplib.SMTPNotSupportedError:
-            raise self._error(
-                f"{where}: the server does not offer STARTTLS or AUTH; check tls: and the port",
-                False,
-            ) from None
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = sorted({c for c, _ in exc.recipients.values()})
-            raise self._error(f"{where}: recipients refused {codes}", False) from None
-        except smtplib.SMTPResponseException as exc:
-            raise self._error(
-                f"{where}: server answered {exc.smtp_code}", exc.smtp_code < 500
-            ) from None
-        except ssl.SSLCertVerificationError as exc:
-            raise self._error(
-                f"{where}: TLS certificate not trusted: {exc.verify_message}; set ca_file", False
-            ) from None
-        except (smtplib.SMTPException, OSError) as exc:
-            detail = getattr(exc, "strerror", None) or type(exc).__name__
-            raise self._error(f"{where}: {detail}", True) from None
+        deliver(self.config, msg, list(self.config.to), self.name)
 
-    def _error(self, message: str, retryable: bool) -> NotifyError:
-        return NotifyError(f"{self.name}: {message}", sender=self.name, retryable=retryable)
+
+def deliver(cfg: EmailConfig, msg: EmailMessage, recipients: list[str], sender: str) -> None:
+    """Send `msg` through the SMTP server of `cfg` (blocking: run it in a thread).
+
+    Raises NotifyError naming `sender`, the server and what failed (never the password);
+    `retryable` says whether trying again later may help.
+    """
+    host, port = cfg.host_port()
+    mode = cfg.tls_mode()
+    where = f"smtp {host}:{port} ({mode})"
+    ctx = tls_context(cfg.ca_file, cfg.tls_verify)
+
+    def error(message: str, retryable: bool) -> NotifyError:
+        return NotifyError(f"{sender}: {where}: {message}", sender=sender, retryable=retryable)
+
+    try:
+        client: smtplib.SMTP
+        if mode == "tls":
+            client = smtplib.SMTP_SSL(host, port, timeout=cfg.timeout, context=ctx)
+        else:
+            client = smtplib.SMTP(host, port, timeout=cfg.timeout)
+        with client:
+            client.ehlo()
+            if mode == "starttls":
+                client.starttls(context=ctx)
+                client.ehlo()
+            if cfg.user and cfg.password is not None:
+                client.login(cfg.user, cfg.password.reveal())
+            client.send_message(msg, cfg.from_, recipients)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise error(
+            f"authentication refused for user {cfg.user} ({exc.smtp_code});"
+            " check user and password",
+            False,
+        ) from None
+    except smtplib.SMTPNotSupportedError:
+        raise error(
+            "the server does not offer STARTTLS or AUTH; check tls: and the port", False
+        ) from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = sorted({c for c, _ in exc.recipients.values()})
+        raise error(f"recipients refused {codes}", False) from None
+    except smtplib.SMTPResponseException as exc:
+        raise error(f"server answered {exc.smtp_code}", exc.smtp_code < 500) from None
+    except ssl.SSLCertVerificationError as exc:
+        raise error(
+            f"TLS certificate not trusted: {exc.verify_message}; set ca_file", False
+        ) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        detail = getattr(exc, "strerror", None) or type(exc).__name__
+        raise error(detail, True) from None
 
 
 def _status_word(n: Notification, language: Language) -> str:

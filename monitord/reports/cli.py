@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -31,6 +31,7 @@ __all__ = [
     "FORMATS",
     "add_parser",
     "build_report",
+    "configured_targets",
     "cron_fields",
     "run",
     "write_monthly",
@@ -270,13 +271,23 @@ def _settings(path: str) -> tuple[ReportsConfig, Path, Path, str, str, dict[str,
     from monitord.config import load_config
 
     cfg = load_config(path, COLLECTORS)
-    reports_cfg = getattr(cfg, "reports", None) or ReportsConfig()
-    history_cfg = getattr(cfg, "history", None)
+    reports_cfg = cfg.reports
     data_dir = Path(cfg.daemon.data_dir)
-    db = (history_cfg.path if history_cfg is not None and history_cfg.path else None) or (
-        data_dir / "monitord.db"
+    db = cfg.history.path or (data_dir / "monitord.db")
+    configured = configured_targets(cfg)
+    return (
+        reports_cfg,
+        data_dir,
+        Path(db),
+        cfg.daemon.timezone,
+        cfg.daemon.language.value,
+        configured,
     )
-    configured = {
+
+
+def configured_targets(cfg: Any) -> dict[str, TargetInfo]:
+    """The configured targets (of a `monitord.config.Config`) as the reports see them."""
+    return {
         t.target.name: TargetInfo(
             t.target.name,
             t.target.address,
@@ -289,14 +300,6 @@ def _settings(path: str) -> tuple[ReportsConfig, Path, Path, str, str, dict[str,
         )
         for t in cfg.targets
     }
-    return (
-        reports_cfg,
-        data_dir,
-        Path(db),
-        cfg.daemon.timezone,
-        cfg.daemon.language.value,
-        configured,
-    )
 
 
 def _prometheus_factory(url: str) -> Callable[[], Source]:
@@ -306,7 +309,3 @@ def _prometheus_factory(url: str) -> Callable[[], Source]:
         return PrometheusSource(url)
 
     return make
-
-
-def _unused(_: Iterable[str]) -> None:
-    return None

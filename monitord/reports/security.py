@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 
 from monitord.history import StoredFinding
 from monitord.reports.common import ReportContext, assemble
-from monitord.reports.model import Column, Msg, Num, Pct, Report, Section, Table, Ts
+from monitord.reports.model import Column, Dur, Msg, Num, Pct, Report, Section, Table, Ts
+from monitord.reports.store import GaugeStat
 
-__all__ = ["AREAS", "build_security", "open_findings"]
+__all__ = ["AREAS", "agent_tables", "build_security", "open_findings"]
 
 # section id -> check areas it shows (ISO/IEC 27001:2022 Annex A control in the catalog)
 AREAS: Mapping[str, tuple[str, ...]] = {
@@ -28,6 +29,13 @@ AREAS: Mapping[str, tuple[str, ...]] = {
     "unknown_devices": ("unknown_device", "discovery"),
 }
 SEVERITIES = ("critical", "high", "medium", "low", "info")
+# policy keys the catalogs translate (`policy.<key>`); others are shown as recorded
+POLICIES = frozenset(
+    {
+        "network_ports", "snmp_management", "web_tls", "web_https", "web_integrity",
+        "asset_inventory", "authentication", "patching", "host_firewall", "backup",
+    }
+)  # fmt: skip
 
 
 def open_findings(
@@ -106,14 +114,16 @@ def build_security(ctx: ReportContext) -> Report:
         )
     ]
     open_keys = {(f.check, f.target, f.key) for f in now_open}
+    agent = agent_tables(ctx)
     for sec, areas in AREAS.items():
         ran = [c for c in month_runs if c.split(".", 1)[0] in areas]
+        extra = agent.get(sec, ())
         rows = [
             (
                 f.target,
                 f.check,
                 Msg(f"severity.{f.severity}"),
-                f.policy or "—",
+                _policy(f.policy),
                 f.iso_control or "—",
                 f.detail or "—",
                 Ts(f.first_seen),
@@ -125,7 +135,7 @@ def build_security(ctx: ReportContext) -> Report:
             for f in in_month
             if f.check.split(".", 1)[0] in areas
         ]
-        if not ran:
+        if not ran and not extra:
             sections.append(
                 Section(
                     sec,
@@ -133,6 +143,9 @@ def build_security(ctx: ReportContext) -> Report:
                     empty=Msg("empty.security_area", {"area": Msg(f"security.{sec}")}),
                 )
             )
+            continue
+        if not ran:
+            sections.append(Section(sec, f"security.{sec}", (Msg(f"security.{sec}_intro"),), extra))
             continue
         sections.append(
             Section(
@@ -158,6 +171,7 @@ def build_security(ctx: ReportContext) -> Report:
                             "empty.no_findings", {"runs": Num(sum(len(month_runs[c]) for c in ran))}
                         ),
                     ),
+                    *extra,
                 ),
             )
         )
@@ -196,3 +210,74 @@ def build_security(ctx: ReportContext) -> Report:
     return assemble(
         ctx, "security", summary, tuple(sections), scope_targets=list(ctx.targets.values())
     )
+
+
+def agent_tables(ctx: ReportContext) -> dict[str, tuple[Table, ...]]:
+    """Tables of the host agent's security readings, per section (absent: no data)."""
+    from monitord.reports.servers import backups
+
+    out: dict[str, tuple[Table, ...]] = {}
+    logins = ctx.source.dists("failed_logins", ctx.period)
+    if logins:
+        out["auth"] = (
+            Table(
+                "failed_logins",
+                (Column("server"), Column("collector"), Column("failed_logins", "right")),
+                [(t, c, Num(d.sum)) for (t, c), d in sorted(logins.items())],
+            ),
+        )
+    gs = ctx.source.gauges(("pending_updates", "firewall"), ctx.period)
+    by_target: dict[str, dict[str, GaugeStat]] = {}
+    for g in gs:
+        if g.kind in ("pending_updates", "firewall"):
+            by_target.setdefault(g.target, {})[g.kind] = g
+    if by_target:
+        rows = []
+        for name, kinds in sorted(by_target.items()):
+            upd, fw = kinds.get("pending_updates"), kinds.get("firewall")
+            last = max(x.last_ts for x in kinds.values())
+            rows.append(
+                (
+                    name,
+                    Num(upd.last) if upd else Msg("words.no_data"),
+                    Num(upd.max) if upd else Msg("words.no_data"),
+                    Msg("words.yes" if fw.last >= 1 else "words.no")
+                    if fw
+                    else Msg("words.no_data"),
+                    Ts(last),
+                )
+            )
+        out["updates"] = (
+            Table(
+                "patch_status",
+                (
+                    Column("server"),
+                    Column("pending_updates", "right"),
+                    Column("pending_max", "right"),
+                    Column("firewall_on", "center"),
+                    Column("last_reading"),
+                ),
+                rows,
+            ),
+        )
+    bk = backups(ctx)
+    if bk:
+        end = min(ctx.period.end, ctx.generated)
+        out["backups"] = (
+            Table(
+                "backup_status",
+                (
+                    Column("server"),
+                    Column("backup"),
+                    Column("last_copy"),
+                    Column("age", "right"),
+                    Column("state"),
+                ),
+                [(t, p, Ts(ts), Dur(end - ts), Msg(f"backup.{st}")) for t, p, ts, _, st in bk],
+            ),
+        )
+    return out
+
+
+def _policy(key: str) -> Msg | str:
+    return Msg(f"policy.{key}") if key in POLICIES else (key or "—")

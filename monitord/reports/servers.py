@@ -58,7 +58,7 @@ def backups(ctx: ReportContext) -> list[tuple[str, str, float, float | None, str
     out = []
     for g in sorted((g for g in gs if g.kind == "backup_ts"), key=lambda g: (g.target, g.object)):
         age = end - g.last
-        state = "ok" if age <= BACKUP_MAX_AGE else "overdue"
+        state = "ok" if age <= ctx.config.targets.backup_max_age_hours * 3600 else "overdue"
         if g.last <= 0:
             state = "missing"
         out.append((g.target, g.object, g.last, sizes.get((g.target, g.object)), state))

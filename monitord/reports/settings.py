@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
+from monitord.alerts import AlertsConfig, EmailConfig
 from monitord.configtypes import Duration, Language, StrictModel
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "Schedule",
     "Signatory",
     "Targets",
+    "check_reports",
+    "email_settings",
 ]
 
 ReportKind = Literal["network", "servers", "security", "inventory", "kpi"]
@@ -36,6 +39,7 @@ class HistoryConfig(StrictModel):
     path: Path | None = None  # default: <daemon.data_dir>/monitord.db
     retention_months: int = Field(13, ge=2, le=120)
     flush_interval: Duration = 60.0  # rollup window: what a crash can lose at most
+    findings_interval: Duration = 300.0  # security findings recorded from the state
     prune_time: str = "03:30"  # local time of the daily retention prune
     wan_alias: str = r"(?i)\b(wan|internet|uplink|isp|mpls)\b"  # ifAlias regex of WAN links
     wan_interfaces: list[str] = []  # extra WAN links as "target:ifname"
@@ -69,6 +73,8 @@ class Targets(StrictModel):
     link_utilization: float = Field(80.0, gt=0, le=100)  # p95 above this: capacity warning
     filesystem_use: float = Field(85.0, gt=0, le=100)
     days_to_full_warning: float = Field(30.0, gt=0)
+    backup_max_age_hours: float = Field(26.0, gt=0)  # newer copies are "al día"
+    failed_logins_day: float = Field(20.0, gt=0)  # failed logins per day that make a finding
 
 
 class Schedule(StrictModel):
@@ -80,11 +86,20 @@ class Schedule(StrictModel):
     kinds: list[ReportKind] = list(ALL_KINDS)
     formats: list[Literal["html", "pdf", "csv"]] = ["html", "pdf", "csv"]
     email_to: list[str] = []
+    email_notifier: str | None = None  # an `alerts.notify` e-mail entry's name; default: first
 
     @field_validator("time")
     @classmethod
     def _time(cls, v: str) -> str:
         return _check_hhmm(v)
+
+    @field_validator("email_to")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for a in v:
+            if not re.match(r"^[^@\s<>]+@[^@\s<>]+$", a):
+                raise ValueError(f"invalid e-mail address {a!r}")
+        return v
 
 
 class Signatory(StrictModel):
@@ -150,6 +165,49 @@ class ReportsConfig(StrictModel):
         if unknown:
             raise ValueError(f"unknown report kind(s) {unknown} (known: {list(ALL_KINDS)})")
         return v
+
+
+def check_reports(
+    reports: ReportsConfig, alerts: AlertsConfig
+) -> list[tuple[tuple[str, ...], str]]:
+    """Cross-section checks: (config location, message) for each problem found.
+
+    Report e-mails reuse the SMTP settings of an `alerts.notify` e-mail entry (server,
+    sender, credentials, TLS); only the recipients are the report's own.
+    """
+    out: list[tuple[tuple[str, ...], str]] = []
+    sched = reports.schedule
+    if sched.email_to:
+        emails = [name for name, cfg in alerts.notifiers() if isinstance(cfg, EmailConfig)]
+        if not emails:
+            out.append(
+                (
+                    ("reports", "schedule", "email_to"),
+                    "reports are e-mailed through an alerts.notify e-mail entry's SMTP "
+                    "settings; add one (- email: {smtp: HOST:PORT, from: ..., to: [...]})",
+                )
+            )
+        elif sched.email_notifier is not None and sched.email_notifier not in emails:
+            out.append(
+                (
+                    ("reports", "schedule", "email_notifier"),
+                    f"no e-mail notifier named {sched.email_notifier!r} in alerts.notify "
+                    f"(known: {', '.join(emails)})",
+                )
+            )
+    if reports.logo is not None and not reports.logo.is_file():
+        out.append((("reports", "logo"), f"logo file not found: {reports.logo}"))
+    return out
+
+
+def email_settings(reports: ReportsConfig, alerts: AlertsConfig) -> EmailConfig | None:
+    """The SMTP settings the monthly e-mail uses, or None when it is not configured."""
+    if not reports.schedule.email_to:
+        return None
+    for name, cfg in alerts.notifiers():
+        if isinstance(cfg, EmailConfig) and reports.schedule.email_notifier in (None, name):
+            return cfg
+    return None
 
 
 def _check_hhmm(v: str) -> str:

@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 from monitord.types import Target
 
 __all__ = [
+    "AGE_GAUGES",
     "BUSY_RATIO",
+    "COUNTER_DISTS",
     "DEFAULT_WAN_ALIAS",
     "DIST_KINDS",
     "GAUGES",
@@ -55,6 +57,11 @@ DIST_KINDS: Final[Mapping[str, HistKind]] = {
     "loss": HistKind.LINEAR,
     "cpu": HistKind.LINEAR,
     "mem": HistKind.LINEAR,
+    "failed_logins": HistKind.LOG,  # increases per poll: the month's total is the sum
+}
+# Counters kept as the distribution of their increase per poll (a decrease is a reset).
+COUNTER_DISTS: Final[Mapping[str, str]] = {
+    "monitord_host_failed_logins_total": "failed_logins",
 }
 
 # Gauge series kept as daily first/last/min/max: metric -> (kind, label naming the object).
@@ -66,6 +73,14 @@ GAUGES: Final[Mapping[str, tuple[str, str]]] = {
     "monitord_database_size_bytes": ("db_size", "database"),
     "monitord_backup_last_success_timestamp_seconds": ("backup_ts", "policy"),
     "monitord_backup_size_bytes": ("backup_size", "policy"),
+    # host agent (collectors/agent_checks.py): backups by folder, security state
+    "monitord_backup_newest_size_bytes": ("backup_size", "backup"),
+    "monitord_host_pending_updates": ("pending_updates", ""),
+    "monitord_host_firewall_enabled": ("firewall", ""),
+}
+# Gauges stored as the time they point at (`ts - value`): the agent's backup age.
+AGE_GAUGES: Final[Mapping[str, tuple[str, str]]] = {
+    "monitord_backup_newest_age_seconds": ("backup_ts", "backup"),
 }
 
 

@@ -13,8 +13,11 @@ from zoneinfo import ZoneInfo
 
 from monitord.history import History
 from monitord.rollup.accumulate import (
+    AGE_GAUGES,
     BUSY_RATIO,
+    COUNTER_DISTS,
     DEFAULT_WAN_ALIAS,
+    DIST_KINDS,
     GAUGES,
     SLOT,
     WAN_TAGS,
@@ -85,6 +88,7 @@ class RollupRecorder:
         self._pending: dict[int, Batch] = {}
         self._mono: dict[tuple[str, str, str, LabelSet], float] = {}
         self._oper: dict[SeriesId, float] = {}
+        self._last_value: dict[tuple[str, str, str, LabelSet], float] = {}
         self._uptime: dict[tuple[str, str], float] = {}
         self._targets: dict[str, Target] = {}
         self._alias: dict[SeriesId, str] = {}
@@ -153,6 +157,19 @@ class RollupRecorder:
                 obj = _label(sv.labels, gauge[1]) if gauge[1] else ""
                 if obj is not None:
                     self._gauge(batch, (tname, col, gauge[0], obj), day, sv.value, ts)
+            cdist = COUNTER_DISTS.get(name)
+            if cdist is not None:
+                ckey = (tname, col, name, sv.labels)
+                prev = self._last_value.get(ckey)
+                self._last_value[ckey] = sv.value
+                if prev is not None:
+                    inc = sv.value - prev if sv.value >= prev else sv.value
+                    self._dist(batch, (tname, col, cdist, ""), day).add(inc, DIST_KINDS[cdist])
+            age = AGE_GAUGES.get(name)
+            if age is not None:
+                obj = _label(sv.labels, age[1])
+                if obj is not None:
+                    self._gauge(batch, (tname, col, age[0], obj), day, sv.ts - sv.value, ts)
         if rtt_max is not None:
             d = batch.dists.get(((tname, col, "rtt", ""), day))
             if d is not None:

@@ -104,6 +104,15 @@ targets:
     assert job.collector.options == _Opts(count=3)
 
 
+def test_a_section_with_only_comments_takes_its_defaults(tmp_path: Path) -> None:
+    cfg, _ = _load(
+        tmp_path,
+        "history:\n  # retention_months: 13\nreports:\nalerts:\ntargets: []\n",
+    )
+    assert cfg.history.retention_months == 13
+    assert cfg.reports.paper == "A4"
+
+
 def test_every_error_has_file_line_field(tmp_path: Path) -> None:
     errors = _errors(
         tmp_path,

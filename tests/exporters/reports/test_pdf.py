@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -62,7 +64,12 @@ def test_network_pdf_text_and_page_image(ctx: ReportContext, tmp_path: Path) -> 
     assert "595.276 x 841.89 pts (A4)" in info
     pages = int(next(line for line in info.splitlines() if line.startswith("Pages:")).split()[1])
     assert f"Página {pages} de {pages}" in text
-    png = tmp_path / "red-page1"
+    # Kept outside pytest's rotating tmp dirs, for a person to look at.
+    keep = Path(
+        os.environ.get("MONITORD_PREVIEW_DIR", Path(tempfile.gettempdir()) / "monitord-preview")
+    )
+    keep.mkdir(parents=True, exist_ok=True)
+    png = keep / "red-page1"
     subprocess.run(
         [
             _tool("pdftoppm"),
@@ -80,8 +87,9 @@ def test_network_pdf_text_and_page_image(ctx: ReportContext, tmp_path: Path) -> 
         check=True,
         timeout=60,
     )
-    assert (tmp_path / "red-page1.png").stat().st_size > 20_000
-    print(f"\npage 1 of the network report: {tmp_path / 'red-page1.png'}")
+    assert (keep / "red-page1.png").stat().st_size > 20_000
+    shutil.copy(pdf, keep / "red.pdf")
+    print(f"\npage 1 of the network report: {keep / 'red-page1.png'} (PDF: {keep / 'red.pdf'})")
 
 
 def test_letter_paper_and_servers_figures(ctx: ReportContext, tmp_path: Path) -> None:

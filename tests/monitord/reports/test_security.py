@@ -44,3 +44,76 @@ def test_findings_open_resolved_and_changes(tmp_path: Path) -> None:
     assert report.summary[0].key == "summary.security"
     assert report.summary[0].params["open"] == Num(0)
     h.close()
+
+
+def test_agent_security_sections_from_recorded_month(tmp_path: Path) -> None:
+    """A month of agent polls (hourly) through State, the recorder and the findings job."""
+    from monitord.reports.model import Dur, Ts
+    from monitord.rollup import RollupRecorder
+    from monitord.rollup.service import history_checks
+    from monitord.state import State
+    from monitord.types import Sample, SampleKind, Target, TargetKind
+    from tests.conftest import FakeClock
+    from tests.monitord.reports.month import P0, P1
+
+    srv = Target("srv-1", "127.0.0.4", TargetKind.SERVER, "centro")
+    clock = FakeClock(mono=1000.0, wall=P0)
+    state = State(clock)
+    h = History(tmp_path / "h.db")
+    rec = RollupRecorder(h, clock, TZ)
+    restart, k = 14 * 24, 0  # the agent restarts on 15 Oct 00:00: its counter starts again
+    last_backup = P0 - 3600.0
+    while clock.wall < P1:
+        now = clock.wall
+        d = int((now - P0) // 86400) + 1  # day of the month
+        if d <= 28 and (now - P0) % 86400 == 2 * 3600:
+            last_backup = now  # a copy at 02:00 every day until the 28th
+        logins = 5 * (k if k < restart else k - restart)
+        lb = {"target": "srv-1"}
+        bk = {"target": "srv-1", "backup": "db-dump"}
+        samples = [
+            Sample("monitord_host_failed_logins_total", lb, logins, SampleKind.COUNTER),
+            Sample("monitord_host_pending_updates", lb, 3.0 if d < 20 else 0.0),
+            Sample("monitord_host_firewall_enabled", lb, 0.0 if d >= 25 else 1.0),
+            Sample("monitord_backup_newest_age_seconds", bk, now - last_backup),
+            Sample("monitord_backup_files", bk, 7.0),
+        ]
+        state.record(srv, "agent", samples, ok=True, interval=3600.0)
+        rec.observe(state.group("srv-1", "agent"))  # type: ignore[arg-type]
+        if k % 6 == 0:
+            found, ran = history_checks(state.snapshot(), 26 * 3600.0, 1000.0)
+            h.upsert_findings(found, now, ran)
+        k += 1
+        clock.advance(3600.0)
+        if k % 24 == 0:
+            rec.flush(clock.wall)
+    rec.flush(P1, force=True)
+    octo = Period(2026, 10, TZ)
+    report = build_security(ReportContext(HistorySource(h), octo, generated=P1 + 3600))
+    tables = {t.id: t for t in report.tables()}
+    # by hand: 5 per hour except the hour of the restart (the counter went back to 0)
+    assert tables["failed_logins"].rows == [("srv-1", "agent", Num(5 * 335 + 5 * (743 - 336)))]
+    assert tables["patch_status"].rows == [
+        ("srv-1", Num(0.0), Num(3.0), Msg("words.no"), Ts(P1 - 3600))
+    ]
+    last_copy = P0 + 27 * 86400 + 2 * 3600  # 28 Oct 02:00
+    assert tables["backup_status"].rows == [
+        ("srv-1", "db-dump", Ts(last_copy), Dur(P1 - last_copy), Msg("backup.overdue"))
+    ]
+    upd = {(r[1], r[8]) for r in tables["findings_updates"].rows}
+    assert upd == {
+        ("updates.pending", Msg("status.resolved")),
+        ("firewall.disabled", Msg("status.open")),
+    }
+    policies = {(r[1], r[3], r[4]) for r in tables["findings_updates"].rows}
+    assert policies == {
+        ("updates.pending", Msg("policy.patching"), "8.8"),
+        ("firewall.disabled", Msg("policy.host_firewall"), "8.20"),
+    }
+    bks = [(r[1], r[8]) for r in tables["findings_backups"].rows]
+    assert bks == [("backup.stale", Msg("status.open"))]
+    by_id = {s.id: s for s in report.sections}
+    for area in ("tls", "exposure", "snmp", "unknown_devices"):
+        assert by_id[area].empty == Msg("empty.security_area", {"area": Msg(f"security.{area}")})
+    assert tables["failed_logins"].rows[0][2] == Num(3710)
+    h.close()

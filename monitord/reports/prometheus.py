@@ -1,0 +1,346 @@
+"""The reports' data from a Prometheus-compatible HTTP API (`--source prometheus --url`).
+
+For deployments whose history lives in Prometheus, Thanos or Mimir scraping monitord.
+Reads, over the month, the raw samples of monitord's own series with range-vector
+instant queries (`/api/v1/query?query=metric[2678400s]&time=<end>`), then computes in
+Python what the SQLite history keeps as rollups:
+
+- reachability from `monitord_target_up{target,collector}`: one "poll" per stored
+  sample; an outage runs from the first 0 sample to the next 1 (precision = the scrape
+  interval, which the report states as the poll interval);
+- RTT and loss from `monitord_icmp_rtt_seconds` / `monitord_icmp_packet_loss_ratio`,
+  CPU from `monitord_host_cpu_utilization_ratio`, memory from used / total;
+- gauges (filesystems, database sizes) as first / last / min / max;
+- interfaces from the raw counters `monitord_interface_{in,out}_{bytes,errors,discards}_total`
+  (a decrease is a reset), `..._oper_up`, `..._speed_bytes`, `..._info{ifalias}`; WAN links
+  as in the recorder (targets tagged wan/uplink/internet, ifAlias matching the regex).
+
+What Prometheus does not hold (alert events, inventory snapshots, security findings,
+recorder sessions) is returned empty, and the reports say "Sin datos" for it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from monitord.errors import HistoryError
+from monitord.history import AlertEvent, InventorySnapshot, StoredEvent, StoredFinding
+from monitord.reports.period import Interval, Period, union
+from monitord.reports.store import GaugeStat, IfaceDay, IfaceStat, PollSummary, TargetInfo
+from monitord.rollup import DEFAULT_WAN_ALIAS, DIST_KINDS, GAUGES, SLOT, WAN_TAGS, DistAcc, IfaceAcc
+from monitord.state import EventKind
+
+__all__ = ["PrometheusSource"]
+
+Samples = list[tuple[float, float]]
+_LOOKBACK = 400 * 86400
+_DIST_METRIC = {
+    "rtt": ("monitord_icmp_rtt_seconds", "icmp"),
+    "loss": ("monitord_icmp_packet_loss_ratio", "icmp"),
+    "cpu": ("monitord_host_cpu_utilization_ratio", "host"),
+}
+_IF = "monitord_interface_"
+
+
+class PrometheusSource:
+    """`Source` over a Prometheus HTTP API (see the module docstring)."""
+
+    def __init__(self, url: str, timeout: float = 120.0, wan_alias: str = DEFAULT_WAN_ALIAS):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.wan_alias = re.compile(wan_alias)
+        self._cache: dict[tuple[str, float, float], list[tuple[dict[str, str], Samples]]] = {}
+        self._targets: dict[str, TargetInfo] | None = None
+
+    # --- Source -------------------------------------------------------------------
+
+    def targets(self) -> dict[str, TargetInfo]:
+        """Targets from `monitord_target_info` over the last 400 days."""
+        if self._targets is None:
+            rows = self._query(f"last_over_time(monitord_target_info[{_LOOKBACK}s])", None)
+            self._targets = {}
+            for labels, _ in rows:
+                name = labels.get("target", "")
+                if name:
+                    self._targets[name] = TargetInfo(
+                        name,
+                        labels.get("address", ""),
+                        labels.get("kind", "other"),
+                        labels.get("site", ""),
+                        labels.get("parent") or None,
+                        labels.get("critical") in ("1", "true"),
+                        tuple(t for t in labels.get("tags", "").split(",") if t),
+                    )
+        return self._targets
+
+    def sessions(self, start: float, end: float) -> list[Interval] | None:
+        """Prometheus cannot tell when monitord ran (coverage comes from the samples)."""
+        return None
+
+    def poll_summary(self, start: float, end: float) -> list[PollSummary]:
+        """One poll per stored `monitord_target_up` sample."""
+        out = []
+        for labels, samples in self._raw("monitord_target_up", start, end):
+            if not samples:
+                continue
+            ts = [t for t, _ in samples]
+            gaps = sorted(b - a for a, b in itertools.pairwise(ts)) or [60.0]
+            interval = gaps[len(gaps) // 2]
+            hours = union([(h, h + 3600.0) for h in sorted({int(t // 3600) * 3600.0 for t in ts})])
+            out.append(
+                PollSummary(
+                    labels.get("target", ""),
+                    labels.get("collector", ""),
+                    len(samples),
+                    sum(1 for _, v in samples if v >= 1),
+                    interval,
+                    0,
+                    None,
+                    hours,
+                )
+            )
+        return out
+
+    def seen(self) -> dict[str, tuple[float, float]]:
+        """Not known beyond the queried month."""
+        return {}
+
+    def events(self, start: float, end: float) -> list[StoredEvent]:
+        """Transitions of `monitord_target_up` (the first sample counts if it is 0)."""
+        out: list[StoredEvent] = []
+        n = 0
+        for labels, samples in self._raw("monitord_target_up", start, end):
+            prev: float | None = None
+            for ts, v in samples:
+                up = v >= 1
+                if (prev is None and not up) or (prev is not None and (prev >= 1) != up):
+                    n += 1
+                    kind = EventKind.UP if up else EventKind.DOWN
+                    out.append(
+                        StoredEvent(
+                            n, ts, labels.get("target", ""), labels.get("collector", ""), kind,
+                            "" if up else "down", "",
+                        )
+                    )  # fmt: skip
+                prev = v
+        return sorted(out, key=lambda e: (e.ts, e.id))
+
+    def dists(self, kind: str, period: Period) -> dict[tuple[str, str], DistAcc]:
+        """A distribution over the month per (target, collector)."""
+        hk = DIST_KINDS[kind]
+        out: dict[tuple[str, str], DistAcc] = {}
+        if kind == "mem":
+            used = self._raw("monitord_host_memory_used_bytes", period.start, period.end)
+            total = {
+                lb.get("target", ""): dict(s)
+                for lb, s in self._raw("monitord_host_memory_total_bytes", period.start, period.end)
+            }
+            for labels, samples in used:
+                t = labels.get("target", "")
+                tot = total.get(t, {})
+                acc = DistAcc()
+                for ts, v in samples:
+                    if tot.get(ts, 0) > 0:
+                        acc.add(v / tot[ts], hk)
+                if acc.n:
+                    out[(t, labels.get("collector", "host"))] = acc
+            return out
+        if kind == "failed_logins":
+            for labels, samples in self._raw(
+                "monitord_host_failed_logins_total", period.start, period.end
+            ):
+                acc = out.setdefault((labels.get("target", ""), "agent"), DistAcc())
+                for _, _, inc in _deltas(samples):
+                    acc.add(inc, hk)
+            return out
+        metric, collector = _DIST_METRIC[kind]
+        for labels, samples in self._raw(metric, period.start, period.end):
+            acc = out.setdefault((labels.get("target", ""), collector), DistAcc())
+            for _, v in samples:
+                acc.add(v, hk)
+        return out
+
+    def gauges(self, kinds: Iterable[str], period: Period) -> list[GaugeStat]:
+        """First / last / min / max over the month of each gauge object."""
+        wanted = set(kinds)
+        out = []
+        for metric, (kind, label) in GAUGES.items():
+            if kind not in wanted:
+                continue
+            collector = "host" if metric.startswith("monitord_host_") else "database"
+            for labels, s in self._raw(metric, period.start, period.end):
+                if not s:
+                    continue
+                vals = [v for _, v in s]
+                out.append(
+                    GaugeStat(
+                        labels.get("target", ""), labels.get("collector", collector), kind,
+                        labels.get(label, "") if label else "",
+                        s[0][1], s[0][0], s[-1][1], s[-1][0], min(vals), max(vals),
+                    )
+                )  # fmt: skip
+        return out
+
+    def ifaces(self, period: Period) -> list[IfaceStat]:
+        """Interfaces over the month, from raw counters."""
+        return [st for st, _, _ in self._iface_data(period)]
+
+    def wan_days(self, period: Period) -> list[IfaceDay]:
+        """Daily traffic of the WAN interfaces."""
+        out = []
+        for st, days, _ in self._iface_data(period):
+            if st.wan:
+                for day, (secs, bi, bo, pi, po) in sorted(days.items()):
+                    out.append(IfaceDay(st.target, st.ifname, day, secs, bi, bo, pi, po))
+        return sorted(out, key=lambda d: d.day)
+
+    def wan_slots(self, period: Period) -> dict[tuple[str, str], list[tuple[float, float]]]:
+        """5-minute mean rates (in, out) of each WAN interface."""
+        out: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for st, _, slots in self._iface_data(period):
+            if st.wan:
+                out[(st.target, st.ifname)] = [
+                    (bi / secs, bo / secs) for secs, bi, bo in slots.values() if secs > 0
+                ]
+        return out
+
+    def alert_events(self, start: float, end: float) -> list[AlertEvent]:
+        """Not held by Prometheus."""
+        return []
+
+    def inventory(self, start: float, end: float) -> dict[str, list[InventorySnapshot]]:
+        """Not held by Prometheus."""
+        return {}
+
+    def findings(self, start: float, end: float) -> list[StoredFinding]:
+        """Not held by Prometheus."""
+        return []
+
+    def check_runs(self, start: float, end: float) -> dict[str, list[float]]:
+        """Not held by Prometheus."""
+        return {}
+
+    # --- internals ------------------------------------------------------------------
+
+    def _iface_data(
+        self, period: Period
+    ) -> list[tuple[IfaceStat, dict[int, list[float]], dict[int, list[float]]]]:
+        key = ("__ifaces__", period.start, period.end)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        series: dict[tuple[str, str], dict[str, Samples]] = {}
+        alias: dict[tuple[str, str], str] = {}
+        for name in (
+            "in_bytes_total", "out_bytes_total", "in_errors_total", "out_errors_total",
+            "in_discards_total", "out_discards_total", "oper_up", "speed_bytes", "info",
+        ):  # fmt: skip
+            for labels, smp in self._raw(_IF + name, period.start, period.end):
+                k = (labels.get("target", ""), labels.get("ifname", ""))
+                series.setdefault(k, {})[name] = smp
+                if name == "info":
+                    alias[k] = labels.get("ifalias", "")
+        tags = {n: set(t.tags) for n, t in self.targets().items()}
+        result = []
+        for (target, ifname), s in sorted(series.items()):
+            if "in_bytes_total" not in s and "out_bytes_total" not in s:
+                continue
+            acc = IfaceAcc()
+            days: dict[int, list[float]] = {}
+            slots: dict[int, list[float]] = {}
+            speed = s.get("speed_bytes", [])
+            acc.speed = speed[-1][1] if speed else 0.0
+            for direction in ("in", "out"):
+                for t0, t1, delta in _deltas(s.get(f"{direction}_bytes_total", [])):
+                    dt = t1 - t0
+                    rate = delta / dt
+                    i = 0 if direction == "in" else 1
+                    if direction == "in" or "in_bytes_total" not in s:
+                        acc.secs += dt
+                    setattr(acc, f"{direction}_bytes", getattr(acc, f"{direction}_bytes") + delta)
+                    peak = f"{direction}_peak"
+                    setattr(acc, peak, max(getattr(acc, peak), rate))
+                    if acc.speed > 0 and direction == "in" and rate >= 0.8 * acc.speed:
+                        acc.busy_secs += dt
+                    d = days.setdefault(_day(t1, period), [0.0] * 5)
+                    if direction == "in" or "in_bytes_total" not in s:
+                        d[0] += dt
+                    d[1 + i] += delta
+                    d[3 + i] = max(d[3 + i], rate)
+                    sl = slots.setdefault(int(t1 // SLOT) * SLOT, [0.0, 0.0, 0.0])
+                    if direction == "in" or "in_bytes_total" not in s:
+                        sl[0] += dt
+                    sl[1 + i] += delta
+            for name in ("in_errors", "out_errors", "in_discards", "out_discards"):
+                setattr(acc, name, sum(d for _, _, d in _deltas(s.get(f"{name}_total", []))))
+            oper = s.get("oper_up", [])
+            for (t0, v0), (t1, v1) in itertools.pairwise(oper):
+                acc.oper_secs += t1 - t0
+                acc.up_secs += (t1 - t0) if v1 >= 1 else 0.0
+                acc.oper_changes += int((v0 >= 1) != (v1 >= 1))
+            al = alias.get((target, ifname), "")
+            wan = bool(WAN_TAGS & tags.get(target, set())) or bool(al and self.wan_alias.search(al))
+            result.append((IfaceStat(target, "snmp", ifname, al, acc, wan), days, slots))
+        self._cache[key] = result  # type: ignore[assignment]
+        return result
+
+    def _raw(self, metric: str, start: float, end: float) -> list[tuple[dict[str, str], Samples]]:
+        key = (metric, start, end)
+        if key not in self._cache:
+            rng = max(1, math.ceil(end - start))
+            rows = self._query(f"{metric}[{rng}s]", end - 0.001)
+            self._cache[key] = [(lb, [(t, v) for t, v in s if start <= t < end]) for lb, s in rows]
+        return self._cache[key]
+
+    def _query(self, expr: str, at: float | None) -> list[tuple[dict[str, str], Samples]]:
+        params = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        body = urllib.parse.urlencode(params).encode()
+        req = urllib.request.Request(
+            self.url + "/api/v1/query",
+            data=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                doc: dict[str, Any] = json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:300].decode("utf-8", "replace")
+            exc.close()
+            raise HistoryError(f"prometheus {self.url}: HTTP {exc.code}: {detail}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise HistoryError(f"prometheus {self.url}: {exc}") from None
+        if doc.get("status") != "success":
+            raise HistoryError(f"prometheus {self.url}: {doc.get('error', 'query failed')}")
+        data = doc["data"]
+        out: list[tuple[dict[str, str], Samples]] = []
+        for item in data["result"]:
+            labels = dict(item["metric"])
+            if "values" in item:
+                out.append((labels, [(float(t), float(v)) for t, v in item["values"]]))
+            else:
+                t, v = item["value"]
+                out.append((labels, [(float(t), float(v))]))
+        return out
+
+
+def _deltas(samples: Samples) -> Iterable[tuple[float, float, float]]:
+    """(t0, t1, increase) between consecutive counter samples; a decrease is a reset."""
+    for (t0, v0), (t1, v1) in itertools.pairwise(samples):
+        if t1 > t0:
+            yield t0, t1, (v1 - v0) if v1 >= v0 else v1
+
+
+def _day(ts: float, period: Period) -> int:
+    d = datetime.fromtimestamp(ts - 1e-6, period.tz)
+    return d.year * 10000 + d.month * 100 + d.day

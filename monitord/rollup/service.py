@@ -1,0 +1,534 @@
+"""The history inside the running daemon: rollups, inventory, findings, retention, reports.
+
+`HistoryService` is what `monitord.daemon` builds from the `history:` and `reports:`
+sections. It owns the `History` (SQLite, WAL) and the `RollupRecorder`, and adds these
+jobs to the daemon's scheduler (`add_jobs`, given as `Scheduler(extra_jobs=...)`):
+
+- `history-flush`, every `history.flush_interval` (60 s): closed rollup windows,
+  changed inventory snapshots and the session's heartbeat, in one thread;
+- `history-findings`, every `history.findings_interval` (5 minutes): security
+  findings derived from the state snapshot (`monitord.findings.derive`, plus the
+  agent's backups, updates, firewall and failed logins) and the checks that ran, into
+  `findings`/`check_runs`;
+- `history-inventory`, every 5 minutes: the agent's `/inventory` of the targets whose
+  `inventory_every` polls have passed since their last fetch;
+- `history-prune`, daily at `history.prune_time`: retention (`history.retention_months`);
+- `reports-monthly`, on `reports.schedule.day` at `.time`: last month's reports into
+  `<data_dir>/reports/YYYY-MM/`, e-mailed to `reports.schedule.email_to` when set.
+
+`on_poll` (the runner's hook) only touches memory. `aclose()` (SIGTERM) writes the open
+window too (`flush(force=True)`), so a clean stop loses nothing and `kill -9` loses at
+most one window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Protocol
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from monitord import findings as fnd
+from monitord.errors import CollectorError, HistoryError, NotifyError
+from monitord.history import Finding, History, retention_cutoff
+from monitord.rollup.recorder import RollupRecorder
+from monitord.state import GroupView, LabelSet, Snapshot
+from monitord.types import Clock, SystemClock, Target
+
+__all__ = [
+    "AGENT_CHECKS",
+    "CHECK_NAMES",
+    "HistoryService",
+    "ServiceSettings",
+    "agent_findings",
+    "history_checks",
+    "snmp_inventory",
+]
+
+log = logging.getLogger(__name__)
+
+INVENTORY_EVERY: Final = 300.0
+INVENTORY_TIMEOUT: Final = 30.0
+INVENTORY_CONCURRENCY: Final = 8
+
+# findings.Check -> the history's check name `<area>.<name>` (the area picks the
+# section of the security report, see monitord.reports.security.AREAS).
+CHECK_NAMES: Final[Mapping[fnd.Check, str]] = {
+    fnd.Check.TCP_MUST_BE_CLOSED: "ports.must_be_closed",
+    fnd.Check.TCP_MUST_BE_OPEN: "ports.must_be_open",
+    fnd.Check.SNMP_DEFAULT_COMMUNITY: "snmp.default_community",
+    fnd.Check.SNMP_V3_REQUIRED: "snmp.v3_required",
+    fnd.Check.TLS_CERT_EXPIRY: "tls.cert_expiry",
+    fnd.Check.TLS_CHAIN_INVALID: "tls.chain_invalid",
+    fnd.Check.TLS_HOSTNAME_MISMATCH: "tls.hostname_mismatch",
+    fnd.Check.TLS_OBSOLETE_PROTOCOL: "tls.obsolete_protocol",
+    fnd.Check.HTTP_NO_HSTS: "tls.http_no_hsts",
+    fnd.Check.HTTP_NO_HTTPS_REDIRECT: "tls.http_no_https_redirect",
+    fnd.Check.HTTP_CONTENT_MISMATCH: "tls.http_content_mismatch",
+    fnd.Check.UNKNOWN_DEVICE: "discovery.unknown_device",
+}
+# collector kind -> the checks a successful poll of it runs
+_RUN_BY: Final[Mapping[str, tuple[fnd.Check, ...]]] = {
+    "tcp": (fnd.Check.TCP_MUST_BE_CLOSED, fnd.Check.TCP_MUST_BE_OPEN),
+    "snmp_hygiene": (fnd.Check.SNMP_DEFAULT_COMMUNITY, fnd.Check.SNMP_V3_REQUIRED),
+    "http": (
+        fnd.Check.TLS_CERT_EXPIRY,
+        fnd.Check.TLS_CHAIN_INVALID,
+        fnd.Check.TLS_HOSTNAME_MISMATCH,
+        fnd.Check.TLS_OBSOLETE_PROTOCOL,
+        fnd.Check.HTTP_NO_HSTS,
+        fnd.Check.HTTP_NO_HTTPS_REDIRECT,
+        fnd.Check.HTTP_CONTENT_MISMATCH,
+    ),
+    "discovery": (fnd.Check.UNKNOWN_DEVICE,),
+}
+# agent series -> (history check, severity, policy key, ISO/IEC 27001:2022 control)
+AGENT_CHECKS: Final[Mapping[str, tuple[str, str, str, str]]] = {
+    "monitord_host_failed_logins_total": ("auth.failed_logins", "medium", "authentication", "8.5"),
+    "monitord_host_pending_updates": ("updates.pending", "medium", "patching", "8.8"),
+    "monitord_host_firewall_enabled": ("firewall.disabled", "high", "host_firewall", "8.20"),
+    "monitord_backup_newest_age_seconds": ("backup.stale", "high", "backup", "8.13"),
+    "monitord_backup_files": ("backup.missing", "high", "backup", "8.13"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """What the service needs from the config (built by `from_config`)."""
+
+    db: Path
+    data_dir: Path
+    tz: str
+    language: str
+    retention_months: int
+    flush_interval: float
+    findings_interval: float
+    prune_time: str
+    wan_alias: str
+    wan_interfaces: tuple[str, ...]
+    backup_max_age: float
+    failed_logins_day: float
+
+    @classmethod
+    def from_config(cls, config: Any) -> ServiceSettings:
+        """From a `monitord.config.Config`."""
+        h, r = config.history, config.reports
+        data_dir = Path(config.daemon.data_dir)
+        return cls(
+            db=Path(h.path) if h.path else data_dir / "monitord.db",
+            data_dir=data_dir,
+            tz=config.daemon.timezone,
+            language=str((r.language or config.daemon.language).value),
+            retention_months=h.retention_months,
+            flush_interval=h.flush_interval,
+            findings_interval=h.findings_interval,
+            prune_time=h.prune_time,
+            wan_alias=h.wan_alias,
+            wan_interfaces=tuple(h.wan_interfaces),
+            backup_max_age=r.targets.backup_max_age_hours * 3600.0,
+            failed_logins_day=r.targets.failed_logins_day,
+        )
+
+
+class _Inventoried(Protocol):
+    async def inventory(self, target: Target) -> dict[str, object]: ...
+
+
+class HistoryService:
+    """Owns the history and its jobs in the daemon (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: Any,
+        snapshot: Callable[[], Snapshot],
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = ServiceSettings.from_config(config)
+        self.snapshot = snapshot
+        self.clock = clock or SystemClock()
+        s = self.settings
+        s.db.parent.mkdir(parents=True, exist_ok=True)
+        self.history = History(s.db)
+        self.recorder = RollupRecorder(
+            self.history,
+            self.clock,
+            s.tz,
+            window=s.flush_interval,
+            wan_alias=s.wan_alias,
+            wan_interfaces=s.wan_interfaces,
+        )
+        self._inv_pending: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._inv_digest: dict[str, str] = {}
+        self._inv_fetched: dict[str, float] = {}
+        self._sched: AsyncIOScheduler | None = None
+        self._report_task: asyncio.Task[list[Path]] | None = None
+        self.reports_written: list[Path] = []
+
+    # --- hooks ------------------------------------------------------------------
+
+    def on_poll(self, view: GroupView) -> None:
+        """The runner's `on_poll`: account the poll; note a changed SNMP inventory."""
+        self.recorder.observe(view)
+        if view.collector == "snmp" and view.last_poll_ok:
+            inv = snmp_inventory(view)
+            if inv:
+                self._note_inventory(view.target.name, view.last_poll_ts or self.clock.time(), inv)
+
+    def add_jobs(self, sched: AsyncIOScheduler) -> None:
+        """Add the history and report jobs to the daemon's scheduler (at start)."""
+        self._sched = sched
+        s = self.settings
+        # Fire just after each window closes, so at most the open window is in memory.
+        w = s.flush_interval
+        first = (int(self.clock.time() // w) + 1) * w + min(1.0, 0.05 * w)
+        sched.add_job(
+            self.flush,
+            IntervalTrigger(seconds=w, start_date=_utc(first)),
+            id="history-flush",
+            max_instances=1,
+            coalesce=True,
+        )
+        sched.add_job(
+            self.record_findings,
+            IntervalTrigger(seconds=s.findings_interval),
+            id="history-findings",
+            max_instances=1,
+            coalesce=True,
+        )
+        sched.add_job(
+            self.fetch_inventory,
+            IntervalTrigger(seconds=INVENTORY_EVERY),
+            id="history-inventory",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=_utc(time.time()),
+        )
+        self._add_timed_jobs(sched)
+        self._add_catch_up(sched)
+
+    def reconfigure(self, config: Any) -> None:
+        """Apply a reloaded config (SIGHUP): thresholds, schedule times; the path stays."""
+        new = ServiceSettings.from_config(config)
+        if new.db != self.settings.db:
+            log.warning("config reload: history.path changed; restart monitord to apply it")
+            new = ServiceSettings(**{**_fields(new), "db": self.settings.db})
+        if new.flush_interval != self.settings.flush_interval:
+            log.warning("config reload: history.flush_interval changed; restart to apply it")
+            new = ServiceSettings(
+                **{**_fields(new), "flush_interval": self.settings.flush_interval}
+            )
+        self.config = config
+        self.settings = new
+        if self._sched is not None:
+            self._add_timed_jobs(self._sched)
+
+    async def flush(self, force: bool = False) -> int:
+        """Write closed windows (all if `force`) and pending inventory, in a thread."""
+        return await asyncio.to_thread(self.flush_sync, force)
+
+    def flush_sync(self, force: bool = False) -> int:
+        """`flush` without the thread hop (tests, shutdown)."""
+        rows = 0
+        try:
+            rows = self.recorder.flush(force=force)
+        except HistoryError as exc:
+            log.error("history flush failed (windows kept for the next try): %s", exc)
+        pending, self._inv_pending = self._inv_pending, {}
+        for target, (ts, data) in pending.items():
+            try:
+                self.history.add_inventory(target, ts, data)
+            except HistoryError as exc:
+                log.error("inventory write failed target=%s: %s", target, exc)
+        return rows
+
+    async def record_findings(self) -> int:
+        """Derive security findings from the state and record this run; return how many."""
+        snap = self.snapshot()
+        items, ran = history_checks(
+            snap, self.settings.backup_max_age, self.settings.failed_logins_day
+        )
+        if not ran:
+            return 0
+        try:
+            await asyncio.to_thread(self.history.upsert_findings, items, snap.ts, ran)
+        except HistoryError as exc:
+            log.error("findings write failed: %s", exc)
+        return len(items)
+
+    async def fetch_inventory(self) -> int:
+        """Fetch `/inventory` from the agents that are due; return how many answered."""
+        now = self.clock.time()
+        due: list[tuple[Target, _Inventoried]] = []
+        for tc in self.config.targets:
+            for cc in tc.collectors:
+                if cc.kind != "agent" or not hasattr(cc.collector, "inventory"):
+                    continue
+                every = float(getattr(cc.options, "inventory_every", 60)) * cc.interval
+                last = self._inv_fetched.get(tc.target.name)
+                if last is None or now - last >= every:
+                    due.append((tc.target, cc.collector))
+        sem = asyncio.Semaphore(INVENTORY_CONCURRENCY)
+
+        async def one(target: Target, col: _Inventoried) -> bool:
+            async with sem:
+                try:
+                    async with asyncio.timeout(INVENTORY_TIMEOUT):
+                        data = await col.inventory(target)
+                except (TimeoutError, CollectorError) as exc:
+                    log.debug("inventory fetch failed target=%s: %s", target.name, exc)
+                    return False
+            self._inv_fetched[target.name] = now
+            self._note_inventory(target.name, now, dict(data))
+            return True
+
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(one(t, c)) for t, c in due]
+        return sum(1 for t in tasks if t.result())
+
+    async def prune(self) -> dict[str, int]:
+        """Delete what is older than the retention."""
+        s = self.settings
+        cutoff = retention_cutoff(self.clock.time(), s.retention_months, s.tz)
+        try:
+            out = await asyncio.to_thread(self.history.prune, cutoff, s.tz)
+        except HistoryError as exc:
+            log.error("history prune failed: %s", exc)
+            return {}
+        log.info("history pruned before=%d rows=%d", int(cutoff), sum(out.values()))
+        return out
+
+    async def monthly_reports(self, now: float | None = None) -> list[Path]:
+        """Write last month's reports (and e-mail them when configured)."""
+        from monitord.reports.cli import configured_targets, write_monthly
+        from monitord.reports.settings import email_settings
+
+        cfg = self.config
+        await self.flush()
+        files = await asyncio.to_thread(
+            write_monthly,
+            self.settings.db,
+            self.settings.data_dir,
+            cfg.reports,
+            tz=self.settings.tz,
+            lang=self.settings.language,
+            now=self.clock.time() if now is None else now,
+            configured=configured_targets(cfg),
+        )
+        self.reports_written = files
+        mail = email_settings(cfg.reports, cfg.alerts)
+        if mail is not None and files:
+            from exporters.reports.mail import send_reports
+
+            try:
+                await asyncio.to_thread(
+                    send_reports, mail, cfg.reports, files, self.settings.language
+                )
+            except NotifyError as exc:
+                log.error("monthly report e-mail failed: %s", exc)
+        return files
+
+    async def aclose(self) -> None:
+        """Write everything still in memory (the open window too) and close the store."""
+        if self._report_task is not None:
+            self._report_task.cancel()
+        await asyncio.to_thread(self._close)
+
+    # --- internals ----------------------------------------------------------------
+
+    def _close(self) -> None:
+        self.flush_sync(force=True)
+        self.history.close()
+
+    def _add_timed_jobs(self, sched: AsyncIOScheduler) -> None:
+        from monitord.reports.cli import cron_fields
+
+        s = self.settings
+        hour, minute = (int(x) for x in s.prune_time.split(":"))
+        sched.add_job(
+            self.prune,
+            CronTrigger(hour=hour, minute=minute, timezone=s.tz),
+            id="history-prune",
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )
+        schedule = self.config.reports.schedule
+        if schedule.enabled:
+            sched.add_job(
+                self.monthly_reports,
+                CronTrigger(**cron_fields(schedule), timezone=s.tz),
+                id="reports-monthly",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=6 * 3600,
+                replace_existing=True,
+            )
+        elif sched.get_job("reports-monthly") is not None:
+            sched.remove_job("reports-monthly")
+
+    def catch_up_due(self) -> bool:
+        """True when this month's run is past, last month was monitored and has no reports."""
+        from monitord.reports.period import Period
+
+        schedule = self.config.reports.schedule
+        if not schedule.enabled:
+            return False
+        s = self.settings
+        now = self.clock.time()
+        this = Period.containing(now, ZoneInfo(s.tz))
+        hour, minute = (int(x) for x in schedule.time.split(":"))
+        due = this.start_dt.replace(day=schedule.day, hour=hour, minute=minute).timestamp()
+        prev = this.shift(-1)
+        out = (self.config.reports.output_dir or s.data_dir / "reports") / prev.label
+        if now < due or out.exists():
+            return False
+        # only when monitord ran during that month (not on a fresh install)
+        return bool(
+            self.history.query(
+                "SELECT 1 FROM sessions WHERE last > ? AND started < ? LIMIT 1",
+                (prev.start, prev.end),
+            )
+        )
+
+    def _add_catch_up(self, sched: AsyncIOScheduler) -> None:
+        # The daemon was down at the scheduled time: write last month's reports soon.
+        if self.catch_up_due():
+            log.info("monthly reports missed while monitord was down; writing them in 5 min")
+            sched.add_job(
+                self.monthly_reports,
+                "date",
+                run_date=_utc(self.clock.time() + 300.0),
+                id="reports-catch-up",
+                replace_existing=True,
+            )
+
+    def _note_inventory(self, target: str, ts: float, data: dict[str, Any]) -> None:
+        digest = json.dumps(data, sort_keys=True, default=str)
+        if self._inv_digest.get(target) == digest:
+            return
+        self._inv_digest[target] = digest
+        self._inv_pending[target] = (ts, data)
+
+
+def history_checks(
+    snap: Snapshot, backup_max_age: float, failed_logins_day: float
+) -> tuple[list[Finding], list[str]]:
+    """Findings in the history's vocabulary and the checks that ran, from one snapshot."""
+    ran: set[str] = set()
+    for g in snap.groups.values():
+        if g.last_poll_ok:
+            for check in _RUN_BY.get(g.collector, ()):
+                ran.add(CHECK_NAMES[check])
+    out: list[Finding] = []
+    for f in fnd.derive(snap):
+        name = CHECK_NAMES[f.check]
+        ran.add(name)
+        out.append(
+            Finding(name, f.target, f.severity.value, f.policy, f.iso_control, f.detail, f.detail)
+        )
+    agent, agent_ran = agent_findings(snap, backup_max_age, failed_logins_day)
+    return out + agent, sorted(ran | agent_ran)
+
+
+def agent_findings(
+    snap: Snapshot, backup_max_age: float, failed_logins_day: float
+) -> tuple[list[Finding], set[str]]:
+    """Findings from the host agent's security series, and the checks that ran."""
+    out: list[Finding] = []
+    ran: set[str] = set()
+    for g in snap.groups.values():
+        if g.collector != "agent" or not g.last_poll_ok:
+            continue
+        tname = g.target.name
+        for sv in g.series.values():
+            spec = AGENT_CHECKS.get(sv.name)
+            if spec is None:
+                continue
+            check, severity, policy, iso = spec
+            ran.add(check)
+            detail = ""
+            if sv.name == "monitord_host_failed_logins_total":
+                per_day = (sv.rate or 0.0) * 86400.0
+                if per_day >= failed_logins_day:
+                    detail = f"per_day={per_day:.0f}"
+            elif sv.name == "monitord_host_pending_updates" and sv.value > 0:
+                detail = f"pending={sv.value:.0f}"
+            elif sv.name == "monitord_host_firewall_enabled" and sv.value < 1:
+                detail = "enabled=0"
+            elif sv.name == "monitord_backup_newest_age_seconds" and sv.value > backup_max_age:
+                detail = f"backup={_label(sv.labels, 'backup')} age_hours={sv.value / 3600:.1f}"
+            elif sv.name == "monitord_backup_files" and sv.value < 1:
+                detail = f"backup={_label(sv.labels, 'backup')} files=0"
+            if detail:
+                key = _label(sv.labels, "backup")
+                out.append(Finding(check, tname, severity, policy, iso, detail, key))
+    return out, ran
+
+
+def snmp_inventory(view: GroupView) -> dict[str, Any]:
+    """An inventory snapshot from an SNMP poll: system group and ENTITY-MIB chassis."""
+    out: dict[str, Any] = {}
+    parts: list[dict[str, str]] = []
+    for sv in view.series.values():
+        labels = dict(sv.labels)
+        if sv.name == "monitord_snmp_info":
+            for src, dst in (
+                ("sysname", "sys_name"),
+                ("sysdescr", "sys_descr"),
+                ("syslocation", "sys_location"),
+                ("sysobjectid", "sys_object_id"),
+            ):
+                if labels.get(src):
+                    out[dst] = labels[src]
+        elif sv.name == "monitord_inventory_info":
+            parts.append({k: v for k, v in labels.items() if k != "target" and v})
+    if parts:
+        parts.sort(key=lambda p: (p.get("class") != "chassis", _int(p.get("entity_index"))))
+        chassis = parts[0]
+        for src, dst in (
+            ("mfg", "manufacturer"),
+            ("model", "model"),
+            ("serial", "serial"),
+            ("software", "software_version"),
+            ("firmware", "firmware"),
+            ("hardware", "hardware"),
+        ):
+            if chassis.get(src):
+                out[dst] = chassis[src]
+        out["components"] = parts
+    if out:
+        out["address"] = view.target.address
+    return out
+
+
+def _label(labels: LabelSet, key: str) -> str:
+    for k, v in labels:
+        if k == key:
+            return v
+    return ""
+
+
+def _int(v: str | None) -> int:
+    try:
+        return int(v or 0)
+    except ValueError:
+        return 0
+
+
+def _fields(s: ServiceSettings) -> dict[str, Any]:
+    return {f: getattr(s, f) for f in s.__slots__}
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
