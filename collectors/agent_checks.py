@@ -14,6 +14,7 @@ Emits, all with `target` (the agent's name; the daemon's collector rewrites it):
   monitord_backup_newest_size_bytes{backup}     its size
   monitord_backup_total_size_bytes{backup}      size of every matching file
   monitord_backup_files{backup}                 matching files (0: folder missing or empty)
+  monitord_backup_max_age_seconds{backup}       the backup's policy (config max_age, 26 h)
   monitord_file_age_seconds{file}               age of a named file (absent when missing)
   monitord_file_exists{file}                    1 / 0
   monitord_host_failed_logins_total             counter since the agent started
@@ -21,7 +22,7 @@ Emits, all with `target` (the agent's name; the daemon's collector rewrites it):
   monitord_host_firewall_enabled                1 / 0
   monitord_agent_check_failures{check}          items the last run could not read, by check
   monitord_host_info{hostname,os,os_version,kernel,arch} = 1 (served by the agent per scrape)
-Series budget: 1 per service, 4 per backup, 2 per file, 3 security, 6 check kinds, 1 info.
+Series budget: 1 per service, 5 per backup, 2 per file, 3 security, 6 check kinds, 1 info.
 
 Failed logins are a counter since the agent started (not a windowed count): the agent
 tails the configured log (auth.log, the journal, or the Security event log, event 4625)
@@ -102,6 +103,8 @@ AGENT_METRICS: Final[tuple[MetricSpec, ...]] = (
           " pattern", "backup"),
     _spec("backup_files", _G, "Files matching the backup's pattern (0 when the folder is"
           " missing)", "backup"),
+    _spec("backup_max_age_seconds", _G, "The backup's policy: its newest copy must be younger"
+          " than this (agent config backups.NAME.max_age, default 26 h)", "backup"),
     _spec("file_age_seconds", _G, "Seconds since the named file was modified (mtime);"
           " absent when the file is missing", "file"),
     _spec("file_exists", _G, "1 if the named file exists, else 0", "file"),
@@ -251,6 +254,7 @@ class Checks:
                 failures += 1
                 scan = _Scan()
             put("backup_files", scan.files, backup=label)
+            put("backup_max_age_seconds", b.max_age, backup=label)
             put("backup_total_size_bytes", scan.total, backup=label)
             if scan.newest_mtime is not None:
                 put("backup_newest_age_seconds", max(0.0, now - scan.newest_mtime), backup=label)

@@ -79,12 +79,17 @@ class ServiceCheck:
 
 @dataclass(frozen=True, slots=True)
 class BackupCheck:
-    """A backup location: a folder and a shell-style pattern for its files."""
+    """A backup location: a folder, a shell-style pattern for its files, and its policy.
+
+    `max_age`: the newest copy must be younger than this (the `backup_stale` alert and
+    the security report's backups section read it as monitord_backup_max_age_seconds).
+    """
 
     path: str
     pattern: str = "*"
     recursive: bool = False
     max_files: int = 100_000
+    max_age: Seconds = 93600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +190,9 @@ def _check(cfg: AgentConfig) -> None:
                 raise ConfigError(
                     "names are 1-64 letters, digits, _ . : -", field=f"{section}.{label}"
                 )
+    for label, backup in cfg.backups.items():
+        if backup.max_age <= 0:
+            raise ConfigError("must be greater than 0", field=f"backups.{label}.max_age")
     for label, svc in cfg.services.items():
         given = [k for k in ("systemd", "process", "windows") if getattr(svc, k)]
         if len(given) != 1:

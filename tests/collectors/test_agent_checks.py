@@ -118,7 +118,8 @@ def test_checks_services_backups_and_files(tmp_path: Path, named_process: str) -
         {"svc": ServiceCheck(process=named_process),
          "ghost": ServiceCheck(process="no-such-process-x"),
          "ssh": ServiceCheck(systemd="ssh.service")},
-        {"db": BackupCheck(str(d), "*.sql.gz"), "gone": BackupCheck(str(tmp_path / "gone"))},
+        {"db": BackupCheck(str(d), "*.sql.gz", max_age=7200.0),
+         "gone": BackupCheck(str(tmp_path / "gone"))},
         {"export": str(flag), "missing": str(tmp_path / "nope")},
         NO_SECURITY,
     )  # fmt: skip
@@ -142,6 +143,8 @@ def test_checks_services_backups_and_files(tmp_path: Path, named_process: str) -
     assert _values(s, "monitord_backup_files") == {"db": 3, "gone": 0}
     assert _values(s, "monitord_backup_total_size_bytes") == {"db": 4500, "gone": 0}
     assert _values(s, "monitord_backup_newest_size_bytes") == {"db": 3000}
+    # the policy is served for every backup, missing ones too: the alert needs both sides
+    assert _values(s, "monitord_backup_max_age_seconds") == {"db": 7200.0, "gone": 93600.0}
     age = _values(s, "monitord_backup_newest_age_seconds")
     assert set(age) == {"db"} and 595 <= age["db"] <= 660
     assert failures["backup"] == 1

@@ -509,3 +509,36 @@ def test_reconfigure_keeps_alert_state_and_applies_new_rules(clock: FakeClock) -
     asyncio.run(rig.engine.reconfigure(new, []))
     assert rig.step(1) == []  # still firing, already notified: no duplicate
     assert rig.engine.active() == [("target_down", "sw-1", "warning", False)]
+
+
+def test_backup_stale_reads_the_agents_backup_checks_and_their_policy(
+    clock: FakeClock, tmp_path: Path
+) -> None:
+    """The rule's inputs are exactly what the agent's backup check serves."""
+    import os
+    import time
+
+    from collectors.agent_checks import Checks
+    from collectors.agent_config import BackupCheck, SecurityConfig
+
+    nightly, weekly = tmp_path / "nightly", tmp_path / "weekly"
+    for folder, age_h in ((nightly, 30), (weekly, 30)):
+        folder.mkdir()
+        f = folder / "db.sql.gz"
+        f.write_bytes(b"x" * 10)
+        os.utime(f, (time.time() - age_h * 3600, time.time() - age_h * 3600))
+    checks = Checks(
+        SRV.name,
+        {},
+        {
+            "nightly": BackupCheck(str(nightly), "*.sql.gz"),  # default policy 26 h
+            "weekly": BackupCheck(str(weekly), "*.sql.gz", max_age=8 * 86400.0),
+        },
+        {},
+        SecurityConfig(failed_logins="none", updates="none", firewall="none"),
+    )
+    checks.run_once()
+    rig = Rig({"rules": {"backup_stale": {"for": "0s"}}}, clock)
+    rig.record(SRV, "agent", *checks.samples())
+    (n,) = rig.engine.evaluate()
+    assert (n.alertname, n.target, n.labels["backup"]) == ("backup_stale", "srv-1", "nightly")
