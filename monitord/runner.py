@@ -100,6 +100,21 @@ class SelfMetrics:
             "monitord_build_info", "Version of monitord; always 1.", ["version"], registry=r
         )
         build.labels(version=__version__).set(1)
+        for result in ("ok", "error"):
+            self.config_reloads.labels(result=result)
+
+    def declare(self, kinds: Iterable[str]) -> None:
+        """Create the labelled self-series of these collectors at 0.
+
+        A counter that appears only on its first increment cannot be graphed as 0 and
+        makes `rate(...) > 0` see nothing rather than no errors; reasons are a closed set.
+        """
+        for kind in kinds:
+            self.polls.labels(collector=kind)
+            self.missed_runs.labels(collector=kind)
+            self.poll_duration.labels(collector=kind)
+            for reason in FailureReason:
+                self.poll_errors.labels(collector=kind, reason=reason.value)
 
 
 class Runner:

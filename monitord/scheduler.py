@@ -167,6 +167,7 @@ class Scheduler:
             )
         self.metrics.jobs.set(len(self._jobs))
         self.metrics.targets.set(len(config.targets))
+        self.metrics.declare({cc.kind for _, cc, _ in self._jobs.values()})
         return SyncResult(added, removed, replaced, kept)
 
     async def _run(self, jid: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitord.types import FailureReason
 from tests.conftest import REPO, wait_for
 
 BASE = """\
@@ -301,5 +302,11 @@ def test_thousand_loopback_targets_all_up_no_loss(start_daemon) -> None:
     received = _values(text, "monitord_icmp_packets_received_total")
     assert received == sent  # not one packet lost anywhere
     assert set(_values(text, "monitord_icmp_packet_loss_ratio").values()) == {0.0}
-    assert _value(text, "monitord_poll_errors_total", collector="icmp") is None
+    errors = {
+        dict(k)["reason"]: v
+        for k, v in _values(text, "monitord_poll_errors_total").items()
+        if dict(k)["collector"] == "icmp"
+    }
+    # every reason is declared at 0 up front (graphs and rate() see 0, not nothing)
+    assert errors == {reason.value: 0.0 for reason in FailureReason}
     assert d.stop() == 0
