@@ -206,9 +206,10 @@ class State:
         )
         new_series: dict[SeriesKey, SeriesValue] = {} if ok else dict(old_series)
         for s in samples:
-            skey = (s.name, _labelset(s.labels))
+            labels = _labelset(s.labels)
+            skey = (s.name, labels)
             prev = old_series.get(skey)
-            new_series[skey] = _next_value(prev, s, now, now_mono, restarted)
+            new_series[skey] = _next_value(prev, s, labels, now, now_mono, restarted)
         horizon = stale_after if stale_after is not None else 3.0 * interval
         if not ok:
             new_series = {k: v for k, v in new_series.items() if now_mono - v.mono <= horizon}
@@ -309,9 +310,13 @@ def counter_delta(
 
 
 def _next_value(
-    prev: SeriesValue | None, s: Sample, now: float, now_mono: float, restarted: bool
+    prev: SeriesValue | None,
+    s: Sample,
+    labels: LabelSet,
+    now: float,
+    now_mono: float,
+    restarted: bool,
 ) -> SeriesValue:
-    labels = _labelset(s.labels)
     if s.kind is not SampleKind.COUNTER:
         return SeriesValue(s.name, labels, s.value, s.kind, now, now_mono)
     if s.increment:
