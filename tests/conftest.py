@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.peers.process import stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -93,16 +94,8 @@ class DaemonProc:
         self.proc.send_signal(sig)
 
     def stop(self, timeout: float = 15) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                pytest.fail(
-                    f"daemon did not stop within {timeout}s of SIGTERM:\n{self.log()[-3000:]}"
-                )
+        if not stop_process(self.proc, timeout):
+            pytest.fail(f"daemon did not stop within {timeout}s of SIGTERM:\n{self.log()[-3000:]}")
         return int(self.proc.returncode)
 
 

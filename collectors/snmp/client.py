@@ -441,7 +441,49 @@ class _Datagrams(asyncio.DatagramProtocol):
                     fut.set_exception(exc)
 
 
-class NativeSession:
+class _RetryingSession:
+    """The retry loop both sessions share; subclasses send one attempt in `_attempt`."""
+
+    stats: SessionStats
+    _retries: int
+    _timeout: float
+
+    async def _open(self) -> object:
+        raise NotImplementedError
+
+    async def _attempt(self, pdu: PduType, oids: Sequence[Oid], reps: int) -> list[VarBind] | None:
+        """One request and its wait; None when it timed out (the next attempt follows)."""
+        raise NotImplementedError
+
+    def _no_response(self) -> None:
+        """Called when every attempt timed out, before RequestTimeout is raised."""
+
+    async def request(
+        self,
+        pdu: PduType,
+        oids: Sequence[Oid],
+        max_repetitions: int = 0,
+        retries: int | None = None,
+    ) -> tuple[list[VarBind], int]:
+        """One exchange with retries (GETBULK retries use half the repetitions)."""
+        attempts = (self._retries if retries is None else retries) + 1
+        await self._open()
+        reps = max_repetitions
+        for attempt in range(attempts):
+            if attempt:
+                self.stats.retries += 1
+                if pdu is PduType.GET_BULK:
+                    reps = max(1, reps // 2)
+            varbinds = await self._attempt(pdu, oids, reps)
+            if varbinds is not None:
+                self.stats.varbinds += len(varbinds)
+                return varbinds, reps
+        self.stats.timeouts += 1
+        self._no_response()
+        raise RequestTimeout(f"no response after {attempts} attempt(s) of {self._timeout:g}s")
+
+
+class NativeSession(_RetryingSession):
     """v1/v2c over a connected UDP socket with the native BER codec."""
 
     def __init__(
@@ -478,55 +520,36 @@ class NativeSession:
             self._transport = transport
         return self._transport
 
-    async def request(
-        self,
-        pdu: PduType,
-        oids: Sequence[Oid],
-        max_repetitions: int = 0,
-        retries: int | None = None,
-    ) -> tuple[list[VarBind], int]:
-        """One exchange with retries (GETBULK retries use half the repetitions)."""
-        attempts = (self._retries if retries is None else retries) + 1
+    async def _attempt(self, pdu: PduType, oids: Sequence[Oid], reps: int) -> list[VarBind] | None:
         transport = await self._open()
-        loop = asyncio.get_running_loop()
-        sem = self._limiter.semaphore
-        reps = max_repetitions
-        for attempt in range(attempts):
-            if attempt:
-                self.stats.retries += 1
-                if pdu is PduType.GET_BULK:
-                    reps = max(1, reps // 2)
-            rid = next(self._ids) & 0x7FFFFFFF
-            msg = encode_request(
-                self.version, self._community, pdu, rid, oids, max_repetitions=reps
-            )
-            fut: asyncio.Future[Response] = loop.create_future()
-            self._proto.waiters[rid] = fut
-            try:
-                async with sem:
-                    self.stats.requests += 1
-                    transport.sendto(msg)
-                    try:
-                        async with asyncio.timeout(self._timeout):
-                            resp = await fut
-                    except TimeoutError:
-                        continue
-            except ConnectionRefusedError:
-                raise Refused(f"port unreachable at {self._addr[0]}:{self._addr[1]}") from None
-            except OSError as exc:
-                raise Unreachable(f"{self._addr[0]}:{self._addr[1]}: {exc.strerror}") from None
-            finally:
-                self._proto.waiters.pop(rid, None)
-            if resp.community != self._community or resp.version != self.version:
-                raise BadResponse("response with another community or version")
-            if resp.error_status:
-                _raise_status(resp.error_status, resp.error_index)
-            self.stats.varbinds += len(resp.varbinds)
-            return resp.varbinds, reps
-        self.stats.timeouts += 1
+        rid = next(self._ids) & 0x7FFFFFFF
+        msg = encode_request(self.version, self._community, pdu, rid, oids, max_repetitions=reps)
+        fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._proto.waiters[rid] = fut
+        try:
+            async with self._limiter.semaphore:
+                self.stats.requests += 1
+                transport.sendto(msg)
+                try:
+                    async with asyncio.timeout(self._timeout):
+                        resp = await fut
+                except TimeoutError:
+                    return None
+        except ConnectionRefusedError:
+            raise Refused(f"port unreachable at {self._addr[0]}:{self._addr[1]}") from None
+        except OSError as exc:
+            raise Unreachable(f"{self._addr[0]}:{self._addr[1]}: {exc.strerror}") from None
+        finally:
+            self._proto.waiters.pop(rid, None)
+        if resp.community != self._community or resp.version != self.version:
+            raise BadResponse("response with another community or version")
+        if resp.error_status:
+            _raise_status(resp.error_status, resp.error_index)
+        return resp.varbinds
+
+    def _no_response(self) -> None:
         if self._proto.malformed:
             raise BadResponse(f"{self._proto.malformed} malformed response(s) and no valid one")
-        raise RequestTimeout(f"no response after {attempts} attempt(s) of {self._timeout:g}s")
 
     async def aclose(self) -> None:
         """Close the socket."""
@@ -560,7 +583,7 @@ _AUTH_INDICATIONS: Final[tuple[tuple[type[errind.ErrorIndication], AuthProblem],
 )
 
 
-class PysnmpSession:
+class PysnmpSession(_RetryingSession):
     """Any version through pysnmp's engine (needed for v3: USM, discovery, time windows).
 
     It sends PDUs with pysnmp's single-run command generators and plain `(OID, Null)`
@@ -599,76 +622,56 @@ class PysnmpSession:
             )
         return self._target_name
 
-    async def request(
-        self,
-        pdu: PduType,
-        oids: Sequence[Oid],
-        max_repetitions: int = 0,
-        retries: int | None = None,
-    ) -> tuple[list[VarBind], int]:
-        """One exchange with retries (GETBULK retries use half the repetitions)."""
-        attempts = (self._retries if retries is None else retries) + 1
+    async def _attempt(self, pdu: PduType, oids: Sequence[Oid], reps: int) -> list[VarBind] | None:
         target = await self._open()
-        sem = self._limiter.semaphore
-        loop = asyncio.get_running_loop()
         varbinds = [(ObjectName(o), _NULL) for o in oids]
-        reps = max_repetitions
-        for attempt in range(attempts):
-            if attempt:
-                self.stats.retries += 1
-                if pdu is PduType.GET_BULK:
-                    reps = max(1, reps // 2)
-            fut: asyncio.Future[tuple[object, int, int, Sequence[tuple[object, object]]]] = (
-                loop.create_future()
-            )
+        fut: asyncio.Future[tuple[object, int, int, Sequence[tuple[object, object]]]] = (
+            asyncio.get_running_loop().create_future()
+        )
 
-            def done(
-                engine: object,
-                handle: object,
-                ei: object,
-                es: object,
-                ex: object,
-                vbs: object,
-                ctx: object,
-                fut: asyncio.Future[tuple[object, int, int, Sequence[tuple[object, object]]]] = fut,
-            ) -> None:
-                if not fut.done():
-                    fut.set_result((ei, int(es or 0), int(ex or 0), vbs or ()))  # type: ignore[call-overload,arg-type]
+        def done(
+            engine: object,
+            handle: object,
+            ei: object,
+            es: object,
+            ex: object,
+            vbs: object,
+            ctx: object,
+        ) -> None:
+            if not fut.done():
+                fut.set_result((ei, int(es or 0), int(ex or 0), vbs or ()))  # type: ignore[call-overload,arg-type]
 
-            async with sem:
-                self.stats.requests += 1
-                if pdu is PduType.GET_BULK:
-                    _BULK.send_varbinds(
-                        self._engine, target, None, self._context, 0, reps, varbinds, done
+        async with self._limiter.semaphore:
+            self.stats.requests += 1
+            if pdu is PduType.GET_BULK:
+                _BULK.send_varbinds(
+                    self._engine, target, None, self._context, 0, reps, varbinds, done
+                )
+            elif pdu is PduType.GET_NEXT:
+                _NEXT.send_varbinds(self._engine, target, None, self._context, varbinds, done)
+            else:
+                _GET.send_varbinds(self._engine, target, None, self._context, varbinds, done)
+            try:
+                async with asyncio.timeout(self._timeout):
+                    ei, es, ex, vbs = await fut
+            except TimeoutError:
+                return None
+        if ei:
+            if isinstance(ei, errind.RequestTimedOut):
+                return None
+            for cls, problem in _AUTH_INDICATIONS:
+                if isinstance(ei, cls):
+                    raise AuthFailure(
+                        f"agent refused the credentials ({type(ei).__name__})", problem
                     )
-                elif pdu is PduType.GET_NEXT:
-                    _NEXT.send_varbinds(self._engine, target, None, self._context, varbinds, done)
-                else:
-                    _GET.send_varbinds(self._engine, target, None, self._context, varbinds, done)
-                try:
-                    async with asyncio.timeout(self._timeout):
-                        ei, es, ex, vbs = await fut
-                except TimeoutError:
-                    continue
-            if ei:
-                if isinstance(ei, errind.RequestTimedOut):
-                    continue
-                for cls, problem in _AUTH_INDICATIONS:
-                    if isinstance(ei, cls):
-                        raise AuthFailure(
-                            f"agent refused the credentials ({type(ei).__name__})", problem
-                        )
-                raise BadResponse(f"SNMP engine error ({type(ei).__name__})")
-            if es:
-                _raise_status(es, ex)
-            out: list[VarBind] = []
-            for name, value in vbs:
-                tag, raw = from_pysnmp(value)
-                out.append((tuple(cast(Iterable[int], name)), tag, raw))
-            self.stats.varbinds += len(out)
-            return out, reps
-        self.stats.timeouts += 1
-        raise RequestTimeout(f"no response after {attempts} attempt(s) of {self._timeout:g}s")
+            raise BadResponse(f"SNMP engine error ({type(ei).__name__})")
+        if es:
+            _raise_status(es, ex)
+        out: list[VarBind] = []
+        for name, value in vbs:
+            tag, raw = from_pysnmp(value)
+            out.append((tuple(cast(Iterable[int], name)), tag, raw))
+        return out
 
     async def aclose(self) -> None:
         """Nothing to release per poll: the engine's transport is shared."""

@@ -12,14 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from collectors.snmp.client import AuthProtocol, Community, Credentials, PrivProtocol, UsmUser
 from monitord.config import Duration, SecretValue
 from monitord.errors import ConfigError, ConfigIssue
 from monitord.secrets import Secret, SecretError, resolve_secret
 
-__all__ = ["Options", "resolve_credentials", "validate_numbers"]
+__all__ = ["CREDENTIAL_FIELDS", "Options", "resolve_credentials", "validate_numbers"]
+
+# The inline credential options, in the order the snippets and errors list them.
+CREDENTIAL_FIELDS: Final = (
+    "community",
+    "user",
+    "auth_protocol",
+    "auth_key",
+    "priv_protocol",
+    "priv_key",
+    "context",
+)
+
+_P = TypeVar("_P", AuthProtocol, PrivProtocol)
 
 _VERSIONS: Final = {"1": 0, "v1": 0, "2": 1, "2c": 1, "v2c": 1, "3": 3, "v3": 3}
 _AUTH_ALIASES: Final = {
@@ -130,19 +143,7 @@ def validate_numbers(opts: Options) -> list[ConfigIssue]:
 def resolve_credentials(opts: Options, auths: Mapping[str, object] | None) -> Credentials:
     """Build credentials from inline options or a named auth; raise ConfigError naming the field."""
     if opts.auth:
-        inline = [
-            f
-            for f in (
-                "community",
-                "user",
-                "auth_protocol",
-                "auth_key",
-                "priv_protocol",
-                "priv_key",
-                "context",
-            )
-            if getattr(opts, f)
-        ]
+        inline = [f for f in CREDENTIAL_FIELDS if getattr(opts, f)]
         if inline:
             raise ConfigError(
                 f"give either auth or inline credentials ({', '.join(inline)}), not both",
@@ -243,6 +244,18 @@ def _build(
     def fail(name: str, message: str) -> ConfigError:
         return ConfigError(f"{field_prefix}{message}", field=field or name)
 
+    def protocol(name: str, value: str, aliases: Mapping[str, _P], expected: str) -> _P:
+        found = aliases.get(value.upper().replace("-", "").replace("_", ""))
+        if found is None:
+            raise fail(name, f"unknown {name} {value!r} (expected {expected})")
+        return found
+
+    def check_key(protocol_field: str, key_field: str, key: Secret | None) -> None:
+        if key is None:
+            raise fail(key_field, f"{protocol_field} needs {key_field}")
+        if len(key.reveal()) < 8:
+            raise fail(key_field, f"{key_field} must be at least 8 characters (RFC 3414)")
+
     ver = _VERSIONS.get(str(version).lower())
     if ver is None:
         raise fail("version", f"unknown SNMP version {version!r} (expected 1, 2c or 3)")
@@ -277,35 +290,27 @@ def _build(
     auth: AuthProtocol | None = None
     priv: PrivProtocol | None = None
     if auth_protocol:
-        auth = _AUTH_ALIASES.get(auth_protocol.upper().replace("-", "").replace("_", ""))
-        if auth is None:
-            raise fail(
-                "auth_protocol",
-                f"unknown auth_protocol {auth_protocol!r} (expected MD5, SHA, SHA224, SHA256, "
-                "SHA384 or SHA512)",
-            )
-        if auth_key is None:
-            raise fail("auth_key", "auth_protocol needs auth_key")
-        if len(auth_key.reveal()) < 8:
-            raise fail("auth_key", "auth_key must be at least 8 characters (RFC 3414)")
+        auth = protocol(
+            "auth_protocol",
+            auth_protocol,
+            _AUTH_ALIASES,
+            "MD5, SHA, SHA224, SHA256, SHA384 or SHA512",
+        )
+        check_key("auth_protocol", "auth_key", auth_key)
     elif auth_key is not None:
         raise fail("auth_protocol", "auth_key is given but auth_protocol is missing")
     if priv_protocol:
-        priv = _PRIV_ALIASES.get(priv_protocol.upper().replace("-", "").replace("_", ""))
-        if priv is None:
-            raise fail(
-                "priv_protocol",
-                f"unknown priv_protocol {priv_protocol!r} (expected DES, 3DES, AES, AES192, "
-                "AES256, AES192C or AES256C)",
-            )
+        priv = protocol(
+            "priv_protocol",
+            priv_protocol,
+            _PRIV_ALIASES,
+            "DES, 3DES, AES, AES192, AES256, AES192C or AES256C",
+        )
         if auth is None:
             raise fail(
                 "priv_protocol", "privacy needs authentication: set auth_protocol and auth_key too"
             )
-        if priv_key is None:
-            raise fail("priv_key", "priv_protocol needs priv_key")
-        if len(priv_key.reveal()) < 8:
-            raise fail("priv_key", "priv_key must be at least 8 characters (RFC 3414)")
+        check_key("priv_protocol", "priv_key", priv_key)
     elif priv_key is not None:
         raise fail("priv_protocol", "priv_key is given but priv_protocol is missing")
     return UsmUser(user, auth, auth_key, priv, priv_key, context)

@@ -29,7 +29,7 @@ from collectors.snmp.client import ClientError, EnginePool, RequestLimiter, get,
 from collectors.snmp.collector import SYS_DESCR, SYS_NAME, SYS_OBJECT_ID
 from collectors.snmp.convert import oid_text, render
 from collectors.snmp.modules import ProfileSet, load_builtin_profiles
-from collectors.snmp.options import Options, resolve_credentials
+from collectors.snmp.options import CREDENTIAL_FIELDS, Options, resolve_credentials
 from monitord.config import parse_options
 from monitord.errors import CollectorError, PermissionDenied
 from monitord.secrets import resolve_secret
@@ -239,15 +239,7 @@ def _snippet_options(raw: Mapping[str, object], opts: Options) -> dict[str, obje
         "auth_key": "${SNMP_AUTH_KEY}",
         "priv_key": "${SNMP_PRIV_KEY}",
     }
-    for key in (
-        "community",
-        "user",
-        "auth_protocol",
-        "auth_key",
-        "priv_protocol",
-        "priv_key",
-        "context",
-    ):
+    for key in CREDENTIAL_FIELDS:
         value = raw.get(key)
         if value in (None, ""):
             continue

@@ -199,15 +199,19 @@ def build_inventory(ctx: ReportContext, software_max: int = 50) -> Report:
         records.append(
             Section(f"record-{t.name}", "inventory.record", heading=t.name, tables=tuple(tables))
         )
+        # The asset register and the summary both begin with these columns.
+        identity = (
+            t.name,
+            Msg(f"kinds.{t.kind}"),
+            t.site or "—",
+            t.address,
+            _text(data.get("manufacturer")),
+            _text(data.get("model")),
+            _text(data.get("serial")),
+        )
         register.append(
             (
-                t.name,
-                Msg(f"kinds.{t.kind}"),
-                t.site or "—",
-                t.address,
-                _text(data.get("manufacturer")),
-                _text(data.get("model")),
-                _text(data.get("serial")),
+                *identity,
                 _text(data.get("os")),
                 _text(data.get("os_version")),
                 _text(data.get("cpu")),
@@ -224,13 +228,7 @@ def build_inventory(ctx: ReportContext, software_max: int = 50) -> Report:
         )
         summary_rows.append(
             (
-                t.name,
-                Msg(f"kinds.{t.kind}"),
-                t.site or "—",
-                t.address,
-                _text(data.get("manufacturer")),
-                _text(data.get("model")),
-                _text(data.get("serial")),
+                *identity,
                 os_text,
                 Num(len(month_changes)),
             )
@@ -244,14 +242,12 @@ def build_inventory(ctx: ReportContext, software_max: int = 50) -> Report:
             },
         ),
     )
+    identity_cols = tuple(
+        Column(name)
+        for name in ("device", "kind", "site", "address", "manufacturer", "model", "serial")
+    )
     reg_cols = (
-        Column("device"),
-        Column("kind"),
-        Column("site"),
-        Column("address"),
-        Column("manufacturer"),
-        Column("model"),
-        Column("serial"),
+        *identity_cols,
         Column("os"),
         Column("os_version"),
         Column("cpu"),
@@ -270,13 +266,7 @@ def build_inventory(ctx: ReportContext, software_max: int = 50) -> Report:
                 Table(
                     "asset_summary",
                     (
-                        Column("device"),
-                        Column("kind"),
-                        Column("site"),
-                        Column("address"),
-                        Column("manufacturer"),
-                        Column("model"),
-                        Column("serial"),
+                        *identity_cols,
                         Column("os", width=2.0),
                         Column("changes", "right"),
                     ),

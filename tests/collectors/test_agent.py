@@ -8,7 +8,6 @@ import asyncio
 import http.server
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -37,8 +36,9 @@ from monitord.errors import (
 )
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Shared, Target
-from tests.collectors.test_agent_server import TOKEN, AgentProc, metric, self_signed, spawn_agent
+from tests.collectors.test_agent_server import TOKEN, AgentProc, metric, self_signed
 from tests.conftest import FakeClock, free_port, http_get, wait_for
+from tests.peers.process import stop_process
 
 DATA = Path(__file__).parent / "data" / "windows"
 TARGET = Target("srv-app-01", "127.0.0.1")
@@ -89,22 +89,6 @@ def _one(samples: list[Sample], name: str, **labels: str) -> float:
 
 def _series(samples: list[Sample], name: str, label: str) -> dict[str, float]:
     return {s.labels[label]: s.value for s in samples if s.name == name}
-
-
-@pytest.fixture
-def agents(tmp_path: Path) -> Iterator[Callable[..., AgentProc]]:
-    started: list[AgentProc] = []
-
-    def start(config: dict[str, object] | None = None, **kw: object) -> AgentProc:
-        a = spawn_agent(tmp_path, config, **kw)  # type: ignore[arg-type]
-        started.append(a)
-        return a
-
-    yield start
-    for a in started:
-        if a.proc.poll() is None:
-            a.proc.kill()
-            a.proc.wait(5)
 
 
 @pytest.fixture
@@ -267,8 +251,10 @@ def test_options_defaults_and_default_urls(tmp_path: Path) -> None:
 # -- the monitord agent -----------------------------------------------------------------------
 
 
-def test_pulls_a_real_agent_and_values_agree_with_psutil(agents: Callable[..., AgentProc]) -> None:
-    agent = agents({"services": {"ghost": {"process": "no-such-proc-zz"}}})
+def test_pulls_a_real_agent_and_values_agree_with_psutil(
+    start_agent: Callable[..., AgentProc],
+) -> None:
+    agent = start_agent({"services": {"ghost": {"process": "no-such-proc-zz"}}})
     samples = _collect({"url": agent.url, "token": TOKEN})
     assert samples and all(s.labels["target"] == TARGET.name for s in samples)
     assert _one(samples, "monitord_host_memory_total_bytes") == psutil.virtual_memory().total
@@ -293,9 +279,11 @@ def test_pulls_a_real_agent_and_values_agree_with_psutil(agents: Callable[..., A
 
 
 def test_contract_every_sample_matches_its_spec_and_promtool_accepts(
-    agents: Callable[..., AgentProc], clock: FakeClock
+    start_agent: Callable[..., AgentProc], clock: FakeClock
 ) -> None:
-    agent = agents({"backups": {"b": {"path": "/nonexistent"}}, "files": {"f": "/etc/hostname"}})
+    agent = start_agent(
+        {"backups": {"b": {"path": "/nonexistent"}}, "files": {"f": "/etc/hostname"}}
+    )
     samples = _collect({"url": agent.url, "token": TOKEN})
     specs = {m.name: m for m in AgentCollector.metrics}
     assert len(specs) == len(AgentCollector.metrics)
@@ -321,16 +309,18 @@ def test_contract_every_sample_matches_its_spec_and_promtool_accepts(
     assert res.returncode == 0 and res.stdout == res.stderr == b"", (res.stdout, res.stderr)
 
 
-def test_inventory_through_the_collector(agents: Callable[..., AgentProc]) -> None:
-    agent = agents()
+def test_inventory_through_the_collector(start_agent: Callable[..., AgentProc]) -> None:
+    agent = start_agent()
     inv = _inventory({"url": agent.url, "token": TOKEN})
     assert inv["target"] == TARGET.name and inv["hostname"] == socket.gethostname()
     assert inv["memory_bytes"] == psutil.virtual_memory().total
     assert inv["software_source"] == "dpkg" and len(inv["software"]) > 100  # type: ignore[arg-type]
 
 
-def test_wrong_token_and_rate_limit_are_auth_failures(agents: Callable[..., AgentProc]) -> None:
-    agent = agents({"auth_failures_burst": 2, "auth_failures_per_minute": 1})
+def test_wrong_token_and_rate_limit_are_auth_failures(
+    start_agent: Callable[..., AgentProc],
+) -> None:
+    agent = start_agent({"auth_failures_burst": 2, "auth_failures_per_minute": 1})
     wrong = "not-the-token-0123456789abcdef"
     err = _fails({"url": agent.url, "token": wrong}, AuthFailed)
     assert "401" in str(err) and wrong not in str(err)
@@ -339,9 +329,11 @@ def test_wrong_token_and_rate_limit_are_auth_failures(agents: Callable[..., Agen
     assert "429" in str(err)
 
 
-def test_tls_trusted_untrusted_and_plain(tmp_path: Path, agents: Callable[..., AgentProc]) -> None:
+def test_tls_trusted_untrusted_and_plain(
+    tmp_path: Path, start_agent: Callable[..., AgentProc]
+) -> None:
     _, _, ca = tls = self_signed(tmp_path)
-    agent = agents(tls=tls)
+    agent = start_agent(tls=tls)
     url = f"https://127.0.0.1:{agent.port}"
     good = _collect({"url": url, "token": TOKEN, "ca_file": str(ca)})
     assert _one(good, "monitord_host_memory_total_bytes") == psutil.virtual_memory().total
@@ -351,7 +343,7 @@ def test_tls_trusted_untrusted_and_plain(tmp_path: Path, agents: Callable[..., A
     other = self_signed(tmp_path, "other")
     err = _fails({"url": url, "token": TOKEN, "ca_file": str(other[2])}, TlsFailed)
     assert "ca_file" in str(err)
-    plain = agents()
+    plain = start_agent()
     _fails({"url": f"https://127.0.0.1:{plain.port}", "token": TOKEN}, TlsFailed)
 
 
@@ -417,9 +409,9 @@ def test_huge_body_is_cut_at_the_cap_with_bounded_memory(bad_server: str) -> Non
 
 
 def test_node_exporter_agrees_with_psutil_and_with_the_agent(
-    node_exporter: str, agents: Callable[..., AgentProc]
+    node_exporter: str, start_agent: Callable[..., AgentProc]
 ) -> None:
-    agent = agents({"host": {"cpu_window": "1s"}})
+    agent = start_agent({"host": {"cpu_window": "1s"}})
     burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         wait_for(lambda: psutil.Process(burner.pid).cpu_times().user > 0.05, 10, "the burner")
@@ -527,11 +519,11 @@ def _exposed(text: str, name: str, **labels: str) -> dict[tuple[tuple[str, str],
 
 
 def test_monitord_run_pulls_the_agent_and_node_exporter_and_values_agree(
-    tmp_path: Path, agents: Callable[..., AgentProc], node_exporter: str
+    tmp_path: Path, start_agent: Callable[..., AgentProc], node_exporter: str
 ) -> None:
     """`monitord agent` and `monitord run -c FILE` as real processes; the test scrapes the
     daemon's /metrics and compares with psutil and with node_exporter read by the daemon."""
-    agent = agents(cli=True)
+    agent = start_agent(cli=True)
     token_file = tmp_path / "daemon-agent.token"
     token_file.write_text(TOKEN + "\n")
     token_file.chmod(0o600)
@@ -592,12 +584,7 @@ targets:
         text: str = found[0]
         cpu_now: object = found[1]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc, 15)
     assert proc.returncode == 0, log_path.read_text()[-3000:]
     # Memory total: exact, from psutil, the agent and node_exporter alike.
     total = psutil.virtual_memory().total

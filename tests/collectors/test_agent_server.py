@@ -1,39 +1,35 @@
 """`monitord agent` as a real process on loopback: auth, rate limit, TLS, limits, endpoints.
 
-The helpers here (AgentProc, start_agent, self_signed) are also used by test_agent.py.
+The helpers here (AgentProc, spawn_agent, self_signed) are also used by test_agent.py;
+the `start_agent` fixture is in tests/collectors/conftest.py.
 """
 
 from __future__ import annotations
 
-import datetime
 import http.client
-import ipaddress
 import json
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from collectors.agent_config import load_config
 from collectors.agent_server import FailureLimiter, render
 from monitord.errors import ConfigError
 from monitord.types import MetricSpec, Sample, SampleKind
 from tests.conftest import free_port, wait_for
+from tests.peers.process import stop_process
+from tests.peers.tls import write_self_signed
 
 TOKEN = "s3cr3t-agent-token-0123456789abcdef"
 
@@ -55,6 +51,16 @@ class AgentProc:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def wait_listening(self, timeout: float = 20) -> None:
+        """Wait for the "agent listening" log line; fail with the log if the agent exits."""
+
+        def listening() -> bool:
+            if self.proc.poll() is not None:
+                pytest.fail(f"agent exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+            return "agent listening" in self.log()
+
+        wait_for(listening, timeout, "the agent to listen")
 
     def request(
         self,
@@ -88,14 +94,8 @@ class AgentProc:
         return body.decode()
 
     def stop(self, timeout: float = 10) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                pytest.fail(f"agent ignored SIGTERM for {timeout}s:\n{self.log()[-2000:]}")
+        if not stop_process(self.proc, timeout):
+            pytest.fail(f"agent ignored SIGTERM for {timeout}s:\n{self.log()[-2000:]}")
         return int(self.proc.returncode)
 
 
@@ -143,67 +143,15 @@ def spawn_agent(
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
     agent = AgentProc(proc, port, token, log_path, tls[2] if tls else None)
     if wait:
-
-        def listening() -> bool:
-            if proc.poll() is not None:
-                pytest.fail(f"agent exited with {proc.returncode}:\n{agent.log()[-3000:]}")
-            return "agent listening" in agent.log()
-
-        wait_for(listening, 20, "the agent to listen")
+        agent.wait_listening()
     return agent
-
-
-@pytest.fixture
-def start_agent(tmp_path: Path) -> Iterator[Callable[..., AgentProc]]:
-    started: list[AgentProc] = []
-
-    def start(config: Mapping[str, object] | None = None, **kw: object) -> AgentProc:
-        agent = spawn_agent(tmp_path, config, **kw)  # type: ignore[arg-type]
-        started.append(agent)
-        return agent
-
-    yield start
-    for a in started:
-        if a.proc.poll() is None:
-            a.proc.kill()
-            a.proc.wait(5)
 
 
 def self_signed(tmp_path: Path, name: str = "agent") -> tuple[Path, Path, Path]:
     """A self-signed certificate for 127.0.0.1/localhost: (cert, key, the cert as CA)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "monitord-agent-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    cert_path, key_path = write_self_signed(
+        tmp_path / f"{name}.crt", tmp_path / f"{name}.key", "monitord-agent-test"
     )
-    cert_path, key_path = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
     return cert_path, key_path, cert_path
 
 
@@ -563,12 +511,7 @@ def test_the_agent_itself_imports_no_daemon_machinery_and_stays_under_40_mb(tmp_
         )
     agent = AgentProc(proc, port, TOKEN, log_path)
     try:
-        wait_for(
-            lambda: proc.poll() is not None or "agent listening" in agent.log(),
-            20,
-            "the agent to listen",
-        )
-        assert proc.poll() is None, agent.log()
+        agent.wait_listening()
         for _ in range(3):
             agent.metrics()
         assert agent.request("/inventory", TOKEN)[0] == 200
@@ -649,12 +592,7 @@ def test_systemd_unit_exec_start_runs_the_agent(tmp_path: Path) -> None:
         proc = subprocess.Popen(cmd.split(), stdout=subprocess.DEVNULL, stderr=err, cwd="/")
     agent = AgentProc(proc, port, TOKEN, log_path, ca)
     try:
-        wait_for(
-            lambda: proc.poll() is not None or "agent listening" in agent.log(),
-            20,
-            "the agent to listen",
-        )
-        assert proc.poll() is None, agent.log()
+        agent.wait_listening()
         text = agent.metrics()
         assert metric(text, "monitord_host_memory_total_bytes") == psutil.virtual_memory().total
         assert agent.request("/metrics")[0] == 401

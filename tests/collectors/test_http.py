@@ -27,6 +27,7 @@ from cryptography.x509.oid import NameOID
 from collectors import http
 from monitord.errors import ConfigError, ConnectionRefused, TlsFailed
 from monitord.types import FailureReason, Sample, SampleKind, Shared, Target, TargetKind
+from tests.peers.tls import write_pem
 
 DAY = 86400.0
 TARGET = Target("portal", "127.0.0.1", TargetKind.WEBSITE)
@@ -85,14 +86,7 @@ class Pki:
         )
         stem = f"{name}-{int(days_left)}"
         cert_path, key_path = self.root / f"{stem}.pem", self.root / f"{stem}.key"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        write_pem(cert_path, key_path, cert, key)
         return cert_path, key_path, cert
 
 

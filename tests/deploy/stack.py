@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.peers.postgres import PgServer, any_server
+from tests.peers.process import stop_process
 from tests.peers.snmprec_gen import switch
 from tests.peers.snmpsim import SnmpSim
 from tests.peers.webhook import WebhookReceiver
@@ -134,14 +134,7 @@ def start_daemon(
 
 def stop(proc: subprocess.Popen[bytes] | None, timeout: float = 15) -> None:
     """SIGTERM, then SIGKILL after `timeout`; always reaps."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+    stop_process(proc, timeout)
 
 
 class Stack:

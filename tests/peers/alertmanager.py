@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from tests.peers.process import stop_process
+
 __all__ = ["BINARY", "Alertmanager"]
 
 BINARY = "/usr/bin/prometheus-alertmanager"
@@ -95,13 +97,7 @@ class Alertmanager:
         pytest.fail(f"alertmanager not ready within 20s: {self.log.read_text()[-2000:]}")
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, 10)
         self._log_fh.close()
 
     def alerts(self) -> list[dict[str, Any]]:

@@ -15,16 +15,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import pytest
 
+from tests.peers.process import ProcessPeer, wait_started
 from tests.peers.snmpsim import free_udp_port
 
 __all__ = ["Snmpd", "SnmpdUser", "parse_snmp_output", "snmpbulkwalk"]
@@ -67,7 +65,7 @@ class SnmpdUser:
         return args
 
 
-class Snmpd:
+class Snmpd(ProcessPeer):
     """One snmpd on 127.0.0.1:<free port>."""
 
     community = "monitord-test"
@@ -114,10 +112,8 @@ class Snmpd:
             start_new_session=True,
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                pytest.fail(f"snmpd exited with {self._proc.returncode}:\n{self.log_tail()}")
+
+        def answers() -> bool:
             out = subprocess.run(
                 [
                     "snmpget",
@@ -137,42 +133,15 @@ class Snmpd:
                 env=env,
                 check=False,
             )
-            if out.returncode == 0 and "1.3.6.1.2.1.1.3.0" in out.stdout:
-                return
-            time.sleep(0.1)
-        self.stop()
-        pytest.fail(
-            f"snmpd did not answer on {self.host}:{self.port} within {timeout}s\n{self.log_tail()}"
+            return out.returncode == 0 and "1.3.6.1.2.1.1.3.0" in out.stdout
+
+        wait_started(
+            self._proc, answers, timeout, f"snmpd on {self.host}:{self.port}", self.log_tail
         )
-
-    def log_tail(self, size: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-size:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
     def __enter__(self) -> Snmpd:
         self.start()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 _LINE = re.compile(r"^\.?([0-9.]+) = (?:([A-Za-z0-9-]+): )?(.*)$")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -27,10 +26,10 @@ import sysconfig
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
 
 import pytest
 
+from tests.peers.process import ProcessPeer, log_tail, wait_started
 from tests.peers.snmprec_gen import Record, render_records
 
 __all__ = ["SnmpSim", "V3User", "bundled_recordings", "free_udp_port"]
@@ -86,7 +85,7 @@ class V3User:
         return out
 
 
-class SnmpSim:
+class SnmpSim(ProcessPeer):
     """One snmpsim responder process on 127.0.0.1 and its data directory."""
 
     def __init__(
@@ -166,22 +165,14 @@ class SnmpSim:
             self._proc = subprocess.Popen(
                 cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, start_new_session=True
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                text = err_path.read_text(errors="replace")
-                pytest.fail(
-                    f"snmpsim exited with {self._proc.returncode}: "
-                    f"{text[-2000:]}\n{self.log_tail()}"
-                )
-            if "Listening at UDP/IPv4 endpoint" in self.log_tail(20000) and self._answers():
-                return
-            time.sleep(0.1)
-        self.stop()
-        pytest.fail(
-            f"snmpsim did not answer on {self.host}:{self.port} within "
-            f"{timeout}s\n{self.log_tail()}"
-        )
+
+        def details() -> str:
+            return f"{log_tail(err_path, 2000)}\n{self.log_tail()}"
+
+        def ready() -> bool:
+            return "Listening at UDP/IPv4 endpoint" in self.log_tail(20000) and self._answers()
+
+        wait_started(self._proc, ready, timeout, f"snmpsim on {self.host}:{self.port}", details)
 
     def _answers(self) -> bool:
         """A raw v2c GET of sysUpTime.0 with a community snmpsim does not know: any reply will do.
@@ -209,35 +200,8 @@ class SnmpSim:
                 return False
         return True
 
-    def log_tail(self, size: int = 3000) -> str:
-        """The end of the responder's log."""
-        try:
-            return self.log_path.read_text(errors="replace")[-size:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        """Stop the responder (SIGTERM, then SIGKILL after 5 s)."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
     def __enter__(self) -> SnmpSim:
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def communities(self) -> Sequence[str]:
         """Communities currently served."""

@@ -1,32 +1,5 @@
 """The month of history shared by the report tests (built once per session)."""
 
-from __future__ import annotations
+from tests.reports_fixtures import ctx, month
 
-from collections.abc import Iterator
-
-import pytest
-
-from monitord.history import History
-from monitord.reports.common import ReportContext
-from monitord.reports.period import Period
-from monitord.reports.store import HistorySource
-from tests.monitord.reports.month import TZ, Month, shared_month
-
-
-@pytest.fixture(scope="session")
-def month(tmp_path_factory: pytest.TempPathFactory) -> Month:
-    return shared_month(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture
-def ctx(month: Month) -> Iterator[ReportContext]:
-    h = History(month.db)
-    try:
-        yield ReportContext(
-            HistorySource(h),
-            Period(2026, 10, TZ),
-            month.config,
-            generated=Period(2026, 11, TZ).start + 6 * 3600,
-        )
-    finally:
-        h.close()
+__all__ = ["ctx", "month"]
