@@ -51,7 +51,8 @@ CORE_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "monitord_target_up",
         SampleKind.GAUGE,
-        "1 if the target answers this collector, 0 if it is down (after hysteresis: failures_to_down / successes_to_up).",
+        "1 if the target answers this collector, 0 if it is down"
+        " (after hysteresis: failures_to_down / successes_to_up).",
         ("target", "collector"),
     ),
     MetricSpec(
@@ -69,7 +70,8 @@ CORE_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "monitord_last_poll_success",
         SampleKind.GAUGE,
-        "1 if the last poll of this target by this collector succeeded, 0 if it failed (no hysteresis).",
+        "1 if the last poll of this target by this collector succeeded,"
+        " 0 if it failed (no hysteresis).",
         ("target", "collector"),
     ),
     MetricSpec(
@@ -189,11 +191,13 @@ class ExpositionRenderer:
         if g.up is not None:
             per["monitord_target_up"] = [f"monitord_target_up{{{lbl}}} {1 if g.up else 0}\n"]
         if g.last_poll_ts:
+            ts = format_value(round(g.last_poll_ts, 3))
             per["monitord_last_poll_timestamp_seconds"] = [
-                f"monitord_last_poll_timestamp_seconds{{{lbl}}} {format_value(round(g.last_poll_ts, 3))}\n"
+                f"monitord_last_poll_timestamp_seconds{{{lbl}}} {ts}\n"
             ]
+            took = format_value(round(g.last_duration, 6))
             per["monitord_last_poll_duration_seconds"] = [
-                f"monitord_last_poll_duration_seconds{{{lbl}}} {format_value(round(g.last_duration, 6))}\n"
+                f"monitord_last_poll_duration_seconds{{{lbl}}} {took}\n"
             ]
             per["monitord_last_poll_success"] = [
                 f"monitord_last_poll_success{{{lbl}}} {1 if g.last_poll_ok else 0}\n"
@@ -292,7 +296,10 @@ class MetricsServer:
             self._send(req, 200 if ok else 503, "text/plain; charset=utf-8", body)
             return
         elif path == "/":
-            body = b"<html><body><h1>monitord</h1><a href='/metrics'>/metrics</a> <a href='/healthz'>/healthz</a></body></html>\n"
+            body = (
+                b"<html><body><h1>monitord</h1><a href='/metrics'>/metrics</a>"
+                b" <a href='/healthz'>/healthz</a></body></html>\n"
+            )
             ctype = "text/html; charset=utf-8"
         else:
             self._send(req, 404, "text/plain; charset=utf-8", b"not found\n")

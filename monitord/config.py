@@ -161,7 +161,8 @@ class _TargetModel(StrictModel):
     def _name(cls, v: str) -> str:
         if not _NAME.match(v):
             raise ValueError(
-                f"invalid target name {v!r}: letters, digits and _ . : - only, starting with a letter or digit"
+                f"invalid target name {v!r}: letters, digits and _ . : - only,"
+                " starting with a letter or digit"
             )
         return v
 
@@ -322,7 +323,9 @@ def parse_config_text(
     # errors of the others (duplicates, unknown collectors, bad options).
     valid: list[tuple[int, _TargetModel]] = []
     if not isinstance(raw_targets, list):
-        issues.append(ConfigIssue(path, line_of(("targets",)), "targets", "must be a list of targets"))
+        issues.append(
+            ConfigIssue(path, line_of(("targets",)), "targets", "must be a list of targets")
+        )
         raw_targets = []
     for i, raw in enumerate(raw_targets):
         try:
@@ -474,7 +477,8 @@ def _build_targets(
                         path,
                         line_of((*base, "timeout")),
                         f"{fld}.timeout",
-                        f"timeout {format_duration(timeout)} is longer than interval {format_duration(interval)}",
+                        f"timeout {format_duration(timeout)} is longer than"
+                        f" interval {format_duration(interval)}",
                     )
                 )
                 continue

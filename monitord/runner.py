@@ -19,7 +19,15 @@ from monitord import __version__
 from monitord.config import CollectorConfig
 from monitord.errors import CollectorError
 from monitord.state import Event, EventKind, GroupView, State
-from monitord.types import Clock, FailureReason, MetricSpec, Sample, SystemClock, Target
+from monitord.types import (
+    POLL_DEADLINE,
+    Clock,
+    FailureReason,
+    MetricSpec,
+    Sample,
+    SystemClock,
+    Target,
+)
 
 __all__ = ["DEFAULT_CONCURRENCY", "Runner", "SelfMetrics"]
 
@@ -174,8 +182,13 @@ class Runner:
         reason: str = ""
         message = ""
         try:
-            async with asyncio.timeout(job.timeout):
-                samples = await job.collector.collect(target)
+            deadline = asyncio.get_running_loop().time() + job.timeout
+            token = POLL_DEADLINE.set(deadline)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    samples = await job.collector.collect(target)
+            finally:
+                POLL_DEADLINE.reset(token)
             ok = True
         except CollectorError as exc:
             ok, reason, message, samples = False, exc.reason.value, str(exc), exc.samples

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
+    "POLL_DEADLINE",
     "UPTIME_METRICS",
     "Clock",
     "Closable",
@@ -27,6 +29,12 @@ __all__ = [
     "Target",
     "TargetKind",
 ]
+
+
+# The event-loop time (loop.time()) at which the runner cancels the poll in progress, set
+# around each collect(); None outside a poll. A collector with its own inner deadline (the
+# SNMP walk budget) keeps it below this one, so an overrun returns partial data, not nothing.
+POLL_DEADLINE: ContextVar[float | None] = ContextVar("monitord_poll_deadline", default=None)
 
 
 class SampleKind(StrEnum):

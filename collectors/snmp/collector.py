@@ -61,12 +61,14 @@ from monitord.errors import (
     TargetTimeout,
     TargetUnreachable,
 )
-from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
+from monitord.types import POLL_DEADLINE, MetricSpec, Sample, SampleKind, Shared, Target
 
 __all__ = ["BASE_METRICS", "METRICS", "SnmpCollector", "evaluate_group"]
 
 log = logging.getLogger(__name__)
 
+# walk_budget when none is configured and no runner deadline is known (a probe from the CLI)
+DEFAULT_WALK_BUDGET: Final = 4.0
 SYS_DESCR: Final[Oid] = (1, 3, 6, 1, 2, 1, 1, 1, 0)
 SYS_OBJECT_ID: Final[Oid] = (1, 3, 6, 1, 2, 1, 1, 2, 0)
 SYS_UPTIME: Final[Oid] = (1, 3, 6, 1, 2, 1, 1, 3, 0)
@@ -218,6 +220,7 @@ class SnmpCollector:
 
     async def _collect(self, target: Target, cache: DeviceCache) -> list[Sample]:
         opts = self.options
+        budget = walk_budget(opts.walk_budget, opts.request_timeout)
         poll = _Poll()
         session: Session | None = None
         failure: ClientError | None = None
@@ -234,7 +237,7 @@ class SnmpCollector:
                 native=self._native,
             )
             try:
-                async with asyncio.timeout(opts.walk_budget):
+                async with asyncio.timeout(budget):
                     await self._poll(session, cache, poll)
             except TimeoutError:
                 overrun = True
@@ -256,17 +259,17 @@ class SnmpCollector:
             if not cache.overrun_logged:
                 cache.overrun_logged = True
                 log.warning(
-                    "snmp poll over budget %s budget=%gs requests=%d varbinds=%d: returning "
+                    "snmp poll over budget %s budget=%.3gs requests=%d varbinds=%d: returning "
                     "partial data",
                     where,
-                    opts.walk_budget,
+                    budget,
                     session.stats.requests if session else 0,
                     session.stats.varbinds if session else 0,
                 )
             raise TargetTimeout(
-                f"snmp poll ran out of its walk_budget of {opts.walk_budget:g}s ({where}); "
-                "returned partial data: raise walk_budget (and the poll timeout) or poll fewer "
-                "profiles",
+                f"snmp poll ran out of its walk_budget of {budget:.3g}s ({where}); "
+                "returned partial data: raise the poll timeout (walk_budget follows it unless "
+                "set) or poll fewer profiles",
                 samples=samples,
             )
         if failure is not None:
@@ -561,6 +564,17 @@ class SnmpCollector:
             out.append(Sample("monitord_snmp_max_repetitions", tl, value))
             out.append(Sample("monitord_snmp_table_skipped", tl, 1 if table in cache.broken else 0))
         return out
+
+
+def walk_budget(configured: float | None, request_timeout: float) -> float:
+    """The poll's own deadline in seconds: as configured, else below the runner's deadline."""
+    if configured is not None:
+        return configured
+    deadline = POLL_DEADLINE.get()
+    if deadline is None:
+        return DEFAULT_WALK_BUDGET
+    remaining = deadline - asyncio.get_running_loop().time()
+    return max(request_timeout, remaining - max(0.5, 0.1 * remaining))
 
 
 def evaluate_group(

@@ -85,7 +85,9 @@ class Options:
       sysObjectID/sysDescr (system, interfaces, entity, lldp always).
     - `max_repetitions`: GETBULK max-repetitions (shrinks per device on tooBig/timeouts).
     - `retries`, `request_timeout`: per request. `walk_budget`: the whole poll's own
-      deadline, kept below the poll `timeout` so a slow device returns partial data.
+      deadline; a slow device returns partial data when it runs out. Unset: the poll's
+      `timeout` less a margin (10 %, at least 0.5 s), so it always ends before the
+      runner cancels the poll; outside the daemon (probe), 4 s.
     - `label_refresh`: polls between re-walks of names/aliases/speeds and inventory.
     - `client`: `native` (own v1/v2c codec) or `pysnmp` (pysnmp's engine); v3 always
       uses pysnmp.
@@ -106,7 +108,7 @@ class Options:
     max_repetitions: int = 25
     retries: int = 1
     request_timeout: Duration = 1.0
-    walk_budget: Duration = 4.0
+    walk_budget: Duration | None = None
     label_refresh: int = 10
     client: str = "native"
 
@@ -126,7 +128,7 @@ def validate_numbers(opts: Options) -> list[ConfigIssue]:
         bad("retries", "must be between 0 and 10")
     if opts.request_timeout > 60:
         bad("request_timeout", "must be at most 60s")
-    if opts.walk_budget < opts.request_timeout:
+    if opts.walk_budget is not None and opts.walk_budget < opts.request_timeout:
         bad(
             "walk_budget",
             "must be at least request_timeout (keep it a little below the poll timeout)",

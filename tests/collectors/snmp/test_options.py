@@ -160,7 +160,7 @@ def test_documented_defaults() -> None:
         o.label_refresh,
         o.client,
         o.profiles,
-    ) == ("2c", 161, 25, 1, 1.0, 4.0, 10, "native", None)
+    ) == ("2c", 161, 25, 1, 1.0, None, 10, "native", None)
 
 
 def test_named_auth_from_the_top_level_section(tmp_path: Path) -> None:

@@ -253,6 +253,51 @@ def test_walk_budget_returns_partial_data_and_logs_once(caplog: pytest.LogCaptur
 
 
 @pytest.mark.peer
+def test_without_walk_budget_the_poll_timeout_still_yields_partial_data(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No walk_budget: the collector's deadline follows the job's timeout (through the Runner)."""
+    from collectors import COLLECTORS
+    from exporters.prometheus import specs_by_name
+    from monitord.config import parse_config_text
+    from monitord.daemon import collector_specs
+    from monitord.runner import Runner, SelfMetrics
+    from monitord.state import State
+
+    values = interface_table(30)
+    caplog.set_level(logging.INFO)
+
+    async def body(agent: ScriptedAgent) -> tuple[bool, State, float]:
+        text = f"""
+targets:
+  - name: slowpoke
+    address: 127.0.0.1
+    collectors:
+      snmp: {{community: public, port: {agent.port}, profiles: [system, interfaces],
+              max_repetitions: 2, request_timeout: 0.5s, timeout: 2s}}
+"""
+        shared = Shared()
+        try:
+            cfg = parse_config_text(text, "t.yaml", COLLECTORS, shared, {})
+            state = State()
+            runner = Runner(state, SelfMetrics(), specs_by_name(collector_specs(cfg)))
+            (tc,) = cfg.targets
+            t0 = time.monotonic()
+            ok = await runner.poll(tc.target, tc.collectors[0])
+            return ok, state, time.monotonic() - t0
+        finally:
+            await shared.aclose()
+
+    ok, state, took = with_agent(values, Faults(delay=0.05), body)
+    assert not ok and took < 2.0  # ended by its own budget, before the runner's deadline
+    group = state.group("slowpoke", "snmp")
+    assert group is not None and group.reason == "timeout"
+    assert "budget=1.5s" in caplog.text  # 2 s less the 0.5 s margin
+    names = {k[0] for k in group.series}
+    assert "monitord_snmp_poll_partial" in names and "monitord_interface_admin_up" in names
+
+
+@pytest.mark.peer
 def test_global_request_cap_holds_across_targets() -> None:
     values = interface_table(3)
 
