@@ -51,14 +51,20 @@ def filesystems(ctx: ReportContext) -> list[FsStat]:
 
 
 def backups(ctx: ReportContext) -> list[tuple[str, str, float, float | None, str]]:
-    """(target, policy, last copy ts, size, state) from the backup gauges."""
-    gs = ctx.source.gauges(("backup_ts", "backup_size"), ctx.period)
+    """(target, policy, last copy ts, size, state) from the backup gauges.
+
+    A copy is "ok" when younger than the backup's own policy (the agent's
+    monitord_backup_max_age_seconds), else than `reports.targets.backup_max_age_hours`.
+    """
+    gs = ctx.source.gauges(("backup_ts", "backup_size", "backup_max_age"), ctx.period)
     sizes = {(g.target, g.object): g.last for g in gs if g.kind == "backup_size"}
+    policy = {(g.target, g.object): g.last for g in gs if g.kind == "backup_max_age"}
+    default = ctx.config.targets.backup_max_age_hours * 3600
     end = min(ctx.period.end, ctx.generated)
     out = []
     for g in sorted((g for g in gs if g.kind == "backup_ts"), key=lambda g: (g.target, g.object)):
         age = end - g.last
-        state = "ok" if age <= ctx.config.targets.backup_max_age_hours * 3600 else "overdue"
+        state = "ok" if age <= policy.get((g.target, g.object), default) else "overdue"
         if g.last <= 0:
             state = "missing"
         out.append((g.target, g.object, g.last, sizes.get((g.target, g.object)), state))

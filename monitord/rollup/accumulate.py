@@ -75,6 +75,7 @@ GAUGES: Final[Mapping[str, tuple[str, str]]] = {
     "monitord_backup_size_bytes": ("backup_size", "policy"),
     # host agent (collectors/agent_checks.py): backups by folder, security state
     "monitord_backup_newest_size_bytes": ("backup_size", "backup"),
+    "monitord_backup_max_age_seconds": ("backup_max_age", "backup"),  # the backup's policy
     "monitord_host_pending_updates": ("pending_updates", ""),
     "monitord_host_firewall_enabled": ("firewall", ""),
 }

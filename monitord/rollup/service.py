@@ -451,6 +451,11 @@ def agent_findings(
         if g.collector != "agent" or not g.last_poll_ok:
             continue
         tname = g.target.name
+        policies = {
+            _label(sv.labels, "backup"): sv.value
+            for sv in g.series.values()
+            if sv.name == "monitord_backup_max_age_seconds"
+        }
         for sv in g.series.values():
             spec = AGENT_CHECKS.get(sv.name)
             if spec is None:
@@ -466,7 +471,9 @@ def agent_findings(
                 detail = f"pending={sv.value:.0f}"
             elif sv.name == "monitord_host_firewall_enabled" and sv.value < 1:
                 detail = "enabled=0"
-            elif sv.name == "monitord_backup_newest_age_seconds" and sv.value > backup_max_age:
+            elif sv.name == "monitord_backup_newest_age_seconds" and sv.value > policies.get(
+                _label(sv.labels, "backup"), backup_max_age
+            ):
                 detail = f"backup={_label(sv.labels, 'backup')} age_hours={sv.value / 3600:.1f}"
             elif sv.name == "monitord_backup_files" and sv.value < 1:
                 detail = f"backup={_label(sv.labels, 'backup')} files=0"

@@ -63,20 +63,28 @@ def test_agent_security_sections_from_recorded_month(tmp_path: Path) -> None:
     rec = RollupRecorder(h, clock, TZ)
     restart, k = 14 * 24, 0  # the agent restarts on 15 Oct 00:00: its counter starts again
     last_backup = P0 - 3600.0
+    last_weekly = P0 - 3 * 86400.0  # a weekly copy (policy 8 days) on days 4, 11, 18, 25
     while clock.wall < P1:
         now = clock.wall
         d = int((now - P0) // 86400) + 1  # day of the month
         if d <= 28 and (now - P0) % 86400 == 2 * 3600:
             last_backup = now  # a copy at 02:00 every day until the 28th
+        if d % 7 == 4 and (now - P0) % 86400 == 2 * 3600:
+            last_weekly = now
         logins = 5 * (k if k < restart else k - restart)
         lb = {"target": "srv-1"}
         bk = {"target": "srv-1", "backup": "db-dump"}
+        wk = {"target": "srv-1", "backup": "weekly"}
         samples = [
             Sample("monitord_host_failed_logins_total", lb, logins, SampleKind.COUNTER),
             Sample("monitord_host_pending_updates", lb, 3.0 if d < 20 else 0.0),
             Sample("monitord_host_firewall_enabled", lb, 0.0 if d >= 25 else 1.0),
             Sample("monitord_backup_newest_age_seconds", bk, now - last_backup),
             Sample("monitord_backup_files", bk, 7.0),
+            # the weekly one carries its own policy: 3-6 days old is fine for it
+            Sample("monitord_backup_newest_age_seconds", wk, now - last_weekly),
+            Sample("monitord_backup_max_age_seconds", wk, 8 * 86400.0),
+            Sample("monitord_backup_files", wk, 4.0),
         ]
         state.record(srv, "agent", samples, ok=True, interval=3600.0)
         rec.observe(state.group("srv-1", "agent"))  # type: ignore[arg-type]
@@ -97,8 +105,10 @@ def test_agent_security_sections_from_recorded_month(tmp_path: Path) -> None:
         ("srv-1", Num(0.0), Num(3.0), Msg("words.no"), Ts(P1 - 3600))
     ]
     last_copy = P0 + 27 * 86400 + 2 * 3600  # 28 Oct 02:00
+    last_weekly_copy = P0 + 24 * 86400 + 2 * 3600  # 25 Oct 02:00
     assert tables["backup_status"].rows == [
-        ("srv-1", "db-dump", Ts(last_copy), Dur(P1 - last_copy), Msg("backup.overdue"))
+        ("srv-1", "db-dump", Ts(last_copy), Dur(P1 - last_copy), Msg("backup.overdue")),
+        ("srv-1", "weekly", Ts(last_weekly_copy), Dur(P1 - last_weekly_copy), Msg("backup.ok")),
     ]
     upd = {(r[1], r[8]) for r in tables["findings_updates"].rows}
     assert upd == {
