@@ -125,14 +125,21 @@ def test_alertmanager_routes(labels: list[str], receiver: str) -> None:
 
 
 def test_systemd_analyze_verify(tmp_path: Path) -> None:
-    assert {u.name for u in UNITS} >= {"monitord.service", "monitord-agent.service"}
+    assert {u.name for u in UNITS} >= {
+        "monitord.service",
+        "monitord@.service",
+        "monitord-agent.service",
+    }
     venv = REPO / ".venv"
+    names = []
     for unit in UNITS:
         # the units name the installed paths (/opt/monitord/.venv): point them at this
         # checkout's venv so systemd can check the executables exist
         text = unit.read_text().replace("/opt/monitord/.venv", str(venv))
-        (tmp_path / unit.name).write_text(text)
-    r = run(which("systemd-analyze"), "verify", *(str(tmp_path / u.name) for u in UNITS))
+        name = unit.name.replace("@.", "@1.")  # a template is verified as an instance
+        (tmp_path / name).write_text(text)
+        names.append(str(tmp_path / name))
+    r = run(which("systemd-analyze"), "verify", *names)
     assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
 
 
