@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -557,6 +557,14 @@ def _index_lines(
             _index_lines(item, (*loc, i), lines, issues, path)
 
 
+# Keys whose values are secrets wherever they appear (collector options, snmp.auths,
+# notifiers): they must be references, so the config file itself holds no secret.
+SECRET_KEYS: Final = frozenset(
+    {"community", "auth_key", "priv_key", "auth_password", "priv_password", "password", "token",
+     "secret"}
+)  # fmt: skip
+
+
 def _expand(
     data: object,
     loc: tuple[str | int, ...],
@@ -577,6 +585,22 @@ def _expand(
         except SecretError as exc:
             issues.append(ConfigIssue(path, line_of(loc), _loc(loc), str(exc)))
             return ""
+    if (
+        isinstance(data, str)
+        and data
+        and loc
+        and loc[-1] in SECRET_KEYS
+        and not data.startswith("file:")
+    ):
+        # The text itself is never repeated here: it is the secret.
+        issues.append(
+            ConfigIssue(
+                path,
+                line_of(loc),
+                _loc(loc),
+                "a secret is written as ${ENV_VAR} or file:/path, not as text in the config",
+            )
+        )
     return data
 
 

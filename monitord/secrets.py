@@ -1,8 +1,9 @@
 """Secrets: a type that never prints, and the resolution of `${ENV}` and `file:` references.
 
 A secret in the config is written as `${VAR}` (taken from the environment) or
-`file:/path` (the file's content, trailing newline stripped). A literal is accepted
-too, for tests and labs, but the example config never shows one.
+`file:/path` (the file's content, trailing newline stripped). The config loader
+refuses a secret written as text (monitord.config.SECRET_KEYS); `resolve_secret` still
+takes a literal for the command line (`monitord probe --community ...`) and tests.
 """
 
 from __future__ import annotations

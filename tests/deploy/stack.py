@@ -52,8 +52,21 @@ def daemon_config(
     extra_daemon: str = "",
     webhook_url: str = "",
 ) -> str:
-    """The daemon config of the stack (targets on loopback only)."""
-    pw = f", password: {json.dumps(pg.password)}" if pg.password else ""
+    """The daemon config of the stack (targets on loopback only).
+
+    Secrets are references, as the config loader requires: each community and the
+    database password are written to a file under `data_dir` and named as `file:`.
+    """
+    secrets = data_dir / "secrets"
+    secrets.mkdir(parents=True, exist_ok=True)
+
+    def ref(name: str, value: str) -> str:
+        f = secrets / name
+        f.write_text(value + "\n")
+        f.chmod(0o600)
+        return json.dumps(f"file:{f}")
+
+    pw = f", password: {ref('pg.pw', pg.password)}" if pg.password else ""
     notify = f"{{webhook: {{url: {json.dumps(webhook_url)}}}}}" if webhook_url else ""
     return f"""\
 daemon:
@@ -75,20 +88,20 @@ targets:
     kind: switch
     site: palacio
     collectors:
-      snmp: {{community: nosuch, port: {snmp_port}, version: 2c, retries: 0, request_timeout: 500ms, walk_budget: 1s}}
+      snmp: {{community: {ref("nosuch", "nosuch")}, port: {snmp_port}, version: 2c, retries: 0, request_timeout: 500ms, walk_budget: 1s}}
   - name: sw-core
     address: 127.0.0.1
     kind: switch
     site: centro
     collectors:
       icmp: {{count: 1}}
-      snmp: {{community: gen, port: {snmp_port}, version: 2c, profiles: [system, interfaces, entity, lldp]}}
+      snmp: {{community: {ref("gen", "gen")}, port: {snmp_port}, version: 2c, profiles: [system, interfaces, entity, lldp]}}
   - name: rt-recorded
     address: 127.0.0.1
     kind: router
     site: palacio
     collectors:
-      snmp: {{community: recorded, port: {snmp_port}, version: 2c}}
+      snmp: {{community: {ref("recorded", "recorded")}, port: {snmp_port}, version: 2c}}
   - name: gw-loopback
     address: 127.0.0.2
     kind: router

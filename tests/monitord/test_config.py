@@ -259,3 +259,30 @@ def test_shard_filters_targets(tmp_path: Path) -> None:
 def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
     errors = _errors(tmp_path, "targets:\n  - name: a\n   address: [\n")
     assert len(errors) == 1 and errors[0].startswith("F:3: invalid YAML")
+
+
+def test_a_secret_written_as_text_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    text = """\
+snmp:
+  auths:
+    lab: {version: 3, username: u, auth_protocol: SHA, auth_password: "hunter2-auth"}
+alerts:
+  notify:
+    - webhook: {url: "http://127.0.0.1:9/hook", secret: hunter2-hook}
+targets: []
+"""
+    errors = _errors(tmp_path, text)
+    assert errors == [
+        "F:3: snmp.auths.lab.auth_password: a secret is written as ${ENV_VAR} or file:/path,"
+        " not as text in the config",
+        "F:6: alerts.notify[0].webhook.secret: a secret is written as ${ENV_VAR} or file:/path,"
+        " not as text in the config",
+    ]
+    assert not any("hunter2" in e for e in errors)
+    # the same secrets as references load
+    pw = tmp_path / "hook.secret"
+    pw.write_text("hunter2-hook\n")
+    ok = text.replace('"hunter2-auth"', '"${AUTH}"').replace("hunter2-hook", f"file:{pw}")
+    cfg, _ = _load(tmp_path, ok, {"AUTH": "hunter2-auth"})
+    ((name, hook),) = cfg.alerts.notifiers()
+    assert name == "webhook" and hook.secret.reveal() == "hunter2-hook"  # type: ignore[union-attr]

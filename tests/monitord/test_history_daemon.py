@@ -151,10 +151,12 @@ def test_daemon_records_findings_and_snmp_inventory(
     with SnmpSim(tmp_path / "snmp") as sim:
         sim.add_records("gen", switch(4, name="sw-inv"))
         sim.start()
+        community = tmp_path / "community"
+        community.write_text("gen\n")
         extra = (
             (
                 "  - {name: sw-inv, address: 127.0.0.1, kind: switch, collectors: "
-                f"{{snmp: {{community: gen, port: {sim.port}, version: 2c}}, "
+                f"{{snmp: {{community: 'file:{community}', port: {sim.port}, version: 2c}}, "
                 f"tcp: {{must_be_closed: [{bad_port}]}}}}}}\n"
             )
             .replace("{", "{{")
@@ -214,12 +216,13 @@ daemon: {{data_dir: {data}}}
 alerts:
   notify:
     - email: {{smtp: "127.0.0.1:{smtp.port}", from: monitord@example.gov.co,
-               to: [noc@example.gov.co], user: monitord, password: pw, ca_file: {smtp.ca_file}}}
+               to: [noc@example.gov.co], user: monitord, password: "${{SMTP_PW}}",
+               ca_file: {smtp.ca_file}}}
 reports:
   entity: Alcaldía de Prueba
   schedule: {{day: 1, time: "06:00", formats: [pdf, csv], email_to: [jefe@example.gov.co]}}
 """
-        cfg = parse_config_text(text, "t.yaml", COLLECTORS, Shared())
+        cfg = parse_config_text(text, "t.yaml", COLLECTORS, Shared(), {"SMTP_PW": "pw"})
         nov1 = datetime(2026, 11, 1, 6, 0, tzinfo=TZ).timestamp()
         clock = FakeClock(wall=nov1)
         svc = HistoryService(cfg, State(clock).snapshot, clock)

@@ -273,12 +273,12 @@ targets:
   - name: slowpoke
     address: 127.0.0.1
     collectors:
-      snmp: {{community: public, port: {agent.port}, profiles: [system, interfaces],
+      snmp: {{community: "${{COMMUNITY}}", port: {agent.port}, profiles: [system, interfaces],
               max_repetitions: 2, request_timeout: 0.5s, timeout: 2s}}
 """
         shared = Shared()
         try:
-            cfg = parse_config_text(text, "t.yaml", COLLECTORS, shared, {})
+            cfg = parse_config_text(text, "t.yaml", COLLECTORS, shared, {"COMMUNITY": "public"})
             state = State()
             runner = Runner(state, SelfMetrics(), specs_by_name(collector_specs(cfg)))
             (tc,) = cfg.targets
