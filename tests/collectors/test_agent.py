@@ -528,6 +528,11 @@ def test_monitord_run_pulls_the_agent_and_node_exporter_and_values_agree(
     token_file.write_text(TOKEN + "\n")
     token_file.chmod(0o600)
     port = free_port()
+    # srv-down's port: bound and never listening, so it refuses for the whole test and no
+    # other process (the daemon itself included) can take it meanwhile
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
     cfg = tmp_path / "monitord.yaml"
     cfg.write_text(f"""
 daemon: {{listen: 127.0.0.1:{port}, data_dir: {tmp_path / "var"}, startup_spread: 0.2s}}
@@ -546,7 +551,7 @@ targets:
   - name: srv-down
     address: 127.0.0.1
     collectors:
-      agent: {{url: "http://127.0.0.1:{free_port()}", token: "file:{token_file}"}}
+      agent: {{url: "http://127.0.0.1:{dead_port}", token: "file:{token_file}"}}
 """)
     log_path = tmp_path / "daemon.log"
     with open(log_path, "wb") as err:
@@ -575,7 +580,10 @@ targets:
                 return None
             # psutil right after the scrape: the daemon's values are at most one poll older.
             times = psutil.cpu_times()
-            if all(metric(text, name, **labels) is not None for name, labels in wanted):
+            refused = metric(
+                text, "monitord_poll_errors_total", collector="agent", reason="refused"
+            )
+            if refused and all(metric(text, n, **labels) is not None for n, labels in wanted):
                 return text, times
             return None
 
@@ -585,6 +593,7 @@ targets:
         cpu_now: object = found[1]
     finally:
         stop_process(proc, 15)
+        dead.close()
     assert proc.returncode == 0, log_path.read_text()[-3000:]
     # Memory total: exact, from psutil, the agent and node_exporter alike.
     total = psutil.virtual_memory().total
