@@ -167,13 +167,24 @@ class _TargetModel(StrictModel):
         return v
 
 
+class SnmpSection(StrictModel):
+    """`snmp:` — named credentials (`auths`) and YAML profiles (`modules`) for SNMP targets.
+
+    Only the shape is checked here (no other keys, mappings by name); the snmp collector
+    validates each auth and module when a target uses it.
+    """
+
+    auths: dict[str, dict[str, Any]] = {}
+    modules: dict[str, Any] = {}
+
+
 class _ConfigModel(StrictModel):
     daemon: DaemonConfig = DaemonConfig()
     defaults: Defaults = Defaults()
     targets: list[_TargetModel] = []
     # Credentials and modules shared by SNMP targets (snmp_exporter style), read by the
-    # snmp collector's factory from `shared.settings["snmp"]`.
-    snmp: dict[str, Any] = {}
+    # snmp collector's factory from `shared.settings["snmp"]`, which checks their content.
+    snmp: SnmpSection = SnmpSection()
     alerts: AlertsConfig = AlertsConfig()
     history: HistoryConfig = HistoryConfig()
     reports: ReportsConfig = ReportsConfig()
@@ -333,7 +344,7 @@ def parse_config_text(
         except ValidationError as exc:
             _add_validation_issues(exc, ("targets", i), path, line_of, issues)
 
-    shared.settings["snmp"] = model.snmp
+    shared.settings["snmp"] = model.snmp.model_dump(exclude_unset=True)
     # Discovery sweeps report addresses that are not any configured target's.
     shared.settings["target_addresses"] = [t.address for _, t in valid]
     raw_names = {str(r["name"]) for r in raw_targets if isinstance(r, dict) and "name" in r}

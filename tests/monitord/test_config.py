@@ -286,3 +286,10 @@ targets: []
     cfg, _ = _load(tmp_path, ok, {"AUTH": "hunter2-auth"})
     ((name, hook),) = cfg.alerts.notifiers()
     assert name == "webhook" and hook.secret.reveal() == "hunter2-hook"  # type: ignore[union-attr]
+
+
+def test_snmp_section_keys_are_checked(tmp_path: Path) -> None:
+    errors = _errors(tmp_path, "snmp:\n  auths: {}\n  authz: {lab: {}}\ntargets: []\n")
+    assert errors == ["F:3: snmp.authz: unknown key"]
+    cfg, _ = _load(tmp_path, "snmp:\n  modules: {}\ntargets: []\n")
+    assert cfg.targets == ()
