@@ -158,7 +158,7 @@ def test_checks_services_backups_and_files(tmp_path: Path, named_process: str) -
 def test_failed_logins_count_only_new_matching_lines_across_rotation(tmp_path: Path) -> None:
     log = tmp_path / "auth.log"
     log.write_text(
-        "Mar  1 10:00:00 vm sshd[1]: Failed password for root from 10.0.0.9 port 1 ssh2\n"
+        "Mar  1 10:00:00 vm sshd[1]: Failed password for root from 127.0.0.9 port 1 ssh2\n"
     )
     sec = SecurityConfig(failed_logins="file", auth_log=str(log), updates="none", firewall="none")
     checks = Checks("h", {}, {}, {}, sec)
@@ -166,11 +166,11 @@ def test_failed_logins_count_only_new_matching_lines_across_rotation(tmp_path: P
     assert _values(checks.samples(), "monitord_host_failed_logins_total") == {"": 0}
     with log.open("a") as fh:
         fh.write(
-            "Mar  1 10:00:01 vm sshd[2]: Failed password for invalid user admin from 10.0.0.9\n"
+            "Mar  1 10:00:01 vm sshd[2]: Failed password for invalid user admin from 127.0.0.9\n"
         )
-        fh.write("Mar  1 10:00:02 vm sshd[2]: Accepted publickey for ops from 10.0.0.5\n")
+        fh.write("Mar  1 10:00:02 vm sshd[2]: Accepted publickey for ops from 127.0.0.5\n")
         fh.write("Mar  1 10:00:03 vm login[3]: FAILED LOGIN (1) on '/dev/tty1' FOR 'root'\n")
-        fh.write("Mar  1 10:00:04 vm sshd[4]: Failed keyboard-interactive/pam for x from 10.0.0.9")
+        fh.write("Mar  1 10:00:04 vm sshd[4]: Failed keyboard-interactive/pam for x from 127.0.0.9")
     checks.run_once()  # the last line has no line feed yet: not counted
     assert _values(checks.samples(), "monitord_host_failed_logins_total") == {"": 2}
     with log.open("a") as fh:
@@ -223,7 +223,7 @@ def test_failed_logins_from_a_real_journal_count_only_new_entries(
         pytest.fail("journalctl not found: apt-get install systemd")
     jdir = tmp_path / "journal"
     jdir.mkdir()
-    _journal(jdir, at_start, "Failed password for root from 10.0.0.1 port 22 ssh2")
+    _journal(jdir, at_start, "Failed password for root from 127.0.0.1 port 22 ssh2")
     sec = SecurityConfig(
         failed_logins="journal", journal_directory=str(jdir), updates="none", firewall="none"
     )
@@ -231,8 +231,8 @@ def test_failed_logins_from_a_real_journal_count_only_new_entries(
     checks.run_once()
     assert _values(checks.samples(), "monitord_host_failed_logins_total") == {"": 0}
     assert _values(checks.samples(), "monitord_agent_check_failures")["failed_logins"] == 0
-    _journal(jdir, "sshd", "Failed password for invalid user admin from 10.0.0.9 port 4 ssh2")
-    _journal(jdir, "sshd", "Accepted publickey for ops from 10.0.0.5 port 5 ssh2")
+    _journal(jdir, "sshd", "Failed password for invalid user admin from 127.0.0.9 port 4 ssh2")
+    _journal(jdir, "sshd", "Accepted publickey for ops from 127.0.0.5 port 5 ssh2")
     _journal(jdir, "cron", "Failed password for cron-is-not-watched")
     _journal(jdir, "login", "FAILED LOGIN (1) on '/dev/tty1' FOR 'root'")
     checks.run_once()

@@ -387,7 +387,7 @@ def test_checks_show_up_and_follow_changes(
     backups.mkdir()
     (backups / "db-1.sql.gz").write_bytes(b"z" * 2048)
     auth_log = tmp_path / "auth.log"
-    auth_log.write_text("Mar  1 09:00:00 vm sshd[1]: Failed password for root from 10.0.0.1\n")
+    auth_log.write_text("Mar  1 09:00:00 vm sshd[1]: Failed password for root from 127.0.0.1\n")
     agent = start_agent({
         "checks_interval": "200ms",
         "services": {"agent": {"process": "python3" if "python3" in sys.executable
@@ -407,8 +407,8 @@ def test_checks_show_up_and_follow_changes(
     (backups / "db-2.sql.gz").write_bytes(b"z" * 4096)
     (tmp_path / "flag").write_text("done")
     with auth_log.open("a") as fh:
-        fh.write("Mar  1 09:00:05 vm sshd[2]: Failed password for invalid user x from 10.0.0.2\n")
-        fh.write("Mar  1 09:00:06 vm sshd[2]: Failed password for invalid user y from 10.0.0.2\n")
+        fh.write("Mar  1 09:00:05 vm sshd[2]: Failed password for invalid user x from 127.0.0.2\n")
+        fh.write("Mar  1 09:00:06 vm sshd[2]: Failed password for invalid user y from 127.0.0.2\n")
 
     def changed() -> str | None:
         t = agent.metrics()

@@ -14,7 +14,7 @@ def notification(
     target: str = "sw-core-1",
     alertname: str = "target_down",
     summary: str = "sw-core-1 no responde",
-    description: str = "sw-core-1 (10.0.0.2, sede centro) no responde a: icmp.",
+    description: str = "sw-core-1 (127.0.0.2, sede centro) no responde a: icmp.",
     language: Language = Language.ES,
     starts_at: float | None = None,
 ) -> Notification:

@@ -38,7 +38,7 @@ def test_firing_then_resolved_reaches_alertmanager_and_its_receiver(tmp_path: Pa
             "site": "centro",
         }
         assert alert["annotations"]["summary"] == "sw-core-1 no responde"
-        assert alert["annotations"]["description"].startswith("sw-core-1 (10.0.0.2")
+        assert alert["annotations"]["description"].startswith("sw-core-1 (127.0.0.2")
         assert alert["generatorURL"] == "http://127.0.0.1:9877/metrics"
         assert alert["status"]["state"] == "active"
         assert abs(_ts(alert["startsAt"]) - start) < 0.01
