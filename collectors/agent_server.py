@@ -325,8 +325,10 @@ def _number(value: float) -> str:
 # -- command line -------------------------------------------------------------------------
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `agent` on the `monitord` command line."""
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Register `agent` on the `monitord` command line; return its parser."""
     p = subparsers.add_parser(
         "agent",
         help="run the host agent (serves /metrics and /inventory)",
@@ -334,6 +336,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         " /inventory for this machine, behind a bearer token. See docs/agent.md.",
     )
     _arguments(p)
+    return p
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:

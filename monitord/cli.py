@@ -103,12 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("version", help="print the version and exit").set_defaults(handler=_version)
     control.add_parser(sub).set_defaults(handler=control.run)
     for register, handler in _commands():
-        register(sub)
-        sub.choices[list(sub.choices)[-1]].set_defaults(handler=handler)
+        register(sub).set_defaults(handler=handler)
     return p
 
 
-def _commands() -> list[tuple[Callable[[Any], object], Callable[[argparse.Namespace], int]]]:
+def _commands() -> list[
+    tuple[Callable[[Any], argparse.ArgumentParser], Callable[[argparse.Namespace], int]]
+]:
     """Subcommands that live beside their feature (the agent, reports, SNMP tools)."""
     from collectors import agent_server
     from collectors.snmp import cli as snmp_cli
