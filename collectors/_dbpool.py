@@ -17,6 +17,8 @@ and the TCP probe used to classify a refused login without reading error message
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import math
 import os
 import socket
@@ -25,17 +27,19 @@ from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Generic, Literal, Protocol, TypeVar
+from types import ModuleType
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from monitord.errors import (
     CollectorError,
+    ConfigError,
     ConnectionRefused,
     NameResolutionFailed,
     TargetTimeout,
     TargetUnreachable,
 )
 from monitord.secrets import Secret
-from monitord.types import MetricSpec, Sample, SampleKind
+from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
 
 __all__ = [
     "COMMON_METRICS",
@@ -48,16 +52,22 @@ __all__ = [
     "ConnectionOps",
     "DatabaseSelection",
     "DbPool",
+    "DriverOps",
     "Engine",
+    "PooledCollector",
+    "ServerStatus",
     "TableSize",
     "classify_socket_error",
     "first",
     "gauge",
+    "import_driver",
     "included",
     "probe_tcp",
     "redact",
     "resolve",
+    "server_gauges",
     "shutdown_socket",
+    "size_gauges",
     "whole_seconds",
 ]
 
@@ -141,6 +151,57 @@ def gauge(spec: MetricSpec, target: str, value: float, **labels: str) -> Sample:
     return Sample(spec.name, {"target": target, **labels}, value, spec.kind)
 
 
+def server_gauges(
+    target: str,
+    engine: Engine,
+    version: str,
+    uptime: float,
+    connections: int,
+    max_connections: int,
+) -> list[Sample]:
+    """The server-wide samples every engine emits: info, uptime, connections and their cap."""
+    return [
+        gauge(INFO, target, 1, engine=engine.value, version=version),
+        gauge(UPTIME, target, uptime),
+        gauge(CONNECTIONS, target, connections),
+        gauge(CONNECTIONS_MAX, target, max_connections),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStatus:
+    """What one poll of an engine with only the common metrics read (mssql, oracle)."""
+
+    version: str
+    uptime: float
+    connections: int
+    max_connections: int
+    sizes: tuple[tuple[str, int], ...]
+
+    def samples(self, target: str, engine: Engine) -> list[Sample]:
+        """The common metrics of this poll for `target` (pure)."""
+        out = server_gauges(
+            target, engine, self.version, self.uptime, self.connections, self.max_connections
+        )
+        out.extend(size_gauges(target, self.sizes))
+        return out
+
+
+def size_gauges(target: str, sizes: Iterable[tuple[str, int]]) -> list[Sample]:
+    """One `monitord_database_size_bytes` sample per (database, bytes)."""
+    return [gauge(SIZE, target, size, database=name) for name, size in sizes]
+
+
+def import_driver(kind: str, driver: str) -> ModuleType:
+    """Import an optional driver package; ConfigError naming the extra when it is missing."""
+    if importlib.util.find_spec(driver) is None:
+        raise ConfigError(
+            f"the {kind} collector needs the {driver} package, which is not installed: "
+            f"pip install monitord[{kind}]"
+        )
+    return importlib.import_module(driver)
+
+
 def included(name: str, selection: DatabaseSelection) -> bool:
     """True when database `name` is selected by the `databases:` option."""
     return selection == "all" or name in selection
@@ -221,6 +282,60 @@ class ConnectionOps(Protocol[C_contra]):
 
     def interrupt(self, conn: C_contra) -> None:
         """Make a blocked call on `conn` return now (called from the event loop's thread)."""
+
+
+class DriverOps:
+    """Connections of a DB-API driver without a socket handle (pymssql, oracledb)."""
+
+    def __init__(self, driver: ModuleType) -> None:
+        self.errors: tuple[type[BaseException], ...] = (driver.Error,)
+        self._driver = driver
+
+    def close(self, conn: Any) -> None:
+        try:
+            conn.close()
+        except self._driver.Error:
+            pass
+
+    def usable(self, conn: Any) -> bool:
+        return True
+
+    def interrupt(self, conn: Any) -> None:
+        return None
+
+
+class PooledCollector(Generic[C]):
+    """What every database collector shares: its options, its target's pool and cache key.
+
+    Subclasses set `kind`, take `options` with `host` and `top_tables`, and give their
+    driver's `ConnectionOps` in `_ops()`.
+    """
+
+    kind: ClassVar[str]
+
+    def __init__(self, options: Any, shared: Shared) -> None:
+        self.options = options
+        self._shared = shared
+
+    def _ops(self) -> ConnectionOps[C]:
+        raise NotImplementedError
+
+    def _host(self, target: Target) -> str:
+        return str(self.options.host or target.address)
+
+    def _limit(self, n: int | None) -> int:
+        limit: int = n if n is not None else self.options.top_tables
+        if limit < 1:
+            raise ValueError("n must be at least 1")
+        return limit
+
+    def _pool(self, target: Target) -> DbPool[C]:
+        name = f"{self.kind}.{target.name}"
+        pool: DbPool[C] = self._shared.get(f"db.pool.{name}", lambda: DbPool(name, self._ops()))
+        return pool
+
+    def _key(self, host: str) -> Hashable:
+        return (host, self.options)
 
 
 @dataclass(eq=False, slots=True)

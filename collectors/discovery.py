@@ -41,6 +41,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Final, Literal
 
+from collectors._checks import VIOLATION_SPEC, violation
 from collectors.icmp import PINGER_KEY, Pinger
 from monitord.config import Duration, parse_options
 from monitord.errors import ConfigError, PermissionDenied
@@ -107,13 +108,7 @@ class DiscoveryCollector:
             "the first max_listed, in address order).",
             labels=("target", "address"),
         ),
-        MetricSpec(
-            "monitord_policy_violation",
-            SampleKind.GAUGE,
-            "1 while the target violates the security policy `check` (on `port`), 0 when "
-            "checked and compliant; last poll.",
-            labels=("target", "check", "port"),
-        ),
+        VIOLATION_SPEC,
     )
 
     def __init__(self, options: Options, addresses: Sequence[IPAddress], shared: Shared) -> None:
@@ -303,11 +298,7 @@ def _samples(
         Sample("monitord_discovery_addresses_scanned", labels, float(scanned)),
         Sample("monitord_discovery_hosts_up", labels, float(up)),
         Sample("monitord_discovery_unknown_hosts", labels, float(len(unknown))),
-        Sample(
-            "monitord_policy_violation",
-            {"target": name, "check": CHECK, "port": ""},
-            float(bool(unknown)),
-        ),
+        violation(name, CHECK, bool(unknown), ""),
     ]
     out.extend(
         Sample(

@@ -65,6 +65,7 @@ import httpx
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from collectors._checks import VIOLATION_SPEC, violation
 from monitord.config import Duration, parse_options
 from monitord.errors import (
     CollectorError,
@@ -90,7 +91,6 @@ __all__ = [
 ]
 
 KIND: Final = "http"
-_VIOLATION: Final = "monitord_policy_violation"
 _TLS_1_2: Final = (1, 2)
 _LEGACY_CIPHERS: Final = "ALL:@SECLEVEL=0"
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
@@ -219,13 +219,7 @@ class HttpCollector:
             "expired).",
             unit="seconds",
         ),
-        MetricSpec(
-            _VIOLATION,
-            SampleKind.GAUGE,
-            "1 while the target violates the security policy `check` (on `port`), 0 when "
-            "checked and compliant; last poll.",
-            labels=("target", "check", "port"),
-        ),
+        VIOLATION_SPEC,
     )
 
     def __init__(self, options: Options, url: SplitResult) -> None:
@@ -509,11 +503,7 @@ class HttpCollector:
     # -- helpers ---------------------------------------------------------------------------
 
     def _violation(self, name: str, check: PolicyCheck, violated: bool, port: int) -> Sample:
-        return Sample(
-            _VIOLATION,
-            {"target": name, "check": check.value, "port": str(port)},
-            float(violated),
-        )
+        return violation(name, check, violated, str(port))
 
     def _netloc(self, port: int, scheme: str) -> str:
         host = f"[{self._host}]" if ":" in self._host else self._host

@@ -20,9 +20,7 @@ Errors are classified by SQL Server / DB-Lib error number, never by message text
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from types import ModuleType
@@ -32,17 +30,14 @@ from pydantic import Field
 
 from collectors._dbpool import (
     COMMON_METRICS,
-    CONNECTIONS,
-    CONNECTIONS_MAX,
-    INFO,
-    SIZE,
-    UPTIME,
     DatabaseSelection,
-    DbPool,
+    DriverOps,
     Engine,
+    PooledCollector,
+    ServerStatus,
     TableSize,
     classify_socket_error,
-    gauge,
+    import_driver,
     included,
     probe_tcp,
     redact,
@@ -53,7 +48,6 @@ from monitord.config import Duration, SecretValue, parse_options
 from monitord.errors import (
     AuthFailed,
     CollectorError,
-    ConfigError,
     MalformedResponse,
     PermissionDenied,
     TargetTimeout,
@@ -117,50 +111,33 @@ class Options:
     top_tables: Annotated[int, Field(ge=1, le=1000)] = 10
 
 
-@dataclass(frozen=True, slots=True)
-class _Status:
-    version: str
-    uptime: float
-    connections: int
-    max_connections: int
-    sizes: tuple[tuple[str, int], ...]
-
-
-class MssqlCollector:
+class MssqlCollector(PooledCollector[Any]):
     """Poll one SQL Server instance; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
     metrics: ClassVar[tuple[MetricSpec, ...]] = COMMON_METRICS
 
+    options: Options
+
     def __init__(self, options: Options, shared: Shared, driver: ModuleType) -> None:
-        self.options = options
-        self._shared = shared
+        super().__init__(options, shared)
         self._driver = driver
 
     async def collect(self, target: Target) -> list[Sample]:
         """One poll: version, uptime, sessions and database sizes."""
-        host = self.options.host or target.address
+        host = self._host(target)
         try:
             s = await self._pool(target).run(
                 self._key(host), partial(self._connect, host, "master"), self._poll
             )
         except self._driver.Error as exc:
             raise self._translate(exc, host) from exc
-        out = [
-            gauge(INFO, target.name, 1, engine=Engine.MSSQL.value, version=s.version),
-            gauge(UPTIME, target.name, s.uptime),
-            gauge(CONNECTIONS, target.name, s.connections),
-            gauge(CONNECTIONS_MAX, target.name, s.max_connections),
-        ]
-        out.extend(gauge(SIZE, target.name, size, database=name) for name, size in s.sizes)
-        return out
+        return s.samples(target.name, Engine.MSSQL)
 
     async def largest_tables(self, target: Target, n: int | None = None) -> list[TableSize]:
         """The `n` largest tables (default `top_tables`) of every selected database."""
-        limit = n if n is not None else self.options.top_tables
-        if limit < 1:
-            raise ValueError("n must be at least 1")
-        host = self.options.host or target.address
+        limit = self._limit(n)
+        host = self._host(target)
         pool = self._pool(target)
         try:
             s = await pool.run(self._key(host), partial(self._connect, host, "master"), self._poll)
@@ -211,7 +188,7 @@ class MssqlCollector:
         cur.execute(f"SET LOCK_TIMEOUT {max(1, round(o.statement_timeout * 1000))}")
         return conn
 
-    def _poll(self, conn: Any) -> _Status:
+    def _poll(self, conn: Any) -> ServerStatus:
         cur = conn.cursor()
         cur.execute(_SERVER_SQL)
         version, server_state, any_definition, max_connections, login = cur.fetchone()
@@ -236,7 +213,9 @@ class MssqlCollector:
             for name, size in cur.fetchall()
             if name is not None and included(str(name), self.options.databases)
         )
-        return _Status(str(version), float(uptime), int(connections), int(max_connections), sizes)
+        return ServerStatus(
+            str(version), float(uptime), int(connections), int(max_connections), sizes
+        )
 
     def _translate(self, exc: BaseException, host: str) -> CollectorError:
         o = self.options
@@ -261,25 +240,15 @@ class MssqlCollector:
             return TargetUnreachable(f"{where}: cannot talk to the server ({number}: {detail})")
         return MalformedResponse(f"{where}: unexpected error {number} ({detail})")
 
-    def _pool(self, target: Target) -> DbPool[Any]:
-        return self._shared.get(
-            f"db.pool.{KIND}.{target.name}",
-            lambda: DbPool(f"{KIND}.{target.name}", _Ops(self._driver)),
-        )
-
-    def _key(self, host: str) -> Hashable:
-        return (host, self.options)
+    def _ops(self) -> DriverOps:
+        """pymssql connections: no socket handle, so nothing to interrupt."""
+        return DriverOps(self._driver)
 
 
 def build(options: Mapping[str, object], shared: Shared) -> MssqlCollector:
     """Validate options and check that pymssql is installed (ConfigError otherwise)."""
     opts = parse_options(Options, options)
-    if importlib.util.find_spec(DRIVER) is None:
-        raise ConfigError(
-            "the mssql collector needs the pymssql package, which is not installed: "
-            "pip install monitord[mssql]"
-        )
-    return MssqlCollector(opts, shared, importlib.import_module(DRIVER))
+    return MssqlCollector(opts, shared, import_driver(KIND, DRIVER))
 
 
 def classify_number(number: int) -> type[CollectorError] | None:
@@ -293,26 +262,6 @@ def classify_number(number: int) -> type[CollectorError] | None:
     if number in _CONNECT:
         return TargetUnreachable
     return None
-
-
-class _Ops:
-    """pymssql connections, as the pool sees them (no socket handle: nothing to interrupt)."""
-
-    def __init__(self, driver: ModuleType) -> None:
-        self.errors: tuple[type[BaseException], ...] = (driver.Error,)
-        self._driver = driver
-
-    def close(self, conn: Any) -> None:
-        try:
-            conn.close()
-        except self._driver.Error:
-            pass
-
-    def usable(self, conn: Any) -> bool:
-        return True
-
-    def interrupt(self, conn: Any) -> None:
-        return None
 
 
 def _tables(limit: int, conn: Any) -> list[tuple[Any, ...]]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, ClassVar, Final, TypeAlias
@@ -39,21 +39,18 @@ from pydantic import Field
 
 from collectors._dbpool import (
     COMMON_METRICS,
-    CONNECTIONS,
-    CONNECTIONS_MAX,
-    INFO,
     REPLICATION_LAG,
-    SIZE,
-    UPTIME,
     DatabaseSelection,
-    DbPool,
     Engine,
+    PooledCollector,
     TableSize,
     classify_socket_error,
     gauge,
     included,
     redact,
     resolve,
+    server_gauges,
+    size_gauges,
 )
 from monitord.config import Duration, SecretValue, parse_options
 from monitord.errors import (
@@ -185,7 +182,7 @@ class _Status:
     replica: tuple[bool, bool, float | None] | None = None
 
 
-class MysqlCollector:
+class MysqlCollector(PooledCollector["_Conn"]):
     """Poll one MariaDB or MySQL server; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
@@ -197,13 +194,11 @@ class MysqlCollector:
         SQL_RUNNING,
     )
 
-    def __init__(self, options: Options, shared: Shared) -> None:
-        self.options = options
-        self._shared = shared
+    options: Options
 
     async def collect(self, target: Target) -> list[Sample]:
         """One poll: server figures, replica status (when configured) and database sizes."""
-        host = self.options.host or target.address
+        host = self._host(target)
         try:
             status = await self._pool(target).run(
                 self._key(host), partial(self._connect, host), partial(self._poll, target.name)
@@ -217,10 +212,8 @@ class MysqlCollector:
 
         Ordered by database name, then size (data + indexes) descending.
         """
-        limit = n if n is not None else self.options.top_tables
-        if limit < 1:
-            raise ValueError("n must be at least 1")
-        host = self.options.host or target.address
+        limit = self._limit(n)
+        host = self._host(target)
         try:
             rows = await self._pool(target).run(
                 self._key(host), partial(self._connect, host), _all_tables
@@ -396,13 +389,8 @@ class MysqlCollector:
             )
         return MalformedResponse(f"{where}: unexpected error {number} ({detail})")
 
-    def _pool(self, target: Target) -> DbPool[_Conn]:
-        return self._shared.get(
-            f"db.pool.{KIND}.{target.name}", lambda: DbPool(f"{KIND}.{target.name}", _MysqlOps())
-        )
-
-    def _key(self, host: str) -> Hashable:
-        return (host, self.options)
+    def _ops(self) -> _MysqlOps:
+        return _MysqlOps()
 
 
 def build(options: Mapping[str, object], shared: Shared) -> MysqlCollector:
@@ -412,20 +400,15 @@ def build(options: Mapping[str, object], shared: Shared) -> MysqlCollector:
 
 def server_samples(target: str, s: _Status) -> list[Sample]:
     """Turn one poll's readings into samples (pure)."""
-    out = [
-        gauge(INFO, target, 1, engine=s.engine.value, version=s.version),
-        gauge(UPTIME, target, s.uptime),
-        gauge(CONNECTIONS, target, s.connections),
-        gauge(CONNECTIONS_MAX, target, s.max_connections),
-        gauge(PEAK, target, s.peak),
-    ]
+    out = server_gauges(target, s.engine, s.version, s.uptime, s.connections, s.max_connections)
+    out.append(gauge(PEAK, target, s.peak))
     if s.replica is not None:
         io, sql, lag = s.replica
         out.append(gauge(IO_RUNNING, target, 1 if io else 0))
         out.append(gauge(SQL_RUNNING, target, 1 if sql else 0))
         if lag is not None:
             out.append(gauge(REPLICATION_LAG, target, lag))
-    out.extend(gauge(SIZE, target, size, database=name) for name, size in s.sizes)
+    out.extend(size_gauges(target, s.sizes))
     return out
 
 

@@ -19,9 +19,7 @@ exception class, never by message text.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from types import ModuleType
@@ -31,17 +29,14 @@ from pydantic import Field
 
 from collectors._dbpool import (
     COMMON_METRICS,
-    CONNECTIONS,
-    CONNECTIONS_MAX,
-    INFO,
-    SIZE,
-    UPTIME,
     DatabaseSelection,
-    DbPool,
+    DriverOps,
     Engine,
+    PooledCollector,
+    ServerStatus,
     TableSize,
     classify_socket_error,
-    gauge,
+    import_driver,
     included,
     redact,
     resolve,
@@ -123,48 +118,30 @@ class Options:
     top_tables: Annotated[int, Field(ge=1, le=1000)] = 10
 
 
-@dataclass(frozen=True, slots=True)
-class _Status:
-    version: str
-    uptime: float
-    connections: int
-    max_connections: int
-    sizes: tuple[tuple[str, int], ...]
-
-
-class OracleCollector:
+class OracleCollector(PooledCollector[Any]):
     """Poll one Oracle database; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
     metrics: ClassVar[tuple[MetricSpec, ...]] = COMMON_METRICS
 
+    options: Options
+
     def __init__(self, options: Options, shared: Shared, driver: ModuleType) -> None:
-        self.options = options
-        self._shared = shared
+        super().__init__(options, shared)
         self._driver = driver
 
     async def collect(self, target: Target) -> list[Sample]:
         """One poll: version, uptime, sessions and sizes."""
-        s = await self._run(target, self._poll)
-        out = [
-            gauge(INFO, target.name, 1, engine=Engine.ORACLE.value, version=s.version),
-            gauge(UPTIME, target.name, s.uptime),
-            gauge(CONNECTIONS, target.name, s.connections),
-            gauge(CONNECTIONS_MAX, target.name, s.max_connections),
-        ]
-        out.extend(gauge(SIZE, target.name, size, database=name) for name, size in s.sizes)
-        return out
+        s: ServerStatus = await self._run(target, self._poll)
+        return s.samples(target.name, Engine.ORACLE)
 
     async def largest_tables(self, target: Target, n: int | None = None) -> list[TableSize]:
         """The `n` largest tables (default `top_tables`) of the connected container."""
-        limit = n if n is not None else self.options.top_tables
-        if limit < 1:
-            raise ValueError("n must be at least 1")
-        tables: list[TableSize] = await self._run(target, partial(_tables, limit))
+        tables: list[TableSize] = await self._run(target, partial(_tables, self._limit(n)))
         return tables
 
     async def _run(self, target: Target, work: Any) -> Any:
-        host = self.options.host or target.address
+        host = self._host(target)
         try:
             return await self._pool(target).run(self._key(host), partial(self._connect, host), work)
         except self._driver.Error as exc:
@@ -192,7 +169,7 @@ class OracleCollector:
         conn.call_timeout = max(1, round(o.statement_timeout * 1000))
         return conn
 
-    def _poll(self, conn: Any) -> _Status:
+    def _poll(self, conn: Any) -> ServerStatus:
         cur = conn.cursor()
         try:
             cur.execute("SET TRANSACTION READ ONLY")
@@ -210,7 +187,9 @@ class OracleCollector:
             for name, size in rows
             if name is not None and size is not None and included(str(name), self.options.databases)
         )
-        return _Status(str(version), float(uptime), int(connections), int(max_connections), sizes)
+        return ServerStatus(
+            str(version), float(uptime), int(connections), int(max_connections), sizes
+        )
 
     def _translate(self, exc: BaseException, host: str) -> CollectorError:
         o = self.options
@@ -236,14 +215,8 @@ class OracleCollector:
             f"{where}: unexpected error {code or type(exc).__name__} ({detail})"
         )
 
-    def _pool(self, target: Target) -> DbPool[Any]:
-        return self._shared.get(
-            f"db.pool.{KIND}.{target.name}",
-            lambda: DbPool(f"{KIND}.{target.name}", _Ops(self._driver)),
-        )
-
-    def _key(self, host: str) -> Hashable:
-        return (host, self.options)
+    def _ops(self) -> DriverOps:
+        return _Ops(self._driver)
 
 
 def build(options: Mapping[str, object], shared: Shared) -> OracleCollector:
@@ -251,12 +224,7 @@ def build(options: Mapping[str, object], shared: Shared) -> OracleCollector:
     opts = parse_options(Options, options)
     if not opts.service_name:
         raise ConfigError([ConfigIssue("", 0, "service_name", "required field is missing")])
-    if importlib.util.find_spec(DRIVER) is None:
-        raise ConfigError(
-            "the oracle collector needs the oracledb package, which is not installed: "
-            "pip install monitord[oracle]"
-        )
-    return OracleCollector(opts, shared, importlib.import_module(DRIVER))
+    return OracleCollector(opts, shared, import_driver(KIND, DRIVER))
 
 
 def classify_code(code: str) -> type[CollectorError] | None:
@@ -264,24 +232,11 @@ def classify_code(code: str) -> type[CollectorError] | None:
     return _CODES.get(code)
 
 
-class _Ops:
+class _Ops(DriverOps):
     """oracledb connections, as the pool sees them; call_timeout bounds a blocked call."""
-
-    def __init__(self, driver: ModuleType) -> None:
-        self.errors: tuple[type[BaseException], ...] = (driver.Error,)
-        self._driver = driver
-
-    def close(self, conn: Any) -> None:
-        try:
-            conn.close()
-        except self._driver.Error:
-            pass
 
     def usable(self, conn: Any) -> bool:
         return bool(conn.is_healthy())
-
-    def interrupt(self, conn: Any) -> None:
-        return None
 
 
 def _tables(limit: int, conn: Any) -> list[TableSize]:

@@ -29,7 +29,7 @@ never by message text.
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
@@ -45,11 +45,10 @@ from collectors._dbpool import (
     CONNECTIONS_MAX,
     INFO,
     REPLICATION_LAG,
-    SIZE,
     UPTIME,
     DatabaseSelection,
-    DbPool,
     Engine,
+    PooledCollector,
     TableSize,
     classify_socket_error,
     gauge,
@@ -57,6 +56,7 @@ from collectors._dbpool import (
     redact,
     resolve,
     shutdown_socket,
+    size_gauges,
     whole_seconds,
 )
 from monitord.config import Duration, SecretValue, parse_options
@@ -217,7 +217,7 @@ class _Status:
     receiver_up: bool = False
 
 
-class PostgresCollector:
+class PostgresCollector(PooledCollector[PgConnection]):
     """Poll one PostgreSQL server; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
@@ -234,13 +234,11 @@ class PostgresCollector:
         LAST_FAILED,
     )
 
-    def __init__(self, options: Options, shared: Shared) -> None:
-        self.options = options
-        self._shared = shared
+    options: Options
 
     async def collect(self, target: Target) -> list[Sample]:
         """One poll: server figures, replication, archiver and database sizes."""
-        host = self.options.host or target.address
+        host = self._host(target)
         try:
             status = await self._pool(target).run(
                 self._key(host),
@@ -258,10 +256,8 @@ class PostgresCollector:
         connection (catalogs are per database); each is opened and closed here, in this
         target's pool, with the same timeouts and read-only session as a poll.
         """
-        limit = n if n is not None else self.options.top_tables
-        if limit < 1:
-            raise ValueError("n must be at least 1")
-        host = self.options.host or target.address
+        limit = self._limit(n)
+        host = self._host(target)
         pool = self._pool(target)
         try:
             databases = await pool.run(
@@ -417,13 +413,8 @@ class PostgresCollector:
             f"{where}: unexpected error {state} ({detail}); is the server PostgreSQL 10 or later?"
         )
 
-    def _pool(self, target: Target) -> DbPool[PgConnection]:
-        return self._shared.get(
-            f"db.pool.{KIND}.{target.name}", lambda: DbPool(f"{KIND}.{target.name}", _PgOps())
-        )
-
-    def _key(self, host: str) -> Hashable:
-        return (host, self.options)
+    def _ops(self) -> _PgOps:
+        return _PgOps()
 
 
 def build(options: Mapping[str, object], shared: Shared) -> PostgresCollector:
@@ -455,7 +446,7 @@ def server_samples(target: str, s: _Status) -> list[Sample]:
         out.append(gauge(LAST_ARCHIVED, target, s.last_archived))
     if s.last_failed is not None:
         out.append(gauge(LAST_FAILED, target, s.last_failed))
-    out.extend(gauge(SIZE, target, size, database=name) for name, size in s.sizes)
+    out.extend(size_gauges(target, s.sizes))
     return out
 
 

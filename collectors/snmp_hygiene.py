@@ -49,8 +49,9 @@ from pysnmp.error import PySnmpError
 from pysnmp.proto import errind
 from pysnmp.proto.rfc1902 import Null, ObjectName
 
+from collectors._checks import VIOLATION_SPEC, resolve, violation
 from monitord.config import Duration, SecretValue, parse_options
-from monitord.errors import ConfigError, NameResolutionFailed, TargetUnreachable
+from monitord.errors import ConfigError, TargetUnreachable
 from monitord.secrets import Secret
 from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
 
@@ -131,13 +132,7 @@ class SnmpHygieneCollector:
             "1 when an SNMPv3 agent answered the unauthenticated probe (a Report counts), "
             "last poll.",
         ),
-        MetricSpec(
-            "monitord_policy_violation",
-            SampleKind.GAUGE,
-            "1 while the target violates the security policy `check` (on `port`), 0 when "
-            "checked and compliant; last poll.",
-            labels=("target", "check", "port"),
-        ),
+        VIOLATION_SPEC,
     )
 
     def __init__(self, options: Options, shared: Shared) -> None:
@@ -148,7 +143,7 @@ class SnmpHygieneCollector:
         """Send the probes concurrently and judge the policy."""
         opts = self.options
         engine = self._shared.get(ENGINE_KEY, _Engine)
-        family, sockaddr = await _resolve(target.address, opts.port)
+        family, sockaddr = await resolve(target.address, opts.port, socket.SOCK_DGRAM)
         pairs = [(c, v) for c in opts.communities for v in opts.versions]
         try:
             async with asyncio.TaskGroup() as tg:
@@ -322,19 +317,6 @@ class _Engine:
         return addr
 
 
-async def _resolve(address: str, port: int) -> tuple[int, tuple[object, ...]]:
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(address, port, type=socket.SOCK_DGRAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise NameResolutionFailed(
-            f"cannot resolve {address!r}; check the target address and the resolver"
-        ) from exc
-    for fam, _, _, _, sockaddr in infos:
-        if fam in (socket.AF_INET, socket.AF_INET6):
-            return fam, tuple(sockaddr)
-    raise NameResolutionFailed(f"{address!r} has no IPv4 or IPv6 address")
-
-
 def _v3_answered(indication: _Indication) -> bool:
     return indication is None or isinstance(indication, _V3_REPORTS)
 
@@ -360,15 +342,7 @@ def _samples(
     if v3 is not None:
         out.append(Sample("monitord_snmp_hygiene_v3_answering", labels, float(v3)))
     if opts.communities:
-        out.append(_violation(name, PolicyCheck.DEFAULT_COMMUNITY, bool(accepted), port))
+        out.append(violation(name, PolicyCheck.DEFAULT_COMMUNITY, bool(accepted), port))
     if opts.v3_required:
-        out.append(_violation(name, PolicyCheck.V3_REQUIRED, bool(accepted) or not v3, port))
+        out.append(violation(name, PolicyCheck.V3_REQUIRED, bool(accepted) or not v3, port))
     return out
-
-
-def _violation(name: str, check: PolicyCheck, violated: bool, port: str) -> Sample:
-    return Sample(
-        "monitord_policy_violation",
-        {"target": name, "check": check.value, "port": port},
-        float(violated),
-    )

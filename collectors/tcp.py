@@ -36,8 +36,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Final
 
+from collectors._checks import VIOLATION_SPEC, resolve, violation
 from monitord.config import Duration, parse_options
-from monitord.errors import ConfigError, NameResolutionFailed, TargetUnreachable
+from monitord.errors import ConfigError, TargetUnreachable
 from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
 
 __all__ = ["KIND", "MAX_PORTS", "Options", "PolicyCheck", "PortState", "TcpCollector", "build"]
@@ -98,13 +99,7 @@ class TcpCollector:
             labels=("target", "port"),
             unit="seconds",
         ),
-        MetricSpec(
-            "monitord_policy_violation",
-            SampleKind.GAUGE,
-            "1 while the target violates the security policy `check` (on `port`), 0 when "
-            "checked and compliant; last poll.",
-            labels=("target", "check", "port"),
-        ),
+        VIOLATION_SPEC,
     )
 
     def __init__(self, options: Options) -> None:
@@ -113,7 +108,7 @@ class TcpCollector:
     async def collect(self, target: Target) -> list[Sample]:
         """Connect to every listed port concurrently and judge the policy."""
         opts = self.options
-        family, sockaddr = await _resolve(target.address)
+        family, sockaddr = await resolve(target.address, None, socket.SOCK_STREAM)
         ports = sorted({*opts.must_be_open, *opts.must_be_closed})
         async with asyncio.TaskGroup() as tg:
             tasks = {
@@ -157,20 +152,6 @@ def build(options: Mapping[str, object], shared: Shared) -> TcpCollector:
 # -- private helpers -----------------------------------------------------------------------
 
 
-async def _resolve(address: str) -> tuple[int, tuple[object, ...]]:
-    """Resolve once (every port reuses the address); prefer what getaddrinfo lists first."""
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(address, None, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise NameResolutionFailed(
-            f"cannot resolve {address!r}; check the target address and the resolver"
-        ) from exc
-    for fam, _, _, _, sockaddr in infos:
-        if fam in (socket.AF_INET, socket.AF_INET6):
-            return fam, tuple(sockaddr)
-    raise NameResolutionFailed(f"{address!r} has no IPv4 or IPv6 address")
-
-
 async def _probe(
     family: int, sockaddr: tuple[object, ...], port: int, timeout: float
 ) -> tuple[PortState, float]:
@@ -211,11 +192,5 @@ def _samples(
             check, violated = PolicyCheck.MUST_BE_OPEN, not is_open
         else:
             check, violated = PolicyCheck.MUST_BE_CLOSED, is_open
-        out.append(
-            Sample(
-                "monitord_policy_violation",
-                {"target": name, "check": check.value, "port": str(port)},
-                float(violated),
-            )
-        )
+        out.append(violation(name, check, violated, str(port)))
     return out

@@ -32,6 +32,7 @@ __all__ = [
 RING_POINTS = 64
 
 InstanceKey = tuple[str, LabelSet]  # (target, instance labels without target)
+_Judgement = tuple[float, bool, bool, float]  # (value shown, firing, clearing, threshold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,28 +206,37 @@ class Evaluator:
             if den is None or den.value == 0:
                 return None
             value = value / den.value
-        key: InstanceKey = (target.name, tuple(sorted(labels.items())))
         if r.kind is RuleKind.TREND:
-            return self._trend(key, g, sv, target, labels, extra, value)
-        if r.kind is RuleKind.GROWTH:
-            return self._growth(key, g, sv, target, labels, extra, value)
+            judged = self._trend(self._ring(g, sv, value), value)
+        elif r.kind is RuleKind.GROWTH:
+            judged = self._growth(self._ring(g, sv, value), value)
+        else:
+            judged = self._level(index, g, sv, value)
+        if judged is None:
+            return None
+        key: InstanceKey = (target.name, tuple(sorted(labels.items())))
+        shown, firing, clearing, threshold = judged
+        return Observation(key, target, labels, shown, firing, clearing, threshold, extra)
+
+    def _level(
+        self, index: SnapshotIndex, g: GroupView, sv: SeriesValue, value: float
+    ) -> _Judgement | None:
+        r = self.rule
         threshold, clear = r.threshold, r.clear_threshold()
         if r.threshold_metric:
             t = index.companion(g, r.threshold_metric, sv.labels, ())
             if t is not None:
                 threshold = clear = t.value
+        return self._against(value, threshold, clear)
+
+    def _against(
+        self, value: float, threshold: float | None, clear: float | None
+    ) -> _Judgement | None:
+        """`value` against the rule's operator: fires past `threshold`, clears past `clear`."""
         if threshold is None or clear is None:
             return None
-        return Observation(
-            key,
-            target,
-            labels,
-            value,
-            r.op.holds(value, threshold),
-            not r.op.holds(value, clear),
-            threshold,
-            extra,
-        )
+        op = self.rule.op
+        return value, op.holds(value, threshold), not op.holds(value, clear), threshold
 
     def _ring(self, g: GroupView, sv: SeriesValue, value: float) -> deque[tuple[float, float]]:
         r = self.rule
@@ -242,18 +252,8 @@ class Evaluator:
             ring.popleft()
         return ring
 
-    def _trend(
-        self,
-        key: InstanceKey,
-        g: GroupView,
-        sv: SeriesValue,
-        target: Target,
-        labels: dict[str, str],
-        extra: dict[str, str],
-        value: float,
-    ) -> Observation | None:
+    def _trend(self, ring: deque[tuple[float, float]], value: float) -> _Judgement | None:
         r = self.rule
-        ring = self._ring(g, sv, value)
         if len(ring) < r.min_points or ring[-1][0] - ring[0][0] < r.window / 4:
             return None
         fit = linear_fit(list(ring))
@@ -263,40 +263,16 @@ class Evaluator:
         left = value / -slope if slope < 0 and value > 0 else float("inf")
         if value <= 0:
             left = 0.0
-        return Observation(
-            key, target, labels, left, left < r.horizon, left > r.horizon * 1.2, r.horizon, extra
-        )
+        return left, left < r.horizon, left > r.horizon * 1.2, r.horizon
 
-    def _growth(
-        self,
-        key: InstanceKey,
-        g: GroupView,
-        sv: SeriesValue,
-        target: Target,
-        labels: dict[str, str],
-        extra: dict[str, str],
-        value: float,
-    ) -> Observation | None:
+    def _growth(self, ring: deque[tuple[float, float]], value: float) -> _Judgement | None:
         r = self.rule
-        ring = self._ring(g, sv, value)
         span = ring[-1][0] - ring[0][0]
         first = ring[0][1]
         if len(ring) < r.min_points or span < r.window / 4 or first <= 0:
             return None
         growth = (value - first) / first * (r.window / span if span < r.window else 1.0)
-        threshold, clear = r.threshold, r.clear_threshold()
-        if threshold is None or clear is None:
-            return None
-        return Observation(
-            key,
-            target,
-            labels,
-            growth,
-            r.op.holds(growth, threshold),
-            not r.op.holds(growth, clear),
-            threshold,
-            extra,
-        )
+        return self._against(growth, r.threshold, r.clear_threshold())
 
     def _info_index(self, index: SnapshotIndex) -> dict[tuple[str, ...], dict[str, str]]:
         info = self.rule.info

@@ -222,6 +222,20 @@ OK_PAGE: Route = (
 )
 
 
+def tls_failure(ctx: ssl.SSLContext | None, route: Route = OK_PAGE, **options: Any) -> TlsFailed:
+    """Serve `route` at / (over `ctx`), poll its https URL and return the TlsFailed raised."""
+
+    async def main() -> TlsFailed:
+        async with serve({"/": route}, ctx) as srv:
+            c = collector(url=f"https://portal.test:{srv.port}/", http_port=None, **options)
+            with pytest.raises(TlsFailed) as info:
+                await c.collect(TARGET)
+            return info.value
+
+    result: TlsFailed = run(main())
+    return result
+
+
 # -- tests: TLS ------------------------------------------------------------------------------
 
 
@@ -281,17 +295,7 @@ def test_cert_with_10_days_left_reports_expiry_tls_details_and_https_redirect(pk
 
 def test_expired_cert_fails_with_reason_tls_and_still_reports_expiry(pki: Pki) -> None:
     cert, key, leaf = pki.leaf("portal.test", days_left=-3)
-
-    async def main() -> TlsFailed:
-        async with serve({"/": OK_PAGE}, server_context(cert, key)) as srv:
-            c = collector(
-                url=f"https://portal.test:{srv.port}/", ca_file=str(pki.ca_file), http_port=None
-            )
-            with pytest.raises(TlsFailed) as info:
-                await c.collect(TARGET)
-            return info.value
-
-    exc = run(main())
+    exc = tls_failure(server_context(cert, key), ca_file=str(pki.ca_file))
     assert exc.reason is FailureReason.TLS
     assert "expired" in str(exc)
     samples = list(exc.samples)
@@ -313,17 +317,7 @@ def test_expired_cert_fails_with_reason_tls_and_still_reports_expiry(pki: Pki) -
 
 def test_wrong_hostname_is_a_mismatch_with_a_valid_chain(pki: Pki) -> None:
     cert, key, _ = pki.leaf("otro.test", days_left=200)
-
-    async def main() -> TlsFailed:
-        async with serve({"/": OK_PAGE}, server_context(cert, key)) as srv:
-            c = collector(
-                url=f"https://portal.test:{srv.port}/", ca_file=str(pki.ca_file), http_port=None
-            )
-            with pytest.raises(TlsFailed) as info:
-                await c.collect(TARGET)
-            return info.value
-
-    exc = run(main())
+    exc = tls_failure(server_context(cert, key), ca_file=str(pki.ca_file))
     assert "does not match host 'portal.test'" in str(exc)
     samples = list(exc.samples)
     assert value(samples, "monitord_tls_cert_valid") == 1
@@ -336,15 +330,7 @@ def test_wrong_hostname_is_a_mismatch_with_a_valid_chain(pki: Pki) -> None:
 
 def test_unknown_issuer_without_ca_file_is_an_invalid_chain(pki: Pki) -> None:
     cert, key, _ = pki.leaf("portal.test", days_left=200)
-
-    async def main() -> TlsFailed:
-        async with serve({"/": OK_PAGE}, server_context(cert, key)) as srv:
-            c = collector(url=f"https://portal.test:{srv.port}/", http_port=None)
-            with pytest.raises(TlsFailed) as info:
-                await c.collect(TARGET)
-            return info.value
-
-    samples = list(run(main()).samples)
+    samples = list(tls_failure(server_context(cert, key)).samples)
     assert value(samples, "monitord_tls_cert_valid") == 0
     assert value(samples, "monitord_tls_verify_result") == 20  # unable to get local issuer
     assert value(samples, "monitord_tls_hostname_match") == 1
@@ -566,17 +552,8 @@ def test_response_time_is_measured(pki: Pki) -> None:
 
 
 def test_server_not_speaking_tls_fails_with_reason_tls() -> None:
-    async def main() -> TlsFailed:
-        async with serve({"/": (200, {}, b"plain")}) as srv:  # plain HTTP on an https URL
-            c = collector(
-                url=f"https://portal.test:{srv.port}/", http_port=None, request_timeout="200ms"
-            )
-            with pytest.raises(TlsFailed) as info:
-                await c.collect(TARGET)
-            return info.value
-
     t0 = time.monotonic()
-    exc = run(main())
+    exc = tls_failure(None, (200, {}, b"plain"), request_timeout="200ms")  # plain HTTP on https
     assert time.monotonic() - t0 < 2
     assert exc.reason is FailureReason.TLS
     assert "failed, also with legacy protocols" in str(exc)

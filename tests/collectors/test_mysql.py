@@ -7,7 +7,6 @@ its own (tests/peers/mariadb.py).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -15,7 +14,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,6 @@ import pymysql
 import pytest
 
 from collectors import mysql
-from collectors._dbpool import TableSize
 from monitord.config import parse_config_text
 from monitord.errors import (
     AuthFailed,
@@ -35,7 +32,8 @@ from monitord.errors import (
     TargetTimeout,
 )
 from monitord.state import EventKind, State
-from monitord.types import Sample, SampleKind, Shared, Target, TargetKind
+from monitord.types import Sample, SampleKind, Shared
+from tests.collectors.dbharness import Poller, names, pollers, sizes, value
 from tests.peers.mariadb import (
     MariaDbServer,
     any_server,
@@ -73,87 +71,15 @@ def own(scratch: MariaDbServer) -> MariaDbServer:
     return scratch
 
 
-@dataclass
-class Poller:
-    """One collector, its Shared resources and a target, driven from synchronous tests."""
-
-    collector: mysql.MysqlCollector
-    shared: Shared
-    target: Target
-    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
-
-    def run(self, coro: Any, timeout: float = 15.0) -> Any:
-        async def bounded() -> Any:
-            async with asyncio.timeout(timeout):
-                return await coro
-
-        return self.loop.run_until_complete(bounded())
-
-    def collect(self, timeout: float = 15.0) -> list[Sample]:
-        result: list[Sample] = self.run(self.collector.collect(self.target), timeout)
-        return result
-
-    def fail(self, timeout: float = 15.0) -> CollectorError:
-        with pytest.raises(CollectorError) as info:
-            self.collect(timeout)
-        return info.value
-
-    def tables(self, n: int | None = None) -> list[TableSize]:
-        result: list[TableSize] = self.run(self.collector.largest_tables(self.target, n))
-        return result
-
-    def pool(self) -> Any:
-        return self.shared.peek(f"db.pool.mysql.{self.target.name}")
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.shared.aclose())
-        self.loop.close()
-
-
 @pytest.fixture
 def make_poller() -> Iterator[Callable[..., Poller]]:
-    made: list[Poller] = []
-
-    def make(server: MariaDbServer, name: str = "my-test", **options: object) -> Poller:
-        opts: dict[str, object] = {
-            "host": server.host,
-            "port": server.port,
-            "user": server.user,
-            "connect_timeout": "2s",
-            "statement_timeout": "1s",
-        }
-        if server.password:
-            opts["password"] = server.password
-        opts.update(options)
-        shared = Shared()
-        poller = Poller(
-            mysql.build(opts, shared), shared, Target(name, server.host, TargetKind.DATABASE)
-        )
-        made.append(poller)
-        return poller
-
-    yield make
-    for p in made:
-        p.close()
+    yield from pollers(mysql.build, "my-test", _credentials)
 
 
-def value(samples: list[Sample], name: str, **labels: str) -> float:
-    """The value of one series; fails when the series is missing."""
-    for s in samples:
-        if s.name == name and {k: v for k, v in s.labels.items() if k != "target"} == labels:
-            return s.value
-    have = sorted({s.name for s in samples})
-    raise AssertionError(f"series {name}{labels} not in samples (have {have})")
-
-
-def names(samples: list[Sample]) -> set[str]:
-    return {s.name for s in samples}
-
-
-def sizes(samples: list[Sample]) -> dict[str, float]:
-    return {
-        s.labels["database"]: s.value for s in samples if s.name == "monitord_database_size_bytes"
-    }
+def _credentials(server: MariaDbServer) -> dict[str, object]:
+    if server.password:
+        return {"user": server.user, "password": server.password}
+    return {"user": server.user}
 
 
 def schema_size(server: MariaDbServer, schema: str) -> int:

@@ -7,7 +7,6 @@ throw-away cluster of its own (tests/peers/postgres.py).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -15,7 +14,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -23,7 +21,6 @@ import psycopg
 import pytest
 
 from collectors import postgres
-from collectors._dbpool import TableSize
 from monitord.config import parse_config_text
 from monitord.errors import (
     AuthFailed,
@@ -34,7 +31,8 @@ from monitord.errors import (
     TargetTimeout,
 )
 from monitord.state import EventKind, State
-from monitord.types import Sample, SampleKind, Shared, Target, TargetKind
+from monitord.types import SampleKind, Shared
+from tests.collectors.dbharness import Poller, names, pollers, sizes, value
 from tests.peers.postgres import PgServer, any_server, free_port, throwaway_server, wait_until
 
 pytestmark = pytest.mark.peer
@@ -67,87 +65,9 @@ def own(scratch: PgServer) -> PgServer:
     return scratch
 
 
-@dataclass
-class Poller:
-    """One collector, its Shared resources and a target, driven from synchronous tests."""
-
-    collector: postgres.PostgresCollector
-    shared: Shared
-    target: Target
-    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
-
-    def run(self, coro: object, timeout: float = 15.0) -> object:
-        async def bounded() -> object:
-            async with asyncio.timeout(timeout):
-                return await coro  # type: ignore[misc]
-
-        return self.loop.run_until_complete(bounded())
-
-    def collect(self, timeout: float = 15.0) -> list[Sample]:
-        result = self.run(self.collector.collect(self.target), timeout)
-        assert isinstance(result, list)
-        return result
-
-    def fail(self, timeout: float = 15.0) -> CollectorError:
-        with pytest.raises(CollectorError) as info:
-            self.collect(timeout)
-        return info.value
-
-    def tables(self, n: int | None = None) -> list[TableSize]:
-        result = self.run(self.collector.largest_tables(self.target, n))
-        assert isinstance(result, list)
-        return result
-
-    def pool(self) -> object:
-        return self.shared.peek(f"db.pool.postgres.{self.target.name}")
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.shared.aclose())
-        self.loop.close()
-
-
 @pytest.fixture
 def make_poller() -> Iterator[Callable[..., Poller]]:
-    made: list[Poller] = []
-
-    def make(server: PgServer, name: str = "pg-test", **options: object) -> Poller:
-        opts: dict[str, object] = {
-            "host": server.host,
-            "port": server.port,
-            "user": "postgres",
-            "connect_timeout": "2s",
-            "statement_timeout": "1s",
-        }
-        opts.update(options)
-        shared = Shared()
-        poller = Poller(
-            postgres.build(opts, shared), shared, Target(name, server.host, TargetKind.DATABASE)
-        )
-        made.append(poller)
-        return poller
-
-    yield make
-    for p in made:
-        p.close()
-
-
-def value(samples: list[Sample], name: str, **labels: str) -> float:
-    """The value of one series; fails when the series is missing."""
-    for s in samples:
-        if s.name == name and {k: v for k, v in s.labels.items() if k != "target"} == labels:
-            return s.value
-    names = sorted({s.name for s in samples})
-    raise AssertionError(f"series {name}{labels} not in samples (have {names})")
-
-
-def names(samples: list[Sample]) -> set[str]:
-    return {s.name for s in samples}
-
-
-def sizes(samples: list[Sample]) -> dict[str, float]:
-    return {
-        s.labels["database"]: s.value for s in samples if s.name == "monitord_database_size_bytes"
-    }
+    yield from pollers(postgres.build, "pg-test", lambda server: {"user": "postgres"})
 
 
 @pytest.fixture
@@ -265,7 +185,7 @@ def test_server_figures_match_the_server(pg: PgServer, make_poller: Callable[...
     archived = pg.value("SELECT archived_count FROM pg_stat_archiver")
     assert value(samples, "monitord_postgres_archiver_archived_total") == archived
     # the second poll reuses the connection kept in the target's pool
-    assert poller.pool() is not None and poller.pool().cached()  # type: ignore[attr-defined]
+    assert poller.pool() is not None and poller.pool().cached()
     again = poller.collect()
     assert names(again) == names(samples)
 
@@ -478,7 +398,7 @@ def test_restart_between_polls_is_not_an_error(
 ) -> None:
     poller = make_poller(own)
     first = value(poller.collect(), "monitord_database_uptime_seconds")
-    assert poller.pool().cached()  # type: ignore[attr-defined]
+    assert poller.pool().cached()
     own.stop()
     own.start()
     # the cached connection is dead: the pool replaces it once, inside the same poll
@@ -535,8 +455,8 @@ def test_hung_server_releases_the_poll_at_its_deadline(
         assert time.monotonic() - started < 1.5
         pool = poller.pool()
         # the connection was shut down under the blocked worker, which returns at once
-        wait_until(lambda: pool.busy() == 0, 2.0, "the worker thread to give up the connection")  # type: ignore[attr-defined]
-        assert not pool.cached()  # type: ignore[attr-defined]
+        wait_until(lambda: pool.busy() == 0, 2.0, "the worker thread to give up the connection")
+        assert not pool.cached()
     finally:
         os.kill(pid, signal.SIGCONT)
     assert sizes(poller.collect())  # a fresh connection

@@ -17,18 +17,17 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pymysql
 import pytest
+
+from tests.peers.process import free_port, port_open, stop_process, wait_until
 
 __all__ = [
     "MariaDbServer",
@@ -42,25 +41,6 @@ SHARED_HOST = "127.0.0.1"
 SHARED_PORT = 3306
 _MARIADBD = "/usr/sbin/mariadbd"
 _INSTALL_DB = "mariadb-install-db"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(cond: Callable[[], object], timeout: float, what: str, step: float = 0.05) -> object:
-    """Poll `cond` until it is truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(step)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 @dataclass
@@ -109,11 +89,7 @@ class MariaDbServer:
 
     def running(self) -> bool:
         """True when the server accepts TCP connections."""
-        try:
-            with socket.create_connection((self.host, self.port), timeout=1):
-                return True
-        except OSError:
-            return False
+        return port_open(self.host, self.port)
 
     # --- throw-away servers only ----------------------------------------------------
 
@@ -161,12 +137,7 @@ class MariaDbServer:
         assert self.root is not None, "the machine's shared server is never stopped by tests"
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        if not stop_process(self.proc, 30):
             pytest.fail("mariadbd did not stop within 30s of SIGTERM")
 
     def kill(self) -> None:

@@ -18,17 +18,17 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+
+from tests.peers.process import free_port, port_open, wait_until
 
 __all__ = [
     "PgServer",
@@ -44,25 +44,6 @@ SHARED_HOST = "127.0.0.1"
 SHARED_PORT = 5432
 SUPERUSER = "postgres"
 ARCHIVE_COMMAND = "cp %p {archive}/%f"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(cond: Callable[[], object], timeout: float, what: str, step: float = 0.05) -> object:
-    """Poll `cond` until it is truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(step)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def pg_bin() -> Path:
@@ -133,11 +114,7 @@ class PgServer:
 
     def running(self) -> bool:
         """True when the server accepts TCP connections."""
-        try:
-            with socket.create_connection((self.host, self.port), timeout=1):
-                return True
-        except OSError:
-            return False
+        return port_open(self.host, self.port)
 
     # --- throw-away clusters only ---------------------------------------------------
 

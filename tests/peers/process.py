@@ -7,6 +7,7 @@ stop_process(proc)          # SIGTERM, SIGKILL after the timeout; always reaps
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -16,7 +17,43 @@ from typing import Any
 
 import pytest
 
-__all__ = ["ProcessPeer", "log_tail", "stop_process", "wait_started"]
+__all__ = [
+    "ProcessPeer",
+    "free_port",
+    "log_tail",
+    "port_open",
+    "stop_process",
+    "wait_started",
+    "wait_until",
+]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(cond: Callable[[], object], timeout: float, what: str, step: float = 0.05) -> object:
+    """Poll `cond` until it is truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(step)
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def port_open(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on `host`:`port` (1 s to answer)."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def log_tail(path: Path, size: int = 3000) -> str:
