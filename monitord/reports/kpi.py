@@ -21,7 +21,7 @@ from monitord.reports.model import (
     Value,
 )
 from monitord.reports.network import network_kpis
-from monitord.reports.security import open_findings
+from monitord.reports.security import certificates, open_findings
 from monitord.reports.servers import server_kpis
 
 __all__ = ["INDICATORS", "Indicator", "Measure", "build_kpi", "measure"]
@@ -80,8 +80,8 @@ def measure(ctx: ReportContext) -> dict[str, Measure]:
     inc = [o for d in all_dev for o in d.outages if o.incident]
     down = sum(o.counted for o in inc)
     up = sum(d.monitored - d.down for d in all_dev)
-    certs = ctx.source.gauges(("cert_expiry",), ctx.period)
-    certs_ok = sum(1 for g in certs if g.last - ctx.period.end > 30 * 86400)
+    certs = certificates(ctx)
+    certs_ok = sum(1 for c in certs if c.days_left is not None and c.days_left > 30)
     found = ctx.source.findings(ctx.period.start, ctx.period.end)
     runs = ctx.source.check_runs(0.0, ctx.period.end)
     crit = [d for t in ctx.of_kinds(SERVER_KINDS) if t.critical and (d := av.device(t.name))]

@@ -176,7 +176,13 @@ class PrometheusSource:
         for metric, (kind, label) in GAUGES.items():
             if kind not in wanted:
                 continue
-            collector = "host" if metric.startswith("monitord_host_") else "database"
+            collector = (
+                "host"
+                if metric.startswith("monitord_host_")
+                else "http"
+                if metric.startswith("monitord_tls_")
+                else "database"
+            )
             for labels, s in self._raw(metric, period.start, period.end):
                 if not s:
                     continue

@@ -9,8 +9,8 @@ about a second.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from monitord.history import AlertEvent, History, InventorySnapshot, StoredEvent, StoredFinding
@@ -96,6 +96,7 @@ class GaugeStat:
     last_ts: float
     min: float
     max: float
+    meta: Mapping[str, str] = field(default_factory=dict, hash=False)  # e.g. issuer, version
 
 
 class Source(Protocol):
@@ -265,7 +266,7 @@ class HistorySource:
         marks = ",".join("?" * len(kinds))
         rows = self.h.query(
             "SELECT s.target, s.collector, s.kind, s.object, g.first, g.first_ts, g.last, "
-            f"g.last_ts, g.min, g.max FROM gauge_day g JOIN series s ON s.id = g.sid "
+            f"g.last_ts, g.min, g.max, s.meta FROM gauge_day g JOIN series s ON s.id = g.sid "
             f"WHERE s.kind IN ({marks}) AND g.day BETWEEN ? AND ? ORDER BY g.sid, g.day",
             (*kinds, period.first_day, period.last_day),
         )
@@ -274,7 +275,8 @@ class HistorySource:
             key = (r[0], r[1], r[2], r[3])
             cur = merged.get(key)
             if cur is None:
-                merged[key] = GaugeStat(*r)
+                meta = json.loads(r[10]) if r[10] else {}
+                merged[key] = GaugeStat(*r[:10], meta={str(k): str(v) for k, v in meta.items()})
             else:
                 merged[key] = GaugeStat(
                     *key,
@@ -284,6 +286,7 @@ class HistorySource:
                     r[7],
                     min(cur.min, r[8]),
                     max(cur.max, r[9]),
+                    cur.meta,
                 )
         return list(merged.values())
 

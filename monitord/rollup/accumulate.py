@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_WAN_ALIAS",
     "DIST_KINDS",
     "GAUGES",
+    "INFO_META",
     "SLOT",
     "WAN_TAGS",
     "Batch",
@@ -78,6 +79,20 @@ GAUGES: Final[Mapping[str, tuple[str, str]]] = {
     "monitord_backup_max_age_seconds": ("backup_max_age", "backup"),  # the backup's policy
     "monitord_host_pending_updates": ("pending_updates", ""),
     "monitord_host_firewall_enabled": ("firewall", ""),
+    # http collector: the certificate inventory of the security report (IND-09)
+    "monitord_tls_cert_not_after_timestamp_seconds": ("tls_not_after", ""),
+    "monitord_tls_hostname_match": ("tls_hostname_match", ""),
+    "monitord_tls_cert_valid": ("tls_cert_valid", ""),
+    # database collectors: connections against the server's maximum
+    "monitord_database_connections": ("db_connections", ""),
+    "monitord_database_connections_max": ("db_connections_max", ""),
+}
+# Info series whose labels are kept as the `meta` of a gauge series of the same group:
+# metric -> (gauge kind, labels kept). The issuer and TLS version of a certificate, the
+# engine and version of a database server.
+INFO_META: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = {
+    "monitord_tls_info": ("tls_not_after", ("issuer", "version")),
+    "monitord_database_info": ("db_connections", ("engine", "version")),
 }
 # Gauges stored as the time they point at (`ts - value`): the agent's backup age.
 AGE_GAUGES: Final[Mapping[str, tuple[str, str]]] = {

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from monitord.history import History
 from monitord.rollup.accumulate import (
     AGE_GAUGES,
+    INFO_META,
     BUSY_RATIO,
     COUNTER_DISTS,
     DEFAULT_WAN_ALIAS,
@@ -92,6 +93,7 @@ class RollupRecorder:
         self._uptime: dict[tuple[str, str], float] = {}
         self._targets: dict[str, Target] = {}
         self._alias: dict[SeriesId, str] = {}
+        self._meta: dict[SeriesId, dict[str, str]] = {}
         self._day_cache: tuple[float, float, int] = (0.0, -1.0, 0)
         self._session: int | None = None
         self._started: float | None = None
@@ -165,6 +167,13 @@ class RollupRecorder:
                 if prev is not None:
                     inc = sv.value - prev if sv.value >= prev else sv.value
                     self._dist(batch, (tname, col, cdist, ""), day).add(inc, DIST_KINDS[cdist])
+            info_meta = INFO_META.get(name)
+            if info_meta is not None:
+                isid: SeriesId = (tname, col, info_meta[0], "")
+                meta = {k: _label(sv.labels, k) or "" for k in info_meta[1]}
+                if self._meta.get(isid) != meta:
+                    self._meta[isid] = meta
+                    batch.meta[isid] = meta
             age = AGE_GAUGES.get(name)
             if age is not None:
                 obj = _label(sv.labels, age[1])

@@ -77,6 +77,8 @@ CHECK_NAMES: Final[Mapping[fnd.Check, str]] = {
     fnd.Check.HTTP_CONTENT_MISMATCH: "tls.http_content_mismatch",
     fnd.Check.UNKNOWN_DEVICE: "discovery.unknown_device",
 }
+# finding parameters that change between runs of a check (not part of its identity)
+_VOLATILE: Final = frozenset({"days", "not_after", "expired", "state", "communities", "v3"})
 # collector kind -> the checks a successful poll of it runs
 _RUN_BY: Final[Mapping[str, tuple[fnd.Check, ...]]] = {
     "tcp": (fnd.Check.TCP_MUST_BE_CLOSED, fnd.Check.TCP_MUST_BE_OPEN),
@@ -434,8 +436,11 @@ def history_checks(
     for f in fnd.derive(snap):
         name = CHECK_NAMES[f.check]
         ran.add(name)
+        # the key names what the finding is about (port, address...), not the facts that
+        # change from one run to the next (days left, state): one finding per certificate
+        key = " ".join(f"{k}={v}" for k, v in f.params if k not in _VOLATILE)
         out.append(
-            Finding(name, f.target, f.severity.value, f.policy, f.iso_control, f.detail, f.detail)
+            Finding(name, f.target, f.severity.value, f.policy, f.iso_control, f.detail, key)
         )
     agent, agent_ran = agent_findings(snap, backup_max_age, failed_logins_day)
     return out + agent, sorted(ran | agent_ran)
