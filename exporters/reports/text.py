@@ -7,6 +7,7 @@ for no data) and `csv` (plain numbers in the column's unit, empty for no data).
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
+from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
@@ -88,12 +90,27 @@ class Formatter:
         return self.msg(Msg(key, params))
 
     def msg(self, m: Msg) -> str:
-        """Format a `Msg`."""
+        """Format a `Msg`; ICU plural blocks pick their form by the language's plural rules."""
         text = self.cat.get(m.key)
         if not m.params:
             return text
+        if ", plural," in text:
+            text = _PLURAL.sub(lambda b: self._plural(b, m.params), text)
         values = {k: self.text(v) for k, v in m.params.items()}
         return text.format_map(_Defaults(values))
+
+    def _plural(self, block: re.Match[str], params: Mapping[str, Value]) -> str:
+        """`{n, plural, one {# sede} other {# sedes}}` -> '1 sede' / '3 sedes' (CLDR rules)."""
+        value = params.get(block.group(1))
+        n = value.value if isinstance(value, Num | Pct) else value
+        forms = dict(_BRANCH.findall(block.group(2)))
+        if not isinstance(n, int | float):
+            form = forms.get("other", "")
+        else:
+            category = _locale(self.locale).plural_form(abs(n))
+            exact = forms.get(f"={n:g}")
+            form = exact if exact is not None else forms.get(category, forms.get("other", ""))
+        return form.replace("#", self.text(value).replace("{", "{{").replace("}", "}}"))
 
     def number(self, v: float, digits: int = 0, grouping: bool = True) -> str:
         """A locale number with exactly `digits` decimals."""
@@ -226,6 +243,15 @@ def slug(text: str) -> str:
     ascii_ = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     out = "".join(c.lower() if c.isalnum() else "_" for c in ascii_)
     return "_".join(p for p in out.split("_") if p)
+
+
+_PLURAL = re.compile(r"\{(\w+), plural,((?:\s*=?\w+\s*\{[^{}]*\})+)\s*\}")
+_BRANCH = re.compile(r"(=?\w+)\s*\{([^{}]*)\}")
+
+
+@cache
+def _locale(name: str) -> Locale:
+    return Locale.parse(name)
 
 
 class _Defaults(dict[str, str]):

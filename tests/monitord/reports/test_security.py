@@ -8,19 +8,27 @@ from monitord.history import Finding, History
 from monitord.reports.common import ReportContext
 from monitord.reports.model import Msg, Num
 from monitord.reports.period import Period
-from monitord.reports.security import AREAS, build_security
+from monitord.reports.security import AREA_COLLECTOR, build_security
 from monitord.reports.store import HistorySource
 from tests.monitord.reports.month import TZ, at
 
 
 def test_no_checks_every_section_says_no_data_and_why(ctx: ReportContext) -> None:
     report = build_security(ctx)
-    assert report.summary == (Msg("summary.security_no_checks"),)
+    # the four targets of the month were monitored (icmp, snmp, host, postgres): none runs
+    # a security check, and the summary says so without denying that they were monitored
+    assert report.summary == (Msg("summary.security_no_checks", {"targets": Num(4)}),)
     by_id = {s.id: s for s in report.sections}
-    for area in AREAS:
-        assert by_id[area].empty == Msg("empty.security_area", {"area": Msg(f"security.{area}")})
-        assert not by_id[area].tables
-    assert by_id["findings_summary"].empty == Msg("empty.security_not_run")
+    for area, col in AREA_COLLECTOR.items():
+        assert by_id[area].empty == Msg(
+            "empty.security_no_collector",
+            {"area": Msg(f"security.{area}"), "checks": Msg(f"security.{area}_checks"), "collector": col},
+        )
+        assert not by_id[area].tables  # never a table of zeros beside "Sin datos"
+    assert by_id["findings_summary"].empty == Msg(
+        "empty.security_none_ran", {"collectors": "host, icmp, postgres, snmp"}
+    )
+    assert not by_id["findings_summary"].tables
 
 
 def test_findings_open_resolved_and_changes(tmp_path: Path) -> None:
@@ -36,7 +44,11 @@ def test_findings_open_resolved_and_changes(tmp_path: Path) -> None:
     report = build_security(ReportContext(HistorySource(h), octo))
     tables = {t.id: t for t in report.tables()}
     assert [r[0] for r in tables["findings_tls"].rows] == ["portal"]
-    assert tables["findings_tls"].rows[0][8] == Msg("status.resolved")
+    assert tables["findings_tls"].rows[0][7] == Msg("status.resolved")
+    # a check the catalogs do not know is shown with its recorded facts, not hidden
+    assert tables["findings_tls"].rows[0][1] == Msg(
+        "finding.other", {"check": "tls.expiry", "detail": "vence en 10 días"}
+    )
     changes = {(r[0], r[3]) for r in tables["findings_changes"].rows}
     assert changes == {("portal", Msg("change.resolved")), ("sw-9", Msg("change.resolved"))}
     assert tables["findings_snmp"].rows == []
@@ -100,7 +112,8 @@ def test_agent_security_sections_from_recorded_month(tmp_path: Path) -> None:
     report = build_security(ReportContext(HistorySource(h), octo, generated=P1 + 3600))
     tables = {t.id: t for t in report.tables()}
     # by hand: 5 per hour except the hour of the restart (the counter went back to 0)
-    assert tables["failed_logins"].rows == [("srv-1", "agent", Num(5 * 335 + 5 * (743 - 336)))]
+    total = 5 * 335 + 5 * (743 - 336)
+    assert tables["failed_logins"].rows == [("srv-1", Num(total), Num(total / 31, 1), Num(5))]
     assert tables["patch_status"].rows == [
         ("srv-1", Num(0.0), Num(3.0), Msg("words.no"), Ts(P1 - 3600))
     ]
@@ -110,20 +123,24 @@ def test_agent_security_sections_from_recorded_month(tmp_path: Path) -> None:
         ("srv-1", "db-dump", Ts(last_copy), Dur(P1 - last_copy), Msg("backup.overdue")),
         ("srv-1", "weekly", Ts(last_weekly_copy), Dur(P1 - last_weekly_copy), Msg("backup.ok")),
     ]
-    upd = {(r[1], r[8]) for r in tables["findings_updates"].rows}
+    upd = {(r[1].key, r[7]) for r in tables["findings_updates"].rows}
     assert upd == {
-        ("updates.pending", Msg("status.resolved")),
-        ("firewall.disabled", Msg("status.open")),
+        ("finding.updates.pending", Msg("status.resolved")),
+        ("finding.firewall.disabled", Msg("status.open")),
     }
-    policies = {(r[1], r[3], r[4]) for r in tables["findings_updates"].rows}
+    assert Msg("finding.updates.pending", {"pending": Num(3.0)}) in [
+        r[1] for r in tables["findings_updates"].rows
+    ]
+    policies = {(r[1].key, r[3], r[4]) for r in tables["findings_updates"].rows}
     assert policies == {
-        ("updates.pending", Msg("policy.patching"), "8.8"),
-        ("firewall.disabled", Msg("policy.host_firewall"), "8.20"),
+        ("finding.updates.pending", Msg("policy_short.patching"), "8.8"),
+        ("finding.firewall.disabled", Msg("policy_short.host_firewall"), "8.20"),
     }
-    bks = [(r[1], r[8]) for r in tables["findings_backups"].rows]
-    assert bks == [("backup.stale", Msg("status.open"))]
+    bks = [(r[1].key, r[7]) for r in tables["findings_backups"].rows]
+    assert bks == [("finding.backup.stale", Msg("status.open"))]
     by_id = {s.id: s for s in report.sections}
     for area in ("tls", "exposure", "snmp", "unknown_devices"):
-        assert by_id[area].empty == Msg("empty.security_area", {"area": Msg(f"security.{area}")})
-    assert tables["failed_logins"].rows[0][2] == Num(3710)
+        assert by_id[area].empty is not None
+        assert by_id[area].empty.key == "empty.security_no_collector"
+    assert tables["failed_logins"].rows[0][1] == Num(3710)
     h.close()
