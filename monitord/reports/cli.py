@@ -202,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.url:
             print("monitord report: --source prometheus needs --url", file=sys.stderr)
             return 1
-        source = _prometheus_factory(args.url)
+        source = _prometheus_factory(args.url, configured)
     elif not db.exists():
         print(f"monitord report: no history database at {db}", file=sys.stderr)
         return 1
@@ -302,10 +302,12 @@ def configured_targets(cfg: Any) -> dict[str, TargetInfo]:
     }
 
 
-def _prometheus_factory(url: str) -> Callable[[], Source]:
+def _prometheus_factory(
+    url: str, configured: Mapping[str, TargetInfo] | None = None
+) -> Callable[[], Source]:
     from monitord.reports.prometheus import PrometheusSource
 
     def make() -> Source:
-        return PrometheusSource(url)
+        return PrometheusSource(url, configured=configured)
 
     return make

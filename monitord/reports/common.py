@@ -7,7 +7,7 @@ import base64
 import mimetypes
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -59,10 +59,26 @@ class ReportContext:
 
     @cached_property
     def targets(self) -> dict[str, TargetInfo]:
-        """Targets from the history, completed by the current config."""
+        """Targets from the source, completed by the current config.
+
+        A source that cannot hold `parent`, `critical` and `tags` (Prometheus: the
+        target info series does not carry them) gets them from the configuration, so
+        outages are attributed to parents, critical servers and WAN tags still count.
+        """
         merged = dict(self.source.targets())
         for name, info in self.configured.items():
-            merged.setdefault(name, info)
+            got = merged.get(name)
+            if got is None:
+                merged[name] = info
+                continue
+            merged[name] = replace(
+                got,
+                parent=got.parent or info.parent,
+                critical=got.critical or info.critical,
+                tags=got.tags or info.tags,
+                site=got.site or info.site,
+                description=got.description or info.description,
+            )
         return merged
 
     @cached_property

@@ -28,7 +28,8 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any
 
@@ -54,8 +55,16 @@ _IF = "monitord_interface_"
 class PrometheusSource:
     """`Source` over a Prometheus HTTP API (see the module docstring)."""
 
-    def __init__(self, url: str, timeout: float = 120.0, wan_alias: str = DEFAULT_WAN_ALIAS):
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 120.0,
+        wan_alias: str = DEFAULT_WAN_ALIAS,
+        configured: Mapping[str, TargetInfo] | None = None,
+    ):
         self.url = url.rstrip("/")
+        # the configured targets: parent, critical and tags that the info series lacks
+        self.configured = dict(configured or {})
         self.timeout = timeout
         self.wan_alias = re.compile(wan_alias)
         self._cache: dict[tuple[str, float, float], list[tuple[dict[str, str], Samples]]] = {}
@@ -79,6 +88,15 @@ class PrometheusSource:
                         labels.get("parent") or None,
                         labels.get("critical") in ("1", "true"),
                         tuple(t for t in labels.get("tags", "").split(",") if t),
+                    )
+            for name, conf in self.configured.items():
+                got = self._targets.get(name)
+                if got is not None:
+                    self._targets[name] = dc_replace(
+                        got,
+                        parent=got.parent or conf.parent,
+                        critical=got.critical or conf.critical,
+                        tags=got.tags or conf.tags,
                     )
         return self._targets
 

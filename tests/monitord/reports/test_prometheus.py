@@ -197,3 +197,21 @@ def test_report_cli_with_source_prometheus(
     sec = (tmp_path / "out" / "2026-10" / "2026-10_seguridad.html").read_text()
     assert "Sin datos en el periodo" in sec
     print(f"\nreport from prometheus in {time.monotonic() - t0:.1f} s")
+
+
+def test_prometheus_source_takes_parent_critical_and_tags_from_the_config(
+    prom: tuple[str, list[float], list[float]],
+) -> None:
+    """monitord_target_info carries no parent, critical or tags: the config supplies them."""
+    from monitord.reports.store import TargetInfo
+
+    url = prom[0]
+    configured = {
+        "sw-1": TargetInfo("sw-1", "127.0.0.2", "switch", "centro", "core-rtr", True, ("wan",)),
+    }
+    src = PrometheusSource(url, configured=configured)
+    ctx = ReportContext(src, Period(2026, 10, TZ), generated=P1 + 3600, configured=configured)
+    t = ctx.targets["sw-1"]
+    assert (t.parent, t.critical, t.tags) == ("core-rtr", True, ("wan",))
+    assert src.targets()["sw-1"].tags == ("wan",)  # WAN detection by tag works again
+    assert PrometheusSource(url).targets()["sw-1"].parent is None  # what Prometheus holds
