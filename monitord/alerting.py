@@ -50,6 +50,7 @@ from monitord.alerts import (
 )
 from monitord.configtypes import Language
 from monitord.dispatch import DeliveryMetrics, Dispatcher, Notifier
+from monitord.history import Delivery
 from monitord.maintenance import SilenceStore
 from monitord.rules import Evaluator, InstanceKey, Observation, SnapshotIndex, target_down_state
 from monitord.state import Snapshot
@@ -102,6 +103,7 @@ class AlertEngine:
         language: Language = Language.ES,
         timezone: str = "America/Bogota",
         sink: Callable[[list[AlertEvent]], None] | None = None,
+        deliveries: Callable[[list[Delivery]], None] | None = None,
         registry: CollectorRegistry | None = None,
         clock: Clock | None = None,
         silences_path: Path | None = None,
@@ -117,8 +119,14 @@ class AlertEngine:
         reg = registry if registry is not None else CollectorRegistry()
         self.metrics = DeliveryMetrics(reg)
         self.config = config
+        self.deliveries = deliveries
         self.dispatcher = Dispatcher(
-            notifiers, config.retry, config.queue_size, self.metrics, self.clock
+            notifiers,
+            config.retry,
+            config.queue_size,
+            self.metrics,
+            self.clock,
+            self._on_result if deliveries is not None else None,
         )
         self._evaluators: dict[str, Evaluator] = {}
         self._instances: dict[tuple[str, InstanceKey], _Instance] = {}
@@ -134,6 +142,21 @@ class AlertEngine:
     def language(self) -> Language:
         """The language of the notifications."""
         return self.config.language or self.default_language
+
+    def _on_result(
+        self, notifier: str, batch: Sequence[Notification], delivered: bool, reason: str
+    ) -> None:
+        """The dispatcher's outcome of a batch, as `Delivery` rows for the history."""
+        if self.deliveries is None:
+            return
+        now = self.clock.time()
+        self.deliveries(
+            [
+                Delivery(now, notifier, n.alertname, n.target, n.status.value, n.fingerprint,
+                         n.starts_at, delivered, reason)
+                for n in batch
+            ]
+        )  # fmt: skip
 
     # --- lifecycle -------------------------------------------------------------
 

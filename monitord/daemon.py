@@ -25,7 +25,7 @@ from monitord.config import Config, load_config, parse_listen, web_config_path
 from monitord.control import ControlServer, socket_path
 from monitord.dispatch import Notifier
 from monitord.errors import ConfigError, HistoryError
-from monitord.history import History
+from monitord.history import Delivery, History
 from monitord.log import RedactionFilter, collect_secrets
 from monitord.rollup.service import HistoryService
 from monitord.runner import Runner, SelfMetrics
@@ -100,6 +100,7 @@ class Daemon:
             language=cfg.daemon.language,
             timezone=cfg.daemon.timezone,
             sink=self._on_alert_events,
+            deliveries=self._on_deliveries,
             registry=self.metrics.registry,
             clock=self.clock,
             silences_path=data_dir / "silences.json",
@@ -248,6 +249,14 @@ class Daemon:
             return
         try:
             self.history.add_alert_events(rows)
+        except HistoryError as exc:
+            log.error("history write failed: %s", exc)
+
+    def _on_deliveries(self, rows: list[Delivery]) -> None:
+        if self.history is None:
+            return
+        try:
+            self.history.add_deliveries(rows)
         except HistoryError as exc:
             log.error("history write failed: %s", exc)
 

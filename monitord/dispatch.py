@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -32,7 +32,11 @@ from monitord.alerts import Notification, NotificationStatus, RetryConfig, Sever
 from monitord.errors import NotifyError
 from monitord.types import Clock, SystemClock
 
-__all__ = ["MAX_BATCH", "DeliveryMetrics", "Dispatcher", "Notifier"]
+__all__ = ["MAX_BATCH", "DeliveryMetrics", "Dispatcher", "Notifier", "OnResult"]
+
+# Told of every outcome: (notifier name, notifications, delivered, reason when dropped).
+# It must not raise (the daemon's callback writes the history and logs its own errors).
+OnResult = Callable[[str, Sequence[Notification], bool, str], None]
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +108,10 @@ class _Worker:
         queue_size: int,
         metrics: DeliveryMetrics,
         clock: Clock,
+        on_result: OnResult | None = None,
     ) -> None:
         self.notifier = notifier
+        self.on_result = on_result
         self.retry = retry
         self.queue_size = queue_size
         self.metrics = metrics
@@ -131,8 +137,9 @@ class _Worker:
         self.items.pop(key, None)
         self.items[key] = n
         while len(self.items) > self.queue_size:
-            del self.items[next(iter(self.items))]
+            dropped = self.items.pop(next(iter(self.items)))
             self.metrics.dropped.labels(notifier=self.notifier.name, reason="queue_full").inc()
+            self._tell([dropped], False, "queue_full")
         self._gauge()
         self.idle.clear()
         self.wake.set()
@@ -178,6 +185,7 @@ class _Worker:
                 if self.failing:
                     log.info("notifier recovered notifier=%s", name)
                     self.failing = False
+                self._tell(batch, True, "")
                 return
             self.metrics.failures.labels(notifier=name).inc()
             attempt += 1
@@ -192,6 +200,7 @@ class _Worker:
                     attempt,
                     err,
                 )
+                self._tell(batch, False, reason)
                 return
             delay = min(self.retry.max_backoff, self.retry.initial_backoff * 2 ** (attempt - 1))
             delay *= random.uniform(0.8, 1.2)
@@ -221,6 +230,10 @@ class _Worker:
     def _gauge(self) -> None:
         self.metrics.queue.labels(notifier=self.notifier.name).set(len(self.items))
 
+    def _tell(self, batch: Sequence[Notification], delivered: bool, reason: str) -> None:
+        if self.on_result is not None:
+            self.on_result(self.notifier.name, batch, delivered, reason)
+
 
 class Dispatcher:
     """Per-notifier queues and workers; see the module docstring."""
@@ -232,12 +245,16 @@ class Dispatcher:
         queue_size: int,
         metrics: DeliveryMetrics,
         clock: Clock | None = None,
+        on_result: OnResult | None = None,
     ) -> None:
         self.retry = retry
         self.queue_size = queue_size
         self.metrics = metrics
         self.clock = clock or SystemClock()
-        self._workers = [_Worker(n, retry, queue_size, metrics, self.clock) for n in notifiers]
+        self.on_result = on_result
+        self._workers = [
+            _Worker(n, retry, queue_size, metrics, self.clock, on_result) for n in notifiers
+        ]
         self._started = False
 
     @property
@@ -279,7 +296,10 @@ class Dispatcher:
         Returns the old notifiers; the caller closes them after `aclose_workers`.
         """
         old = {w.notifier.name: w for w in self._workers}
-        new = [_Worker(n, self.retry, self.queue_size, self.metrics, self.clock) for n in notifiers]
+        new = [
+            _Worker(n, self.retry, self.queue_size, self.metrics, self.clock, self.on_result)
+            for n in notifiers
+        ]
         for w in new:
             prev = old.get(w.notifier.name)
             if prev is not None:

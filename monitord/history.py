@@ -40,6 +40,7 @@ from monitord.state import Event, EventKind
 
 __all__ = [
     "AlertEvent",
+    "Delivery",
     "Finding",
     "History",
     "InventorySnapshot",
@@ -135,6 +136,16 @@ _SCHEMA = [
         "check" TEXT NOT NULL, ts REAL NOT NULL, PRIMARY KEY ("check", ts)
     ) WITHOUT ROWID;
     """,
+    # version 3: what the notification dispatcher delivered (or dropped), per notifier
+    """
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY, ts REAL NOT NULL, notifier TEXT NOT NULL,
+        alertname TEXT NOT NULL, target TEXT NOT NULL, status TEXT NOT NULL,
+        fingerprint TEXT NOT NULL, starts_at REAL NOT NULL, delivered INTEGER NOT NULL,
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX deliveries_starts ON deliveries(starts_at);
+    """,
 ]
 
 # (table, column holding the time, unit of that column) for retention.
@@ -149,6 +160,7 @@ _PRUNED = (
     ("sessions", "last", "ts"),
     ("check_runs", "ts", "ts"),
     ("findings", "last_seen", "ts"),
+    ("deliveries", "ts", "ts"),
 )
 
 
@@ -177,6 +189,26 @@ class AlertEvent:
     silenced: bool = False
     notified: bool = False
     message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One notification delivered to (or dropped by) one notifier, from the dispatcher.
+
+    `status` is "firing" or "resolved"; `starts_at` the alert's start (it ties the
+    notification to an outage); `reason` why it was dropped (queue_full, rejected,
+    retries_exhausted), empty when delivered.
+    """
+
+    ts: float
+    notifier: str
+    alertname: str
+    target: str
+    status: str
+    fingerprint: str
+    starts_at: float
+    delivered: bool
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +378,31 @@ class History:
         return [
             AlertEvent(r[0], r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6]), r[7]) for r in rows
         ]
+
+    def add_deliveries(self, rows: Iterable[Delivery]) -> None:
+        """Append the dispatcher's delivery outcomes in one transaction."""
+        data = [
+            (d.ts, d.notifier, d.alertname, d.target, d.status, d.fingerprint, d.starts_at,
+             int(d.delivered), d.reason)
+            for d in rows
+        ]  # fmt: skip
+        if not data:
+            return
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO deliveries(ts, notifier, alertname, target, status, fingerprint, "
+                "starts_at, delivered, reason) VALUES (?,?,?,?,?,?,?,?,?)",
+                data,
+            )
+
+    def deliveries(self, since: float = 0.0, until: float = 1e18) -> list[Delivery]:
+        """Delivery outcomes of alerts that started in [since, until), oldest first."""
+        rows = self.query(
+            "SELECT ts, notifier, alertname, target, status, fingerprint, starts_at, delivered, "
+            "reason FROM deliveries WHERE starts_at >= ? AND starts_at < ? ORDER BY ts, id",
+            (since, until),
+        )
+        return [Delivery(*r[:7], bool(r[7]), r[8]) for r in rows]
 
     # --- inventory -------------------------------------------------------------
 

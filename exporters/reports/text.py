@@ -145,7 +145,7 @@ class Formatter:
         if isinstance(v, Dur):
             return "—" if v.value is None else self.duration(v.value)
         if isinstance(v, Ts):
-            return "—" if v.value is None else self.datetime(v.value)
+            return "—" if v.value is None else self.datetime(v.value, v.seconds)
         if isinstance(v, Day):
             return (
                 "—"
@@ -192,11 +192,11 @@ class Formatter:
             return self.cat.get(f"units.{v.unit}")
         return ""
 
-    def datetime(self, ts: float) -> str:
-        """Local date and time."""
+    def datetime(self, ts: float, seconds: bool = False) -> str:
+        """Local date and time (with seconds when asked)."""
         return format_datetime(
             datetime.fromtimestamp(ts, self.tz),
-            self.cat.get("formats.datetime"),
+            self.cat.get("formats.datetime_s" if seconds else "formats.datetime"),
             locale=self.locale,
         )
 

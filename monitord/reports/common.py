@@ -189,7 +189,7 @@ def _intro(ctx: ReportContext, kind: str, scope: list[TargetInfo] | None) -> tup
     gaps = Table(
         "gaps",
         (Column("gap_start"), Column("gap_end"), Column("duration", "right")),
-        [(Ts(a), Ts(b), Dur(b - a)) for a, b in av.gaps],
+        [(Ts(a, True), Ts(b, True), Dur(b - a)) for a, b in av.gaps],
         note=Msg("intro.gaps_note"),
         empty=Msg("intro.no_gaps"),
     )

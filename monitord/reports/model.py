@@ -88,9 +88,10 @@ class Dur:
 
 @dataclass(frozen=True, slots=True)
 class Ts:
-    """An instant (epoch seconds), shown as a local date and time."""
+    """An instant (epoch seconds), shown as a local date and time (to the second if asked)."""
 
     value: float | None
+    seconds: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from monitord.reports.availability import Outage
 from monitord.reports.common import NETWORK_KINDS, ReportContext, assemble, light
 from monitord.reports.inventory import changes_table
 from monitord.reports.links import capacity_section, interfaces_section, wan_section
+from monitord.reports.notifications import notifications, undelivered_table
 from monitord.reports.model import (
     Column,
     Dur,
@@ -176,7 +177,7 @@ def _availability(ctx: ReportContext, targets: list[TargetInfo]) -> Section:
 
 def _incidents(ctx: ReportContext, targets: list[TargetInfo]) -> Section:
     av = ctx.availability
-    alerts = ctx.source.alert_events(ctx.period.start, ctx.period.end)
+    sent = notifications(ctx)
     sites = {t.name: t.site for t in targets}
     outages: list[Outage] = []
     for t in targets:
@@ -186,33 +187,25 @@ def _incidents(ctx: ReportContext, targets: list[TargetInfo]) -> Section:
     outages.sort(key=lambda o: (o.start, o.target))
     rows = []
     for o in outages:
-        sent = sum(
-            1
-            for a in alerts
-            if a.target == o.target
-            and a.kind == "start"
-            and a.notified
-            and o.start - 300 <= a.ts <= o.end
-        )
         cause = Msg("cause.parent", {"parent": o.parent}) if o.parent else Msg("cause.own")
         if o.truncated:
             cause = Msg("cause.truncated", {"cause": cause})
         rows.append(
             (
-                Ts(o.start),
-                Msg("words.ongoing") if o.ongoing else Ts(o.end),
+                Ts(o.start, seconds=True),
+                Msg("words.ongoing") if o.ongoing else Ts(o.end, seconds=True),
                 Dur(o.duration),
                 o.target,
                 sites.get(o.target) or "—",
                 cause,
-                Num(sent),
+                Num(sent.delivered(o)) if sent.known else None,
                 Msg("words.yes" if o.maintenance > 0 else "words.no"),
             )
         )
     maint_rows = [
         (
-            Ts(a),
-            Ts(b),
+            Ts(a, seconds=True),
+            Ts(b, seconds=True),
             Dur(b - a),
             w.description or "—",
             ", ".join(w.targets + w.sites) or Msg("words.all"),
@@ -237,8 +230,10 @@ def _incidents(ctx: ReportContext, targets: list[TargetInfo]) -> Section:
                     Column("in_maintenance", "center"),
                 ),
                 rows,
+                note=Msg("network.alerts_note" if sent.known else "network.alerts_unknown"),
                 empty=Msg("empty.no_incidents"),
             ),
+            undelivered_table(sent, {t.name for t in targets}),
             Table(
                 "maintenance",
                 (

@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from monitord.errors import HistoryError
-from monitord.history import AlertEvent, InventorySnapshot, StoredEvent, StoredFinding
+from monitord.history import AlertEvent, Delivery, InventorySnapshot, StoredEvent, StoredFinding
 from monitord.reports.period import Interval, Period, union
 from monitord.reports.store import GaugeStat, IfaceDay, IfaceStat, PollSummary, TargetInfo
 from monitord.rollup import DEFAULT_WAN_ALIAS, DIST_KINDS, GAUGES, SLOT, WAN_TAGS, DistAcc, IfaceAcc
@@ -240,6 +240,10 @@ class PrometheusSource:
     def alert_events(self, start: float, end: float) -> list[AlertEvent]:
         """Not held by Prometheus."""
         return []
+
+    def deliveries(self, start: float, end: float) -> list[Delivery] | None:
+        """Not held by Prometheus."""
+        return None
 
     def inventory(self, start: float, end: float) -> dict[str, list[InventorySnapshot]]:
         """Not held by Prometheus."""

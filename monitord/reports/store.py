@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from monitord.history import AlertEvent, History, InventorySnapshot, StoredEvent, StoredFinding
+from monitord.history import AlertEvent, Delivery, History, InventorySnapshot, StoredEvent, StoredFinding
 from monitord.reports.period import Interval, Period, union
 from monitord.rollup import DistAcc, IfaceAcc
 
@@ -144,6 +144,10 @@ class Source(Protocol):
 
     def alert_events(self, start: float, end: float) -> list[AlertEvent]:
         """Alert events in [start, end)."""
+        ...
+
+    def deliveries(self, start: float, end: float) -> list[Delivery] | None:
+        """Notification outcomes of alerts started in [start, end); None: not held."""
         ...
 
     def inventory(self, start: float, end: float) -> dict[str, list[InventorySnapshot]]:
@@ -331,6 +335,10 @@ class HistorySource:
     def alert_events(self, start: float, end: float) -> list[AlertEvent]:
         """Alert events in [start, end)."""
         return self.h.alert_events(start, end)
+
+    def deliveries(self, start: float, end: float) -> list[Delivery] | None:
+        """Notification outcomes recorded by the dispatcher."""
+        return self.h.deliveries(start, end)
 
     def inventory(self, start: float, end: float) -> dict[str, list[InventorySnapshot]]:
         """Per target: the last snapshot before start and those within the period."""

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from monitord.history import AlertEvent, History
+from monitord.history import AlertEvent, Delivery, History
 from monitord.reports.settings import MaintenanceWindow, ReportsConfig
 from monitord.rollup import RollupRecorder
 from monitord.state import State
@@ -145,6 +145,19 @@ def build_month(db: Path) -> Month:
             )
         ]
     )
+    # what the dispatcher recorded: the 3 Oct alert delivered by e-mail and webhook (the
+    # webhook's resend is the same alert); the 12 Oct one never left (SMTP down)
+    a3, a12 = at(3, 10, 2), at(12, 15, 32)
+    history.add_deliveries(
+        [
+            Delivery(a3 + 1, "correo", "TargetDown", "sw-1", "firing", "f3", a3, True),
+            Delivery(a3 + 1, "webhook", "TargetDown", "sw-1", "firing", "f3", a3, True),
+            Delivery(a3 + 300, "webhook", "TargetDown", "sw-1", "firing", "f3", a3, True),
+            Delivery(a3 + 600, "correo", "TargetDown", "sw-1", "resolved", "f3", a3, True),
+            Delivery(a12 + 1, "correo", "TargetDown", "sw-1", "firing", "f12", a12, False,
+                     "retries_exhausted"),
+        ]
+    )  # fmt: skip
     history.add_inventory(
         "core-rtr",
         P0 - 86400,

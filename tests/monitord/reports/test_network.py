@@ -54,25 +54,30 @@ def test_incidents_list_start_end_duration_cause_and_maintenance(ctx: ReportCont
     yes, no = Msg("words.yes"), Msg("words.no")
     own = Msg("cause.own")
     assert got == [
-        (Ts(at(3, 10)), Dur(600), "sw-1", own, Num(1), no),
-        (Ts(at(8, 9)), Dur(1200), "core-rtr", own, Num(0), no),
+        (Ts(at(3, 10), True), Dur(600), "sw-1", own, Num(2), no),
+        (Ts(at(8, 9), True), Dur(1200), "core-rtr", own, Num(0), no),
         (
-            Ts(at(8, 9, 1)),
+            Ts(at(8, 9, 1), True),
             Dur(900),
             "sw-2",
             Msg("cause.parent", {"parent": "core-rtr"}),
             Num(0),
             no,
         ),
-        (Ts(at(12, 15, 30)), Dur(1800), "sw-1", own, Num(0), no),
-        (Ts(at(20, 1)), Dur(3600), "sw-1", own, Num(0), yes),
-        (Ts(at(25, 2)), Dur(5400), "sw-1", own, Num(0), no),
+        (Ts(at(12, 15, 30), True), Dur(1800), "sw-1", own, Num(0), no),
+        (Ts(at(20, 1), True), Dur(3600), "sw-1", own, Num(0), yes),
+        (Ts(at(25, 2), True), Dur(5400), "sw-1", own, Num(0), no),
     ]
-    assert rows[0][1] == Ts(at(3, 10, 10))
+    assert rows[0][1] == Ts(at(3, 10, 10), True)
     maint = _table(build_network(ctx), "maintenance").rows
     assert [(r[0], r[1], r[2], r[3]) for r in maint] == [
-        (Ts(at(20, 0, 30)), Ts(at(20, 2, 30)), Dur(7200), "Cambio de UPS")
+        (Ts(at(20, 0, 30), True), Ts(at(20, 2, 30), True), Dur(7200), "Cambio de UPS")
     ]
+    # the 12 Oct alert never left (SMTP down): listed, not counted
+    assert _table(build_network(ctx), "undelivered").rows == [
+        (Ts(at(12, 15, 32), True), "sw-1", "TargetDown", "correo",
+         Msg("delivery.retries_exhausted"), Ts(at(12, 15, 32) + 1, True)),
+    ]  # fmt: skip
 
 
 def test_latency_mean_p95_max(ctx: ReportContext, month: Month) -> None:

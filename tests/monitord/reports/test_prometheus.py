@@ -166,7 +166,7 @@ def test_network_report_from_prometheus_matches_hand_values(
     assert sw1[5] == Num(3)
     assert rows["core-rtr"][3].value == pytest.approx(1.0)  # type: ignore[union-attr]
     incidents = [(r[0], r[3], r[2]) for r in _table(tables, "incidents").rows]
-    assert incidents == [(Ts(_at(*s)), "sw-1", Dur(n * 60)) for s, n in OUTAGES]
+    assert incidents == [(Ts(_at(*s), True), "sw-1", Dur(n * 60)) for s, n in OUTAGES]
     lat = {r[0]: r for r in _table(tables, "latency").rows}["core-rtr"]
     assert lat[1].value == pytest.approx(sum(rtts) / len(rtts) * 1000, rel=1e-9)  # type: ignore[union-attr]
     assert lat[2].value == pytest.approx(nearest_rank(rtts, 0.95) * 1000, rel=0.01)  # type: ignore[union-attr]
