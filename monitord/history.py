@@ -146,6 +146,12 @@ _SCHEMA = [
     );
     CREATE INDEX deliveries_starts ON deliveries(starts_at);
     """,
+    # version 4: the actual times of each hour's first and last polls (completeness and
+    # last-seen from real poll times, not from hour boundaries; NULL in older rows)
+    """
+    ALTER TABLE poll_hour ADD COLUMN first_ts REAL;
+    ALTER TABLE poll_hour ADD COLUMN last_ts REAL;
+    """,
 ]
 
 # (table, column holding the time, unit of that column) for retention.

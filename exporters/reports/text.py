@@ -64,7 +64,8 @@ class Catalog:
 
     def fields(self, key: str) -> set[str]:
         """Placeholder names of a message."""
-        return {f for _, f, _, _ in string.Formatter().parse(self.get(key)) if f}
+        text = _PLURAL.sub(lambda b: "{" + b.group(1) + "}", self.get(key))
+        return {f for _, f, _, _ in string.Formatter().parse(text) if f}
 
 
 @cache

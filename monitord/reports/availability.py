@@ -77,7 +77,9 @@ class Availability:
     maintenance: float = 0.0  # seconds of maintenance within monitored time
     polls: int = 0
     ok: int = 0
-    expected: float = 0.0
+    expected: float = 0.0  # polls expected from the first poll (or the month's start) on
+    expected_month: float = 0.0  # polls expected over the month's monitored time
+    since: float | None = None  # start of the span `expected` covers
     interval: float = 0.0
     restarts: int = 0
     uptime: float | None = None
@@ -94,6 +96,11 @@ class Availability:
     def coverage(self) -> float | None:
         """Polls obtained / polls expected."""
         return min(1.0, self.polls / self.expected) if self.expected > 0 else None
+
+    @property
+    def coverage_month(self) -> float | None:
+        """Polls obtained / polls expected over the whole month."""
+        return min(1.0, self.polls / self.expected_month) if self.expected_month > 0 else None
 
     @property
     def incidents(self) -> int:
@@ -151,8 +158,12 @@ class AvailabilityModel:
             maint = self._maintenance(key[0], own)
             av.maintenance = total(maint)
             av.monitored = total(own) - av.maintenance
-            span = self._span(key[0])
+            span = self._span(key[0], av.interval)
+            av.since = span[0][0] if span else None
             av.expected = total(span) / av.interval if av.interval > 0 else 0.0
+            av.expected_month = (
+                total(intersect([(p0, p1)], self.coverage)) / av.interval if av.interval > 0 else 0
+            )
             av.outages = self._outages(key, by_pair.get(key, []), maint)
             av.down = sum(
                 total(intersect([(o.start, o.end)], subtract(own, maint))) for o in av.outages
@@ -197,9 +208,10 @@ class AvailabilityModel:
 
     # --- internals ---------------------------------------------------------------
 
-    def _span(self, target: str) -> list[Interval]:
+    def _span(self, target: str, interval: float) -> list[Interval]:
+        """From the target's first poll to one interval after its last, within the month."""
         first, last = self.seen.get(target, (self.period.start, self.period.end))
-        return intersect([(self.period.start, self.period.end)], [(first, last)])
+        return intersect([(self.period.start, self.period.end)], [(first, last + interval)])
 
     def _maintenance(self, target: str, own: list[Interval]) -> list[Interval]:
         site = self.targets[target].site if target in self.targets else ""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-from monitord.reports.availability import AvailabilityModel
+from monitord.reports.availability import Availability, AvailabilityModel
 from monitord.reports.model import (
     Column,
     Dur,
@@ -37,6 +37,7 @@ __all__ = [
     "ReportContext",
     "assemble",
     "light",
+    "since",
 ]
 
 NETWORK_KINDS = frozenset(
@@ -109,6 +110,13 @@ class ReportContext:
             self.generated,
             self.intervals,
         )
+
+
+def since(ctx: ReportContext, a: Availability) -> Ts | Msg:
+    """When monitoring of a target began, if within the month (else "todo el mes")."""
+    if a.since is not None and a.since > ctx.period.start + max(a.interval, 1.0):
+        return Ts(a.since, seconds=True)
+    return Msg("words.whole_month")
 
 
 def light(value: float | None, meta: float, margin: float, higher_better: bool = True) -> Light:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from monitord.reports.availability import Outage
-from monitord.reports.common import NETWORK_KINDS, ReportContext, assemble, light
+from monitord.reports.common import NETWORK_KINDS, ReportContext, assemble, light, since
 from monitord.reports.inventory import changes_table
 from monitord.reports.links import capacity_section, interfaces_section, wan_section
 from monitord.reports.notifications import notifications, undelivered_table
@@ -136,7 +136,9 @@ def _availability(ctx: ReportContext, targets: list[TargetInfo]) -> Section:
                 Pct(d.ratio, 3),
                 Dur(d.down),
                 Num(d.incidents),
+                since(ctx, d),
                 Pct(d.coverage, 1),
+                Pct(d.coverage_month, 1),
                 light(_pc(d.ratio), meta, margin),
             )
         )
@@ -151,7 +153,9 @@ def _availability(ctx: ReportContext, targets: list[TargetInfo]) -> Section:
         Column("availability", "right"),
         Column("downtime", "right"),
         Column("incidents", "right"),
+        Column("monitored_since"),
         Column("coverage", "right"),
+        Column("coverage_month", "right"),
         Column("light", "center"),
     )
     return Section(

@@ -115,7 +115,7 @@ class Source(Protocol):
         ...
 
     def seen(self) -> dict[str, tuple[float, float]]:
-        """First and last hour (end) with polls, per target, over the whole history."""
+        """First and last poll, per target, over the whole history."""
         ...
 
     def events(self, start: float, end: float) -> list[StoredEvent]:
@@ -231,13 +231,21 @@ class HistorySource:
         return out
 
     def seen(self) -> dict[str, tuple[float, float]]:
-        """First and last hour (end) with polls, per target (read once per source)."""
+        """First and last poll time per target (read once per source)."""
         if self._seen is None:
             rows = self.h.query(
-                "SELECT s.target, MIN(p.hour), MAX(p.hour) FROM poll_hour p JOIN series s "
-                "ON s.id = p.sid GROUP BY s.target"
+                "SELECT s.target, MIN(p.hour), MAX(p.hour), MIN(p.first_ts), MAX(p.last_ts) "
+                "FROM poll_hour p JOIN series s ON s.id = p.sid WHERE p.polls > 0 "
+                "GROUP BY s.target"
             )
-            self._seen = {r[0]: (float(r[1]), float(r[2]) + 3600.0) for r in rows}
+            # the actual first and last poll; hour bounds only for rows older than them
+            self._seen = {
+                r[0]: (
+                    float(r[3]) if r[3] is not None else float(r[1]),
+                    float(r[4]) if r[4] is not None else float(r[2]) + 3600.0,
+                )
+                for r in rows
+            }
         return self._seen
 
     def events(self, start: float, end: float) -> list[StoredEvent]:

@@ -167,6 +167,8 @@ class PollAcc:
     interval: float = 0.0
     restarts: int = 0
     uptime: float | None = None
+    first_ts: float | None = None  # the actual times of the hour's first and last polls
+    last_ts: float | None = None
 
     def merge(self, o: PollAcc) -> None:
         """Add `o`, which is later."""
@@ -175,6 +177,10 @@ class PollAcc:
         self.interval = o.interval or self.interval
         self.restarts += o.restarts
         self.uptime = o.uptime if o.uptime is not None else self.uptime
+        if o.first_ts is not None:
+            self.first_ts = o.first_ts if self.first_ts is None else min(self.first_ts, o.first_ts)
+        if o.last_ts is not None:
+            self.last_ts = o.last_ts if self.last_ts is None else max(self.last_ts, o.last_ts)
 
 
 @dataclass(slots=True)

@@ -124,6 +124,8 @@ class RollupRecorder:
             acc = batch.polls[key] = PollAcc()
         acc.polls += 1
         acc.ok += int(view.last_poll_ok)
+        acc.first_ts = ts if acc.first_ts is None else min(acc.first_ts, ts)
+        acc.last_ts = ts if acc.last_ts is None else max(acc.last_ts, ts)
         acc.interval = view.interval
         if view.last_poll_ok and view.uptime is not None:
             prev = self._uptime.get(gk)

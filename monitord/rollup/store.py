@@ -64,12 +64,15 @@ def write_batch(
             [(json.dumps(m, sort_keys=True), ids[s]) for s, m in batch.meta.items() if s in ids],
         )
         db.executemany(
-            "INSERT INTO poll_hour(sid, hour, polls, ok, interval, restarts, uptime) "
-            "VALUES (?,?,?,?,?,?,?) ON CONFLICT(hour, sid) DO UPDATE SET "
+            "INSERT INTO poll_hour(sid, hour, polls, ok, interval, restarts, uptime, first_ts, "
+            "last_ts) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(hour, sid) DO UPDATE SET "
             "polls = polls + excluded.polls, ok = ok + excluded.ok, interval = excluded.interval,"
-            " restarts = restarts + excluded.restarts, uptime = COALESCE(excluded.uptime, uptime)",
+            " restarts = restarts + excluded.restarts, uptime = COALESCE(excluded.uptime, uptime),"
+            " first_ts = MIN(COALESCE(first_ts, excluded.first_ts),"
+            " COALESCE(excluded.first_ts, first_ts)),"
+            " last_ts = MAX(COALESCE(last_ts, excluded.last_ts), COALESCE(excluded.last_ts, last_ts))",
             [
-                (ids[s], h, a.polls, a.ok, a.interval, a.restarts, a.uptime)
+                (ids[s], h, a.polls, a.ok, a.interval, a.restarts, a.uptime, a.first_ts, a.last_ts)
                 for (s, h), a in batch.polls.items()
             ],
         )

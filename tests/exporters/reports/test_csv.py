@@ -34,14 +34,14 @@ def test_network_csv_files_for_excel_es_co(
     sw1 = next(r for r in rows if r[0] == "sw-1")
     expected = (44640 - 120 - 130) / (44640 - 120) * 100
     assert float(sw1[3].replace(",", ".")) == pytest.approx(expected, abs=1e-4)
-    assert sw1[4] == "130,00" and sw1[7] == "Verde"
+    assert sw1[4] == "130,00" and sw1[6] == "todo el mes" and sw1[9] == "Verde"
     inc = list(
         csv.reader(
             (tmp_path / "2026-10_red_incidentes.csv").read_text("utf-8-sig").splitlines(),
             delimiter=";",
         )
     )
-    assert inc[1][:3] == ["03/10/2026 10:00", "03/10/2026 10:10", "10,00"]
+    assert inc[1][:3] == ["03/10/2026 10:00:00", "03/10/2026 10:10:00", "10,00"]
     wan = list(
         csv.reader(
             (tmp_path / "2026-10_red_canales_wan_e_internet.csv")

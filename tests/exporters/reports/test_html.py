@@ -36,7 +36,7 @@ def test_network_html_in_spanish_has_headings_and_colombian_numbers(ctx: ReportC
         assert heading in html, heading
     assert "Periodo: 01/10/2026 a 31/10/2026 (America/Bogota)" in html
     assert "99,708 %" in html  # sw-1: (44640 - 120 - 130) / (44640 - 120)
-    assert "03/10/2026 10:00" in html and "1 h 30 min" in html
+    assert "03/10/2026 10:00:00" in html and "1 h 30 min" in html
     assert (
         "La disponibilidad global de la red fue 99,88 %, por encima de la meta de 99,50 %" in html
     )

@@ -99,3 +99,38 @@ def at_naive(day: int, hour: int):  # type: ignore[no-untyped-def]
     from datetime import datetime
 
     return datetime(2026, 10, day, hour)
+
+
+def test_completeness_and_last_seen_from_actual_poll_times(tmp_path: Path) -> None:
+    """Seven polls every 60 s from 16:04:30 to 16:10:30, the daemon running from 16:04:00 to
+    16:10:40: every scheduled poll was made, so coverage is 100 % (not 7/60 from the hour),
+    monitoring began at 16:04:30 and the target was last seen at 16:10:30 (not 17:00)."""
+    from monitord.reports.common import ReportContext, since
+    from monitord.reports.model import Ts
+    from monitord.rollup import RollupRecorder
+    from monitord.state import State
+    from monitord.types import Sample, Target, TargetKind
+    from tests.conftest import FakeClock
+
+    first = at(10, 16, 4) + 30
+    clock = FakeClock(mono=1000.0, wall=first)
+    state = State(clock)
+    h = History(tmp_path / "h.db")
+    rec = RollupRecorder(h, clock, TZ)
+    tgt = Target("r", "127.0.0.1", TargetKind.ROUTER, "centro")
+    for _ in range(7):
+        state.record(tgt, "icmp", [Sample("monitord_icmp_rtt_seconds", {"target": "r"}, 0.001)],
+                     ok=True, interval=60.0)  # fmt: skip
+        rec.observe(state.group("r", "icmp"))  # type: ignore[arg-type]
+        clock.advance(60.0)
+    rec.flush(clock.wall, force=True)
+    src = HistorySource(h)
+    assert src.seen()["r"] == (first, first + 360)
+    av = AvailabilityModel(src, OCT, T)
+    d = av.device("r")
+    assert d is not None
+    assert (d.polls, d.expected, d.coverage) == (7, 7.0, 1.0)
+    ctx = ReportContext(src, OCT)
+    ctx.__dict__["availability"] = av
+    assert since(ctx, d) == Ts(first, seconds=True)
+    h.close()

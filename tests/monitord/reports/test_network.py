@@ -35,8 +35,10 @@ def test_availability_per_device_matches_hand_computation(ctx: ReportContext) ->
         assert isinstance(r[3], Pct) and r[3].value == pytest.approx(expected, abs=1e-4)
         assert r[4] == Dur(pytest.approx(downtime)), name  # type: ignore[arg-type]
         assert r[5] == Num(incidents), name
-        assert isinstance(r[6], Pct) and r[6].value == pytest.approx(1.0)
-        assert r[7] == Light(LightColor.GREEN)
+        assert r[6] == Msg("words.whole_month")  # polled from the month's first minute
+        assert isinstance(r[7], Pct) and r[7].value == pytest.approx(1.0)
+        assert isinstance(r[8], Pct) and r[8].value == pytest.approx(1.0)
+        assert r[9] == Light(LightColor.GREEN)
     sites = {r[0]: r for r in _table(report, "availability_by_site").rows}
     assert sites["centro"][2].value == pytest.approx((sw1 + rtr) / 2, abs=1e-4)  # type: ignore[union-attr]
     assert sites["norte"][2].value == pytest.approx(sw2, abs=1e-4)  # type: ignore[union-attr]
