@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from monitord.reports.common import SERVER_KINDS, ReportContext, assemble, light
-from monitord.reports.model import Bytes, Column, Dur, Msg, Num, Pct, Report, Section, Table, Ts
+from monitord.reports.model import (
+    Bytes,
+    Column,
+    Dur,
+    Msg,
+    Num,
+    Pct,
+    Report,
+    Section,
+    Table,
+    Ts,
+    Value,
+)
 from monitord.reports.store import GaugeStat, TargetInfo
 from monitord.rollup import DIST_KINDS, quantile
 
 __all__ = ["FsStat", "backups", "build_servers", "filesystems", "server_kpis"]
 
 BACKUP_MAX_AGE = 26 * 3600.0  # a daily copy, with two hours of slack
+MIN_PROJECTION_DAYS = 3.0  # no days-to-full from fewer days of readings
 
 
 class FsStat:
@@ -21,17 +34,38 @@ class FsStat:
         self.used = used.last
         self.avail = avail.last if avail else (self.size - self.used if self.size else None)
         self.growth = used.last - used.first
-        span = used.last_ts - used.first_ts
-        self.rate = self.growth / span if span > 0 else 0.0  # bytes per second
+        self.span = used.last_ts - used.first_ts  # seconds of readings behind the rate
+        self.rate = self.growth / self.span if self.span > 0 else 0.0  # bytes per second
         base = (self.used + self.avail) if self.avail is not None else self.size
         self.use = self.used / base if base else None
 
     @property
+    def projectable(self) -> bool:
+        """Enough readings (`MIN_PROJECTION_DAYS`) to extrapolate the growth."""
+        return self.span >= MIN_PROJECTION_DAYS * 86400.0
+
+    @property
     def days_to_full(self) -> float | None:
-        """Days until full at the month's growth rate (None when not growing)."""
-        if self.rate <= 0 or self.avail is None:
+        """Days until full at the month's growth rate (None: not growing or too little data)."""
+        if not self.projectable or self.rate <= 0 or self.avail is None:
             return None
         return self.avail / self.rate / 86400.0
+
+    def projection(self) -> Value:
+        """The days-to-full cell: a figure, or why there is none."""
+        if not self.projectable:
+            return Msg("servers.projection_short", {"days": Num(self.span / 86400.0, 1)})
+        d = self.days_to_full
+        return Num(d, 0, "days") if d is not None else Msg("words.not_growing")
+
+    def basis(self) -> Value:
+        """What the projection rests on: days of readings and growth per day."""
+        if not self.projectable:
+            return "—"
+        return Msg(
+            "servers.projection_basis",
+            {"days": Num(self.span / 86400.0, 1), "rate": Bytes(self.rate * 86400.0)},
+        )
 
 
 def filesystems(ctx: ReportContext) -> list[FsStat]:
@@ -259,9 +293,8 @@ def _filesystems(ctx: ReportContext, fss: list[FsStat]) -> Section:
             Bytes(f.used),
             Pct(f.use, 1),
             Bytes(f.growth),
-            Num(f.days_to_full, 0, "days")
-            if f.days_to_full is not None
-            else Msg("words.not_growing"),
+            f.projection(),
+            f.basis(),
             light(None if f.use is None else f.use * 100, cfg.filesystem_use, 10.0, False),
         )
         for f in fss
@@ -281,12 +314,50 @@ def _filesystems(ctx: ReportContext, fss: list[FsStat]) -> Section:
                     Column("use", "right"),
                     Column("growth", "right"),
                     Column("days_to_full", "right"),
+                    Column("projection_basis", width=1.8),
                     Column("light", "center"),
                 ),
                 rows,
                 empty=Msg("empty.no_filesystems"),
             ),
         ),
+    )
+
+
+def _db_servers(ctx: ReportContext) -> Table:
+    """Engine, version and peak connections against the maximum, per database server."""
+    gs = ctx.source.gauges(("db_connections", "db_connections_max"), ctx.period)
+    by: dict[tuple[str, str], dict[str, GaugeStat]] = {}
+    for g in gs:
+        by.setdefault((g.target, g.collector), {})[g.kind] = g
+    rows = []
+    for (target, col), kinds in sorted(by.items()):
+        conn, top = kinds.get("db_connections"), kinds.get("db_connections_max")
+        meta = conn.meta if conn is not None else {}
+        peak = conn.max if conn is not None else None
+        limit = top.last if top is not None else None
+        rows.append(
+            (
+                target,
+                meta.get("engine") or col,
+                meta.get("version") or "—",
+                Num(peak),
+                Num(limit),
+                Pct(peak / limit if peak is not None and limit else None, 1),
+            )
+        )
+    return Table(
+        "database_servers",
+        (
+            Column("server"),
+            Column("engine"),
+            Column("version", width=1.8),
+            Column("connections_peak", "right"),
+            Column("connections_max", "right"),
+            Column("connections_use", "right"),
+        ),
+        rows,
+        empty=Msg("empty.no_db_servers"),
     )
 
 
@@ -309,6 +380,7 @@ def _databases(ctx: ReportContext) -> Section:
         "servers.databases",
         (Msg("servers.db_intro"),),
         (
+            _db_servers(ctx),
             Table(
                 "database_sizes",
                 (

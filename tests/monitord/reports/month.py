@@ -54,6 +54,11 @@ DB_START, DB_END = 10e9, 12e9
 SPEED = 12.5e6  # 100 Mb/s
 
 
+def DB_CONN(k: int) -> int:  # noqa: N802 - a figure of the month, like the constants
+    """Client connections of the database server at its k-th poll: peak 37 (k % 30 == 29)."""
+    return 8 + k % 30
+
+
 def in_rate(t: float) -> float:
     """wan0 inbound bytes/s during the interval ending at t (busy 08-18 local)."""
     h = datetime.fromtimestamp(t - 1, TZ).hour
@@ -262,7 +267,17 @@ def _host(state: State, rec: RollupRecorder, m: Month, now: float, k: int) -> No
     state.record(
         SRV,
         "postgres",
-        [Sample("monitord_database_size_bytes", {"target": "srv-1", "database": "app"}, size_db)],
+        [
+            Sample("monitord_database_size_bytes", {"target": "srv-1", "database": "app"}, size_db),
+            Sample(
+                "monitord_database_info",
+                {"target": "srv-1", "engine": "postgresql", "version": "15.4"},
+                1.0,
+                SampleKind.INFO,
+            ),
+            Sample("monitord_database_connections", {"target": "srv-1"}, float(DB_CONN(k))),
+            Sample("monitord_database_connections_max", {"target": "srv-1"}, 100.0),
+        ],
         ok=True,
         interval=SNMP_EVERY,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from monitord.reports.common import ReportContext
@@ -60,3 +62,26 @@ def test_backups_say_no_data_rather_than_inventing(ctx: ReportContext) -> None:
     report = build_servers(ctx)
     sec = next(s for s in report.sections if s.id == "backups")
     assert sec.empty == Msg("empty.no_backups") and not sec.tables
+
+
+def test_database_servers_engine_version_and_connections(ctx: ReportContext) -> None:
+    """postgresql 15.4 from the info series; peak 37 of max 100 (8 + 29, by hand)."""
+    from monitord.reports.model import Pct
+
+    rows = {t.id: t for t in build_servers(ctx).tables()}["database_servers"].rows
+    assert rows == [("srv-1", "postgresql", "15.4", Num(37.0), Num(100.0), Pct(0.37, 1))]
+
+
+def test_no_projection_from_a_few_minutes_of_data(tmp_path: Path) -> None:
+    """Six minutes of readings: no days-to-full (never "0 días" in green), and it says why."""
+    from monitord.reports.servers import FsStat
+    from monitord.reports.store import GaugeStat
+
+    used = GaugeStat("s", "host", "fs_used", "/", 40e9, 0.0, 41e9, 360.0, 40e9, 41e9)
+    f = FsStat(used, None, GaugeStat("s", "host", "fs_avail", "/", 60e9, 0.0, 59e9, 360.0, 59e9, 60e9))
+    assert f.days_to_full is None
+    assert f.projection() == Msg("servers.projection_short", {"days": Num(360 / 86400, 1)})
+    long = GaugeStat("s", "host", "fs_used", "/", 40e9, 0.0, 44e9, 8 * 86400.0, 40e9, 44e9)
+    g = FsStat(long, None, GaugeStat("s", "host", "fs_avail", "/", 60e9, 0.0, 56e9, 8 * 86400.0, 56e9, 60e9))
+    assert g.days_to_full == pytest.approx(56e9 / (4e9 / 8))  # 112 days at 0.5 GB/day
+    assert g.basis() == Msg("servers.projection_basis", {"days": Num(8.0, 1), "rate": Bytes(pytest.approx(0.5e9))})  # type: ignore[arg-type]
