@@ -16,9 +16,12 @@ from pathlib import Path
 
 from exporters.reports.html import title_of
 from exporters.reports.text import Formatter, slug
-from monitord.reports.model import Report, Table
+from monitord.reports.model import BitRate, Bytes, Dur, Num, Pct, Report, Spark, Table
 
 __all__ = ["render_csv", "table_csv", "write_csv"]
+
+
+_NUMBERS = (Pct, Num, Bytes, BitRate, Dur)
 
 
 def table_csv(t: Table, f: Formatter) -> str:
@@ -26,15 +29,23 @@ def table_csv(t: Table, f: Formatter) -> str:
     rows = t.csv_rows if t.csv_rows is not None else t.rows
     out = io.StringIO()
     w = csv.writer(out, delimiter=f.cat.get("csv.delimiter"), lineterminator="\r\n")
+    # sparklines are pictures: their values are in the table's history CSV, not here
+    keep = [
+        i
+        for i in range(len(t.columns))
+        if not (rows and all(isinstance(r[i], Spark) or r[i] is None for r in rows))
+    ]
     heads = []
-    for i, c in enumerate(t.columns):
-        sample = next((r[i] for r in rows if r[i] is not None), None)
-        unit = f.csv_unit(sample)
-        head = f.t(f"columns.{c.key}")
-        heads.append(f"{head} ({unit})" if unit else head)
+    for i in keep:
+        head = f.t(f"columns.{t.columns[i].key}")
+        # the unit of the column's numbers (words such as "Sin datos" have none); a column
+        # mixing units (a percentage, hours, a count) states none
+        units = {f.csv_unit(r[i]) for r in rows if isinstance(r[i], _NUMBERS)}
+        unit = units.pop() if len(units) == 1 else ""
+        heads.append(f"{head} ({unit})" if unit and f"({unit})" not in head else head)
     w.writerow(heads)
     for r in rows:
-        w.writerow([f.csv(v) for v in r])
+        w.writerow([f.csv(r[i]) for i in keep])
     return out.getvalue()
 
 

@@ -22,7 +22,8 @@ def bar_chart(chart: BarChart, fmt: Formatter) -> str:
     peak = max([*values, 0.0])
     ref = chart.reference if chart.reference and chart.reference <= 2.5 * peak else None
     top = max(peak, ref or 0.0)
-    top = _nice(top) if top > 0 else 1.0
+    low = chart.low or 0.0
+    top = (low + _nice(top - low)) if top > low else low + 1.0
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
     n = max(1, len(chart.categories))
     group = plot_w / n
@@ -34,7 +35,7 @@ def bar_chart(chart: BarChart, fmt: Formatter) -> str:
         f"{escape(fmt.msg(chart.title))}</text>",
     ]
     for i in range(5):
-        v = top * i / 4
+        v = low + (top - low) * i / 4
         y = _TOP + plot_h - plot_h * i / 4
         out.append(
             f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
@@ -51,7 +52,7 @@ def bar_chart(chart: BarChart, fmt: Formatter) -> str:
             val = vals[gi] if gi < len(vals) else None
             if val is None:
                 continue
-            h = plot_h * val / top
+            h = plot_h * max(0.0, val - low) / (top - low)
             x = x0 + si * bar
             out.append(
                 f'<rect x="{x:.1f}" y="{_TOP + plot_h - h:.1f}" width="{bar:.1f}" '
@@ -63,8 +64,8 @@ def bar_chart(chart: BarChart, fmt: Formatter) -> str:
                 f'fill="#444" '
                 f'text-anchor="middle">{escape(cat)}</text>'
             )
-    if ref is not None:
-        y = _TOP + plot_h - plot_h * ref / top
+    if ref is not None and ref >= low:
+        y = _TOP + plot_h - plot_h * (ref - low) / (top - low)
         out.append(
             f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="#c0392b" stroke-width="1.2" stroke-dasharray="5 3"/>'
@@ -112,8 +113,13 @@ def sparkline(spark: Spark, width: int = 80, height: int = 20) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" class="spark" width="{width}" height="{height}" '
         f'style="width:{width * 0.25:.0f}mm;height:{height * 0.25:.0f}mm" '
         f'viewBox="0 0 {width} {height}">{lines}'
-        f'<circle cx="{last[0]:.1f}" cy="{last[1]:.1f}" r="2" fill="#c0392b"/></svg>'
+        f'<circle cx="{last[0]:.1f}" cy="{last[1]:.1f}" r="2" '
+        f'fill="{_DOT[spark.color.value]}" stroke="#555" stroke-width="0.4"/></svg>'
     )
+
+
+# the sparkline's last dot takes the indicator's traffic-light colour (report.css span.dot)
+_DOT = {"green": "#2e9e48", "yellow": "#f2c12e", "red": "#d0342c", "none": "#bbbbbb"}
 
 
 def _nice(v: float) -> float:

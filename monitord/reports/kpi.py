@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from monitord.reports.model import (
 from monitord.reports.network import network_kpis
 from monitord.reports.security import certificates, open_findings
 from monitord.reports.servers import server_kpis
+from monitord.reports.settings import IndicatorSettings
 
 __all__ = ["INDICATORS", "Indicator", "Measure", "build_kpi", "measure"]
 
@@ -138,28 +140,28 @@ def build_kpi(ctx: ReportContext) -> Report:
                 _fmt(ind, m.value),
                 _fmt_meta(ind, meta),
                 col,
-                Spark(_scale(ind, values), ind.unit),
+                Spark(_scale(ind, values), ind.unit, col.color),
             )
         )
         history_rows.extend(
             (ind.code, Msg(f"kpi.{ind.code}.name"), label, _fmt(ind, v))
             for label, v in zip(labels, values, strict=True)
         )
-        baseline = next((v for v in values if v is not None), None)
+        own = ctx.config.indicators.get(ind.code, IndicatorSettings())
         fields: list[tuple[str, Value]] = [
             ("code", ind.code),
             ("name", Msg(f"kpi.{ind.code}.name")),
             ("objective", Msg(f"kpi.{ind.code}.objective")),
             ("type", Msg(f"kpi.types.{ind.kind}")),
-            ("formula", Msg(f"kpi.{ind.code}.formula")),
+            ("formula", own.formula or Msg(f"kpi.{ind.code}.formula")),
             ("numerator", Num(m.numerator, 2) if m.numerator is not None else "—"),
             ("denominator", Num(m.denominator, 0) if m.denominator is not None else "—"),
             ("unit", Msg(f"kpi.units.{ind.unit}")),
             ("periodicity", Msg("kpi.monthly")),
             ("source", Msg(f"kpi.{ind.code}.source")),
             ("verification", Msg("kpi.verification", {"table": Msg(f"tables.{ind.source_table}")})),
-            ("responsible", Msg("kpi.responsible")),
-            ("baseline", _fmt(ind, baseline)),
+            ("responsible", own.responsible or Msg("kpi.responsible")),
+            ("baseline", _baseline(ind, own)),
             ("meta", _fmt_meta(ind, meta)),
             ("direction", Msg(_direction(ind))),
             ("ranges", _ranges(ctx, ind, meta)),
@@ -178,6 +180,7 @@ def build_kpi(ctx: ReportContext) -> Report:
             "pct" if ind.unit == "pct" else "num",
             meta if meta is not None else None,
             Msg("series.meta") if meta is not None else None,
+            _axis_low([*_scale(ind, values), meta]),
         )
         sheets.append(
             Section(
@@ -260,6 +263,30 @@ def build_kpi(ctx: ReportContext) -> Report:
         Section("sheets", "kpi.sheets", subsections=tuple(sheets)),
     )
     return assemble(ctx, "kpi", summary, sections, scope_targets=list(ctx.targets.values()))
+
+
+def _baseline(ind: Indicator, own: IndicatorSettings) -> Value:
+    """The configured baseline (fixed, with its period), never this year's first value."""
+    if own.baseline is None:
+        return Msg("kpi.no_baseline")
+    value = _fmt(ind, own.baseline / 100 if ind.unit == "pct" else own.baseline)
+    if not own.baseline_period:
+        return value
+    return Msg("kpi.baseline_of", {"value": value, "period": own.baseline_period})
+
+
+def _axis_low(values: list[float | None]) -> float | None:
+    """Bottom of a trend chart's axis: zero unless the values sit in a narrow band far from it
+    (99,2-99,9 %: the axis starts near 99 so the month-to-month change is visible)."""
+    vals = [v for v in values if v is not None]
+    if not vals or min(vals) <= 0:
+        return None
+    lo, hi = min(vals), max(vals)
+    if hi - lo > 0.5 * hi:
+        return None
+    pad = max((hi - lo) * 0.5, hi * 0.002)
+    step = 10 ** math.floor(math.log10(pad))
+    return max(0.0, math.floor((lo - pad) / step) * step)
 
 
 def _meta(ctx: ReportContext, ind: Indicator) -> float | None:

@@ -114,6 +114,7 @@ class Spark:
 
     values: tuple[float | None, ...]
     unit: str = "num"
+    color: LightColor = LightColor.NONE  # the last point's dot: the indicator's status
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,7 @@ class BarChart:
     unit: str = "bitrate"  # bitrate | pct | bytes | num
     reference: float | None = None
     reference_label: Msg | None = None
+    low: float | None = None  # bottom of the value axis (None: zero); each chart its own scale
 
 
 Chart = BarChart

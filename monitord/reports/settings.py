@@ -19,6 +19,7 @@ from monitord.configtypes import Duration, Language, StrictModel
 
 __all__ = [
     "HistoryConfig",
+    "IndicatorSettings",
     "MaintenanceWindow",
     "ReportKind",
     "ReportsConfig",
@@ -137,6 +138,18 @@ class MaintenanceWindow(StrictModel):
         return target in self.targets or (bool(site) and site in self.sites)
 
 
+INDICATOR_CODES = tuple(f"IND-{i:02d}" for i in range(1, 11))
+
+
+class IndicatorSettings(StrictModel):
+    """One indicator's fixed fields (hoja de vida del indicador) that the office owns."""
+
+    baseline: float | None = None  # in the indicator's unit: percent 0-100, hours or a count
+    baseline_period: str = ""  # where the baseline comes from, e.g. "2025" or "2025-12"
+    responsible: str = ""  # position responsible for the indicator
+    formula: str = ""  # replaces the catalog's formula text when set
+
+
 class ReportsConfig(StrictModel):
     """`reports:` — the monthly reports (REPORTS.md)."""
 
@@ -157,6 +170,15 @@ class ReportsConfig(StrictModel):
     aprobo: Signatory = Signatory()
     observations: dict[str, list[str]] = {}  # per kind: the office's own text
     maintenance: list[MaintenanceWindow] = []
+    indicators: dict[str, IndicatorSettings] = {}  # IND-01..IND-10: baseline, responsible
+
+    @field_validator("indicators")
+    @classmethod
+    def _codes(cls, v: dict[str, IndicatorSettings]) -> dict[str, IndicatorSettings]:
+        unknown = sorted(set(v) - set(INDICATOR_CODES))
+        if unknown:
+            raise ValueError(f"unknown indicator(s) {unknown} (known: IND-01 .. IND-10)")
+        return v
 
     @field_validator("observations")
     @classmethod

@@ -75,3 +75,25 @@ def test_english_csv_uses_comma_and_point(ctx: ReportContext, tmp_path: Path) ->
     rows = list(csv.reader(p.read_text("utf-8-sig").splitlines()))
     assert rows[0][3] == "Availability (%)"
     assert next(r for r in rows if r[0] == "sw-1")[4] == "130.00"
+
+
+def test_csv_headers_state_one_unit_once_and_no_picture_columns() -> None:
+    """No "Crecimiento (%) (%)", no "(%)" over a column mixing % and hours, no sparkline
+    column of spaces."""
+    from exporters.reports.csv import table_csv
+    from exporters.reports.text import Formatter
+    from monitord.reports.model import Column, Msg, Num, Pct, Spark, Table
+
+    f = Formatter("es")
+    t = Table(
+        "indicators",
+        (Column("growth_pct"), Column("result"), Column("trend"), Column("coverage")),
+        [
+            (Pct(0.2), Pct(0.995), Spark((None, 99.0)), Pct(1.0)),
+            (Pct(0.1), Num(0.62, 2, "hours"), Spark((None, None)), Msg("words.no_data")),
+            (Pct(0.0), Num(4), Spark((None, None)), Pct(0.5)),
+        ],
+    )
+    head, *lines = table_csv(t, f).splitlines()
+    assert head == "Crecimiento (%);Resultado;Cobertura (%)"
+    assert lines == ["20,000;99,500;100,000", "10,000;0,62;Sin datos", "0,000;4;50,000"]

@@ -42,3 +42,36 @@ def test_kpi_report_summary_lights_and_trend(ctx: ReportContext) -> None:
     hist = next(t for t in report.tables() if t.id == "indicators_history")
     assert hist.csv_only and len(hist.rows) == 120
     assert next(r[2] for r in hist.rows[:12]) == "2025-11"
+
+
+def test_fixed_baseline_responsible_formula_and_status_coloured_sparkline(
+    ctx: ReportContext,
+) -> None:
+    """The baseline comes from the config (it never moves with the data), with the person
+    responsible and the formula; the sparkline's dot follows the status; the trend chart of
+    a 99.9 % indicator has its own axis (not 0-100)."""
+    from dataclasses import replace
+
+    from monitord.reports.model import Pct
+    from monitord.reports.settings import IndicatorSettings
+
+    own = IndicatorSettings(
+        baseline=99.2, baseline_period="2025", responsible="Profesional de redes",
+        formula="Promedio de disponibilidad de los equipos de red",
+    )  # fmt: skip
+    cfg = ctx.config.model_copy(update={"indicators": {"IND-01": own}})
+    report = build_kpi(replace(ctx, config=cfg))
+    sheet = next(s for s in report.sections if s.id == "sheets").subsections[0]
+    fields = {r[0].key: r[1] for r in sheet.tables[0].rows}  # type: ignore[union-attr]
+    assert fields["kpi.fields.baseline"] == Msg(
+        "kpi.baseline_of", {"value": Pct(0.992), "period": "2025"}
+    )
+    assert fields["kpi.fields.responsible"] == "Profesional de redes"
+    assert fields["kpi.fields.formula"] == "Promedio de disponibilidad de los equipos de red"
+    rows = {r[0]: r for r in next(t for t in report.tables() if t.id == "indicators").rows}
+    assert rows["IND-01"][5].color is LightColor.GREEN  # type: ignore[union-attr]
+    chart = sheet.charts[0]
+    assert chart.low is not None and 99.0 <= chart.low < 99.5  # values 99.88, meta 99.5
+    other = next(s for s in report.sections if s.id == "sheets").subsections[1]
+    other_fields = {r[0].key: r[1] for r in other.tables[0].rows}  # type: ignore[union-attr]
+    assert other_fields["kpi.fields.baseline"] == Msg("kpi.no_baseline")
