@@ -111,7 +111,7 @@ class Formatter:
             category = _locale(self.locale).plural_form(abs(n))
             exact = forms.get(f"={n:g}")
             form = exact if exact is not None else forms.get(category, forms.get("other", ""))
-        return form.replace("#", self.text(value).replace("{", "{{").replace("}", "}}"))
+        return str(form).replace("#", self.text(value).replace("{", "{{").replace("}", "}}"))
 
     def number(self, v: float, digits: int = 0, grouping: bool = True) -> str:
         """A locale number with exactly `digits` decimals."""

@@ -286,7 +286,7 @@ def _axis_low(values: list[float | None]) -> float | None:
         return None
     pad = max((hi - lo) * 0.5, hi * 0.002)
     step = 10 ** math.floor(math.log10(pad))
-    return max(0.0, math.floor((lo - pad) / step) * step)
+    return max(0.0, float(math.floor((lo - pad) / step) * step))
 
 
 def _meta(ctx: ReportContext, ind: Indicator) -> float | None:

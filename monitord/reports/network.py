@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from monitord.history import DIST_KINDS, quantile
 from monitord.reports.availability import Outage
 from monitord.reports.common import NETWORK_KINDS, ReportContext, assemble, light, since
 from monitord.reports.inventory import changes_table
 from monitord.reports.links import capacity_section, interfaces_section, wan_section
-from monitord.reports.notifications import notifications, undelivered_table
 from monitord.reports.model import (
     Column,
     Dur,
@@ -20,8 +20,8 @@ from monitord.reports.model import (
     Table,
     Ts,
 )
+from monitord.reports.notifications import notifications, undelivered_table
 from monitord.reports.store import TargetInfo
-from monitord.rollup import DIST_KINDS, quantile
 
 __all__ = ["build_network", "network_kpis"]
 

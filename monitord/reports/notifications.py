@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from monitord.history import Delivery
+from monitord.history.db import Delivery
 from monitord.reports.availability import Outage
 from monitord.reports.common import ReportContext
 from monitord.reports.model import Column, Msg, Table, Ts

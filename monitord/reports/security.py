@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
-from monitord.history import StoredFinding
+from monitord.history.db import StoredFinding
 from monitord.reports.common import ReportContext, assemble
 from monitord.reports.model import (
     Column,
@@ -376,8 +376,7 @@ def _findings_summary(
     if not month_runs:
         return Section("findings_summary", "security.summary", empty=_why_none(ctx))
     sev_rows = [
-        (Msg(f"severity.{s}"), Num(sum(1 for f in now_open if f.severity == s)))
-        for s in SEVERITIES
+        (Msg(f"severity.{s}"), Num(sum(1 for f in now_open if f.severity == s))) for s in SEVERITIES
     ]
     info = _check_info()
     check_rows = [
@@ -538,7 +537,8 @@ def _why(ctx: ReportContext, sec: str) -> Msg:
     area = Msg(f"security.{sec}")
     checks = Msg(f"security.{sec}_checks")
     if not with_col:
-        return Msg("empty.security_no_collector", {"area": area, "checks": checks, "collector": col})
+        params: dict[str, Value] = {"area": area, "checks": checks, "collector": col}
+        return Msg("empty.security_no_collector", params)
     if not any(a.ok for a in with_col):
         return Msg(
             "empty.security_no_ok_poll",
@@ -562,9 +562,12 @@ def _why_none(ctx: ReportContext) -> Msg:
 def _check_info() -> dict[str, tuple[str, str]]:
     """History check name -> (policy key, ISO/IEC 27001:2022 control)."""
     from monitord.findings import CHECKS as FINDING_CHECKS
-    from monitord.rollup.service import AGENT_CHECKS, CHECK_NAMES
+    from monitord.history.service import AGENT_CHECKS, CHECK_NAMES
 
-    out = {name: (FINDING_CHECKS[c].policy, FINDING_CHECKS[c].iso_control) for c, name in CHECK_NAMES.items()}  # fmt: skip
+    out = {
+        name: (FINDING_CHECKS[c].policy, FINDING_CHECKS[c].iso_control)
+        for c, name in CHECK_NAMES.items()
+    }
     out.update({check: (policy, iso) for check, _sev, policy, iso in AGENT_CHECKS.values()})
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monitord.history import DIST_KINDS, quantile
 from monitord.reports.common import SERVER_KINDS, ReportContext, assemble, light
 from monitord.reports.model import (
     Bytes,
@@ -17,7 +18,6 @@ from monitord.reports.model import (
     Value,
 )
 from monitord.reports.store import GaugeStat, TargetInfo
-from monitord.rollup import DIST_KINDS, quantile
 
 __all__ = ["FsStat", "backups", "build_servers", "filesystems", "server_kpis"]
 

@@ -13,9 +13,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from monitord.history import AlertEvent, Delivery, History, InventorySnapshot, StoredEvent, StoredFinding
+from monitord.history import DistAcc, IfaceAcc
+from monitord.history.db import (
+    AlertEvent,
+    Delivery,
+    History,
+    InventorySnapshot,
+    StoredEvent,
+    StoredFinding,
+)
 from monitord.reports.period import Interval, Period, union
-from monitord.rollup import DistAcc, IfaceAcc
 
 __all__ = [
     "GaugeStat",
@@ -288,7 +295,10 @@ class HistorySource:
             cur = merged.get(key)
             if cur is None:
                 meta = json.loads(r[10]) if r[10] else {}
-                merged[key] = GaugeStat(*r[:10], meta={str(k): str(v) for k, v in meta.items()})
+                merged[key] = GaugeStat(
+                    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                    {str(k): str(v) for k, v in meta.items()},
+                )  # fmt: skip
             else:
                 merged[key] = GaugeStat(
                     *key,

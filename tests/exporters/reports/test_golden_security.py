@@ -17,7 +17,7 @@ import pytest
 from exporters.reports.csv import render_csv
 from exporters.reports.html import render_html
 from exporters.reports.pdf import render_pdf
-from monitord.history import History
+from monitord.history.db import History
 from monitord.reports.common import ReportContext
 from monitord.reports.kpi import measure
 from monitord.reports.model import Light, LightColor, Msg, Num, Report, Ts
@@ -100,7 +100,9 @@ def test_figures_by_hand(report: Report, sec: SecMonth) -> None:
     assert t["failed_logins"].rows == [("srv-1", Num(1486), Num(1486 / 31, 1), Num(2))]
     # stale backup: last copy 20 Oct 02:00; last findings run 31 Oct 18:00 -> 280 h old
     bk = t["findings_backups"].rows
-    assert bk[0][1] == Msg("finding.backup.stale", {"backup": "db-dump", "age_hours": Num(280.0, 1)})
+    assert bk[0][1] == Msg(
+        "finding.backup.stale", {"backup": "db-dump", "age_hours": Num(280.0, 1)}
+    )
     assert t["backup_status"].rows[0][2] == Ts(BACKUP_LAST)
     # IND-09: 1 of 2 certificates with more than 30 days left
     h = History(sec.db)
@@ -145,8 +147,9 @@ def test_no_word_broken_and_nothing_beyond_the_margin(report: Report, pdf_path: 
 
     f = Formatter("es", report.tz)
     pdf_words = set(
-        subprocess.run(["pdftotext", str(pdf_path), "-"], capture_output=True, text=True)
-        .stdout.split()
+        subprocess.run(
+            ["pdftotext", str(pdf_path), "-"], capture_output=True, text=True
+        ).stdout.split()
     )
     checked = 0
     for t in report.tables():
@@ -166,5 +169,5 @@ def test_no_word_broken_and_nothing_beyond_the_margin(report: Report, pdf_path: 
     ).stdout
     right = [float(x) for x in re.findall(r'xMax="([\d.]+)"', bbox)]
     assert right and max(right) <= A4_WIDTH_PT - RIGHT_MARGIN_PT + 1.0
-    # hyphenation marks never appear (a broken word shows as "Severi‐dad")
+    # hyphenation marks never appear (a broken word shows as "Severi" + U+2010 + "dad")
     assert "\u2010" not in bbox and "\u00ad" not in bbox

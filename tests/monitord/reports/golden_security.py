@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from monitord.history import History
-from monitord.rollup import RollupRecorder
-from monitord.rollup.service import history_checks
+from monitord.history import RollupRecorder
+from monitord.history.db import History
+from monitord.history.service import history_checks
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Target, TargetKind
 from tests.conftest import FakeClock
 from tests.monitord.reports.month import P0, P1, TZ
 
-__all__ = ["CERT_NOT_AFTER", "PORT_OPEN_FROM", "BACKUP_LAST", "SecMonth", "build_security_month"]
+__all__ = ["BACKUP_LAST", "CERT_NOT_AFTER", "PORT_OPEN_FROM", "SecMonth", "build_security_month"]
 
 HOUR = 3600.0
 CERT_NOT_AFTER = datetime(2026, 11, 6, tzinfo=TZ).timestamp()  # 5 days after the close
@@ -51,7 +51,9 @@ def _tls(t: Target, not_after: float, issuer: str, version: str, now: float) -> 
     lb = {"target": t.name}
 
     def viol(check: str, bad: bool) -> Sample:
-        return Sample("monitord_policy_violation", {**lb, "check": check, "port": "443"}, float(bad))
+        return Sample(
+            "monitord_policy_violation", {**lb, "check": check, "port": "443"}, float(bad)
+        )
 
     return [
         Sample(

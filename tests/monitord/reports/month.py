@@ -9,9 +9,9 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from monitord.history import AlertEvent, Delivery, History
+from monitord.history import RollupRecorder
+from monitord.history.db import AlertEvent, Delivery, History
 from monitord.reports.settings import MaintenanceWindow, ReportsConfig
-from monitord.rollup import RollupRecorder
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Target, TargetKind
 from tests.conftest import FakeClock
@@ -54,7 +54,7 @@ DB_START, DB_END = 10e9, 12e9
 SPEED = 12.5e6  # 100 Mb/s
 
 
-def DB_CONN(k: int) -> int:  # noqa: N802 - a figure of the month, like the constants
+def DB_CONN(k: int) -> int:
     """Client connections of the database server at its k-th poll: peak 37 (k % 30 == 29)."""
     return 8 + k % 30
 

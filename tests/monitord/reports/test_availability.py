@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from monitord.history import History
+from monitord.history import Batch, PollAcc, write_batch
+from monitord.history.db import History
 from monitord.reports.availability import AvailabilityModel
 from monitord.reports.period import Period
 from monitord.reports.settings import MaintenanceWindow
 from monitord.reports.store import HistorySource, TargetInfo
-from monitord.rollup import Batch, PollAcc, write_batch
 from monitord.state import Event, EventKind
 from tests.monitord.reports.month import TZ, at
 
@@ -105,9 +105,9 @@ def test_completeness_and_last_seen_from_actual_poll_times(tmp_path: Path) -> No
     """Seven polls every 60 s from 16:04:30 to 16:10:30, the daemon running from 16:04:00 to
     16:10:40: every scheduled poll was made, so coverage is 100 % (not 7/60 from the hour),
     monitoring began at 16:04:30 and the target was last seen at 16:10:30 (not 17:00)."""
+    from monitord.history import RollupRecorder
     from monitord.reports.common import ReportContext, since
     from monitord.reports.model import Ts
-    from monitord.rollup import RollupRecorder
     from monitord.state import State
     from monitord.types import Sample, Target, TargetKind
     from tests.conftest import FakeClock

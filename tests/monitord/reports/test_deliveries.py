@@ -12,9 +12,9 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from exporters.notify.webhook import WebhookNotifier
-from monitord.alerts import Notification, RetryConfig, WebhookConfig
-from monitord.dispatch import DeliveryMetrics, Dispatcher
-from monitord.history import Delivery, History
+from monitord.alerts.config import Notification, RetryConfig, WebhookConfig
+from monitord.alerts.dispatch import DeliveryMetrics, Dispatcher
+from monitord.history.db import Delivery, History
 from monitord.reports.availability import Outage
 from monitord.reports.notifications import Notifications
 from tests.conftest import free_port

@@ -78,10 +78,18 @@ def test_no_projection_from_a_few_minutes_of_data(tmp_path: Path) -> None:
     from monitord.reports.store import GaugeStat
 
     used = GaugeStat("s", "host", "fs_used", "/", 40e9, 0.0, 41e9, 360.0, 40e9, 41e9)
-    f = FsStat(used, None, GaugeStat("s", "host", "fs_avail", "/", 60e9, 0.0, 59e9, 360.0, 59e9, 60e9))
+    f = FsStat(
+        used, None, GaugeStat("s", "host", "fs_avail", "/", 60e9, 0.0, 59e9, 360.0, 59e9, 60e9)
+    )
     assert f.days_to_full is None
     assert f.projection() == Msg("servers.projection_short", {"days": Num(360 / 86400, 1)})
     long = GaugeStat("s", "host", "fs_used", "/", 40e9, 0.0, 44e9, 8 * 86400.0, 40e9, 44e9)
-    g = FsStat(long, None, GaugeStat("s", "host", "fs_avail", "/", 60e9, 0.0, 56e9, 8 * 86400.0, 56e9, 60e9))
+    g = FsStat(
+        long,
+        None,
+        GaugeStat("s", "host", "fs_avail", "/", 60e9, 0.0, 56e9, 8 * 86400.0, 56e9, 60e9),
+    )
     assert g.days_to_full == pytest.approx(56e9 / (4e9 / 8))  # 112 days at 0.5 GB/day
-    assert g.basis() == Msg("servers.projection_basis", {"days": Num(8.0, 1), "rate": Bytes(pytest.approx(0.5e9))})  # type: ignore[arg-type]
+    assert g.basis() == Msg(
+        "servers.projection_basis", {"days": Num(8.0, 1), "rate": Bytes(pytest.approx(0.5e9))}
+    )  # type: ignore[arg-type]

@@ -7,8 +7,8 @@ import sqlite3
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
-from monitord.history import History
-from monitord.rollup.accumulate import Batch, DistAcc, SeriesId
+from monitord.history.accumulate import Batch, DistAcc, SeriesId
+from monitord.history.db import History
 
 __all__ = ["write_batch"]
 
@@ -70,7 +70,8 @@ def write_batch(
             " restarts = restarts + excluded.restarts, uptime = COALESCE(excluded.uptime, uptime),"
             " first_ts = MIN(COALESCE(first_ts, excluded.first_ts),"
             " COALESCE(excluded.first_ts, first_ts)),"
-            " last_ts = MAX(COALESCE(last_ts, excluded.last_ts), COALESCE(excluded.last_ts, last_ts))",
+            " last_ts = MAX(COALESCE(last_ts, excluded.last_ts),"
+            " COALESCE(excluded.last_ts, last_ts))",
             [
                 (ids[s], h, a.polls, a.ok, a.interval, a.restarts, a.uptime, a.first_ts, a.last_ts)
                 for (s, h), a in batch.polls.items()

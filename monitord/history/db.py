@@ -4,7 +4,7 @@ Holds what the monthly reports need, not raw samples:
 
 - `events`: state transitions per (target, collector); an outage runs from a `down`
   event to the next `up` event of the same pair (schema 1);
-- rollups written by `monitord.rollup.RollupRecorder` (schema 2): `series` (one id per
+- rollups written by `monitord.history.RollupRecorder` (schema 2): `series` (one id per
   target/collector/kind/object), `poll_hour` (polls obtained and good per hour),
   `dist_day` (daily distributions as sparse histograms: RTT, loss, CPU, memory),
   `gauge_day` (first/last/min/max of a gauge per day: filesystems, database sizes),
@@ -408,7 +408,7 @@ class History:
             "reason FROM deliveries WHERE starts_at >= ? AND starts_at < ? ORDER BY ts, id",
             (since, until),
         )
-        return [Delivery(*r[:7], bool(r[7]), r[8]) for r in rows]
+        return [Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), r[8]) for r in rows]
 
     # --- inventory -------------------------------------------------------------
 
