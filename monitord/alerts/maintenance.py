@@ -191,6 +191,35 @@ class MaintenanceWindow(StrictModel):
             raise ValueError("duration goes with schedule")
         return self
 
+    def occurrences(self, start: float, end: float, default_tz: str) -> list[tuple[float, float]]:
+        """Every stretch of this window that overlaps [start, end), as Unix times (the
+        calendar the monthly reports exclude from availability)."""
+        tz = ZoneInfo(self.timezone or default_tz)
+        out: list[tuple[float, float]] = []
+        if self.start is not None and self.end is not None:
+            out.append((_local(self.start, tz).timestamp(), _local(self.end, tz).timestamp()))
+        else:
+            span = float(self.duration or 0.0) if self.schedule is not None else 2 * 86400.0
+            d = datetime.fromtimestamp(start - span, tz).date()
+            last = datetime.fromtimestamp(end, tz).date()
+            cron = Cron.parse(self.schedule) if self.schedule is not None else None
+            while d <= last:
+                if cron is not None and cron.day_matches(d):
+                    for h in sorted(cron.hours):
+                        for m in sorted(cron.minutes):
+                            t = datetime.combine(d, time(h, m), tz).timestamp()
+                            out.append((t, t + float(self.duration or 0.0)))
+                elif self.weekly is not None and _DAYS[d.weekday()] in self.weekly.days:
+                    sh, sm = (int(x) for x in self.weekly.start.split(":"))
+                    eh, em = (int(x) for x in self.weekly.end.split(":"))
+                    a = datetime.combine(d, time(sh, sm), tz)
+                    b = datetime.combine(d, time(eh, em), tz)
+                    if b <= a:
+                        b += timedelta(days=1)
+                    out.append((a.timestamp(), b.timestamp()))
+                d += timedelta(days=1)
+        return [(a, b) for a, b in out if a < end and b > start]
+
     def active(self, target: Target, alertname: str, now: float, default_tz: str) -> bool:
         """True when this window mutes `alertname` on `target` at Unix time `now`."""
         if not in_scope(target, alertname, self.targets, self.sites, self.tags, self.alertnames):
@@ -305,6 +334,10 @@ class SilenceStore:
             if s.active(target, alertname, now):
                 return s
         return None
+
+    def all(self) -> list[Silence]:
+        """Every silence held, expired ones included until `expire` drops them."""
+        return sorted(self._silences.values(), key=lambda s: s.starts_at)
 
     def _load(self, path: Path) -> None:
         try:

@@ -326,6 +326,7 @@ class HistoryService:
             lang=self.settings.language,
             now=self.clock.time() if now is None else now,
             configured=configured_targets(cfg),
+            alert_windows=cfg.alerts.maintenance,
         )
         self.reports_written = files
         mail = email_settings(cfg.reports, cfg.alerts)

@@ -214,8 +214,9 @@ class AvailabilityModel:
         return intersect([(self.period.start, self.period.end)], [(first, last + interval)])
 
     def _maintenance(self, target: str, own: list[Interval]) -> list[Interval]:
-        site = self.targets[target].site if target in self.targets else ""
-        windows = union([(a, b) for w, a, b in self.maint_windows if w.applies(target, site)])
+        info = self.targets.get(target)
+        site, tags = (info.site, info.tags) if info is not None else ("", ())
+        windows = union([(a, b) for w, a, b in self.maint_windows if w.applies(target, site, tags)])
         return intersect(own, windows)
 
     def _outages(

@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from monitord.alerts.maintenance import MaintenanceWindow as AlertWindow
+from monitord.alerts.maintenance import Silence, SilenceStore
 from monitord.errors import ConfigError, HistoryError
 from monitord.history.db import History
+from monitord.reports.calendar import with_calendar
 from monitord.reports.common import ReportContext
 from monitord.reports.model import Report
 from monitord.reports.period import Period
@@ -34,6 +37,7 @@ __all__ = [
     "configured_targets",
     "cron_fields",
     "run",
+    "silences",
     "write_monthly",
     "write_reports",
 ]
@@ -112,9 +116,15 @@ def write_monthly(
     lang: str = "es",
     now: float | None = None,
     configured: Mapping[str, TargetInfo] | None = None,
+    alert_windows: Sequence[AlertWindow] = (),
 ) -> list[Path]:
-    """The daemon's monthly job: last month's reports into `<data_dir>/reports/YYYY-MM/`."""
+    """The daemon's monthly job: last month's reports into `<data_dir>/reports/YYYY-MM/`.
+
+    Maintenance comes from one calendar: `reports.maintenance`, the `alerts.maintenance`
+    windows given here and the silences kept in the data directory.
+    """
     period = Period.containing(time.time() if now is None else now, ZoneInfo(tz)).shift(-1)
+    config = with_calendar(config, alert_windows, silences(data_dir), period, tz)
     out = config.output_dir or (data_dir / "reports")
     files = write_reports(
         db,
@@ -180,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return 2
-    reports_cfg, data_dir, db_default, tz, lang_default, configured = settings
+    reports_cfg, data_dir, db_default, tz, lang_default, configured, windows = settings
     kinds = list(ALL_KINDS) if args.kind == "all" else [k.strip() for k in args.kind.split(",")]
     formats = [f.strip() for f in args.format.split(",")]
     bad = [k for k in kinds if k not in ALL_KINDS] + [f for f in formats if f not in FORMATS]
@@ -196,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"monitord report: {exc}", file=sys.stderr)
         return 1
+    reports_cfg = with_calendar(reports_cfg, windows, silences(data_dir), period, tz)
     db = Path(args.db) if args.db else db_default
     source: Callable[[], Source] | None = None
     if args.source == "prometheus":
@@ -266,7 +277,21 @@ def _write_one(a: tuple[Any, ...]) -> list[Path]:
     return written
 
 
-def _settings(path: str) -> tuple[ReportsConfig, Path, Path, str, str, dict[str, TargetInfo]]:
+def silences(data_dir: Path) -> list[Silence]:
+    """The silences kept in `<data_dir>/silences.json` (none when unreadable or absent)."""
+    path = data_dir / "silences.json"
+    if not path.exists():
+        return []
+    try:
+        return SilenceStore(path).all()
+    except ValueError as exc:
+        log.warning("silences not read for the reports: %s", exc)
+        return []
+
+
+def _settings(
+    path: str,
+) -> tuple[ReportsConfig, Path, Path, str, str, dict[str, TargetInfo], list[AlertWindow]]:
     from collectors import COLLECTORS
     from monitord.config import load_config
 
@@ -282,6 +307,7 @@ def _settings(path: str) -> tuple[ReportsConfig, Path, Path, str, str, dict[str,
         cfg.daemon.timezone,
         cfg.daemon.language.value,
         configured,
+        list(cfg.alerts.maintenance),
     )
 
 

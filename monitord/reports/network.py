@@ -212,7 +212,7 @@ def _incidents(ctx: ReportContext, targets: list[TargetInfo]) -> Section:
             Ts(b, seconds=True),
             Dur(b - a),
             w.description or "—",
-            ", ".join(w.targets + w.sites) or Msg("words.all"),
+            ", ".join(w.targets + w.sites + w.tags) or Msg("words.all"),
         )
         for w, a, b in av.maintenance_windows()
     ]

@@ -116,8 +116,9 @@ class MaintenanceWindow(StrictModel):
     start: datetime
     end: datetime
     description: str = ""
-    targets: list[str] = []  # empty with empty sites: every target
+    targets: list[str] = []  # empty with empty sites and tags: every target
     sites: list[str] = []
+    tags: list[str] = []
 
     @model_validator(mode="after")
     def _order(self) -> MaintenanceWindow:
@@ -131,11 +132,15 @@ class MaintenanceWindow(StrictModel):
         e = self.end if self.end.tzinfo else self.end.replace(tzinfo=tz)
         return s.timestamp(), e.timestamp()
 
-    def applies(self, target: str, site: str) -> bool:
+    def applies(self, target: str, site: str, tags: tuple[str, ...] = ()) -> bool:
         """True when the window covers this target."""
-        if not self.targets and not self.sites:
+        if not self.targets and not self.sites and not self.tags:
             return True
-        return target in self.targets or (bool(site) and site in self.sites)
+        return (
+            target in self.targets
+            or (bool(site) and site in self.sites)
+            or bool(set(tags) & set(self.tags))
+        )
 
 
 INDICATOR_CODES = tuple(f"IND-{i:02d}" for i in range(1, 11))

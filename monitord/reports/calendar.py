@@ -1,0 +1,77 @@
+"""One maintenance calendar for alerts and reports.
+
+The reports exclude from availability every planned stretch the office declared, wherever
+it declared it: `reports.maintenance` (one-off windows), `alerts.maintenance` (one-off,
+cron-like and weekly windows, expanded into their occurrences in the month) and the run-time
+silences (`monitord silence add`, kept in `silences.json`). A window or silence limited to
+some alert names mutes those alerts only: it is not maintenance of the device, so it stays
+out of the calendar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from monitord.alerts.maintenance import MaintenanceWindow as AlertWindow
+from monitord.alerts.maintenance import Silence
+from monitord.reports.period import Period
+from monitord.reports.settings import MaintenanceWindow, ReportsConfig
+
+__all__ = ["planned", "with_calendar"]
+
+
+def planned(
+    windows: Sequence[AlertWindow], silences: Sequence[Silence], period: Period, tz: str
+) -> list[MaintenanceWindow]:
+    """The alerts' windows and the silences that overlap `period`, as report windows."""
+    zone = ZoneInfo(tz)
+    out: list[MaintenanceWindow] = []
+    for w in windows:
+        if w.alertnames:
+            continue
+        desc = w.comment or w.name
+        for a, b in w.occurrences(period.start, period.end, tz):
+            out.append(_window(a, b, desc, w.targets, w.sites, w.tags, zone))
+    for s in silences:
+        if s.alertnames or not (s.starts_at < period.end and s.ends_at > period.start):
+            continue
+        out.append(
+            _window(s.starts_at, s.ends_at, s.comment, list(s.targets), list(s.sites),
+                    list(s.tags), zone)
+        )  # fmt: skip
+    return out
+
+
+def with_calendar(
+    config: ReportsConfig,
+    windows: Sequence[AlertWindow],
+    silences: Sequence[Silence],
+    period: Period,
+    tz: str,
+) -> ReportsConfig:
+    """`config` whose maintenance list also holds the alerts' windows and the silences."""
+    extra = planned(windows, silences, period, tz)
+    if not extra:
+        return config
+    return config.model_copy(update={"maintenance": [*config.maintenance, *extra]})
+
+
+def _window(
+    a: float,
+    b: float,
+    description: str,
+    targets: list[str],
+    sites: list[str],
+    tags: list[str],
+    tz: ZoneInfo,
+) -> MaintenanceWindow:
+    return MaintenanceWindow(
+        start=datetime.fromtimestamp(a, tz),
+        end=datetime.fromtimestamp(b, tz),
+        description=description,
+        targets=targets,
+        sites=sites,
+        tags=tags,
+    )
