@@ -335,9 +335,9 @@ class SilenceStore:
                 return s
         return None
 
-    def all(self) -> list[Silence]:
+    def all(self) -> tuple[Silence, ...]:
         """Every silence held, expired ones included until `expire` drops them."""
-        return sorted(self._silences.values(), key=lambda s: s.starts_at)
+        return tuple(sorted(self._silences.values(), key=lambda s: s.starts_at))
 
     def _load(self, path: Path) -> None:
         try:

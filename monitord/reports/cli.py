@@ -283,7 +283,7 @@ def silences(data_dir: Path) -> list[Silence]:
     if not path.exists():
         return []
     try:
-        return SilenceStore(path).all()
+        return list(SilenceStore(path).all())
     except ValueError as exc:
         log.warning("silences not read for the reports: %s", exc)
         return []
