@@ -44,21 +44,31 @@ def wan_section(ctx: ReportContext, ifaces: list[IfaceStat]) -> Section:
         p95_in = percentile([x[0] for x in s], 0.95)
         p95_out = percentile([x[1] for x in s], 0.95)
         a = i.acc
-        speed = a.speed or None
-        worst = max(p95_in or 0.0, p95_out or 0.0)
+        link = next(
+            (k for k in ctx.config.links if k.matches(i.target, i.ifname, i.ifindex)), None
+        )
+        # capacity in bytes/s: the contracted bandwidth, else the port speed (said so)
+        down = link.contracted_mbps * 1e6 / 8 if link else (a.speed or None)
+        up = (link.contracted_up_mbps or link.contracted_mbps) * 1e6 / 8 if link else down
+        speed = down
+        util_in = p95_in / down if p95_in is not None and down else None
+        util_out = p95_out / up if p95_out is not None and up else None
+        worst = max((u for u in (util_in, util_out) if u is not None), default=None)
         rows.append(
             (
                 i.target,
                 i.ifname,
                 i.alias or "—",
-                BitRate(speed),
+                (link.isp or "—") if link else "—",
+                BitRate(down),
+                Msg("capacity.contracted" if link else "capacity.port_speed"),
                 BitRate(a.in_bytes / a.secs if a.secs else None),
                 BitRate(a.in_peak),
                 BitRate(a.out_bytes / a.secs if a.secs else None),
                 BitRate(a.out_peak),
                 BitRate(p95_in),
                 BitRate(p95_out),
-                Pct(worst / speed if speed else None, 1),
+                Pct(worst, 1),
             )
         )
         per_day = {d.day % 100: d for d in days if d.target == i.target and d.ifname == i.ifname}
@@ -85,7 +95,9 @@ def wan_section(ctx: ReportContext, ifaces: list[IfaceStat]) -> Section:
         Column("device"),
         Column("interface"),
         Column("alias"),
+        Column("isp"),
         Column("capacity", "right"),
+        Column("capacity_basis"),
         Column("in_mean", "right"),
         Column("in_peak", "right"),
         Column("out_mean", "right"),

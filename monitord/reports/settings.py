@@ -20,6 +20,7 @@ from monitord.configtypes import Duration, Language, StrictModel
 __all__ = [
     "HistoryConfig",
     "IndicatorSettings",
+    "Link",
     "MaintenanceWindow",
     "ReportKind",
     "ReportsConfig",
@@ -155,6 +156,36 @@ class IndicatorSettings(StrictModel):
     formula: str = ""  # replaces the catalog's formula text when set
 
 
+class Link(StrictModel):
+    """An internet channel or WAN link: its contracted bandwidth and provider.
+
+    `interface` is the interface name (ifName/ifDescr) and `ifindex` its index; give the
+    index when two interfaces share a name (it wins over the name).
+    """
+
+    target: str
+    interface: str = ""
+    ifindex: int | None = None
+    isp: str = ""  # provider (operador)
+    contracted_mbps: float = Field(gt=0)  # contracted bandwidth, megabits per second
+    contracted_up_mbps: float | None = Field(None, gt=0)  # upload, when asymmetric
+    circuit: str = ""  # circuit or contract number
+
+    @model_validator(mode="after")
+    def _named(self) -> Link:
+        if not self.interface and self.ifindex is None:
+            raise ValueError("a link needs its interface name or ifindex")
+        return self
+
+    def matches(self, target: str, ifname: str, ifindex: str) -> bool:
+        """True when this link is the interface (target, ifname, ifindex)."""
+        if target != self.target:
+            return False
+        if self.ifindex is not None:
+            return ifindex == str(self.ifindex)
+        return ifname == self.interface
+
+
 class ReportsConfig(StrictModel):
     """`reports:` — the monthly reports (REPORTS.md)."""
 
@@ -176,6 +207,7 @@ class ReportsConfig(StrictModel):
     observations: dict[str, list[str]] = {}  # per kind: the office's own text
     maintenance: list[MaintenanceWindow] = []
     indicators: dict[str, IndicatorSettings] = {}  # IND-01..IND-10: baseline, responsible
+    links: list[Link] = []  # contracted bandwidth and ISP of the internet/WAN links
 
     @field_validator("indicators")
     @classmethod

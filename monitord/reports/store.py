@@ -73,6 +73,7 @@ class IfaceStat:
     alias: str
     acc: IfaceAcc
     wan: bool
+    ifindex: str = ""  # the device's interface index (from the interface info series)
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,8 +326,9 @@ class HistorySource:
         )
         out = []
         for r in rows:
-            alias = str(json.loads(r[4]).get("alias", ""))
-            out.append(IfaceStat(r[1], r[2], r[3], alias, IfaceAcc(*r[5:]), r[0] in wan))
+            meta = json.loads(r[4])
+            alias, ifindex = str(meta.get("alias", "")), str(meta.get("ifindex", ""))
+            out.append(IfaceStat(r[1], r[2], r[3], alias, IfaceAcc(*r[5:]), r[0] in wan, ifindex))
         return out
 
     def wan_days(self, period: Period) -> list[IfaceDay]:

@@ -101,17 +101,37 @@ def test_wan_channel_mean_peak_p95_and_utilization(ctx: ReportContext, month: Mo
     rows = _table(report, "wan").rows
     assert [r[:3] for r in rows] == [("core-rtr", "wan0", "Canal internet ISP")]
     r = rows[0]
-    assert r[3] == BitRate(SPEED)
-    assert r[4].value == pytest.approx(month.wan_bytes_in / month.wan_secs, rel=1e-9)  # type: ignore[union-attr]
-    assert r[5] == BitRate(2e6)
-    assert r[8].value == pytest.approx(nearest_rank(month.wan_slots_in, 0.95))  # type: ignore[union-attr]
-    assert r[8].value == pytest.approx(2e6)  # type: ignore[union-attr]
-    assert r[10].value == pytest.approx(2e6 / SPEED)  # type: ignore[union-attr]
+    assert r[3] == "—"  # no ISP configured
+    assert r[4] == BitRate(SPEED) and r[5] == Msg("capacity.port_speed")  # labelled as such
+    assert r[6].value == pytest.approx(month.wan_bytes_in / month.wan_secs, rel=1e-9)  # type: ignore[union-attr]
+    assert r[7] == BitRate(2e6)
+    assert r[10].value == pytest.approx(nearest_rank(month.wan_slots_in, 0.95))  # type: ignore[union-attr]
+    assert r[10].value == pytest.approx(2e6)  # type: ignore[union-attr]
+    assert r[12].value == pytest.approx(2e6 / SPEED)  # type: ignore[union-attr]
     chart = next(c for s in report.sections for c in s.charts)
     assert len(chart.categories) == 31 and chart.reference == SPEED
     day1 = chart.series[0][1][0]
     # 1 Oct: the first poll gives no rate; 10 busy hours at 2e6, the rest at 0.5e6
     assert day1 == pytest.approx((10 * 3600 * 2e6 + (14 * 3600 - 300) * 0.5e6) / (86400 - 300))
+
+
+def test_wan_against_the_contracted_bandwidth_and_isp(ctx: ReportContext, month: Month) -> None:
+    """wan0 (ifIndex 1) contracted at 20 Mb/s down, 10 Mb/s up with "Operador Uno": the p95
+    in (2 MB/s = 16 Mb/s) is 80 % of it; out p95 (1 MB/s = 8 Mb/s) is 80 % of 10 Mb/s."""
+    from dataclasses import replace
+
+    from monitord.reports.settings import Link
+
+    link = Link(target="core-rtr", ifindex=1, isp="Operador Uno", contracted_mbps=20,
+                contracted_up_mbps=10)  # fmt: skip
+    cfg = ctx.config.model_copy(update={"links": [link]})
+    report = build_network(replace(ctx, config=cfg))
+    r = _table(report, "wan").rows[0]
+    assert r[3] == "Operador Uno"
+    assert r[4] == BitRate(20e6 / 8) and r[5] == Msg("capacity.contracted")
+    assert r[12].value == pytest.approx(0.8)  # type: ignore[union-attr]
+    chart = next(c for s in report.sections for c in s.charts)
+    assert chart.reference == 20e6 / 8
 
 
 def test_interfaces_errors_flaps_and_no_capacity_warning(ctx: ReportContext, month: Month) -> None:

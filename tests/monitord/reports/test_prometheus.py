@@ -173,9 +173,9 @@ def test_network_report_from_prometheus_matches_hand_values(
     assert lat[3].value == pytest.approx(max(rtts) * 1000)  # type: ignore[union-attr]
     wan = _table(tables, "wan").rows
     assert [r[:3] for r in wan] == [("core-rtr", "wan0", "Canal internet ISP")]
-    assert wan[0][4].value == pytest.approx(sum(rates) / len(rates), rel=1e-6)  # type: ignore[union-attr]
-    assert wan[0][5].value == pytest.approx(2e6)  # type: ignore[union-attr]
-    assert wan[0][8].value == pytest.approx(nearest_rank(rates, 0.95))  # type: ignore[union-attr]
+    assert wan[0][6].value == pytest.approx(sum(rates) / len(rates), rel=1e-6)  # type: ignore[union-attr]
+    assert wan[0][7].value == pytest.approx(2e6)  # type: ignore[union-attr]
+    assert wan[0][10].value == pytest.approx(nearest_rank(rates, 0.95))  # type: ignore[union-attr]
 
 
 def test_report_cli_with_source_prometheus(
