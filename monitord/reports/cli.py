@@ -26,6 +26,7 @@ from monitord.history.db import History
 from monitord.reports.calendar import with_calendar
 from monitord.reports.common import ReportContext
 from monitord.reports.model import Report
+from monitord.reports.observations import observe, with_notes
 from monitord.reports.period import Period
 from monitord.reports.settings import ALL_KINDS, ReportsConfig, Schedule
 from monitord.reports.store import HistorySource, Source, TargetInfo
@@ -125,6 +126,7 @@ def write_monthly(
     """
     period = Period.containing(time.time() if now is None else now, ZoneInfo(tz)).shift(-1)
     config = with_calendar(config, alert_windows, silences(data_dir), period, tz)
+    config = with_notes(config, data_dir, period)
     out = config.output_dir or (data_dir / "reports")
     files = write_reports(
         db,
@@ -158,6 +160,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="write the monthly reports (network, servers, security, inventory, kpi)",
         description="Build a month's reports from the history and write HTML, PDF and CSV.",
     )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["write", "observe"],
+        default="write",
+        help="write the reports (default), or observe: store --file as the month's "
+        "observations and improvement actions (<data_dir>/observations/YYYY-MM.yaml)",
+    )
+    p.add_argument("--file", help="with observe: the YAML file of the month's observations")
     p.add_argument("--month", help="YYYY-MM (default: last month in the daemon's time zone)")
     p.add_argument(
         "--kind",
@@ -206,6 +217,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"monitord report: {exc}", file=sys.stderr)
         return 1
+    if args.action == "observe":
+        return _observe(args, data_dir, period)
+    try:
+        reports_cfg = with_notes(reports_cfg, data_dir, period)
+    except ConfigError as exc:
+        print(f"monitord report: {exc}", file=sys.stderr)
+        return 2
     reports_cfg = with_calendar(reports_cfg, windows, silences(data_dir), period, tz)
     db = Path(args.db) if args.db else db_default
     source: Callable[[], Source] | None = None
@@ -275,6 +293,19 @@ def _write_one(a: tuple[Any, ...]) -> list[Path]:
     if "csv" in formats:
         written.extend(write_csv(report, out_dir / "csv", lang))
     return written
+
+
+def _observe(args: argparse.Namespace, data_dir: Path, period: Period) -> int:
+    if not args.month or not args.file:
+        print("monitord report observe: needs --month YYYY-MM and --file FILE", file=sys.stderr)
+        return 1
+    try:
+        path = observe(data_dir, period.label, Path(args.file))
+    except ConfigError as exc:
+        print(f"monitord report observe: {exc}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
 
 
 def silences(data_dir: Path) -> list[Silence]:

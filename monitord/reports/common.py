@@ -14,6 +14,7 @@ from pathlib import Path
 from monitord.reports.availability import Availability, AvailabilityModel
 from monitord.reports.model import (
     Column,
+    Day,
     Dur,
     Light,
     LightColor,
@@ -157,6 +158,7 @@ def assemble(
         summary=summary,
         sections=sections,
         observations=tuple(c.observations.get(kind, [])),
+        actions=_actions(ctx, kind),
         annexes=annexes,
         signatories=sigs,
     )
@@ -218,6 +220,37 @@ def _intro(ctx: ReportContext, kind: str, scope: list[TargetInfo] | None) -> tup
         Section("scope", "scope", tuple(scope_msgs)),
         Section("method", "method", tuple(method)),
         Section("completeness", "completeness", tuple(completeness_msgs), (completeness, gaps)),
+    )
+
+
+def _actions(ctx: ReportContext, kind: str) -> Table | None:
+    """The improvement actions for this report: the month's and the open ones carried."""
+    rows = [
+        (
+            a.id,
+            a.text,
+            a.responsible or "—",
+            Day(a.due),
+            a.since or ctx.period.label,
+            Msg(f"actions.{a.status}"),
+        )
+        for a in ctx.config.actions
+        if not a.reports or kind in a.reports
+    ]
+    if not rows:
+        return None
+    return Table(
+        "actions",
+        (
+            Column("action_id", width=0.9),
+            Column("action", width=3.5),
+            Column("responsible", width=1.6),
+            Column("due", width=1.0),
+            Column("since", width=0.9),
+            Column("status", width=0.9),
+        ),
+        rows,
+        note=Msg("actions.note"),
     )
 
 

@@ -44,9 +44,7 @@ def wan_section(ctx: ReportContext, ifaces: list[IfaceStat]) -> Section:
         p95_in = percentile([x[0] for x in s], 0.95)
         p95_out = percentile([x[1] for x in s], 0.95)
         a = i.acc
-        link = next(
-            (k for k in ctx.config.links if k.matches(i.target, i.ifname, i.ifindex)), None
-        )
+        link = next((k for k in ctx.config.links if k.matches(i.target, i.ifname, i.ifindex)), None)
         # capacity in bytes/s: the contracted bandwidth, else the port speed (said so)
         down = link.contracted_mbps * 1e6 / 8 if link else (a.speed or None)
         up = (link.contracted_up_mbps or link.contracted_mbps) * 1e6 / 8 if link else down

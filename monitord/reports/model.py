@@ -222,6 +222,7 @@ class Report:
     summary: tuple[Msg, ...]
     sections: tuple[Section, ...]
     observations: tuple[str, ...] = ()
+    actions: Table | None = None  # acciones de mejora: the month's and those carried forward
     annexes: tuple[Section, ...] = ()
     signatories: tuple[Signatory, ...] = ()
 
@@ -236,5 +237,7 @@ class Report:
 
         walk(self.intro)
         walk(self.sections)
+        if self.actions is not None:
+            out.append(self.actions)
         walk(self.annexes)
         return out

@@ -7,7 +7,7 @@ the top-level config as `reports` and `history`.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ from monitord.alerts.config import AlertsConfig, EmailConfig
 from monitord.configtypes import Duration, Language, StrictModel
 
 __all__ = [
+    "Action",
     "HistoryConfig",
     "IndicatorSettings",
     "Link",
@@ -156,6 +157,19 @@ class IndicatorSettings(StrictModel):
     formula: str = ""  # replaces the catalog's formula text when set
 
 
+class Action(StrictModel):
+    """An improvement action (acción de mejora)."""
+
+    id: str
+    text: str
+    responsible: str = ""
+    due: date | None = None
+    reports: list[ReportKind] = []
+    status: Literal["open", "closed"] = "open"
+    closed_on: date | None = None
+    since: str = ""  # the month it was first written (filled when loading)
+
+
 class Link(StrictModel):
     """An internet channel or WAN link: its contracted bandwidth and provider.
 
@@ -208,6 +222,9 @@ class ReportsConfig(StrictModel):
     maintenance: list[MaintenanceWindow] = []
     indicators: dict[str, IndicatorSettings] = {}  # IND-01..IND-10: baseline, responsible
     links: list[Link] = []  # contracted bandwidth and ISP of the internet/WAN links
+    # improvement actions of the month and those carried forward (monitord.reports.
+    # observations fills this from <data_dir>/observations/; not usually set by hand)
+    actions: list[Action] = []
 
     @field_validator("indicators")
     @classmethod
