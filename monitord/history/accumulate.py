@@ -59,6 +59,7 @@ DIST_KINDS: Final[Mapping[str, HistKind]] = {
     "cpu": HistKind.LINEAR,
     "mem": HistKind.LINEAR,
     "failed_logins": HistKind.LOG,  # increases per poll: the month's total is the sum
+    "service_up": HistKind.LINEAR,  # 1/0 per poll per service: the mean is its availability
 }
 # Counters kept as the distribution of their increase per poll (a decrease is a reset).
 COUNTER_DISTS: Final[Mapping[str, str]] = {

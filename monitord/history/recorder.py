@@ -43,6 +43,7 @@ _RTT = "monitord_icmp_rtt_seconds"
 _RTT_MAX = "monitord_icmp_rtt_max_seconds"
 _LOSS = "monitord_icmp_packet_loss_ratio"
 _CPU = "monitord_host_cpu_utilization_ratio"
+_SERVICE_UP = "monitord_service_up"  # the agent's systemd units / Windows services
 _MEM_USED = "monitord_host_memory_used_bytes"
 _MEM_TOTAL = "monitord_host_memory_total_bytes"
 _IF_COUNTERS: Final[Mapping[str, str]] = {
@@ -154,6 +155,12 @@ class RollupRecorder:
                 self._dist(batch, (tname, col, "loss", ""), day).add(sv.value, HistKind.LINEAR)
             elif name == _CPU:
                 self._dist(batch, (tname, col, "cpu", ""), day).add(sv.value, HistKind.LINEAR)
+            elif name == _SERVICE_UP:
+                unit = _label(sv.labels, "service")
+                if unit is not None:
+                    self._dist(batch, (tname, col, "service_up", unit), day).add(
+                        sv.value, HistKind.LINEAR
+                    )
             if name in (_MEM_USED, _MEM_TOTAL):
                 mem[name] = sv.value
             gauge = GAUGES.get(name)

@@ -201,6 +201,20 @@ class PrometheusSource:
                 acc.add(v, hk)
         return out
 
+    def dists_by_object(self, kind: str, period: Period) -> dict[tuple[str, str, str], DistAcc]:
+        """Availability of the agent's services: the mean of `monitord_service_up`."""
+        out: dict[tuple[str, str, str], DistAcc] = {}
+        if kind != "service_up":
+            return out
+        for labels, s in self._raw("monitord_service_up", period.start, period.end):
+            acc = out.setdefault(
+                (labels.get("target", ""), "agent", labels.get("service", "")), DistAcc()
+            )
+            for _, v in s:
+                acc.n += 1
+                acc.sum += v
+        return out
+
     def gauges(self, kinds: Iterable[str], period: Period) -> list[GaugeStat]:
         """First / last / min / max over the month of each gauge object."""
         wanted = set(kinds)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from monitord.history import DIST_KINDS, quantile
+from monitord.history import DIST_KINDS, DistAcc, quantile
+from monitord.reports.availability import Availability
 from monitord.reports.common import SERVER_KINDS, ReportContext, assemble, light
 from monitord.reports.model import (
     Bytes,
@@ -175,6 +176,46 @@ def build_servers(ctx: ReportContext) -> Report:
     return assemble(ctx, "servers", tuple(summary), sections, scope_targets=servers)
 
 
+# collectors whose availability is a service the users see (the agent's units are apart)
+SERVICE_COLLECTORS: dict[str, str] = {
+    "postgres": "database",
+    "mysql": "database",
+    "http": "web",
+}
+
+
+def _services(
+    target: str,
+    collectors: list[Availability],
+    units: dict[tuple[str, str, str], DistAcc],
+) -> list[tuple[Value, ...]]:
+    """The server's real services: its systemd units / Windows services (the agent's
+    monitord_service_up: share of polls running), its database and its web portal (their
+    collectors' availability). monitord's own probes (host, tcp, agent) are not services."""
+    rows: list[tuple[Value, ...]] = []
+    for (t, _col, name), d in sorted(units.items()):
+        if t == target and d.n:
+            rows.append(
+                (target, name, Msg("service_kind.unit"), Pct(d.sum / d.n, 3), "—", "—", Num(d.n))
+            )
+    for a in collectors:
+        kind = SERVICE_COLLECTORS.get(a.collector)
+        if kind is None:
+            continue
+        rows.append(
+            (
+                target,
+                Msg(f"service_kind.{kind}_name", {"collector": a.collector}),
+                Msg(f"service_kind.{kind}"),
+                Pct(a.ratio, 3),
+                Num(a.incidents),
+                Dur(a.down),
+                Num(a.polls),
+            )
+        )
+    return rows
+
+
 def _status(ctx: ReportContext, servers: list[TargetInfo]) -> Section:
     av = ctx.availability
     cfg = ctx.config.targets
@@ -182,6 +223,7 @@ def _status(ctx: ReportContext, servers: list[TargetInfo]) -> Section:
     mem = ctx.source.dists("mem", ctx.period)
     lk = DIST_KINDS["cpu"]
     rows, cpu_rows, svc_rows = [], [], []
+    units = ctx.source.dists_by_object("service_up", ctx.period)
     for t in servers:
         d = av.device(t.name)
         assert d is not None
@@ -220,17 +262,7 @@ def _status(ctx: ReportContext, servers: list[TargetInfo]) -> Section:
                     Pct(m.max if m and m.n else None, 1),
                 )
             )
-        for s in av.services(t.name):
-            svc_rows.append(
-                (
-                    t.name,
-                    s.collector,
-                    Pct(s.ratio, 3),
-                    Num(s.incidents),
-                    Dur(s.down),
-                    Pct(s.coverage, 1),
-                )
-            )
+        svc_rows.extend(_services(t.name, av.services(t.name), units))
     return Section(
         "status",
         "servers.status",
@@ -271,10 +303,11 @@ def _status(ctx: ReportContext, servers: list[TargetInfo]) -> Section:
                 (
                     Column("server"),
                     Column("service"),
+                    Column("service_kind"),
                     Column("availability", "right"),
                     Column("incidents", "right"),
                     Column("downtime", "right"),
-                    Column("coverage", "right"),
+                    Column("polls", "right"),
                 ),
                 svc_rows,
                 empty=Msg("empty.no_services"),

@@ -134,6 +134,10 @@ class Source(Protocol):
         """A distribution over the month per (target, collector)."""
         ...
 
+    def dists_by_object(self, kind: str, period: Period) -> dict[tuple[str, str, str], DistAcc]:
+        """A distribution over the month per (target, collector, object)."""
+        ...
+
     def gauges(self, kinds: Iterable[str], period: Period) -> list[GaugeStat]:
         """Gauges over the month."""
         ...
@@ -277,6 +281,18 @@ class HistorySource:
             (kind, period.first_day, period.last_day),
         ):
             acc = out.setdefault((target, col), DistAcc())
+            acc.merge(DistAcc(n, total, lo, hi, {int(k): v for k, v in json.loads(hist).items()}))
+        return out
+
+    def dists_by_object(self, kind: str, period: Period) -> dict[tuple[str, str, str], DistAcc]:
+        """A distribution over the month per (target, collector, object)."""
+        out: dict[tuple[str, str, str], DistAcc] = {}
+        for target, col, obj, n, total, lo, hi, hist in self.h.query(
+            "SELECT s.target, s.collector, s.object, d.n, d.sum, d.min, d.max, d.hist FROM "
+            "dist_day d JOIN series s ON s.id = d.sid WHERE s.kind = ? AND d.day BETWEEN ? AND ?",
+            (kind, period.first_day, period.last_day),
+        ):
+            acc = out.setdefault((target, col, obj), DistAcc())
             acc.merge(DistAcc(n, total, lo, hi, {int(k): v for k, v in json.loads(hist).items()}))
         return out
 

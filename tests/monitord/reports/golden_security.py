@@ -31,6 +31,11 @@ MICRO_NOT_AFTER = P1 + 200 * 86400.0
 PORT_OPEN_FROM = datetime(2026, 10, 10, tzinfo=TZ).timestamp()
 BACKUP_LAST = datetime(2026, 10, 20, 2, tzinfo=TZ).timestamp()
 LOGINS_PER_HOUR = 2
+# nginx stopped for 6 hourly polls on 12 Oct (00:00-05:00 readings): 738 of 744 running
+NGINX_DOWN = (
+    datetime(2026, 10, 12, tzinfo=TZ).timestamp(),
+    datetime(2026, 10, 12, 6, tzinfo=TZ).timestamp(),
+)
 
 PORTAL = Target("portal", "127.0.0.10", TargetKind.WEBSITE, "centro")
 MICRO = Target("micrositio", "127.0.0.11", TargetKind.WEBSITE, "centro")
@@ -115,6 +120,14 @@ def build_security_month(db: Path) -> SecMonth:
                         now - last_backup,
                     ),
                     Sample("monitord_backup_files", {"target": "srv-1", "backup": "db-dump"}, 7.0),
+                    Sample(
+                        "monitord_service_up",
+                        {"target": "srv-1", "service": "nginx"},
+                        0.0 if NGINX_DOWN[0] <= now < NGINX_DOWN[1] else 1.0,
+                    ),
+                    Sample(
+                        "monitord_service_up", {"target": "srv-1", "service": "postgresql"}, 1.0
+                    ),
                 ],
             ),
         }

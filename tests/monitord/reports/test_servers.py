@@ -29,9 +29,15 @@ def test_server_availability_resources_and_services(ctx: ReportContext, month: M
     assert res[2].value == pytest.approx(nearest_rank(cpu, 0.95), abs=0.005 + 1e-9)  # type: ignore[union-attr]
     assert res[3].value == pytest.approx(max(cpu))  # type: ignore[union-attr]
     assert res[4].value == pytest.approx(0.5)  # type: ignore[union-attr]
-    services = {r[1]: r for r in _table(report, "services").rows}
-    assert set(services) == {"host", "postgres"}  # icmp is the primary collector
-    assert services["postgres"][2] == Pct(1.0, 3)
+    services = _table(report, "services").rows
+    # the database is a service; monitord's own host collector is not
+    assert [(r[1], r[2], r[3]) for r in services] == [
+        (
+            Msg("service_kind.database_name", {"collector": "postgres"}),
+            Msg("service_kind.database"),
+            Pct(1.0, 3),
+        )
+    ]
 
 
 def test_filesystem_growth_and_days_to_full(ctx: ReportContext, month: Month) -> None:
@@ -93,3 +99,24 @@ def test_no_projection_from_a_few_minutes_of_data(tmp_path: Path) -> None:
     assert g.basis() == Msg(
         "servers.projection_basis", {"days": Num(8.0, 1), "rate": Bytes(pytest.approx(0.5e9))}
     )  # type: ignore[arg-type]
+
+
+def test_critical_services_are_the_servers_units(tmp_path: Path) -> None:
+    """The agent's systemd units with their availability (share of polls running)."""
+    from monitord.history.db import History
+    from monitord.reports.period import Period
+    from monitord.reports.store import HistorySource
+    from tests.monitord.reports.golden_security import build_security_month
+    from tests.monitord.reports.month import P1, TZ
+
+    sec = build_security_month(tmp_path / "h.db")
+    h = History(sec.db)
+    try:
+        ctx = ReportContext(HistorySource(h), Period(2026, 10, TZ), generated=P1)
+        rows = _table(build_servers(ctx), "services").rows
+    finally:
+        h.close()
+    units = {r[1]: r for r in rows if r[2] == Msg("service_kind.unit")}
+    assert set(units) == {"nginx", "postgresql"}
+    assert units["nginx"][3] == Pct(738 / 744, 3) and units["nginx"][6] == Num(744)
+    assert units["postgresql"][3] == Pct(1.0, 3)
