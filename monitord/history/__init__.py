@@ -53,6 +53,8 @@ from monitord.history.accumulate import (
     bucket_of,
     bucket_value,
     day_key,
+    iface_object,
+    iface_parts,
     quantile,
 )
 from monitord.history.batch import write_batch
@@ -76,6 +78,8 @@ __all__ = [
     "bucket_of",
     "bucket_value",
     "day_key",
+    "iface_object",
+    "iface_parts",
     "quantile",
     "write_batch",
 ]

@@ -33,6 +33,8 @@ __all__ = [
     "bucket_of",
     "bucket_value",
     "day_key",
+    "iface_object",
+    "iface_parts",
     "quantile",
 ]
 
@@ -103,6 +105,19 @@ AGE_GAUGES: Final[Mapping[str, tuple[str, str]]] = {
 
 # (target, collector, kind, object): one row of the `series` table.
 SeriesId = tuple[str, str, str, str]
+
+
+def iface_object(ifname: str, ifindex: str | None) -> str:
+    """The stored identity of an interface: `<ifIndex>:<ifName>`; the name alone only when
+    the collector gives no index. Two interfaces sharing a name ("WAN Miniport (IP)") stay
+    apart, and a renamed interface is a new series, not a merged one."""
+    return f"{ifindex}:{ifname}" if ifindex else ifname
+
+
+def iface_parts(obj: str) -> tuple[str, str]:
+    """(ifIndex, ifName) of a stored interface identity ('' index for name-only ones)."""
+    head, sep, tail = obj.partition(":")
+    return (head, tail) if sep and head.isdigit() else ("", obj)
 
 
 def bucket_of(value: float, kind: HistKind) -> int:

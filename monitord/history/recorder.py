@@ -29,6 +29,8 @@ from monitord.history.accumulate import (
     PollAcc,
     RateAcc,
     SeriesId,
+    iface_object,
+    iface_parts,
 )
 from monitord.history.batch import write_batch
 from monitord.history.db import History
@@ -146,7 +148,8 @@ class RollupRecorder:
             if name.startswith("monitord_interface_"):
                 ifname = _label(sv.labels, "ifname")
                 if ifname is not None:
-                    ifaces.setdefault(ifname, {})[name] = sv
+                    key = iface_object(ifname, _label(sv.labels, "ifindex"))
+                    ifaces.setdefault(key, {})[name] = sv
             elif name == _RTT:
                 self._dist(batch, (tname, col, "rtt", ""), day).add(sv.value, HistKind.LOG)
             elif name == _RTT_MAX:
@@ -246,7 +249,7 @@ class RollupRecorder:
             acc.out_peak = max(acc.out_peak, out_rate)
             if speed > 0 and max(in_rate, out_rate) >= BUSY_RATIO * speed:
                 acc.busy_secs += dt
-            if self._is_wan(view.target, ifname, sid):
+            if self._is_wan(view.target, iface_parts(ifname)[1], sid):
                 rkey = (sid, int(ts // SLOT) * SLOT)
                 r = batch.rates.get(rkey)
                 if r is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from monitord.history import iface_parts
 from monitord.reports.common import ReportContext
 from monitord.reports.model import (
     BarChart,
@@ -40,11 +41,18 @@ def wan_section(ctx: ReportContext, ifaces: list[IfaceStat]) -> Section:
     labels = tuple(f"{d.day:02d}" for d in ctx.period.days())
     rows, charts = [], []
     for i in wan:
-        s = slots.get((i.target, i.ifname), [])
+        s = slots.get((i.target, i.ident), [])
         p95_in = percentile([x[0] for x in s], 0.95)
         p95_out = percentile([x[1] for x in s], 0.95)
         a = i.acc
-        link = next((k for k in ctx.config.links if k.matches(i.target, i.ifname, i.ifindex)), None)
+        link = next(
+            (
+                k
+                for k in ctx.config.links
+                if k.matches(i.target, iface_parts(i.ident)[1], i.ifindex)
+            ),
+            None,
+        )
         # capacity in bytes/s: the contracted bandwidth, else the port speed (said so)
         down = link.contracted_mbps * 1e6 / 8 if link else (a.speed or None)
         up = (link.contracted_up_mbps or link.contracted_mbps) * 1e6 / 8 if link else down
@@ -69,7 +77,7 @@ def wan_section(ctx: ReportContext, ifaces: list[IfaceStat]) -> Section:
                 Pct(worst, 1),
             )
         )
-        per_day = {d.day % 100: d for d in days if d.target == i.target and d.ifname == i.ifname}
+        per_day = {d.day % 100: d for d in days if d.target == i.target and d.ifname == i.ident}
         ins = tuple(
             per_day[n].in_bytes / per_day[n].secs if n in per_day and per_day[n].secs else None
             for n in range(1, len(labels) + 1)
@@ -80,7 +88,7 @@ def wan_section(ctx: ReportContext, ifaces: list[IfaceStat]) -> Section:
         )
         charts.append(
             BarChart(
-                f"wan-{i.target}-{i.ifname}",
+                f"wan-{i.target}-{i.ident}",
                 Msg("charts.wan_daily", {"device": i.target, "interface": i.ifname}),
                 labels,
                 (("series.in_mean", ins), ("series.out_mean", outs)),
@@ -233,7 +241,7 @@ def capacity_section(ctx: ReportContext, ifaces: list[IfaceStat]) -> Section:
         a = i.acc
         if a.speed <= 0 or a.secs <= 0:
             continue
-        s = slots.get((i.target, i.ifname))
+        s = slots.get((i.target, i.ident))
         if s:
             worst = max(
                 percentile([x[0] for x in s], 0.95) or 0, percentile([x[1] for x in s], 0.95) or 0
@@ -242,10 +250,10 @@ def capacity_section(ctx: ReportContext, ifaces: list[IfaceStat]) -> Section:
                 rows.append((i.target, i.ifname, Pct(worst / a.speed, 1), Msg("capacity.p95_5m")))
         elif a.busy_secs / a.secs >= 0.05:
             rows.append((i.target, i.ifname, Pct(a.busy_secs / a.secs, 1), Msg("capacity.busy")))
-    prev = {(i.target, i.ifname): i for i in ctx.source.ifaces(ctx.period.shift(-1))}
+    prev = {(i.target, i.ident): i for i in ctx.source.ifaces(ctx.period.shift(-1))}
     growth = []
     for i in ifaces:
-        p = prev.get((i.target, i.ifname))
+        p = prev.get((i.target, i.ident))
         now_b, old_b = (
             i.acc.in_bytes + i.acc.out_bytes,
             (p.acc.in_bytes + p.acc.out_bytes) if p else 0,

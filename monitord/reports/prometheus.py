@@ -42,6 +42,7 @@ from monitord.history import (
     WAN_TAGS,
     DistAcc,
     IfaceAcc,
+    iface_object,
 )
 from monitord.history.db import (
     AlertEvent,
@@ -51,7 +52,14 @@ from monitord.history.db import (
     StoredFinding,
 )
 from monitord.reports.period import Interval, Period, union
-from monitord.reports.store import GaugeStat, IfaceDay, IfaceStat, PollSummary, TargetInfo
+from monitord.reports.store import (
+    GaugeStat,
+    IfaceDay,
+    IfaceStat,
+    PollSummary,
+    TargetInfo,
+    distinct_names,
+)
 from monitord.state import EventKind
 
 __all__ = ["PrometheusSource"]
@@ -252,7 +260,7 @@ class PrometheusSource:
         for st, days, _ in self._iface_data(period):
             if st.wan:
                 for day, (secs, bi, bo, pi, po) in sorted(days.items()):
-                    out.append(IfaceDay(st.target, st.ifname, day, secs, bi, bo, pi, po))
+                    out.append(IfaceDay(st.target, st.ident, day, secs, bi, bo, pi, po))
         return sorted(out, key=lambda d: d.day)
 
     def wan_slots(self, period: Period) -> dict[tuple[str, str], list[tuple[float, float]]]:
@@ -260,7 +268,7 @@ class PrometheusSource:
         out: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for st, _, slots in self._iface_data(period):
             if st.wan:
-                out[(st.target, st.ifname)] = [
+                out[(st.target, st.ident)] = [
                     (bi / secs, bo / secs) for secs, bi, bo in slots.values() if secs > 0
                 ]
         return out
@@ -294,20 +302,20 @@ class PrometheusSource:
         cached = self._cache.get(key)
         if cached is not None:
             return cached  # type: ignore[return-value]
-        series: dict[tuple[str, str], dict[str, Samples]] = {}
-        alias: dict[tuple[str, str], str] = {}
+        series: dict[tuple[str, str, str], dict[str, Samples]] = {}
+        alias: dict[tuple[str, str, str], str] = {}
         for name in (
             "in_bytes_total", "out_bytes_total", "in_errors_total", "out_errors_total",
             "in_discards_total", "out_discards_total", "oper_up", "speed_bytes", "info",
         ):  # fmt: skip
             for labels, smp in self._raw(_IF + name, period.start, period.end):
-                k = (labels.get("target", ""), labels.get("ifname", ""))
+                k = (labels.get("target", ""), labels.get("ifindex", ""), labels.get("ifname", ""))
                 series.setdefault(k, {})[name] = smp
                 if name == "info":
                     alias[k] = labels.get("ifalias", "")
         tags = {n: set(t.tags) for n, t in self.targets().items()}
         result = []
-        for (target, ifname), s in sorted(series.items()):
+        for (target, ifindex, ifname), s in sorted(series.items()):
             if "in_bytes_total" not in s and "out_bytes_total" not in s:
                 continue
             acc = IfaceAcc()
@@ -343,9 +351,13 @@ class PrometheusSource:
                 acc.oper_secs += t1 - t0
                 acc.up_secs += (t1 - t0) if v1 >= 1 else 0.0
                 acc.oper_changes += int((v0 >= 1) != (v1 >= 1))
-            al = alias.get((target, ifname), "")
+            al = alias.get((target, ifindex, ifname), "")
             wan = bool(WAN_TAGS & tags.get(target, set())) or bool(al and self.wan_alias.search(al))
-            result.append((IfaceStat(target, "snmp", ifname, al, acc, wan), days, slots))
+            ident = iface_object(ifname, ifindex)
+            st = IfaceStat(target, "snmp", ifname, al, acc, wan, ifindex, ident)
+            result.append((st, days, slots))
+        names = distinct_names([st for st, _, _ in result])
+        result = [(st, d, sl) for st, (_, d, sl) in zip(names, result, strict=True)]
         self._cache[key] = result  # type: ignore[assignment]
         return result
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from monitord.history import DistAcc, IfaceAcc
+from monitord.history import DistAcc, IfaceAcc, iface_parts
 from monitord.history.db import (
     AlertEvent,
     Delivery,
@@ -32,6 +32,7 @@ __all__ = [
     "PollSummary",
     "Source",
     "TargetInfo",
+    "distinct_names",
 ]
 
 
@@ -73,7 +74,13 @@ class IfaceStat:
     alias: str
     acc: IfaceAcc
     wan: bool
-    ifindex: str = ""  # the device's interface index (from the interface info series)
+    ifindex: str = ""  # the device's interface index
+    key: str = ""  # the stored identity (ifIndex:ifName): what lookups and months match on
+
+    @property
+    def ident(self) -> str:
+        """The identity to match by: `key`, or the name for sources without one."""
+        return self.key or self.ifname
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +112,20 @@ class GaugeStat:
     min: float
     max: float
     meta: Mapping[str, str] = field(default_factory=dict, hash=False)  # e.g. issuer, version
+
+
+def distinct_names(ifaces: list[IfaceStat]) -> list[IfaceStat]:
+    """Interfaces of one device sharing a name are shown with their index: "WAN Miniport
+    (IP) (ifIndex 5)" and "... (ifIndex 6)" are two rows, never one."""
+    seen: dict[tuple[str, str], int] = {}
+    for i in ifaces:
+        seen[(i.target, i.ifname)] = seen.get((i.target, i.ifname), 0) + 1
+    return [
+        replace(i, ifname=f"{i.ifname} (ifIndex {i.ifindex})")
+        if seen[(i.target, i.ifname)] > 1 and i.ifindex
+        else i
+        for i in ifaces
+    ]
 
 
 class Source(Protocol):
@@ -343,9 +364,13 @@ class HistorySource:
         out = []
         for r in rows:
             meta = json.loads(r[4])
-            alias, ifindex = str(meta.get("alias", "")), str(meta.get("ifindex", ""))
-            out.append(IfaceStat(r[1], r[2], r[3], alias, IfaceAcc(*r[5:]), r[0] in wan, ifindex))
-        return out
+            ifindex, name = iface_parts(r[3])
+            ifindex = ifindex or str(meta.get("ifindex", ""))
+            alias = str(meta.get("alias", ""))
+            out.append(
+                IfaceStat(r[1], r[2], name, alias, IfaceAcc(*r[5:]), r[0] in wan, ifindex, r[3])
+            )
+        return distinct_names(out)
 
     def wan_days(self, period: Period) -> list[IfaceDay]:
         """Daily traffic of the WAN interfaces."""

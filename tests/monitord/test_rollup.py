@@ -169,11 +169,12 @@ def test_wan_by_alias_tag_or_list_gets_5_minute_slots(tmp_path: Path) -> None:
         "SELECT s.target, s.object, SUM(r.secs), SUM(r.in_bytes) FROM rate_5m r "
         "JOIN series s ON s.id = r.sid GROUP BY s.id ORDER BY 1, 2"
     )
+    # interfaces are stored by ifIndex and name (`<ifIndex>:<ifName>`), never by name alone
     assert wan == [
-        ("r1", "xe1", 600.0, 60000.0),
-        ("r2", "xe1", 600.0, 60000.0),
-        ("r2", "xe2", 600.0, 60000.0),
-        ("r3", "xe1", 600.0, 60000.0),
+        ("r1", "1:xe1", 600.0, 60000.0),
+        ("r2", "1:xe1", 600.0, 60000.0),
+        ("r2", "1:xe2", 600.0, 60000.0),
+        ("r3", "1:xe1", 600.0, 60000.0),
     ]
     slots = h.query(
         "SELECT slot, secs FROM rate_5m r JOIN series s ON s.id = r.sid "

@@ -104,7 +104,7 @@ def build_month(db: Path) -> Month:
     )
     m = Month(db, cfg)
     down = [(t, s, s + n * MIN) for t, s, n in OUTAGES]
-    counters = {"in": 0, "out": 0, "err": 0}
+    counters = {"in": 0, "out": 0, "err": 0, "mini": 0}
     i = 0
     while clock.wall < P1:
         now = clock.wall
@@ -239,6 +239,15 @@ def _snmp(state: State, rec: RollupRecorder, m: Month, c: dict[str, int], now: f
         Sample("monitord_interface_speed_bytes", lan, 125e6),
         Sample("monitord_interface_oper_up", lan, lan_up),
     ]
+    # two interfaces sharing a name (Windows' "WAN Miniport (IP)"), told apart by ifIndex:
+    # 1 000 B/s in on ifIndex 10, 3 000 B/s on ifIndex 11
+    c["mini"] += int(SNMP_EVERY) if not first else 0
+    for idx, rate in (("10", 1000), ("11", 3000)):
+        mini = {"target": "core-rtr", "ifname": "WAN Miniport (IP)", "ifindex": idx}
+        samples.append(
+            Sample("monitord_interface_in_bytes_total", mini, c["mini"] * rate, SampleKind.COUNTER,
+                   bits=64)
+        )  # fmt: skip
     state.record(RTR, "snmp", samples, ok=True, interval=SNMP_EVERY)
     rec.observe(state.group("core-rtr", "snmp"))  # type: ignore[arg-type]
 

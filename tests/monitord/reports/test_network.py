@@ -160,3 +160,16 @@ def test_first_page_states_period_coverage_and_gaps(ctx: ReportContext) -> None:
     assert comp["icmp"][3] == Pct(pytest.approx(1.0))  # type: ignore[arg-type]
     assert _table(report, "gaps").rows == []
     assert report.summary[0].key == "summary.network.availability"
+
+
+def test_interfaces_sharing_a_name_stay_apart(ctx: ReportContext, month: Month) -> None:
+    """Two "WAN Miniport (IP)" (ifIndex 10 and 11): two series, two rows, their own bytes."""
+    got = {
+        i.ifname: i for i in ctx.source.ifaces(ctx.period) if i.ifname.startswith("WAN Miniport")
+    }
+    assert set(got) == {"WAN Miniport (IP) (ifIndex 10)", "WAN Miniport (IP) (ifIndex 11)"}
+    secs = got["WAN Miniport (IP) (ifIndex 10)"].acc.secs
+    assert secs == pytest.approx(month.wan_secs)
+    assert got["WAN Miniport (IP) (ifIndex 10)"].acc.in_bytes == pytest.approx(1000 * secs)
+    assert got["WAN Miniport (IP) (ifIndex 11)"].acc.in_bytes == pytest.approx(3000 * secs)
+    assert {i.key for i in got.values()} == {"10:WAN Miniport (IP)", "11:WAN Miniport (IP)"}
