@@ -8,6 +8,7 @@ value from the data (target names, aliases, details) is escaped.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
@@ -95,7 +96,15 @@ def _cell(v: Value, c: Column, f: Formatter) -> Markup:
         return Markup("<td{}>{}</td>").format(Markup(cls), inner)
     if isinstance(v, Spark):
         return Markup("<td{}>{}</td>").format(Markup(cls), Markup(sparkline(v)))
-    return Markup("<td{}>{}</td>").format(Markup(cls), f.text(v))
+    text = f.text(v)
+    if c.align == "left" and "/" in text:
+        # "GNU/Linux" is one word: no line break after its slash (WORD JOINER, invisible);
+        # figures are right-aligned cells, which never wrap (report.css)
+        text = _SLASH.sub("/\u2060", text)
+    return Markup("<td{}>{}</td>").format(Markup(cls), text)
+
+
+_SLASH = re.compile(r"(?<=[^\s/])/(?=[^\s/\d])")
 
 
 def _chart(c: Chart, f: Formatter) -> Markup:

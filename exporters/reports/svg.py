@@ -23,7 +23,10 @@ def bar_chart(chart: BarChart, fmt: Formatter) -> str:
     ref = chart.reference if chart.reference and chart.reference <= 2.5 * peak else None
     top = max(peak, ref or 0.0)
     low = chart.low or 0.0
-    top = (low + _nice(top - low)) if top > low else low + 1.0
+    if chart.low is not None and top > low:
+        top = low + 4 * _nice((top - low) / 4)  # round steps from a non-zero bottom
+    else:
+        top = (low + _nice(top - low)) if top > low else low + 1.0
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
     n = max(1, len(chart.categories))
     group = plot_w / n

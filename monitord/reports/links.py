@@ -116,7 +116,24 @@ def wan_section(ctx: ReportContext, ifaces: list[IfaceStat]) -> Section:
         "wan",
         "network.wan",
         (Msg("network.wan_intro"),),
-        (Table("wan", cols, rows),),
+        (
+            # the full table is the CSV; the document prints it in two tables that fit the
+            # page: the link (provider, capacity and its basis) and its traffic
+            Table("wan", cols, rows, csv_only=True),
+            Table(
+                "wan_links",
+                tuple(cols[i] for i in (0, 1, 2, 3, 4, 5)),
+                [tuple(r[i] for i in (0, 1, 2, 3, 4, 5)) for r in rows],
+                note=Msg("network.wan_note"),
+                csv=False,
+            ),
+            Table(
+                "wan_traffic",
+                tuple(cols[i] for i in (0, 1, *range(6, 13))),
+                [tuple(r[i] for i in (0, 1, *range(6, 13))) for r in rows],
+                csv=False,
+            ),
+        ),
         tuple(charts),
     )
 

@@ -50,7 +50,8 @@ def test_network_csv_files_for_excel_es_co(
             delimiter=";",
         )
     )
-    assert wan[0][3] == "Capacidad (b/s)" and wan[1][3] == "100000000"
+    assert wan[0][4] == "Capacidad (b/s)" and wan[1][4] == "100000000"
+    assert wan[0][5] == "Base de la capacidad" and wan[1][5] == "velocidad del puerto"
     assert int(wan[1][4]) == round(month.wan_bytes_in / month.wan_secs * 8)
 
 

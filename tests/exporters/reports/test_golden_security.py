@@ -24,6 +24,7 @@ from monitord.reports.model import Light, LightColor, Msg, Num, Report, Ts
 from monitord.reports.period import Period
 from monitord.reports.security import build_security
 from monitord.reports.store import HistorySource
+from tests.exporters.reports.layout import assert_layout
 from tests.monitord.reports.golden_security import (
     BACKUP_LAST,
     CERT_NOT_AFTER,
@@ -32,9 +33,6 @@ from tests.monitord.reports.golden_security import (
     build_security_month,
 )
 from tests.monitord.reports.month import P1, TZ
-
-A4_WIDTH_PT = 595.28
-RIGHT_MARGIN_PT = 15 / 25.4 * 72
 
 
 @pytest.fixture(scope="module")
@@ -143,31 +141,16 @@ def test_spanish_sentences_in_html_pdf_and_csv(report: Report, pdf_path: Path) -
 def test_no_word_broken_and_nothing_beyond_the_margin(report: Report, pdf_path: Path) -> None:
     """Every word of every table cell appears whole in the PDF text; no word ends right of
     the page's right margin (an overflowing table)."""
-    from exporters.reports.text import Formatter
+    assert assert_layout(report, pdf_path) > 200
 
-    f = Formatter("es", report.tz)
-    pdf_words = set(
-        subprocess.run(
-            ["pdftotext", str(pdf_path), "-"], capture_output=True, text=True
-        ).stdout.split()
-    )
-    checked = 0
-    for t in report.tables():
-        if not t.rows or t.csv_only:
-            continue  # not printed (an empty table prints its "Sin datos" sentence)
-        for c in t.columns:
-            for w in re.findall(r"\w{4,}", f.t(f"columns.{c.key}")):
-                assert any(w in pw for pw in pdf_words), (t.id, c.key, w)
-        for row in t.rows:
-            for v in row:
-                for w in re.findall(r"[\wáéíóúñÁÉÍÓÚÑ]{4,}", f.text(v)):
-                    assert any(w in pw for pw in pdf_words), (t.id, w)
-                    checked += 1
-    assert checked > 100
-    bbox = subprocess.run(
-        ["pdftotext", "-bbox", str(pdf_path), "-"], capture_output=True, text=True
-    ).stdout
-    right = [float(x) for x in re.findall(r'xMax="([\d.]+)"', bbox)]
-    assert right and max(right) <= A4_WIDTH_PT - RIGHT_MARGIN_PT + 1.0
-    # hyphenation marks never appear (a broken word shows as "Severi" + U+2010 + "dad")
-    assert "\u2010" not in bbox and "\u00ad" not in bbox
+
+@pytest.mark.parametrize("kind", ["network", "servers", "security", "inventory", "kpi"])
+def test_every_report_of_the_month_keeps_its_words_whole(
+    kind: str, ctx: ReportContext, tmp_path: Path
+) -> None:
+    from monitord.reports.cli import build_report
+
+    report = build_report(kind, ctx)
+    pdf = tmp_path / f"{kind}.pdf"
+    pdf.write_bytes(render_pdf(report, "es"))
+    assert assert_layout(report, pdf) > 20
