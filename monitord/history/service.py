@@ -520,6 +520,20 @@ def snmp_inventory(view: GroupView) -> dict[str, Any]:
             if chassis.get(src):
                 out[dst] = chassis[src]
         out["components"] = parts
+    for sv in view.series.values():
+        # the identified device (vendor profiles): vendor, OS, version, model, serial win
+        # over the generic system group and chassis readings
+        if sv.name == "monitord_device_info":
+            labels = dict(sv.labels)
+            for src, dst in (
+                ("vendor", "manufacturer"),
+                ("os", "os"),
+                ("version", "firmware"),
+                ("model", "model"),
+                ("serial", "serial"),
+            ):
+                if labels.get(src):
+                    out[dst] = labels[src]
     if out:
         out["address"] = view.target.address
     return out

@@ -14,7 +14,8 @@ from typing import Any
 
 from monitord.history.db import InventorySnapshot
 from monitord.reports.common import NETWORK_KINDS, SERVER_KINDS, ReportContext, assemble
-from monitord.reports.model import Bytes, Column, Msg, Num, Report, Section, Table, Ts, Value
+from monitord.reports.model import Bytes, Column, Dur, Msg, Num, Report, Section, Table, Ts, Value
+from monitord.reports.settings import Asset
 
 __all__ = ["FIELDS", "build_inventory", "changes", "changes_table", "normalize"]
 
@@ -117,7 +118,7 @@ def changes_table(ctx: ReportContext, names: set[str], kind: str) -> Table:
     )
 
 
-def build_inventory(ctx: ReportContext, software_max: int = 50) -> Report:
+def build_inventory(ctx: ReportContext, software_max: int = 15) -> Report:
     """Build the inventory report: one record per device and server."""
     kinds = NETWORK_KINDS | SERVER_KINDS
     targets = [t for t in sorted(ctx.targets.values(), key=lambda t: t.name) if t.kind in kinds]
@@ -131,11 +132,17 @@ def build_inventory(ctx: ReportContext, software_max: int = 50) -> Report:
         snaps = inv.get(t.name, [])
         data = normalize(snaps[-1].data) if snaps else {}
         first, last = seen.get(t.name, (None, None))
+        asset = ctx.config.assets.get(t.name, Asset())
+        if asset.location:
+            data["location"] = asset.location  # the register's location wins over sysLocation
         ident: list[tuple[str, Value]] = [
             ("kind", Msg(f"kinds.{t.kind}")),
             ("site", t.site or "—"),
+            ("plate", asset.plate or "—"),
             ("address", t.address),
         ]
+        if asset.responsible:
+            ident.append(("custodian", asset.responsible))
         for f in FIELDS:
             if f in data:
                 value: Value = Bytes(_num(data[f])) if f == "ram" else _text(data[f])
@@ -172,6 +179,7 @@ def build_inventory(ctx: ReportContext, software_max: int = 50) -> Report:
                     csv=False,
                 )
             )
+        tables.append(_incidents(ctx, t.name))
         tables.append(
             Table(
                 "changes",
@@ -204,7 +212,7 @@ def build_inventory(ctx: ReportContext, software_max: int = 50) -> Report:
             t.name,
             Msg(f"kinds.{t.kind}"),
             t.site or "—",
-            t.address,
+            asset.plate or "—",
             _text(data.get("manufacturer")),
             _text(data.get("model")),
             _text(data.get("serial")),
@@ -212,10 +220,14 @@ def build_inventory(ctx: ReportContext, software_max: int = 50) -> Report:
         register.append(
             (
                 *identity,
+                t.address,
+                _text(data.get("mac")),
+                _text(data.get("location")),
                 _text(data.get("os")),
                 _text(data.get("os_version")),
                 _text(data.get("cpu")),
                 Bytes(_num(data.get("ram"))),
+                _disks_text(data),
                 Num(len(data.get("software", {}))),
                 Ts(first),
                 Ts(last),
@@ -244,14 +256,18 @@ def build_inventory(ctx: ReportContext, software_max: int = 50) -> Report:
     )
     identity_cols = tuple(
         Column(name)
-        for name in ("device", "kind", "site", "address", "manufacturer", "model", "serial")
+        for name in ("device", "kind", "site", "plate", "manufacturer", "model", "serial")
     )
     reg_cols = (
         *identity_cols,
+        Column("address"),
+        Column("mac"),
+        Column("location"),
         Column("os"),
         Column("os_version"),
         Column("cpu"),
         Column("ram", "right"),
+        Column("disks"),
         Column("software_count", "right"),
         Column("first_seen"),
         Column("last_seen"),
@@ -306,6 +322,42 @@ def build_inventory(ctx: ReportContext, software_max: int = 50) -> Report:
     return assemble(ctx, "inventory", summary, sections, (annex,), scope_targets=targets)
 
 
+def _incidents(ctx: ReportContext, name: str) -> Table:
+    """The device's outages of the month (its own and those caused by its parent)."""
+    d = ctx.availability.device(name)
+    rows = [
+        (
+            Ts(o.start, seconds=True),
+            Msg("words.ongoing") if o.ongoing else Ts(o.end, seconds=True),
+            Dur(o.duration),
+            Msg("cause.parent", {"parent": o.parent}) if o.parent else Msg("cause.own"),
+            Msg("words.yes" if o.maintenance > 0 else "words.no"),
+        )
+        for o in (d.outages if d is not None else [])
+    ]
+    return Table(
+        "record_incidents",
+        (
+            Column("start"),
+            Column("end"),
+            Column("duration", "right"),
+            Column("cause"),
+            Column("in_maintenance", "center"),
+        ),
+        rows,
+        empty=Msg("empty.no_incidents"),
+        csv=False,
+    )
+
+
+def _disks_text(data: Mapping[str, Any]) -> str:
+    """'sda 500 GB, sdb 2 TB' for the CSV (sizes in GB, decimal)."""
+    disks = data.get("disks", [])
+    if not disks:
+        return "—"
+    return ", ".join(f"{n} {round((sz or 0) / 1e9):d} GB" if sz else str(n) for n, sz in disks)
+
+
 def _text(v: Any) -> str:
     if v is None or v == "":
         return "—"
@@ -319,7 +371,3 @@ def _num(v: Any) -> float | None:
         return float(v)
     except (TypeError, ValueError):
         return None
-
-
-def _disks(d: Mapping[str, Any]) -> str:
-    return ", ".join(f"{n} {int(s or 0)}" for n, s in d.get("disks", []))

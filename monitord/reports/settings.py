@@ -19,6 +19,7 @@ from monitord.configtypes import Duration, Language, StrictModel
 
 __all__ = [
     "Action",
+    "Asset",
     "HistoryConfig",
     "IndicatorSettings",
     "Link",
@@ -200,6 +201,14 @@ class Link(StrictModel):
         return ifname == self.interface
 
 
+class Asset(StrictModel):
+    """What the office's asset register knows of a device and the network cannot tell."""
+
+    plate: str = ""  # número de placa de inventario
+    location: str = ""  # where it is (building, floor, room, rack)
+    responsible: str = ""  # custodian
+
+
 class ReportsConfig(StrictModel):
     """`reports:` — the monthly reports (REPORTS.md)."""
 
@@ -222,6 +231,7 @@ class ReportsConfig(StrictModel):
     maintenance: list[MaintenanceWindow] = []
     indicators: dict[str, IndicatorSettings] = {}  # IND-01..IND-10: baseline, responsible
     links: list[Link] = []  # contracted bandwidth and ISP of the internet/WAN links
+    assets: dict[str, Asset] = {}  # target name -> plate number, location, custodian
     # improvement actions of the month and those carried forward (monitord.reports.
     # observations fills this from <data_dir>/observations/; not usually set by hand)
     actions: list[Action] = []

@@ -181,6 +181,8 @@ def build_month(db: Path) -> Month:
             "os": "Debian GNU/Linux 12",
             "ram_bytes": 16e9,
             "cpu": "Xeon",
+            "macs": ["00:11:22:33:44:55"],
+            "disks": [{"name": "sda", "size_bytes": 500e9}, {"name": "sdb", "size_bytes": 2e12}],
             "software": [{"name": "nginx", "version": "1.22"}],
             "password": "hunter2",
         },
@@ -193,6 +195,8 @@ def build_month(db: Path) -> Month:
             "os": "Debian GNU/Linux 12",
             "ram_bytes": 16e9,
             "cpu": "Xeon",
+            "macs": ["00:11:22:33:44:55"],
+            "disks": [{"name": "sda", "size_bytes": 500e9}, {"name": "sdb", "size_bytes": 2e12}],
             "software": [
                 {"name": "nginx", "version": "1.22"},
                 {"name": "postgresql", "version": "15.4"},

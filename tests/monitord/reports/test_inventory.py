@@ -65,8 +65,12 @@ def test_inventory_report_records_and_changes(ctx: ReportContext) -> None:
     report = build_inventory(ctx)
     reg = {r[0]: r for t in report.tables() if t.id == "asset_register" for r in t.rows}
     assert set(reg) == {"core-rtr", "sw-1", "sw-2", "srv-1"}
-    assert reg["core-rtr"][4:9] == ("Cisco", "ISR4331", "FDO1234", "—", "17.6.1")
-    assert reg["srv-1"][7] == "Debian GNU/Linux 12" and reg["srv-1"][11] == Num(2)
+    assert reg["core-rtr"][4:7] == ("Cisco", "ISR4331", "FDO1234")
+    assert reg["core-rtr"][10:12] == ("—", "17.6.1")
+    assert reg["srv-1"][10] == "Debian GNU/Linux 12" and reg["srv-1"][15] == Num(2)
+    # the CSV register carries MAC, disks and location
+    assert reg["srv-1"][8] == "00:11:22:33:44:55"
+    assert reg["srv-1"][14] == "sda 500 GB, sdb 2000 GB"
     ch = next(t for t in report.tables() if t.id == "inventory_changes").rows
     assert [(r[0], r[1], r[3], r[4], r[5]) for r in ch] == [
         ("core-rtr", Ts(at(15, 3)), Msg("fields.os_version"), "17.3.4", "17.6.1"),
@@ -75,3 +79,35 @@ def test_inventory_report_records_and_changes(ctx: ReportContext) -> None:
     soft = next(t for t in report.tables() if t.id == "software_all")
     assert soft.csv_only and [r[1] for r in soft.rows] == ["nginx", "postgresql"]
     assert "hunter2" not in repr(report)
+
+
+def test_hoja_de_vida_with_plate_location_and_incidents(ctx: ReportContext) -> None:
+    """The plate number and location come from reports.assets; the device's own incidents
+    of the month are in its record (sw-1: 10, 30, 60 in maintenance, 90 minutes)."""
+    from dataclasses import replace
+
+    from monitord.reports.model import Dur
+    from monitord.reports.settings import Asset
+
+    assets = {"sw-1": Asset(plate="INV-000123", location="Piso 3, rack A", responsible="TIC")}
+    report = build_inventory(replace(ctx, config=ctx.config.model_copy(update={"assets": assets})))
+    reg = {r[0]: r for t in report.tables() if t.id == "asset_register" for r in t.rows}
+    assert reg["sw-1"][3] == "INV-000123" and reg["sw-1"][9] == "Piso 3, rack A"
+    summary = next(t for t in report.tables() if t.id == "asset_summary").rows
+    assert next(r for r in summary if r[0] == "sw-1")[3] == "INV-000123"
+    rec = next(
+        s for sec in report.sections if sec.id == "records" for s in sec.subsections
+        if s.heading == "sw-1"
+    )  # fmt: skip
+    fields = {r[0].key: r[1] for r in rec.tables[0].rows}  # type: ignore[union-attr]
+    assert fields["fields.plate"] == "INV-000123"
+    assert fields["fields.location"] == "Piso 3, rack A"
+    assert fields["fields.custodian"] == "TIC"
+    inc = next(t for t in rec.tables if t.id == "record_incidents").rows
+    assert [r[2] for r in inc] == [Dur(600), Dur(1800), Dur(3600), Dur(5400)]
+    assert [r[4] for r in inc] == [
+        Msg("words.no"),
+        Msg("words.no"),
+        Msg("words.yes"),
+        Msg("words.no"),
+    ]
