@@ -77,7 +77,7 @@ def changes(
         for f in (*HARDWARE, *OS):
             if f in ("disks",):
                 if a.get("disks") != b.get("disks"):
-                    out.append((cur.ts, "hardware", f, _disks(a), _disks(b)))
+                    out.append((cur.ts, "hardware", f, _disks_text(a), _disks_text(b)))
                 continue
             if a.get(f) != b.get(f):
                 area = "os" if f in OS else "hardware"
