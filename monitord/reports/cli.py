@@ -25,6 +25,7 @@ from monitord.errors import ConfigError, HistoryError
 from monitord.history.db import History
 from monitord.reports.calendar import with_calendar
 from monitord.reports.common import ReportContext
+from monitord.reports.inventory import split_records
 from monitord.reports.model import Report
 from monitord.reports.observations import observe, with_notes
 from monitord.reports.period import Period
@@ -46,6 +47,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FORMATS = ("html", "pdf", "csv")
+SIZE_ORDER = ("inventory", "network", "kpi", "servers", "security")  # largest first
 DEFAULT_CONFIG = "config/monitord.yaml"
 
 
@@ -100,6 +102,8 @@ def write_reports(
         )
         for kind in kinds
     ]
+    # the largest first: with fewer workers than reports, the long one never starts last
+    args.sort(key=lambda a: SIZE_ORDER.index(a[0]) if a[0] in SIZE_ORDER else len(SIZE_ORDER))
     if jobs > 1 and len(args) > 1 and source is None:
         with ProcessPoolExecutor(min(jobs, len(args)), mp_context=get_context("spawn")) as ex:
             results = list(ex.map(_write_one, args))
@@ -289,7 +293,13 @@ def _write_one(a: tuple[Any, ...]) -> list[Path]:
         p.write_text(html, encoding="utf-8")
         written.append(p)
     if "pdf" in formats:
-        written.append(write_pdf(report, out_dir / f"{stem}.pdf", lang, html))
+        parts = split_records(report) if kind == "inventory" else [report]
+        if len(parts) == 1:
+            written.append(write_pdf(report, out_dir / f"{stem}.pdf", lang, html))
+        for part in parts if len(parts) > 1 else []:
+            k, n = part.part or (1, 1)
+            path = out_dir / f"{stem}_{k}-{n}.pdf"
+            written.append(write_pdf(part, path, lang))
     if "csv" in formats:
         written.extend(write_csv(report, out_dir / "csv", lang))
     return written

@@ -225,6 +225,7 @@ class Report:
     actions: Table | None = None  # acciones de mejora: the month's and those carried forward
     annexes: tuple[Section, ...] = ()
     signatories: tuple[Signatory, ...] = ()
+    part: tuple[int, int] | None = None  # (k, n) of a document split in n files
 
     def tables(self) -> list[Table]:
         """Every table of the report, in document order (for CSV export)."""

@@ -111,3 +111,20 @@ def test_hoja_de_vida_with_plate_location_and_incidents(ctx: ReportContext) -> N
         Msg("words.yes"),
         Msg("words.no"),
     ]
+
+
+def test_inventory_pdf_split_in_parts(ctx: ReportContext) -> None:
+    """Hojas de vida split over PDF parts: the first with everything else, the next with
+    records only; no record lost or repeated."""
+    from monitord.reports.inventory import split_records
+
+    report = build_inventory(ctx)
+    parts = split_records(report, per_part=3)
+    assert [p.part for p in parts] == [(1, 2), (2, 2)]
+    heads = [
+        s.heading for p in parts for sec in p.sections if sec.id == "records"
+        for s in sec.subsections
+    ]  # fmt: skip
+    assert heads == ["core-rtr", "srv-1", "sw-1", "sw-2"]
+    assert parts[0].summary and parts[0].intro and not parts[1].summary and not parts[1].intro
+    assert split_records(report) == [report]  # 4 records fit in one file
