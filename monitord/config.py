@@ -44,7 +44,14 @@ from monitord.configtypes import (
 from monitord.errors import ConfigError, ConfigIssue
 from monitord.reports.settings import HistoryConfig, ReportsConfig, check_reports
 from monitord.secrets import SecretError, expand_env
-from monitord.types import Collector, CollectorFactory, Shared, Target, TargetKind
+from monitord.types import (
+    Collector,
+    CollectorFactory,
+    SettingsFingerprint,
+    Shared,
+    Target,
+    TargetKind,
+)
 
 __all__ = [
     "CollectorConfig",
@@ -210,13 +217,25 @@ class CollectorConfig:
     collector: Collector = field(compare=False, repr=False)
 
     def same_job(self, other: CollectorConfig) -> bool:
-        """True when a reload may keep the running job (same kind, timing and options)."""
-        return (self.kind, self.interval, self.timeout, self.options) == (
+        """True when a reload may keep the running job (same kind, timing and options,
+        and the same settings outside the options, e.g. the SNMP profiles)."""
+        return (
+            self.kind,
+            self.interval,
+            self.timeout,
+            self.options,
+            _fingerprint(self.collector),
+        ) == (
             other.kind,
             other.interval,
             other.timeout,
             other.options,
+            _fingerprint(other.collector),
         )
+
+
+def _fingerprint(collector: object) -> str:
+    return collector.settings_fingerprint() if isinstance(collector, SettingsFingerprint) else ""
 
 
 @dataclass(frozen=True, slots=True)
