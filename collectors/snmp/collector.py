@@ -238,7 +238,15 @@ class SnmpCollector:
 
     def _fingerprint(self, target: Target) -> str:
         o = self.options
-        parts = (target.address, o.port, self._describe, self._chosen, o.client, o.max_repetitions)
+        parts = (
+            target.address,
+            o.port,
+            self._describe,
+            self._chosen,
+            o.client,
+            o.max_repetitions,
+            self._fingerprint_settings,  # the profiles: a reload that edits them re-plans
+        )
         return "|".join(map(str, parts))
 
     # --- the poll ------------------------------------------------------------------
