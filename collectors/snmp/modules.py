@@ -51,11 +51,10 @@ from enum import StrEnum
 from importlib import resources
 from typing import Final
 
-import yaml
-
 from collectors.snmp.ber import Oid, parse_oid
 from monitord.errors import ConfigError, ConfigIssue
 from monitord.types import MetricSpec, Role, Roles, SampleKind, role, with_roles
+from monitord.yamlfile import parse_yaml
 
 __all__ = [
     "AUTO_ALWAYS",
@@ -460,7 +459,7 @@ class ProfileSet:
 def load_builtin_profiles() -> dict[str, Profile]:
     """The built-in data profiles from `profiles.yaml` (plus the code profiles' stubs)."""
     text = resources.files("collectors.snmp").joinpath("profiles.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = parse_yaml(text, "collectors/snmp/profiles.yaml").data
     profiles = parse_profiles(data, where="profiles.yaml", reserved=PROFILE_METRICS)
     declared = {s.name for s in PROFILE_METRICS}
     used = {m.name for p in profiles.values() for g in p.groups for m in g.metrics}

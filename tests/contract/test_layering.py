@@ -40,6 +40,7 @@ CORE_VOCABULARY = frozenset(
         "monitord.configtypes",  # the validated field types config.py is built from
         "monitord.secrets",  # Secret, ${ENV}/file: references
         "monitord.log",  # the one log format and the redaction filter
+        "monitord.yamlfile",  # the one YAML reader with line numbers
         # shared core models the outputs render or send (read-only data, no I/O):
         "monitord.state",  # Snapshot, what /metrics exposes
         "monitord.alerts.config",  # notifier settings (EmailConfig...) and alert events
