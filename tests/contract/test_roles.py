@@ -113,3 +113,15 @@ targets:
         )
     found = [i for i in err.value.issues if "unknown role 'interface_counter'" in i.message]
     assert any(i.field.startswith("snmp.modules.vendor") and i.line == 9 for i in found), found
+
+
+def test_the_prometheus_report_source_reads_gauges_as_declared() -> None:
+    from monitord.history.accumulate import GAUGES
+
+    roles = declared_roles()
+    declared = {**roles.gauges}
+    for metric, kind_obj in GAUGES.items():
+        if metric in declared:
+            assert declared[metric] == kind_obj, metric
+    # every declared daily gauge can be read back from Prometheus too
+    assert set(declared) <= set(GAUGES)
