@@ -39,7 +39,7 @@ from monitord.errors import (
     TargetUnreachable,
 )
 from monitord.secrets import Secret
-from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Role, Sample, SampleKind, Shared, Target
 
 __all__ = [
     "COMMON_METRICS",
@@ -116,17 +116,22 @@ UPTIME = MetricSpec(
     SampleKind.GAUGE,
     "Seconds since the database server started; value from the last poll.",
     unit="seconds",
+    roles=frozenset({Role.UPTIME}),
 )
 CONNECTIONS = MetricSpec(
     "monitord_database_connections",
     SampleKind.GAUGE,
     "Client connections open on the server (monitord's own included); value from the last poll.",
+    roles=frozenset({Role.DAILY_GAUGE}),
+    rollup="db_connections",  # the servers report: peak connections against the maximum
 )
 CONNECTIONS_MAX = MetricSpec(
     "monitord_database_connections_max",
     SampleKind.GAUGE,
     "Maximum client connections the server accepts (max_connections or equivalent); "
     "value from the last poll.",
+    roles=frozenset({Role.DAILY_GAUGE}),
+    rollup="db_connections_max",
 )
 SIZE = MetricSpec(
     "monitord_database_size_bytes",
@@ -135,6 +140,9 @@ SIZE = MetricSpec(
     "information_schema.TABLES data+index length, sys.master_files...); value from the last poll.",
     ("target", "database"),
     unit="bytes",
+    roles=frozenset({Role.DAILY_GAUGE}),
+    rollup="db_size",
+    object="database",
 )
 REPLICATION_LAG = MetricSpec(
     "monitord_database_replication_lag_seconds",

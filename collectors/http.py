@@ -77,7 +77,7 @@ from monitord.errors import (
     TargetUnreachable,
     TlsFailed,
 )
-from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Role, Sample, SampleKind, Shared, Target
 
 __all__ = [
     "KIND",
@@ -148,6 +148,16 @@ class HttpCollector:
     """Probe one URL on the target's address; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    # Security checks a successful poll runs (capability RunsChecks; history check names).
+    checks: ClassVar[tuple[str, ...]] = (
+        "tls.cert_expiry",
+        "tls.chain_invalid",
+        "tls.hostname_mismatch",
+        "tls.obsolete_protocol",
+        "tls.http_no_hsts",
+        "tls.http_no_https_redirect",
+        "tls.http_content_mismatch",
+    )
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
             "monitord_http_up",
@@ -194,6 +204,8 @@ class HttpCollector:
             SampleKind.GAUGE,
             "1 when the certificate chain verifies against the trust store (ca_file or the "
             "system's), hostname apart; last poll.",
+            roles=frozenset({Role.DAILY_GAUGE}),
+            rollup="tls_cert_valid",  # the certificate inventory of the security report
         ),
         MetricSpec(
             "monitord_tls_verify_result",
@@ -205,12 +217,16 @@ class HttpCollector:
             "monitord_tls_hostname_match",
             SampleKind.GAUGE,
             "1 when the URL's host matches the certificate's subjectAltName; last poll.",
+            roles=frozenset({Role.DAILY_GAUGE}),
+            rollup="tls_hostname_match",  # the certificate inventory of the security report
         ),
         MetricSpec(
             "monitord_tls_cert_not_after_timestamp_seconds",
             SampleKind.GAUGE,
             "notAfter of the server's leaf certificate, seconds since the epoch.",
             unit="seconds",
+            roles=frozenset({Role.DAILY_GAUGE}),
+            rollup="tls_not_after",  # the certificate inventory of the security report
         ),
         MetricSpec(
             "monitord_tls_cert_expiry_seconds",

@@ -13,9 +13,7 @@ from zoneinfo import ZoneInfo
 from monitord.types import Target
 
 __all__ = [
-    "AGE_GAUGES",
     "BUSY_RATIO",
-    "COUNTER_DISTS",
     "DEFAULT_WAN_ALIAS",
     "DIST_KINDS",
     "GAUGES",
@@ -61,14 +59,10 @@ DIST_KINDS: Final[Mapping[str, HistKind]] = {
     "cpu": HistKind.LINEAR,
     "mem": HistKind.LINEAR,
     "failed_logins": HistKind.LOG,  # increases per poll: the month's total is the sum
-    "service_up": HistKind.LINEAR,  # 1/0 per poll per service: the mean is its availability
 }
-# Counters kept as the distribution of their increase per poll (a decrease is a reset).
-COUNTER_DISTS: Final[Mapping[str, str]] = {
-    "monitord_host_failed_logins_total": "failed_logins",
-}
-
-# Gauge series kept as daily first/last/min/max: metric -> (kind, label naming the object).
+# What the recorder keeps follows the roles the collectors declare (monitord.contract);
+# this table is only the Prometheus report source's view of the daily gauges (metric ->
+# (kind, label naming the object)), for reading them back from PromQL.
 GAUGES: Final[Mapping[str, tuple[str, str]]] = {
     "monitord_host_filesystem_size_bytes": ("fs_size", "mountpoint"),
     "monitord_host_filesystem_used_bytes": ("fs_used", "mountpoint"),
@@ -96,10 +90,6 @@ GAUGES: Final[Mapping[str, tuple[str, str]]] = {
 INFO_META: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = {
     "monitord_tls_info": ("tls_not_after", ("issuer", "version")),
     "monitord_database_info": ("db_connections", ("engine", "version")),
-}
-# Gauges stored as the time they point at (`ts - value`): the agent's backup age.
-AGE_GAUGES: Final[Mapping[str, tuple[str, str]]] = {
-    "monitord_backup_newest_age_seconds": ("backup_ts", "backup"),
 }
 
 

@@ -10,16 +10,32 @@ out of the calendar.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from monitord.alerts.maintenance import MaintenanceWindow as AlertWindow
-from monitord.alerts.maintenance import Silence
+from monitord.alerts.maintenance import Silence, SilenceStore
 from monitord.reports.period import Period
 from monitord.reports.settings import MaintenanceWindow, ReportsConfig
 
-__all__ = ["planned", "with_calendar"]
+__all__ = ["planned", "silences", "with_calendar"]
+
+log = logging.getLogger(__name__)
+
+
+def silences(data_dir: Path) -> list[Silence]:
+    """The silences kept in `<data_dir>/silences.json` (none when unreadable or absent)."""
+    path = data_dir / "silences.json"
+    if not path.exists():
+        return []
+    try:
+        return list(SilenceStore(path).all())
+    except ValueError as exc:
+        log.warning("silences not read for the reports: %s", exc)
+        return []
 
 
 def planned(

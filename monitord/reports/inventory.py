@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from monitord.history.db import InventorySnapshot
@@ -20,15 +19,12 @@ from monitord.reports.settings import Asset
 
 __all__ = [
     "FIELDS",
-    "RECORDS_PER_PDF",
     "build_inventory",
     "changes",
     "changes_table",
     "normalize",
-    "split_records",
 ]
 
-RECORDS_PER_PDF = 100  # hojas de vida per PDF file: a 500-device inventory is 5 files
 
 # canonical field -> names it may have in a snapshot (first found wins)
 FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -331,42 +327,6 @@ def build_inventory(ctx: ReportContext, software_max: int = 15) -> Report:
         ),
     )
     return assemble(ctx, "inventory", summary, sections, (annex,), scope_targets=targets)
-
-
-def split_records(report: Report, per_part: int = RECORDS_PER_PDF) -> list[Report]:
-    """The inventory as PDF parts: the first holds everything and the first `per_part`
-    hojas de vida; each further part holds the next ones only (memory and page count of
-    one rendering stay bounded). One part when the records fit."""
-    records = next((s for s in report.sections if s.id == "records"), None)
-    if records is None or len(records.subsections) <= per_part:
-        return [report]
-    chunks = [
-        records.subsections[i : i + per_part]
-        for i in range(0, len(records.subsections), per_part)
-    ]
-    n = len(chunks)
-    first = replace(
-        report,
-        sections=tuple(
-            replace(s, subsections=chunks[0]) if s.id == "records" else s
-            for s in report.sections
-        ),
-        part=(1, n),
-    )
-    rest = [
-        replace(
-            report,
-            intro=(),
-            summary=(),
-            sections=(replace(records, subsections=chunk),),
-            observations=(),
-            actions=None,
-            annexes=(),
-            part=(k, n),
-        )
-        for k, chunk in enumerate(chunks[1:], start=2)
-    ]
-    return [first, *rest]
 
 
 def _incidents(ctx: ReportContext, name: str) -> Table:

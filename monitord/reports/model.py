@@ -10,11 +10,12 @@ so each format renders them its own way (HTML "99,62 %", CSV "99,62").
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
 
 __all__ = [
+    "RECORDS_PER_PDF",
     "BarChart",
     "BitRate",
     "Bytes",
@@ -36,6 +37,7 @@ __all__ = [
     "Table",
     "Ts",
     "Value",
+    "split_records",
 ]
 
 
@@ -242,3 +244,40 @@ class Report:
             out.append(self.actions)
         walk(self.annexes)
         return out
+
+
+RECORDS_PER_PDF = 100  # hojas de vida per PDF file: a 500-device inventory is 5 files
+
+
+def split_records(report: Report, per_part: int = RECORDS_PER_PDF) -> list[Report]:
+    """The inventory as PDF parts: the first holds everything and the first `per_part`
+    hojas de vida; each further part holds the next ones only (memory and page count of
+    one rendering stay bounded). One part when the records fit."""
+    records = next((s for s in report.sections if s.id == "records"), None)
+    if records is None or len(records.subsections) <= per_part:
+        return [report]
+    chunks = [
+        records.subsections[i : i + per_part] for i in range(0, len(records.subsections), per_part)
+    ]
+    n = len(chunks)
+    first = replace(
+        report,
+        sections=tuple(
+            replace(s, subsections=chunks[0]) if s.id == "records" else s for s in report.sections
+        ),
+        part=(1, n),
+    )
+    rest = [
+        replace(
+            report,
+            intro=(),
+            summary=(),
+            sections=(replace(records, subsections=chunk),),
+            observations=(),
+            actions=None,
+            annexes=(),
+            part=(k, n),
+        )
+        for k, chunk in enumerate(chunks[1:], start=2)
+    ]
+    return [first, *rest]

@@ -148,7 +148,7 @@ def test_no_word_broken_and_nothing_beyond_the_margin(report: Report, pdf_path: 
 def test_every_report_of_the_month_keeps_its_words_whole(
     kind: str, ctx: ReportContext, tmp_path: Path
 ) -> None:
-    from monitord.reports.cli import build_report
+    from monitord.reports.job import build_report
 
     report = build_report(kind, ctx)
     pdf = tmp_path / f"{kind}.pdf"

@@ -10,8 +10,7 @@ import pytest
 
 from monitord.alerts.maintenance import MaintenanceWindow as AlertWindow
 from monitord.alerts.maintenance import SilenceStore
-from monitord.reports.calendar import planned, with_calendar
-from monitord.reports.cli import silences
+from monitord.reports.calendar import planned, silences, with_calendar
 from monitord.reports.common import ReportContext
 from monitord.reports.period import Period
 from tests.monitord.reports.month import TZ, at

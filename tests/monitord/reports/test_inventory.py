@@ -116,7 +116,7 @@ def test_hoja_de_vida_with_plate_location_and_incidents(ctx: ReportContext) -> N
 def test_inventory_pdf_split_in_parts(ctx: ReportContext) -> None:
     """Hojas de vida split over PDF parts: the first with everything else, the next with
     records only; no record lost or repeated."""
-    from monitord.reports.inventory import split_records
+    from monitord.reports.model import split_records
 
     report = build_inventory(ctx)
     parts = split_records(report, per_part=3)
