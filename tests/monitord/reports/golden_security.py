@@ -21,11 +21,13 @@ from monitord.history.service import history_checks
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Target, TargetKind
 from tests.conftest import FakeClock
+from tests.contract.declared import declared_roles
 from tests.monitord.reports.month import P0, P1, TZ
 
 __all__ = ["BACKUP_LAST", "CERT_NOT_AFTER", "PORT_OPEN_FROM", "SecMonth", "build_security_month"]
 
 HOUR = 3600.0
+ROLES = declared_roles()
 CERT_NOT_AFTER = datetime(2026, 11, 6, tzinfo=TZ).timestamp()  # 5 days after the close
 MICRO_NOT_AFTER = P1 + 200 * 86400.0
 PORT_OPEN_FROM = datetime(2026, 10, 10, tzinfo=TZ).timestamp()
@@ -84,7 +86,7 @@ def build_security_month(db: Path) -> SecMonth:
     clock = FakeClock(mono=1000.0, wall=P0)
     state = State(clock)
     h = History(db)
-    rec = RollupRecorder(h, clock, TZ)
+    rec = RollupRecorder(h, clock, TZ, roles=ROLES)
     last_backup = P0 - 22 * HOUR  # 30 Sep 02:00
     k = runs = 0
     while clock.wall < P1:
@@ -135,7 +137,7 @@ def build_security_month(db: Path) -> SecMonth:
             h.add_events(state.record(tgt, col, samples, ok=True, interval=HOUR))
             rec.observe(state.group(tgt.name, col))  # type: ignore[arg-type]
         if k % 6 == 0:
-            found, ran = history_checks(state.snapshot(), 26 * HOUR, 20.0)
+            found, ran = history_checks(state.snapshot(), 26 * HOUR, 20.0, roles=ROLES)
             h.upsert_findings(found, now, ran)
             runs += 1
         k += 1

@@ -111,12 +111,13 @@ def test_completeness_and_last_seen_from_actual_poll_times(tmp_path: Path) -> No
     from monitord.state import State
     from monitord.types import Sample, Target, TargetKind
     from tests.conftest import FakeClock
+    from tests.contract.declared import declared_roles
 
     first = at(10, 16, 4) + 30
     clock = FakeClock(mono=1000.0, wall=first)
     state = State(clock)
     h = History(tmp_path / "h.db")
-    rec = RollupRecorder(h, clock, TZ)
+    rec = RollupRecorder(h, clock, TZ, roles=declared_roles())
     tgt = Target("r", "127.0.0.1", TargetKind.ROUTER, "centro")
     for _ in range(7):
         state.record(tgt, "icmp", [Sample("monitord_icmp_rtt_seconds", {"target": "r"}, 0.001)],
