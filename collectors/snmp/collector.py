@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
-from collectors.snmp import interfaces
+from collectors.snmp import health, identify, interfaces
 from collectors.snmp.ber import Oid, Tag
 from collectors.snmp.cache import DeviceCache, LabelCache
 from collectors.snmp.client import (
@@ -139,7 +139,12 @@ BASE_METRICS: Final[tuple[MetricSpec, ...]] = (
 )
 
 
-METRICS: Final[tuple[MetricSpec, ...]] = (*BASE_METRICS, *interfaces.METRICS, *PROFILE_METRICS)
+METRICS: Final[tuple[MetricSpec, ...]] = (
+    *BASE_METRICS,
+    identify.DEVICE_INFO,
+    *interfaces.METRICS,
+    *PROFILE_METRICS,
+)
 
 
 @dataclass(slots=True)
@@ -343,6 +348,7 @@ class SnmpCollector:
             cache.repetitions.clear()
             cache.getnext_only.clear()
             cache.broken.clear()
+            cache.dead_probes.clear()
         if (restarted or changed) and not refresh:
             refresh = True
             poll.scalars.update(await get(session, system))
@@ -350,6 +356,7 @@ class SnmpCollector:
         poll.refresh = refresh
         if refresh:
             self._update_system(cache, poll.scalars)
+            await self._identify(session, cache)
         names = self._chosen if self._chosen is not None else cache.profiles
         # Interfaces first, then per-poll groups, then the label-refresh ones: what
         # the reports need most is fetched before the budget can run out.
@@ -444,6 +451,19 @@ class SnmpCollector:
         }
         if self._chosen is None:
             cache.profiles = self._profiles.auto(cache.sys_object_id, cache.sys_descr)
+
+    async def _identify(self, session: Session, cache: DeviceCache) -> None:
+        """At a label refresh: the identity GET, and the probes that choose health profiles."""
+        oids = identify.load_vendors().scalar_oids(cache.sys_object_id)
+        try:
+            got = await get(session, oids) if oids else {}
+            cache.ident_scalars = {oid: _text_of(vb) for oid, vb in got.items()}
+        except (RequestTimeout, ErrorStatus, BadResponse) as exc:  # keep what was known
+            log.debug("snmp identification failed error=%s", type(exc).__name__)
+        if self._chosen is None:
+            probes = self._profiles.probe_oids(cache.sys_object_id, cache.sys_descr)
+            answered = await health.probe(session, probes, cache.dead_probes)
+            cache.profiles = self._profiles.auto(cache.sys_object_id, cache.sys_descr, answered)
 
     async def _interfaces(self, session: Session, cache: DeviceCache, poll: _Poll) -> int:
         """Walk ifTable then ifXTable; return how many of them timed out in a row."""
@@ -543,6 +563,9 @@ class SnmpCollector:
             for group in profile.groups:
                 if group.refresh is Refresh.LABELS and group.name not in fetched:
                     out.extend(cache.cached_groups.get(group.name, ()))
+        if cache.system_info and "system" in chosen:
+            out.append(identify.device_info(name, cache.sys_object_id, cache.sys_descr,
+                                            cache.ident_scalars, out))
         return out
 
     def _self_samples(
@@ -627,6 +650,8 @@ def _label(group: Group, cname: str, row: Mapping[str, tuple[int, object]]) -> s
 def _sample(
     target: str, group: Group, metric: MetricDef, row: Mapping[str, tuple[int, object]], index: Oid
 ) -> Sample | None:
+    if metric.when and not health.passes(metric.when, row):
+        return None
     labels = {"target": target}
     has_column_label = False
     any_column_value = False
@@ -653,9 +678,20 @@ def _sample(
         code = as_int(tag, raw)
         mapped = metric.mapping.get(code, metric.default) if code is not None else None
         return None if mapped is None else Sample(metric.name, labels, mapped, metric.kind)
-    number = as_number(tag, raw)
-    if number is None:
+    number = health.numeric(tag, raw, group.column(metric.value or "").extract)
+    if number is None or (metric.minimum is not None and number < metric.minimum):
         return None
+    if health.computed(metric.pow10, metric.divide, metric.add, metric.subtract):
+        got = health.value_of(
+            number,
+            row,
+            scale=metric.scale,
+            pow10=metric.pow10,
+            divide=metric.divide,
+            add=metric.add,
+            subtract=metric.subtract,
+        )
+        return None if got is None else Sample(metric.name, labels, got, metric.kind)
     exact = metric.scale == 1.0 and metric.multiply is None
     value: int | float = number if exact else _scaled(number, metric.scale)
     if metric.multiply is not None:
