@@ -454,12 +454,19 @@ class SnmpCollector:
 
     async def _identify(self, session: Session, cache: DeviceCache) -> None:
         """At a label refresh: the identity GET, and the probes that choose health profiles."""
-        oids = identify.load_vendors().scalar_oids(cache.sys_object_id)
-        try:
-            got = await get(session, oids) if oids else {}
-            cache.ident_scalars = {oid: _text_of(vb) for oid, vb in got.items()}
-        except (RequestTimeout, ErrorStatus, BadResponse) as exc:  # keep what was known
-            log.debug("snmp identification failed error=%s", type(exc).__name__)
+        # the vendor's objects, then ENTITY-MIB row 1 (the chassis of agents without
+        # entPhysicalClass); a GET the agent never answers is not asked again
+        vendor_oids = identify.load_vendors().scalar_oids(cache.sys_object_id)
+        got: dict[Oid, tuple[int, object]] = {}
+        for oids in (vendor_oids, list(identify.ENTITY_ROW1.values())):
+            if not oids or oids[0] in cache.dead_probes:
+                continue
+            try:
+                got.update(await get(session, oids))
+            except (RequestTimeout, ErrorStatus, BadResponse) as exc:
+                cache.dead_probes.add(oids[0])
+                log.debug("snmp identification failed error=%s", type(exc).__name__)
+        cache.ident_scalars = {oid: _text_of(vb) for oid, vb in got.items()}
         if self._chosen is None:
             probes = self._profiles.probe_oids(cache.sys_object_id, cache.sys_descr)
             answered = await health.probe(session, probes, cache.dead_probes)

@@ -431,16 +431,14 @@ class Profile:
     ) -> bool:
         """True when a device with this sysObjectID/sysDescr should get this profile.
 
-        `answered`: the probe OIDs the device answered (None: not probed, so a probed
-        profile is chosen by its criteria alone, when it has any).
+        `answered`: the probe OIDs the device answered (None: not probed, so no
+        profile with `probe` is chosen).
         """
         if self.name in AUTO_ALWAYS:
             return True
         if self.probes:
             if answered is None:
-                return bool(self.object_ids or self.descr) and self._criteria(
-                    sys_object_id, sys_descr
-                )
+                return False
             return self.to_probe(sys_object_id, sys_descr) and any(
                 p in answered for p in self.probes
             )
