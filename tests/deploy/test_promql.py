@@ -40,6 +40,11 @@ NOT_EMITTED_HERE: dict[str, str] = {
     "monitord_backup_max_age_seconds": "as above",
     "monitord_tls_cert_expiry_seconds": "no http target in the stack",
     "monitord_ups_on_battery": "no UPS in the stack",
+    "monitord_temperature_celsius": "no device with health MIBs in the stack (tests/collectors/snmp)",
+    "monitord_temperature_high_celsius": "as above",
+    "monitord_fan_ok": "as above",
+    "monitord_power_supply_ok": "as above",
+    "monitord_printer_supply_level_ratio": "no printer in the stack",
     "monitord_notification_failures_total": "the webhook accepts everything",
     "monitord_notifications_dropped_total": "nothing is dropped",
 }
