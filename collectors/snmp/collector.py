@@ -571,8 +571,11 @@ class SnmpCollector:
                 if group.refresh is Refresh.LABELS and group.name not in fetched:
                     out.extend(cache.cached_groups.get(group.name, ()))
         if cache.system_info and "system" in chosen:
-            out.append(identify.device_info(name, cache.sys_object_id, cache.sys_descr,
-                                            cache.ident_scalars, out))
+            out.append(
+                identify.device_info(
+                    name, cache.sys_object_id, cache.sys_descr, cache.ident_scalars, out
+                )
+            )
         return out
 
     def _self_samples(

@@ -116,7 +116,8 @@ HEALTH_METRICS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         "monitord_current_amperes",
         _G,
-        f"Electric current of a sensor in amperes (ENTITY-SENSOR-MIB, CISCO-ENTITY-SENSOR); {_LAST}",
+        "Electric current of a sensor in amperes (ENTITY-SENSOR-MIB, CISCO-ENTITY-SENSOR); "
+        f"{_LAST}",
         _S,
     ),
     MetricSpec(
@@ -149,8 +150,7 @@ HEALTH_METRICS: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         "monitord_vpn_tunnel_up",
         _G,
-        "1 when an IPsec VPN tunnel is up, else 0 (FORTINET-FORTIGATE fgVpnTunEntStatus); "
-        f"{_LAST}",
+        f"1 when an IPsec VPN tunnel is up, else 0 (FORTINET-FORTIGATE fgVpnTunEntStatus); {_LAST}",
         ("target", "tunnel", "tunnel_index"),
     ),
     MetricSpec(

@@ -281,7 +281,9 @@ def _vendor(key: str, body: object) -> Vendor:
     unknown = set(body) - {"name", "kind", "kinds", "os", "descr", "scalars", "refine"}
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
-    descr = {str(k): _extract(v, f"{where}.descr.{k}") for k, v in (body.get("descr") or {}).items()}
+    descr = {
+        str(k): _extract(v, f"{where}.descr.{k}") for k, v in (body.get("descr") or {}).items()
+    }
     scalars: dict[str, _Scalar] = {}
     for name, spec in (body.get("scalars") or {}).items():
         if not isinstance(spec, Mapping) or "oid" not in spec:
@@ -290,9 +292,7 @@ def _vendor(key: str, body: object) -> Vendor:
         scalars[str(name)] = _Scalar(
             tuple(parse_oid(str(o)) for o in oids), _extract(spec, f"{where}.scalars.{name}")
         )
-    refine = tuple(
-        (parse_oid(str(r["oid"])), str(r["vendor"])) for r in (body.get("refine") or [])
-    )
+    refine = tuple((parse_oid(str(r["oid"])), str(r["vendor"])) for r in (body.get("refine") or []))
     return Vendor(
         key,
         str(body.get("name", key)),

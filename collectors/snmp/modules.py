@@ -761,7 +761,10 @@ def _metric(
             vals = values if isinstance(values, list) else [values]
             when[str(cname)] = frozenset(_str(v, f"{loc}.when.{cname}") for v in vals)
     pow10: list[tuple[str, int, int]] = []
-    for i, term in enumerate(m.get("pow10") or []):  # type: ignore[attr-defined]
+    raw_pow10 = m.get("pow10") or []
+    if not isinstance(raw_pow10, list):
+        raise _Invalid(f"{loc}.pow10", "expected a list of {column, factor, offset}")
+    for i, term in enumerate(raw_pow10):
         tm = _mapping(term, f"{loc}.pow10[{i}]", ("column", "factor", "offset"))
         if str(tm.get("column")) not in columns:
             raise _Invalid(f"{loc}.pow10[{i}].column", "expected one of the group's columns")

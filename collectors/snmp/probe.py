@@ -149,7 +149,9 @@ async def discover(
                 found[host] = got
                 sys_oid, descr = _system(got)
                 oids = vendors.scalar_oids(sys_oid)
-                scalars[host] = {o: render(*vb, "text") for o, vb in (await get(session, oids)).items()}
+                scalars[host] = {
+                    o: render(*vb, "text") for o, vb in (await get(session, oids)).items()
+                }
                 answered[host] = await health_probe(
                     session, profiles.probe_oids(sys_oid, descr), set()
                 )

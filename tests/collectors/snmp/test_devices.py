@@ -26,9 +26,21 @@ IDENTITY: dict[str, tuple[str, str, str, str, str]] = {
     "cisco-catalyst-3560": ("Cisco", "IOS", "12.2(55)SE3", "WS-C3560G-48TS-E", "FOC1408Z61U"),
     "drac_r640": ("Dell", "iDRAC", "5.10.10.00", "PowerEdge R640", "1234ABC"),
     "dsm_ds214se-dsm7": ("Synology", "DSM", "7.1-42962", "DS214se", "<private>"),
-    "eaton-mgeups_9pxle": ("Eaton", "Eaton NMC", "01.16.4638", "Eaton 9PX 1000i RT 2U", "GA10J05109"),
+    "eaton-mgeups_9pxle": (
+        "Eaton",
+        "Eaton NMC",
+        "01.16.4638",
+        "Eaton 9PX 1000i RT 2U",
+        "GA10J05109",
+    ),
     "edgeos": ("Ubiquiti", "EdgeOS", "1.8.0", "", ""),
-    "edgeswitch_es-24-250w": ("Ubiquiti", "EdgeSwitch", "1.8.0.5106045", "UBNT-ES24", "F03E34F342C3"),
+    "edgeswitch_es-24-250w": (
+        "Ubiquiti",
+        "EdgeSwitch",
+        "1.8.0.5106045",
+        "UBNT-ES24",
+        "F03E34F342C3",
+    ),
     "fortigate_60f": (
         "Fortinet",
         "FortiOS",
@@ -65,10 +77,19 @@ HEALTH: dict[str, dict[str, int]] = {
     "dsm_ds214se-dsm7": {"cpu": 1, "temperature_celsius": 3, "fan_ok": 2, "power_supply_ok": 1},
     "edgeswitch_es-24-250w": {"cpu": 1, "temperature_celsius": 8, "fan_ok": 4},
     "fortigate_60f": {"cpu": 10, "temperature_celsius": 4, "firewall_sessions": 1},
-    "ios_2960x": {"cpu": 1, "memory_pool_used_bytes": 3, "temperature_celsius": 5, "fan_ok": 3,
-                  "power_supply_ok": 3},
-    "iosxe_c1100tgx": {"cpu": 1, "memory_pool_used_bytes": 2, "temperature_celsius": 4,
-                       "fan_speed_rpm": 3},
+    "ios_2960x": {
+        "cpu": 1,
+        "memory_pool_used_bytes": 3,
+        "temperature_celsius": 5,
+        "fan_ok": 3,
+        "power_supply_ok": 3,
+    },
+    "iosxe_c1100tgx": {
+        "cpu": 1,
+        "memory_pool_used_bytes": 2,
+        "temperature_celsius": 4,
+        "fan_speed_rpm": 3,
+    },
     "iosxe_c3850": {"cpu": 2, "temperature_celsius": 6, "fan_ok": 6, "power_supply_ok": 2},
     "iosxe_isr4321": {"temperature_celsius": 4, "fan_speed_rpm": 1},
     "jetdirect_m252dw": {"printer_supply_level_ratio": 4},
@@ -162,8 +183,8 @@ def _recorded(rec: Rec, metric: str, index: str) -> list[tuple[str, float]]:
         raw = vb[1]
         number = float(raw.decode()) if isinstance(raw, bytes) else float(raw)  # type: ignore[arg-type]
         if scale == "ent":
-            sc = rec.get(col[:-1] + (2,) + idx)
-            pr = rec.get(col[:-1] + (3,) + idx)
+            sc = rec.get((*col[:-1], 2, *idx))
+            pr = rec.get((*col[:-1], 3, *idx))
             exp = 3 * (int(sc[1]) - 9) if sc else 0  # type: ignore[call-overload]
             exp -= int(pr[1]) if pr else 0  # type: ignore[call-overload]
             value = number * 10**exp if exp >= 0 else number / 10**-exp
@@ -180,9 +201,7 @@ CASES = [f.stem for f in device_files()]
 
 @pytest.mark.peer
 @pytest.mark.parametrize("stem", CASES)
-def test_device_identity_and_health_equal_the_recording(
-    recordings: Recordings, stem: str
-) -> None:
+def test_device_identity_and_health_equal_the_recording(recordings: Recordings, stem: str) -> None:
     community = f"dev-{stem}"
     rec = read_snmprec(recordings.files[community])
     opts = {

@@ -16,7 +16,7 @@ from tests.collectors.snmp.conftest import by_series, poll_many, run
 from tests.peers.snmprec_gen import Record
 from tests.peers.snmpsim import SnmpSim
 
-I, S, OID, G = 2, 4, 6, 66
+INT, S, OID, G = 2, 4, 6, 66
 
 
 def _o(text: str) -> tuple[int, ...]:
@@ -47,10 +47,10 @@ DEVICES: dict[str, list[Record]] = {
         *_table(
             "1.3.6.1.2.1.43.11.1.1",
             {  # type 3 toner; level vs max; -3 some remaining, -2 unknown, max -2 unknown
-                "1.1": {5: (I, 3), 6: (S, b"Black Toner"), 8: (I, 100), 9: (I, 40)},
-                "1.2": {5: (I, 3), 6: (S, b"Cyan Toner"), 8: (I, 100), 9: (I, -3)},
-                "1.3": {5: (I, 3), 6: (S, b"Magenta Toner"), 8: (I, 100), 9: (I, -2)},
-                "1.4": {5: (I, 4), 6: (S, b"Waste Toner"), 8: (I, -2), 9: (I, 50)},
+                "1.1": {5: (INT, 3), 6: (S, b"Black Toner"), 8: (INT, 100), 9: (INT, 40)},
+                "1.2": {5: (INT, 3), 6: (S, b"Cyan Toner"), 8: (INT, 100), 9: (INT, -3)},
+                "1.3": {5: (INT, 3), 6: (S, b"Magenta Toner"), 8: (INT, 100), 9: (INT, -2)},
+                "1.4": {5: (INT, 4), 6: (S, b"Waste Toner"), 8: (INT, -2), 9: (INT, 50)},
             },
         ),
         Record(_o("1.3.6.1.2.1.43.5.1.1.17.1"), S, b"E175M123456"),
@@ -59,17 +59,20 @@ DEVICES: dict[str, list[Record]] = {
         *_system("1.3.6.1.4.1.232.9.4.10", "Integrated Lights-Out 5 2.72 Sep 04 2022"),
         *_table(
             "1.3.6.1.4.1.232.6.2.6.7.1",
-            {"0.1": {3: (I, 3), 4: (I, 3), 9: (I, 4)}, "0.2": {3: (I, 3), 4: (I, 2), 9: (I, 1)}},
+            {
+                "0.1": {3: (INT, 3), 4: (INT, 3), 9: (INT, 4)},
+                "0.2": {3: (INT, 3), 4: (INT, 2), 9: (INT, 1)},
+            },
         ),
         *_table(
             "1.3.6.1.4.1.232.6.2.6.8.1",
             {
-                "0.1": {3: (I, 11), 4: (I, 21), 5: (I, 42), 6: (I, 2)},
-                "0.2": {3: (I, 6), 4: (I, 71), 5: (I, 70), 6: (I, 3)},
-                "0.3": {3: (I, 8), 4: (I, -99), 5: (I, 60), 6: (I, 1)},
+                "0.1": {3: (INT, 11), 4: (INT, 21), 5: (INT, 42), 6: (INT, 2)},
+                "0.2": {3: (INT, 6), 4: (INT, 71), 5: (INT, 70), 6: (INT, 3)},
+                "0.3": {3: (INT, 8), 4: (INT, -99), 5: (INT, 60), 6: (INT, 1)},
             },
         ),
-        *_table("1.3.6.1.4.1.232.6.2.9.3.1", {"0.1": {3: (I, 3), 4: (I, 2)}}),
+        *_table("1.3.6.1.4.1.232.6.2.9.3.1", {"0.1": {3: (INT, 3), 4: (INT, 2)}}),
     ],
     "fortigate": [
         *_system("1.3.6.1.4.1.12356.101.1.644", ""),
@@ -80,7 +83,10 @@ DEVICES: dict[str, list[Record]] = {
         Record(_o("1.3.6.1.4.1.12356.101.4.1.8.0"), G, 1532),
         *_table(
             "1.3.6.1.4.1.12356.101.12.2.2.1",
-            {"1": {3: (S, b"to-alcaldia"), 20: (I, 2)}, "2": {3: (S, b"to-bodega"), 20: (I, 1)}},
+            {
+                "1": {3: (S, b"to-alcaldia"), 20: (INT, 2)},
+                "2": {3: (S, b"to-bodega"), 20: (INT, 1)},
+            },
         ),
     ],
     "unifi": [
@@ -99,16 +105,20 @@ DEVICES: dict[str, list[Record]] = {
         *_system("1.3.6.1.4.1.1916.2.1", "ExtremeXOS (X440G2-24p-10G4) version 31.7.1.4"),
         *_table(
             "1.3.6.1.2.1.47.1.1.1.1",
-            {"11": {7: (S, b"Temp CPU")}, "12": {7: (S, b"PSU 3V3")}, "13": {7: (S, b"Fan 1")},
-             "14": {7: (S, b"Temp broken")}},
+            {
+                "11": {7: (S, b"Temp CPU")},
+                "12": {7: (S, b"PSU 3V3")},
+                "13": {7: (S, b"Fan 1")},
+                "14": {7: (S, b"Temp broken")},
+            },
         ),
         *_table(
             "1.3.6.1.2.1.99.1.1.1",  # type, scale, precision, value, status
             {
-                "11": {1: (I, 8), 2: (I, 9), 3: (I, 2), 4: (I, 2750), 5: (I, 1)},
-                "12": {1: (I, 4), 2: (I, 8), 3: (I, 0), 4: (I, 3300), 5: (I, 1)},
-                "13": {1: (I, 10), 2: (I, 9), 3: (I, 0), 4: (I, 4000), 5: (I, 1)},
-                "14": {1: (I, 8), 2: (I, 9), 3: (I, 0), 4: (I, 0), 5: (I, 2)},
+                "11": {1: (INT, 8), 2: (INT, 9), 3: (INT, 2), 4: (INT, 2750), 5: (INT, 1)},
+                "12": {1: (INT, 4), 2: (INT, 8), 3: (INT, 0), 4: (INT, 3300), 5: (INT, 1)},
+                "13": {1: (INT, 10), 2: (INT, 9), 3: (INT, 0), 4: (INT, 4000), 5: (INT, 1)},
+                "14": {1: (INT, 8), 2: (INT, 9), 3: (INT, 0), 4: (INT, 0), 5: (INT, 2)},
             },
         ),
     ],
@@ -154,7 +164,11 @@ def test_printer_supplies_level_over_max_and_special_values(sim: SnmpSim) -> Non
     }  # -3 "some remaining", -2 unknown and an unknown maximum give no ratio
     info = _values(samples, "monitord_printer_supply_info")
     assert len(info) == 4
-    assert (("supply", "Waste Toner"), ("supply_index", "1.4"), ("supply_type", "wasteToner")) in info
+    assert (
+        ("supply", "Waste Toner"),
+        ("supply_index", "1.4"),
+        ("supply_type", "wasteToner"),
+    ) in info
     assert _info(samples) == ("Ricoh", "", "", "RICOH MP C3004", "E175M123456")
 
 
@@ -165,9 +179,12 @@ def test_hp_cpqhealth_temperatures_thresholds_fans_and_power(sim: SnmpSim) -> No
         (("sensor", "ambient"), ("sensor_index", "0.1")): 21,
         (("sensor", "cpu"), ("sensor_index", "0.2")): 71,
     }  # -99: not available
-    assert _values(samples, "monitord_temperature_high_celsius")[
-        (("sensor", "cpu"), ("sensor_index", "0.2"))
-    ] == 70
+    assert (
+        _values(samples, "monitord_temperature_high_celsius")[
+            (("sensor", "cpu"), ("sensor_index", "0.2"))
+        ]
+        == 70
+    )
     ok = _values(samples, "monitord_temperature_ok")
     assert ok[(("sensor", "ambient"), ("sensor_index", "0.1"))] == 1
     assert ok[(("sensor", "cpu"), ("sensor_index", "0.2"))] == 0
@@ -232,9 +249,20 @@ def test_a_device_without_health_mibs_gets_no_health_series(sim: SnmpSim) -> Non
     health = {
         n
         for n in names
-        if n.startswith(("monitord_temperature", "monitord_fan", "monitord_power", "monitord_cpu",
-                         "monitord_memory_pool", "monitord_printer", "monitord_vpn",
-                         "monitord_wireless", "monitord_firewall", "monitord_voltage"))
+        if n.startswith(
+            (
+                "monitord_temperature",
+                "monitord_fan",
+                "monitord_power",
+                "monitord_cpu",
+                "monitord_memory_pool",
+                "monitord_printer",
+                "monitord_vpn",
+                "monitord_wireless",
+                "monitord_firewall",
+                "monitord_voltage",
+            )
+        )
     }
     assert health == set()
     assert _info(samples) == ("net-snmp", "Linux", "6.1.0-18-amd64", "", "")

@@ -80,11 +80,26 @@ ALWAYS = {"system", "interfaces", "entity", "lldp"}
             ALWAYS | {"host_resources"},
         ),
         ((1, 3, 6, 1, 4, 1, 705, 1), "Eaton 9PX", set(), ALWAYS | {"ups"}),
-        ((1, 3, 6, 1, 4, 1, 318, 1, 3, 27), "APC Web/SNMP Management Card", set(), ALWAYS | {"ups_apc"}),
+        (
+            (1, 3, 6, 1, 4, 1, 318, 1, 3, 27),
+            "APC Web/SNMP Management Card",
+            set(),
+            ALWAYS | {"ups_apc"},
+        ),
         ((1, 3, 6, 1, 4, 1, 8072, 3, 2, 10), "Linux nas0", None, ALWAYS),
         (None, "", set(), ALWAYS),
     ],
-    ids=["cisco", "cisco-cpm", "juniper-hr", "net-snmp", "windows", "eaton", "apc", "unprobed", "unknown"],
+    ids=[
+        "cisco",
+        "cisco-cpm",
+        "juniper-hr",
+        "net-snmp",
+        "windows",
+        "eaton",
+        "apc",
+        "unprobed",
+        "unknown",
+    ],
 )
 def test_auto_selection_by_sys_object_id_descr_and_probes(
     sys_object_id: tuple[int, ...] | None,
