@@ -63,6 +63,7 @@ class DeviceCache:
     overrun_logged: bool = False
     ident_scalars: dict[Oid, str] = field(default_factory=dict)  # identity GET (identify.py)
     dead_probes: set[Oid] = field(default_factory=set)  # probe OIDs the agent never answers
+    probed: set[Oid] | None = None  # probe OIDs answered at the last label refresh
 
 
 class LabelCache:

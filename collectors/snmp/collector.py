@@ -356,34 +356,49 @@ class SnmpCollector:
         poll.refresh = refresh
         if refresh:
             self._update_system(cache, poll.scalars)
-            await self._identify(session, cache)
         names = self._chosen if self._chosen is not None else cache.profiles
         # Interfaces first, then per-poll groups, then the label-refresh ones: what
-        # the reports need most is fetched before the budget can run out.
-        groups: list[Group] = []
-        for name in names:
-            if name not in BUILTIN_CODE_PROFILES:
-                groups.extend(self._profiles.profiles[name].groups)
-        groups.sort(key=lambda g: g.refresh is Refresh.LABELS)
+        # the reports need most is fetched before the budget can run out. At a label
+        # refresh the device is identified, and, unless something failed already, the
+        # health probes run last and the profiles they add are fetched at once.
         consecutive_timeouts = 0
         if "interfaces" in names:
             consecutive_timeouts = await self._interfaces(session, cache, poll)
-        for group in groups:
-            if (
-                group.refresh is Refresh.LABELS
-                and not refresh
-                and group.name in cache.cached_groups
-            ):
-                continue
-            step = _Step(group.name, group=group)
-            ok = await self._guarded(
-                poll, cache, step, functools.partial(self._fetch_group, session, cache, poll, step)
-            )
-            consecutive_timeouts = 0 if ok else consecutive_timeouts + 1
-            if consecutive_timeouts >= 2 and isinstance(
-                poll.failed.get(group.name), RequestTimeout
-            ):
-                raise poll.failed[group.name]  # the agent stopped answering altogether
+        if refresh:
+            await self._identify(session, cache)
+        done: set[str] = set()
+        for probing in (False, True):
+            if probing:
+                if not refresh or self._chosen is not None or poll.failed:
+                    break
+                names = await self._probe(session, cache)
+            groups: list[Group] = []
+            for name in names:
+                if name not in BUILTIN_CODE_PROFILES:
+                    groups.extend(
+                        g for g in self._profiles.profiles[name].groups if g.name not in done
+                    )
+            groups.sort(key=lambda g: g.refresh is Refresh.LABELS)
+            for group in groups:
+                done.add(group.name)
+                if (
+                    group.refresh is Refresh.LABELS
+                    and not refresh
+                    and group.name in cache.cached_groups
+                ):
+                    continue
+                step = _Step(group.name, group=group)
+                ok = await self._guarded(
+                    poll,
+                    cache,
+                    step,
+                    functools.partial(self._fetch_group, session, cache, poll, step),
+                )
+                consecutive_timeouts = 0 if ok else consecutive_timeouts + 1
+                if consecutive_timeouts >= 2 and isinstance(
+                    poll.failed.get(group.name), RequestTimeout
+                ):
+                    raise poll.failed[group.name]  # the agent stopped answering altogether
         for key in list(cache.broken):
             if key not in poll.failed:
                 cache.broken[key][1] -= 1
@@ -449,28 +464,24 @@ class SnmpCollector:
             "sysobjectid": oid_text(cache.sys_object_id) if cache.sys_object_id else "",
             "syslocation": _text_of(scalars.get(SYS_LOCATION)),
         }
-        if self._chosen is None:
-            cache.profiles = self._profiles.auto(cache.sys_object_id, cache.sys_descr)
+        if self._chosen is None:  # the last probe's answers until the probes run again
+            cache.profiles = self._profiles.auto(cache.sys_object_id, cache.sys_descr, cache.probed)
 
     async def _identify(self, session: Session, cache: DeviceCache) -> None:
-        """At a label refresh: the identity GET, and the probes that choose health profiles."""
-        # the vendor's objects, then ENTITY-MIB row 1 (the chassis of agents without
-        # entPhysicalClass); a GET the agent never answers is not asked again
-        vendor_oids = identify.load_vendors().scalar_oids(cache.sys_object_id)
-        got: dict[Oid, tuple[int, object]] = {}
-        for oids in (vendor_oids, list(identify.ENTITY_ROW1.values())):
-            if not oids or oids[0] in cache.dead_probes:
-                continue
-            try:
-                got.update(await get(session, oids))
-            except (RequestTimeout, ErrorStatus, BadResponse) as exc:
-                cache.dead_probes.add(oids[0])
-                log.debug("snmp identification failed error=%s", type(exc).__name__)
-        cache.ident_scalars = {oid: _text_of(vb) for oid, vb in got.items()}
-        if self._chosen is None:
-            probes = self._profiles.probe_oids(cache.sys_object_id, cache.sys_descr)
-            answered = await health.probe(session, probes, cache.dead_probes)
-            cache.profiles = self._profiles.auto(cache.sys_object_id, cache.sys_descr, answered)
+        """At a label refresh: the identity GET (the vendor's objects, see identify.py)."""
+        oids = identify.load_vendors().scalar_oids(cache.sys_object_id)
+        try:
+            got = await get(session, oids) if oids else {}
+            cache.ident_scalars = {oid: _text_of(vb) for oid, vb in got.items()}
+        except (RequestTimeout, ErrorStatus, BadResponse) as exc:  # keep what was known
+            log.debug("snmp identification failed error=%s", type(exc).__name__)
+
+    async def _probe(self, session: Session, cache: DeviceCache) -> tuple[str, ...]:
+        """At a label refresh: the probes that choose the health profiles (health.probe)."""
+        probes = self._profiles.probe_oids(cache.sys_object_id, cache.sys_descr)
+        cache.probed = await health.probe(session, probes, cache.dead_probes)
+        cache.profiles = self._profiles.auto(cache.sys_object_id, cache.sys_descr, cache.probed)
+        return cache.profiles
 
     async def _interfaces(self, session: Session, cache: DeviceCache, poll: _Poll) -> int:
         """Walk ifTable then ifXTable; return how many of them timed out in a row."""

@@ -162,8 +162,8 @@ HEALTH_METRICS: Final[tuple[MetricSpec, ...]] = (
     ),
 )
 
-# Probes answered by nothing in the agent's view past them: remember per device.
 _MAX_PROBES_PER_REQUEST: Final = 16
+_MAX_SILENT: Final = 3  # unanswered probe requests per label refresh, at most
 
 
 def passes(
@@ -261,11 +261,14 @@ def numeric(tag: int, raw: object, extract: re.Pattern[str] | None) -> float | i
 async def probe(session: Session, oids: Sequence[Oid], dead: set[Oid]) -> set[Oid]:
     """The probe OIDs under which the device has at least one object (GETNEXT).
 
-    Asked together (chunks of 16); when a chunk gets no answer, one by one, and an OID
-    that still gets none is added to `dead` and not asked again. Other errors count
-    as "not answered".
+    Asked together (chunks of 16), without retries; when a chunk gets no answer, one by
+    one, and an OID that still gets none is added to `dead` and not asked again. A
+    call stops after `_MAX_SILENT` unanswered requests (an agent that goes silent past
+    some point of its MIB): what was not asked counts as not answered this time and is
+    asked at the next label refresh. Other errors count as "not answered".
     """
     answered: set[Oid] = set()
+    silent = 0
     todo = [o for o in oids if o not in dead]
     for start in range(0, len(todo), _MAX_PROBES_PER_REQUEST):
         chunk = todo[start : start + _MAX_PROBES_PER_REQUEST]
@@ -273,21 +276,24 @@ async def probe(session: Session, oids: Sequence[Oid], dead: set[Oid]) -> set[Oi
             answered |= await _getnext(session, chunk)
             continue
         except RequestTimeout:
-            pass
+            silent += 1
         except ClientError:
             pass
         for oid in chunk:
+            if silent >= _MAX_SILENT:
+                return answered
             try:
                 answered |= await _getnext(session, [oid])
             except RequestTimeout:
                 dead.add(oid)
+                silent += 1
             except ClientError:
                 continue
     return answered
 
 
 async def _getnext(session: Session, oids: Sequence[Oid]) -> set[Oid]:
-    vbs, _ = await session.request(PduType.GET_NEXT, list(oids))
+    vbs, _ = await session.request(PduType.GET_NEXT, list(oids), retries=0)
     out: set[Oid] = set()
     for asked, (name, tag, _raw) in zip(oids, vbs, strict=False):
         if tag in (Tag.END_OF_MIB_VIEW, Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE):

@@ -130,6 +130,7 @@ class Vendor:
     descr: Mapping[str, _Extract] = field(default_factory=dict)
     scalars: Mapping[str, _Scalar] = field(default_factory=dict)
     refine: tuple[tuple[Oid, str], ...] = ()
+    entity_row1: bool = False  # also GET ENTITY-MIB row 1 (agents without entPhysicalClass)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +155,8 @@ class VendorTable:
             return oids
         related = [vendor, *(self.vendors[k] for _, k in vendor.refine if k in self.vendors)]
         oids.extend(oid for oid, _ in vendor.refine)
+        if vendor.entity_row1:
+            oids.extend(ENTITY_ROW1.values())
         for v in related:
             for s in v.scalars.values():
                 oids.extend(s.oids)
@@ -278,7 +281,16 @@ def _vendor(key: str, body: object) -> Vendor:
     where = f"vendors.yaml: vendors.{key}"
     if not isinstance(body, Mapping):
         raise ValueError(f"{where}: expected a mapping")
-    unknown = set(body) - {"name", "kind", "kinds", "os", "descr", "scalars", "refine"}
+    unknown = set(body) - {
+        "name",
+        "kind",
+        "kinds",
+        "os",
+        "descr",
+        "scalars",
+        "refine",
+        "entity_row1",
+    }
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
     descr = {
@@ -302,6 +314,7 @@ def _vendor(key: str, body: object) -> Vendor:
         descr,
         scalars,
         refine,
+        bool(body.get("entity_row1", False)),
     )
 
 
