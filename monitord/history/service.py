@@ -484,12 +484,15 @@ def agent_findings(
 
 
 def snmp_inventory(view: GroupView) -> dict[str, Any]:
-    """An inventory snapshot from an SNMP poll: system group and ENTITY-MIB chassis."""
+    """An inventory snapshot from an SNMP poll: system group, identity, ENTITY-MIB chassis."""
     out: dict[str, Any] = {}
     parts: list[dict[str, str]] = []
+    device: dict[str, str] = {}
     for sv in view.series.values():
         labels = dict(sv.labels)
-        if sv.name == "monitord_snmp_info":
+        if sv.name == "monitord_device_info":
+            device = labels
+        elif sv.name == "monitord_snmp_info":
             for src, dst in (
                 ("sysname", "sys_name"),
                 ("sysdescr", "sys_descr"),
@@ -514,6 +517,17 @@ def snmp_inventory(view: GroupView) -> dict[str, Any]:
             if chassis.get(src):
                 out[dst] = chassis[src]
         out["components"] = parts
+    # what the device is (collectors/snmp/identify.py): wins over the chassis row; a
+    # change of os_version between snapshots is a firmware change in the reports
+    for src, dst in (
+        ("vendor", "manufacturer"),
+        ("os", "os"),
+        ("version", "os_version"),
+        ("model", "model"),
+        ("serial", "serial"),
+    ):
+        if device.get(src):
+            out[dst] = device[src]
     if out:
         out["address"] = view.target.address
     return out
