@@ -122,6 +122,22 @@ DEVICES: dict[str, list[Record]] = {
             },
         ),
     ],
+    "qnap": [
+        *_system("1.3.6.1.4.1.24681.1", "Linux TS-453D 5.10.60-qnap #1 SMP x86_64"),
+        Record(_o("1.3.6.1.4.1.24681.1.2.1.0"), S, b"12.5 %"),
+        Record(_o("1.3.6.1.4.1.24681.1.2.5.0"), S, b"45 C/113 F"),
+        Record(_o("1.3.6.1.4.1.24681.1.2.6.0"), S, b"31 C/87 F"),
+        *_table(
+            "1.3.6.1.4.1.24681.1.2.11.1",
+            {
+                "1": {2: (S, b"HDD1"), 3: (S, b"36 C/96 F"), 4: (INT, 0)},
+                "2": {2: (S, b"HDD2"), 3: (S, b"-- C/-- F"), 4: (INT, -5)},
+            },
+        ),
+        *_table(
+            "1.3.6.1.4.1.24681.1.2.15.1", {"1": {2: (S, b"System FAN 1"), 3: (S, b"1406 RPM")}}
+        ),
+    ],
     "plain-linux": [*_system("1.3.6.1.4.1.8072.3.2.10", "Linux web1 6.1.0-18-amd64 #1 SMP x86_64")],
 }
 
@@ -239,6 +255,21 @@ def test_entity_sensor_scale_and_precision(sim: SnmpSim) -> None:
         (("sensor", "Fan 1"), ("sensor_index", "13")): 4000
     }
     assert _info(samples)[0] == "Extreme Networks"
+
+
+@pytest.mark.peer
+def test_qnap_numbers_inside_text(sim: SnmpSim) -> None:
+    samples = _poll(sim, "qnap")
+    assert _values(samples, "monitord_cpu_load_ratio") == {(("cpu", "0"),): 0.125}
+    assert _values(samples, "monitord_temperature_celsius") == {
+        (("sensor", "CPU"), ("sensor_index", "cpu")): 45,
+        (("sensor", "System"), ("sensor_index", "system")): 31,
+        (("sensor", "HDD1"), ("sensor_index", "1")): 36,  # HDD2: no disk
+    }
+    assert _values(samples, "monitord_fan_speed_rpm") == {
+        (("sensor", "System FAN 1"), ("sensor_index", "1")): 1406
+    }
+    assert _info(samples)[:2] == ("QNAP", "QTS")
 
 
 @pytest.mark.peer

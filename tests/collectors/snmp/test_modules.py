@@ -42,6 +42,7 @@ def test_builtin_profiles_load_and_use_only_declared_metrics() -> None:
         "dell_idrac",
         "hp_cpqhealth",
         "synology",
+        "qnap",
         "printer",
     }
     declared = {s.name: s for s in PROFILE_METRICS}
