@@ -27,7 +27,7 @@ from typing import Final
 import yaml
 
 from collectors.snmp.ber import Oid, parse_oid
-from monitord.types import MetricSpec, Sample, SampleKind
+from monitord.types import MetricSpec, Role, Sample, SampleKind, role, with_roles
 
 __all__ = [
     "DEVICE_INFO",
@@ -41,14 +41,20 @@ __all__ = [
 ]
 
 FIELDS: Final = ("vendor", "os", "version", "model", "serial")
-DEVICE_INFO: Final = MetricSpec(
-    "monitord_device_info",
-    SampleKind.INFO,
-    "What the device is: vendor (from the sysObjectID enterprise number), os and version "
-    "(sysDescr or the vendor MIB), model and serial (vendor MIB, else the ENTITY-MIB chassis "
-    "entPhysicalModelName/SerialNum); refreshed with the label cache; always 1.",
-    ("target", *FIELDS),
-)
+DEVICE_INFO: Final = with_roles(
+    [
+        MetricSpec(
+            "monitord_device_info",
+            SampleKind.INFO,
+            "What the device is: vendor (from the sysObjectID enterprise number), os and "
+            "version (sysDescr or the vendor MIB), model and serial (vendor MIB, else the "
+            "ENTITY-MIB chassis entPhysicalModelName/SerialNum); refreshed with the label "
+            "cache; always 1.",
+            ("target", *FIELDS),
+        )
+    ],
+    {"monitord_device_info": role(Role.INVENTORY)},
+)[0]
 _ENT = (1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1)
 # entPhysicalDescr/ModelName/SerialNum/SoftwareRev of row 1: the chassis when no row
 # says class chassis (FortiGate, EdgeRouter).
