@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Final
 
-import yaml
-
 from collectors.snmp.ber import Oid, parse_oid
 from monitord.types import MetricSpec, Role, Sample, SampleKind, role, with_roles
+from monitord.yamlfile import parse_yaml
 
 __all__ = [
     "DEVICE_INFO",
@@ -259,7 +258,7 @@ def device_info(
 def load_vendors() -> VendorTable:
     """The built-in table from `vendors.yaml` (parsed once)."""
     text = resources.files("collectors.snmp").joinpath("vendors.yaml").read_text(encoding="utf-8")
-    return parse_vendors(yaml.safe_load(text))
+    return parse_vendors(parse_yaml(text, "collectors/snmp/vendors.yaml").data)
 
 
 def parse_vendors(data: object) -> VendorTable:
