@@ -371,7 +371,7 @@ def history_checks(
         if g.last_poll_ok:
             ran.update((ran_by or {}).get(g.collector, ()))
     out: list[Finding] = []
-    for f in fnd.derive(snap):
+    for f in fnd.derive(snap, roles):
         name = CHECK_NAMES[f.check]
         ran.add(name)
         out.append(
