@@ -27,7 +27,7 @@ def test_every_name_the_core_consumes_is_declared() -> None:
     roles = declared_roles()
     assert roles.consumed() <= names
     # the security checks' policy table reads only declared CHECK_INPUT series
-    assert set(AGENT_CHECKS) <= roles.check_inputs
+    assert set(AGENT_CHECKS) <= set(roles.check_keys.values())
     # every history distribution the reports read has a collector that declares it
     kinds = set(roles.dists.values()) | {k for k, _ in roles.dist_per.values()}
     assert set(DIST_KINDS) <= kinds | set(roles.counter_dists.values())
