@@ -331,21 +331,32 @@ class SnmpCollector:
             cache.refresh_wanted or cache.polls_since_refresh + 1 >= self.options.label_refresh
         )
         system = [SYS_DESCR, SYS_OBJECT_ID, SYS_NAME, SYS_LOCATION]
-        first = [SYS_UPTIME, interfaces.IF_NUMBER, *(system if refresh else [])]
-        poll.scalars.update(await get(session, first))
+        first = [SYS_UPTIME, interfaces.IF_NUMBER]
+        if refresh or cache.if_last_change is not None:  # absent agents are not asked again
+            first.append(interfaces.IF_TABLE_LAST_CHANGE)
+        poll.scalars.update(await get(session, [*first, *(system if refresh else [])]))
         uptime = _int_of(poll.scalars.get(SYS_UPTIME))
         if_number = _int_of(poll.scalars.get(interfaces.IF_NUMBER))
+        last_change = _int_of(poll.scalars.get(interfaces.IF_TABLE_LAST_CHANGE))
         restarted = (
             uptime is not None and cache.uptime_ticks is not None and uptime < cache.uptime_ticks
         )
-        changed = if_number != cache.if_number and cache.if_number is not None
+        changed = (if_number != cache.if_number and cache.if_number is not None) or (
+            last_change is not None
+            and cache.if_last_change is not None
+            and last_change != cache.if_last_change
+        )
         if restarted:  # a new agent: forget what the old one tolerated
             cache.repetitions.clear()
             cache.getnext_only.clear()
             cache.broken.clear()
+        if restarted or changed:  # the device says its interfaces changed: rename them
+            cache.names_stale = True
         if (restarted or changed) and not refresh:
             refresh = True
             poll.scalars.update(await get(session, system))
+        if refresh or last_change is not None:
+            cache.if_last_change = last_change
         cache.uptime_ticks, cache.if_number = uptime, if_number
         poll.refresh = refresh
         if refresh:
@@ -467,10 +478,13 @@ class SnmpCollector:
             timeouts = 0 if ok else timeouts + 1
             if timeouts >= 2:
                 raise poll.failed["ifXTable"]
-        if poll.refresh and t_step.done:
+        if poll.refresh and t_step.done and (x_step.done or not xtable):
             rows = {**t_step.rows, **x_step.rows}
-            cache.interfaces, cache.hc_complete = interfaces.build_labels(rows)
-        elif poll.refresh:
+            cache.interfaces, cache.hc_complete = interfaces.build_labels(
+                rows, cache.interfaces, rename=cache.names_stale
+            )
+            cache.names_stale = False
+        elif poll.refresh:  # names come from a complete walk of both tables only
             cache.refresh_wanted = True
         return timeouts
 
