@@ -63,6 +63,7 @@ class DeviceCache:
     hc_complete: bool = False
     cached_groups: dict[str, list[Sample]] = field(default_factory=dict)
     repetitions: dict[str, int] = field(default_factory=dict)
+    rep_ceiling: dict[str, int] = field(default_factory=dict)  # table → tooBig limit
     getnext_only: set[str] = field(default_factory=set)
     columns_seen: dict[str, set[Oid]] = field(default_factory=dict)  # table → columns with rows
     broken: dict[str, list[int]] = field(default_factory=dict)  # table → [failures, polls to skip]

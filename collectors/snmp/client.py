@@ -16,7 +16,9 @@ request cap (`RequestLimiter`) only while a request is in flight, and raise only
 a column on endOfMibView, on leaving its subtree, and on a non-increasing OID (broken
 agents; snmpsim answers past the end with the same OID and endOfMibView forever). It
 shrinks max-repetitions on tooBig and timeouts and falls back to GETNEXT when an agent
-chokes on GETBULK, and reports what worked so the caller can remember it per device.
+chokes on GETBULK, and reports what worked (and whether it was tooBig, a lasting
+limit, or a timeout, a passing one) so the caller can remember it per device and grow
+it back after good walks (`next_repetitions`).
 It writes into a caller-owned dict as it goes, so a walk cut by the deadline leaves
 what it got.
 """
@@ -77,6 +79,7 @@ __all__ = [
     "UsmUser",
     "WalkResult",
     "get",
+    "next_repetitions",
     "open_session",
     "walk",
 ]
@@ -754,6 +757,26 @@ class WalkResult:
     requests: int = 0
     non_increasing: list[Oid] = field(default_factory=list)
     truncated: list[Oid] = field(default_factory=list)
+    too_big: bool = False  # the agent said tooBig: max_repetitions is a ceiling for it
+    shrunk: bool = False  # max_repetitions went down during this walk (tooBig or timeout)
+
+
+def next_repetitions(
+    res: WalkResult, configured: int, ceiling: int | None
+) -> tuple[int, int | None]:
+    """Max-repetitions for the next walk of a table, and the tooBig ceiling to remember.
+
+    A walk that had to shrink keeps what worked; tooBig also sets a ceiling (the
+    agent's response size limit does not pass). A walk that went well doubles its
+    repetitions, up to the ceiling or the configured value: after a passing timeout
+    a table is back at the configured value within log2(configured) + 1 good polls.
+    """
+    if res.too_big:
+        ceiling = res.max_repetitions
+    limit = min(configured, ceiling) if ceiling is not None else configured
+    if res.shrunk:
+        return min(res.max_repetitions, limit), ceiling
+    return min(limit, max(res.max_repetitions * 2, 1)), ceiling
 
 
 async def walk(
@@ -793,11 +816,13 @@ async def walk(
                 probe_single = False
                 if used < ask:  # a retry after a timeout worked with fewer
                     reps = res.max_repetitions = used
+                    res.shrunk = True
             else:
                 vbs, _ = await session.request(PduType.GET_NEXT, request)
         except ErrorStatus as exc:
             if use_bulk and exc.status == TOO_BIG and reps > 1:
                 reps = res.max_repetitions = max(1, reps // 2)
+                res.too_big = res.shrunk = True
                 continue
             if use_bulk:
                 log.debug("getbulk failed (error-status %d), falling back to getnext", exc.status)
@@ -813,7 +838,7 @@ async def walk(
         except RequestTimeout:
             if use_bulk and reps > 1:  # one last try with the smallest response
                 reps = res.max_repetitions = 1
-                probe_single = True
+                res.shrunk = probe_single = True
                 continue
             raise
         res.requests += 1

@@ -39,6 +39,7 @@ from collectors.snmp.client import (
     UsmUser,
     WalkResult,
     get,
+    next_repetitions,
     open_session,
     walk,
 )
@@ -116,25 +117,25 @@ BASE_METRICS: Final[tuple[MetricSpec, ...]] = (
         "monitord_snmp_max_repetitions",
         SampleKind.GAUGE,
         "GETBULK max-repetitions that works for this device and table (adaptive: it shrinks on "
-        "tooBig "
-        "and timeouts and is remembered); 0 when the table is walked with GETNEXT.",
+        "tooBig and timeouts, and doubles after each good walk up to max_repetitions, or up to "
+        "the last size that did not get tooBig); 0 when the table is walked with GETNEXT.",
         ("target", "table"),
     ),
     MetricSpec(
         "monitord_snmp_table_skipped",
         SampleKind.GAUGE,
-        "1 while a table is skipped because its last walk failed (the agent timed out or erred on "
-        "it); "
-        "it is retried after a back-off of label_refresh x 2^(failures-1) polls, at most 64 x "
-        "label_refresh.",
+        "1 while a table is skipped because its last walk failed with an error status or an "
+        "unusable answer; it is retried after a back-off of label_refresh x 2^(failures-1) polls, "
+        "at most 64 x label_refresh. A table that timed out is not skipped: it is walked again "
+        "on the next poll.",
         ("target", "table"),
     ),
     MetricSpec(
         "monitord_snmp_poll_partial",
         SampleKind.GAUGE,
-        "1 if the last poll ran out of its walk_budget (or the agent stopped answering) and "
-        "returned "
-        "partial data, else 0.",
+        "1 if the last poll returned partial data: it ran out of its walk_budget, the agent "
+        "stopped answering, a table failed or was skipped, or a per-target limit (max_series, "
+        "max_varbinds) dropped data; else 0. The history counts partial polls per hour.",
     ),
 )
 
@@ -250,7 +251,7 @@ class SnmpCollector:
             failure = next(iter(poll.failed.values()))
         if isinstance(failure, RequestTimeout) and not poll.scalars and not overrun:
             failure = await self._diagnose_silence(target) or failure
-        partial = overrun or failure is not None
+        partial = overrun or failure is not None or bool(poll.skipped)
         samples = self._assemble(target, cache, poll)
         if session is not None:
             samples.extend(self._self_samples(target, session, cache, poll, partial))
@@ -278,7 +279,7 @@ class SnmpCollector:
             if isinstance(failure, RequestTimeout) and poll.failed and poll.scalars:
                 raise TargetTimeout(  # the agent answered, then went silent on a table
                     f"snmp agent stopped answering during a walk ({where}); returned partial "
-                    "data; the table is skipped on the next polls and retried later",
+                    "data; the table is walked again on the next poll",
                     samples=samples,
                 ) from failure
             raise _translate(failure, where, opts, samples) from failure
@@ -348,6 +349,7 @@ class SnmpCollector:
         )
         if restarted:  # a new agent: forget what the old one tolerated
             cache.repetitions.clear()
+            cache.rep_ceiling.clear()
             cache.getnext_only.clear()
             cache.broken.clear()
         if restarted or changed:  # the device says its interfaces changed: rename them
@@ -406,7 +408,11 @@ class SnmpCollector:
         poll.steps.append(step)
         try:
             await fetch()
-        except (RequestTimeout, ErrorStatus, BadResponse) as exc:
+        except RequestTimeout as exc:  # passing: the table is walked again on the next poll
+            poll.failed[step.key] = exc
+            log.debug("snmp table timed out table=%s: retried on the next poll", step.key)
+            return False
+        except (ErrorStatus, BadResponse) as exc:
             poll.failed[step.key] = exc
             failures = (broken[0] if broken else 0) + 1
             skip = min(64, 2 ** (failures - 1)) * self.options.label_refresh
@@ -417,7 +423,7 @@ class SnmpCollector:
                 type(exc).__name__,
                 skip,
             )
-            return not isinstance(exc, RequestTimeout)
+            return True
         step.done = True
         cache.broken.pop(step.key, None)
         return True
@@ -505,12 +511,24 @@ class SnmpCollector:
         reps = cache.repetitions.get(key, self.options.max_repetitions)
         res = WalkResult(reps, key not in cache.getnext_only)
         poll.walks[key] = res
+        completed = False
         try:
             await walk(session, columns, rows, max_repetitions=reps, bulk=res.bulk, result=res)
+            completed = True
         finally:
-            cache.repetitions[key] = res.max_repetitions
             if not res.bulk:
                 cache.getnext_only.add(key)
+            if completed:  # a good walk grows max-repetitions back toward the configured value
+                nxt, ceiling = next_repetitions(
+                    res, self.options.max_repetitions, cache.rep_ceiling.get(key)
+                )
+                cache.repetitions[key] = nxt
+                if ceiling is not None:
+                    cache.rep_ceiling[key] = ceiling
+            else:
+                cache.repetitions[key] = res.max_repetitions
+                if res.too_big:
+                    cache.rep_ceiling[key] = res.max_repetitions
         if poll.refresh:
             cache.columns_seen[key] = {c for c in columns if rows.get(c)}
         if res.non_increasing:

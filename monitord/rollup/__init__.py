@@ -13,6 +13,9 @@ What it keeps (see `monitord.history` for the tables):
 - per target and day: distributions of `monitord_icmp_rtt_seconds` (max from
   `..._rtt_max_seconds`) and `monitord_icmp_packet_loss_ratio`, of
   `monitord_host_cpu_utilization_ratio` and of memory used / total;
+- per (target, collector) and day, the `partial` distribution: one 0/1 value per poll
+  of `monitord_snmp_poll_partial` (n = polls, sum = polls that returned partial data),
+  for the report's data completeness;
 - per interface and day (series `monitord_interface_*{ifname}`): bytes in/out as
   rate x elapsed, peak rates, errors and discards, seconds observed and oper-up,
   oper-status changes, seconds at >= 80 % of `monitord_interface_speed_bytes`;
@@ -33,6 +36,7 @@ from monitord.rollup.accumulate import (
     DEFAULT_WAN_ALIAS,
     DIST_KINDS,
     GAUGES,
+    PARTIAL_METRICS,
     SLOT,
     WAN_TAGS,
     Batch,
@@ -55,6 +59,7 @@ __all__ = [
     "DEFAULT_WAN_ALIAS",
     "DIST_KINDS",
     "GAUGES",
+    "PARTIAL_METRICS",
     "SLOT",
     "WAN_TAGS",
     "Batch",

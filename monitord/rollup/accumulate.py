@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_WAN_ALIAS",
     "DIST_KINDS",
     "GAUGES",
+    "PARTIAL_METRICS",
     "SLOT",
     "WAN_TAGS",
     "Batch",
@@ -58,7 +59,12 @@ DIST_KINDS: Final[Mapping[str, HistKind]] = {
     "cpu": HistKind.LINEAR,
     "mem": HistKind.LINEAR,
     "failed_logins": HistKind.LOG,  # increases per poll: the month's total is the sum
+    # 1 per poll that returned partial data, 0 per complete one (monitord_*_poll_partial):
+    # n = polls that said, sum = partial polls; the report's completeness reads it
+    "partial": HistKind.LINEAR,
 }
+# Per-poll 0/1 gauges kept as the "partial" distribution of their (target, collector).
+PARTIAL_METRICS: Final = frozenset({"monitord_snmp_poll_partial"})
 # Counters kept as the distribution of their increase per poll (a decrease is a reset).
 COUNTER_DISTS: Final[Mapping[str, str]] = {
     "monitord_host_failed_logins_total": "failed_logins",

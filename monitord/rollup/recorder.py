@@ -19,6 +19,7 @@ from monitord.rollup.accumulate import (
     DEFAULT_WAN_ALIAS,
     DIST_KINDS,
     GAUGES,
+    PARTIAL_METRICS,
     SLOT,
     WAN_TAGS,
     Batch,
@@ -150,6 +151,8 @@ class RollupRecorder:
                 self._dist(batch, (tname, col, "loss", ""), day).add(sv.value, HistKind.LINEAR)
             elif name == _CPU:
                 self._dist(batch, (tname, col, "cpu", ""), day).add(sv.value, HistKind.LINEAR)
+            elif name in PARTIAL_METRICS:
+                self._dist(batch, (tname, col, "partial", ""), day).add(sv.value, HistKind.LINEAR)
             if name in (_MEM_USED, _MEM_TOTAL):
                 mem[name] = sv.value
             gauge = GAUGES.get(name)

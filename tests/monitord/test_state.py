@@ -105,8 +105,15 @@ def test_counter_width_change_is_a_new_baseline(clock) -> None:
     st = State(clock)
     rates = []
     for bits in (64, 32, 64, 64):
-        st.record(T, "snmp", [_uptime(100 + clock.monotonic()), _bounded(
-            hc if bits == 64 else hc % 2**32, bits, 0.0)], ok=True)
+        st.record(
+            T,
+            "snmp",
+            [
+                _uptime(100 + clock.monotonic()),
+                _bounded(hc if bits == 64 else hc % 2**32, bits, 0.0),
+            ],
+            ok=True,
+        )
         rates.append(
             st.snapshot().rate("sw-1", "snmp", "monitord_interface_in_bytes_total", ifname="ge1")
         )
