@@ -68,6 +68,7 @@ class DeviceCache:
     columns_seen: dict[str, set[Oid]] = field(default_factory=dict)  # table → columns with rows
     broken: dict[str, list[int]] = field(default_factory=dict)  # table → [failures, polls to skip]
     overrun_logged: bool = False
+    limit_logged: bool = False
 
 
 class LabelCache:

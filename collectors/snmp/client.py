@@ -66,6 +66,7 @@ __all__ = [
     "Community",
     "EnginePool",
     "ErrorStatus",
+    "LimitExceeded",
     "NameNotResolved",
     "NativeSession",
     "PrivProtocol",
@@ -140,6 +141,19 @@ class AuthFailure(ClientError):
 
 class BadResponse(ClientError):
     """The agent answered with something unusable."""
+
+
+class LimitExceeded(ClientError):
+    """A per-target bound was reached (`max_varbinds`, `max_series`): the excess is dropped.
+
+    Raised by `walk` once the session has received `max_varbinds`; what was walked
+    until then is kept by the caller. The agent answers: this is no failure of it.
+    """
+
+    def __init__(self, limit: str, value: int) -> None:
+        super().__init__(f"per-target limit {limit}={value} reached; the excess is dropped")
+        self.limit = limit
+        self.value = value
 
 
 class Refused(ClientError):
@@ -377,6 +391,8 @@ class SessionStats:
     retries: int = 0
     timeouts: int = 0
     varbinds: int = 0
+    malformed: int = 0  # varbinds with a value (or name) no SNMP type allows: dropped
+    malformed_oids: list[Oid] = field(default_factory=list)  # the first few, for the log
 
 
 class Session(Protocol):
@@ -743,9 +759,22 @@ async def get(session: Session, oids: Sequence[Oid]) -> dict[Oid, tuple[int, obj
                 continue
             raise
         for name, tag, raw in vbs:
-            if tag not in (Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE, Tag.END_OF_MIB_VIEW, Tag.NULL):
+            if tag == Tag.MALFORMED:
+                _count_malformed(session.stats, name)
+            elif tag not in (
+                Tag.NO_SUCH_OBJECT,
+                Tag.NO_SUCH_INSTANCE,
+                Tag.END_OF_MIB_VIEW,
+                Tag.NULL,
+            ):
                 out[name] = (tag, raw)
     return out
+
+
+def _count_malformed(stats: SessionStats, name: Oid) -> None:
+    stats.malformed += 1
+    if len(stats.malformed_oids) < 5:
+        stats.malformed_oids.append(name)
 
 
 @dataclass(slots=True)
@@ -787,11 +816,13 @@ async def walk(
     max_repetitions: int,
     bulk: bool = True,
     result: WalkResult | None = None,
+    max_varbinds: int = 0,
 ) -> WalkResult:
     """Walk every column (all together) into `into[column][index] = (tag, raw)`.
 
     `result` (updated as the walk goes) lets a caller that cancels the walk still learn
-    what worked. Raises ClientError when the agent fails for good.
+    what worked. Raises ClientError when the agent fails for good, and LimitExceeded
+    once the session has received `max_varbinds` (> 0) varbinds in all.
     """
     cursors: dict[Oid, Oid] = {}
     for col in columns:
@@ -853,11 +884,17 @@ async def walk(
                 tag in (Tag.END_OF_MIB_VIEW, Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE)
                 or name[: len(col)] != col
             ):
+                if not name:  # a name no SNMP OID can be: the column cannot go on
+                    _count_malformed(session.stats, col)
                 done.add(col)
                 continue
             if name <= cursors[col]:
                 res.non_increasing.append(col)
                 done.add(col)
+                continue
+            if tag == Tag.MALFORMED:  # drop the value, keep walking past its (valid) name
+                _count_malformed(session.stats, name)
+                cursors[col] = name
                 continue
             rows = into[col]
             rows[name[len(col) :]] = (tag, raw)
@@ -869,4 +906,6 @@ async def walk(
             raise BadResponse("short response to a getnext request")
         for col in done:
             cursors.pop(col, None)
+        if max_varbinds and cursors and session.stats.varbinds >= max_varbinds:
+            raise LimitExceeded("max_varbinds", max_varbinds)
     return res

@@ -30,6 +30,7 @@ from collectors.snmp.client import (
     Credentials,
     EnginePool,
     ErrorStatus,
+    LimitExceeded,
     NameNotResolved,
     Refused,
     RequestLimiter,
@@ -114,6 +115,20 @@ BASE_METRICS: Final[tuple[MetricSpec, ...]] = (
         "Variable bindings received from the device.",
     ),
     MetricSpec(
+        "monitord_snmp_malformed_varbinds_total",
+        SampleKind.COUNTER,
+        "Variable bindings dropped because their value or name is one no SNMP type allows (an "
+        "INTEGER past 32 bits, a Counter32 past 2^32-1, an OID arc past 2^32-1, an unknown "
+        "type); the rest of the poll is kept.",
+    ),
+    MetricSpec(
+        "monitord_snmp_limit_exceeded_total",
+        SampleKind.COUNTER,
+        "Polls of the device cut by a per-target limit (limit=max_series: series past it were "
+        "dropped; limit=max_varbinds: the walk stopped there); such polls are partial.",
+        ("target", "limit"),
+    ),
+    MetricSpec(
         "monitord_snmp_max_repetitions",
         SampleKind.GAUGE,
         "GETBULK max-repetitions that works for this device and table (adaptive: it shrinks on "
@@ -163,6 +178,7 @@ class _Poll:
     walks: dict[str, WalkResult] = field(default_factory=dict)
     failed: dict[str, ClientError] = field(default_factory=dict)
     skipped: set[str] = field(default_factory=set)
+    limits: list[LimitExceeded] = field(default_factory=list)  # per-target bounds reached
 
 
 class SnmpCollector:
@@ -242,6 +258,8 @@ class SnmpCollector:
                     await self._poll(session, cache, poll)
             except TimeoutError:
                 overrun = True
+            except LimitExceeded as exc:  # the agent answers: keep what was walked
+                poll.limits.append(exc)
         except ClientError as exc:
             failure = exc
         finally:
@@ -251,11 +269,15 @@ class SnmpCollector:
             failure = next(iter(poll.failed.values()))
         if isinstance(failure, RequestTimeout) and not poll.scalars and not overrun:
             failure = await self._diagnose_silence(target) or failure
-        partial = overrun or failure is not None or bool(poll.skipped)
         samples = self._assemble(target, cache, poll)
+        if len(samples) > opts.max_series:
+            del samples[opts.max_series :]
+            poll.limits.append(LimitExceeded("max_series", opts.max_series))
+        partial = overrun or failure is not None or bool(poll.skipped) or bool(poll.limits)
         if session is not None:
             samples.extend(self._self_samples(target, session, cache, poll, partial))
         where = f"target={target.name} address={target.address}:{opts.port} {self._describe}"
+        self._log_bounds(where, cache, poll, session)
         if overrun:
             if not cache.overrun_logged:
                 cache.overrun_logged = True
@@ -287,6 +309,30 @@ class SnmpCollector:
             cache.overrun_logged = False
             log.info("snmp poll back within budget target=%s", target.name)
         return samples
+
+    def _log_bounds(
+        self, where: str, cache: DeviceCache, poll: _Poll, session: Session | None
+    ) -> None:
+        """Log a per-target limit when first reached (and when back within), malformed at debug."""
+        if poll.limits and not cache.limit_logged:
+            cache.limit_logged = True
+            log.warning(
+                "snmp per-target limit reached %s error=LimitExceeded limits=%s: the excess is "
+                "dropped and the poll is partial; raise max_series/max_varbinds if the device "
+                "is really that large",
+                where,
+                ",".join(f"{e.limit}={e.value}" for e in poll.limits),
+            )
+        elif not poll.limits and cache.limit_logged:
+            cache.limit_logged = False
+            log.info("snmp poll back within its limits %s", where)
+        if session is not None and session.stats.malformed:
+            log.debug(
+                "snmp malformed varbinds dropped %s count=%d oids=%s",
+                where,
+                session.stats.malformed,
+                ",".join(oid_text(o) or "(unreadable)" for o in session.stats.malformed_oids),
+            )
 
     async def _diagnose_silence(self, target: Target) -> ClientError | None:
         """An authPriv agent that never answers may be one that cannot decrypt us.
@@ -513,7 +559,15 @@ class SnmpCollector:
         poll.walks[key] = res
         completed = False
         try:
-            await walk(session, columns, rows, max_repetitions=reps, bulk=res.bulk, result=res)
+            await walk(
+                session,
+                columns,
+                rows,
+                max_repetitions=reps,
+                bulk=res.bulk,
+                result=res,
+                max_varbinds=self.options.max_varbinds,
+            )
             completed = True
         finally:
             if not res.bulk:
@@ -588,8 +642,14 @@ class SnmpCollector:
             Sample("monitord_snmp_retries_total", lbl, st.retries, c, increment=True),
             Sample("monitord_snmp_timeouts_total", lbl, st.timeouts, c, increment=True),
             Sample("monitord_snmp_varbinds_total", lbl, st.varbinds, c, increment=True),
+            Sample("monitord_snmp_malformed_varbinds_total", lbl, st.malformed, c, increment=True),
             Sample("monitord_snmp_poll_partial", lbl, 1 if partial else 0),
         ]
+        reached = {e.limit for e in poll.limits}
+        for limit in ("max_series", "max_varbinds"):
+            ll = {"target": target.name, "limit": limit}
+            hit = 1 if limit in reached else 0
+            out.append(Sample("monitord_snmp_limit_exceeded_total", ll, hit, c, increment=True))
         for table, reps in cache.repetitions.items():
             value = 0 if table in cache.getnext_only else reps
             tl = {"target": target.name, "table": table}
