@@ -44,7 +44,14 @@ from collectors.snmp.client import (
     open_session,
     walk,
 )
-from collectors.snmp.convert import as_int, as_number, counter_bits, oid_text, render
+from collectors.snmp.convert import (
+    as_int,
+    as_number,
+    counter_bits,
+    oid_text,
+    render,
+    render_lldp_id,
+)
 from collectors.snmp.modules import (
     BUILTIN_CODE_PROFILES,
     PROFILE_METRICS,
@@ -708,6 +715,9 @@ def _label(group: Group, cname: str, row: Mapping[str, tuple[int, object]]) -> s
         return ""
     col = group.column(cname)
     fmt = col.fmt
+    if col.subtype is not None:  # LLDP chassis / port ID: decoded by its subtype
+        sub = row.get(col.subtype)
+        return render_lldp_id(fmt, as_int(*sub) if sub is not None else None, vb[0], vb[1])
     if col.hex_if is not None:
         other = row.get(col.hex_if[0])
         if other is not None and render(other[0], other[1], "text") in col.hex_if[1]:
@@ -730,7 +740,8 @@ def _sample(
             any_column_value = any_column_value or src.column in row
             labels[src.name] = _label(group, src.column, row)
         elif src.index_part is not None:
-            labels[src.name] = str(index[src.index_part]) if src.index_part < len(index) else ""
+            part = src.index_part
+            labels[src.name] = str(index[part]) if -len(index) <= part < len(index) else ""
         else:
             labels[src.name] = oid_text(index) if index else ""
     if metric.kind is SampleKind.INFO:
