@@ -115,7 +115,9 @@ def test_values_no_snmp_type_allows_are_malformed_varbinds_the_rest_is_kept(
         admin = {x.labels["ifname"]: x.value for x in samples if x.name.endswith("admin_up")}
         assert admin == {"e1": 1, "e3": 1}
         # ifInErrors.3 (Counter32 of 2^40) is gone
-        errors = {x.labels["ifname"]: x.value for x in samples if x.name.endswith("in_errors_total")}
+        errors = {
+            x.labels["ifname"]: x.value for x in samples if x.name.endswith("in_errors_total")
+        }
         assert errors == {"e1": 2, "e2": 4}
         # the HC column ended at the bad name, after its three good rows
         octets = {x.labels["ifname"]: x.value for x in samples if x.name.endswith("in_bytes_total")}
