@@ -586,10 +586,10 @@ class SnmpCollector:
                 cache.repetitions[key] = nxt
                 if ceiling is not None:
                     cache.rep_ceiling[key] = ceiling
-            else:
-                cache.repetitions[key] = res.max_repetitions
-                if res.too_big:
-                    cache.rep_ceiling[key] = res.max_repetitions
+            elif res.too_big:
+                cache.repetitions[key] = cache.rep_ceiling[key] = res.max_repetitions
+            else:  # a walk that got nowhere (the agent hung) says nothing about sizes
+                cache.repetitions[key] = reps
         if poll.refresh:
             cache.columns_seen[key] = {c for c in columns if rows.get(c)}
         if res.non_increasing:
