@@ -67,6 +67,7 @@ class DeviceCache:
     getnext_only: set[str] = field(default_factory=set)
     columns_seen: dict[str, set[Oid]] = field(default_factory=dict)  # table → columns with rows
     broken: dict[str, list[int]] = field(default_factory=dict)  # table → [failures, polls to skip]
+    table_timeouts: dict[str, int] = field(default_factory=dict)  # table → timeouts in a row
     overrun_logged: bool = False
     limit_logged: bool = False
 

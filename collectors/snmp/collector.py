@@ -147,9 +147,9 @@ BASE_METRICS: Final[tuple[MetricSpec, ...]] = (
         "monitord_snmp_table_skipped",
         SampleKind.GAUGE,
         "1 while a table is skipped because its last walk failed with an error status or an "
-        "unusable answer; it is retried after a back-off of label_refresh x 2^(failures-1) polls, "
-        "at most 64 x label_refresh. A table that timed out is not skipped: it is walked again "
-        "on the next poll.",
+        "unusable answer, or timed out on two polls in a row while the agent answered the rest; "
+        "it is retried after a back-off of label_refresh x 2^(failures-1) polls, at most 64 x "
+        "label_refresh. One timeout skips nothing: the table is walked again on the next poll.",
         ("target", "table"),
     ),
     MetricSpec(
@@ -280,7 +280,14 @@ class SnmpCollector:
         if len(samples) > opts.max_series:
             del samples[opts.max_series :]
             poll.limits.append(LimitExceeded("max_series", opts.max_series))
-        partial = overrun or failure is not None or bool(poll.skipped) or bool(poll.limits)
+        # a skipped interface table leaves the interfaces incomplete; another skipped table
+        # (one this agent cannot serve, e.g. its inventory) leaves the poll complete
+        partial = (
+            overrun
+            or failure is not None
+            or bool(poll.limits)
+            or bool(poll.skipped & {"ifTable", "ifXTable"})
+        )
         if session is not None:
             samples.extend(self._self_samples(target, session, cache, poll, partial))
         where = f"target={target.name} address={target.address}:{opts.port} {self._describe}"
@@ -403,6 +410,7 @@ class SnmpCollector:
         if restarted:  # a new agent: forget what the old one tolerated
             cache.repetitions.clear()
             cache.rep_ceiling.clear()
+            cache.table_timeouts.clear()
             cache.getnext_only.clear()
             cache.broken.clear()
         if restarted or changed:  # the device says its interfaces changed: rename them
@@ -461,25 +469,34 @@ class SnmpCollector:
         poll.steps.append(step)
         try:
             await fetch()
-        except RequestTimeout as exc:  # passing: the table is walked again on the next poll
+        except RequestTimeout as exc:
             poll.failed[step.key] = exc
-            log.debug("snmp table timed out table=%s: retried on the next poll", step.key)
+            silent = cache.table_timeouts.get(step.key, 0) + 1
+            cache.table_timeouts[step.key] = silent
+            if silent < 2:  # may pass (a hang): the table is walked again on the next poll
+                log.debug("snmp table timed out table=%s: retried on the next poll", step.key)
+                return False
+            self._back_off(cache, step.key, broken, exc)  # silent on it twice in a row
             return False
         except (ErrorStatus, BadResponse) as exc:
             poll.failed[step.key] = exc
-            failures = (broken[0] if broken else 0) + 1
-            skip = min(64, 2 ** (failures - 1)) * self.options.label_refresh
-            cache.broken[step.key] = [failures, skip]
-            log.debug(
-                "snmp table failed table=%s error=%s skip_polls=%d",
-                step.key,
-                type(exc).__name__,
-                skip,
-            )
+            self._back_off(cache, step.key, broken, exc)
             return True
         step.done = True
         cache.broken.pop(step.key, None)
+        cache.table_timeouts.pop(step.key, None)
         return True
+
+    def _back_off(
+        self, cache: DeviceCache, key: str, broken: list[int] | None, exc: ClientError
+    ) -> None:
+        """Skip a table the agent cannot serve for label_refresh x 2^(failures-1) polls."""
+        failures = (broken[0] if broken else 0) + 1
+        skip = min(64, 2 ** (failures - 1)) * self.options.label_refresh
+        cache.broken[key] = [failures, skip]
+        log.debug(
+            "snmp table failed table=%s error=%s skip_polls=%d", key, type(exc).__name__, skip
+        )
 
     async def _fetch_group(
         self, session: Session, cache: DeviceCache, poll: _Poll, step: _Step

@@ -76,9 +76,7 @@ class HangResult:
         )
 
 
-def _config(
-    targets: list[tuple[str, str, int]], interval: float, timeout: float, reps: int
-) -> str:
+def _config(targets: list[tuple[str, str, int]], interval: float, timeout: float, reps: int) -> str:
     rows = "".join(
         f"  - {{name: {name}, address: {host}, collectors: {{snmp: {{community: "
         f'"${{C_{name.replace("-", "_").upper()}}}", port: {port}, max_repetitions: {reps}, '
