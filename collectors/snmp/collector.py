@@ -157,7 +157,7 @@ BASE_METRICS: Final[tuple[MetricSpec, ...]] = (
         SampleKind.GAUGE,
         "1 if the last poll returned partial data: it ran out of its walk_budget, the agent "
         "stopped answering, a table failed or was skipped, or a per-target limit (max_series, "
-        "max_varbinds) dropped data; else 0. The history counts partial polls per hour.",
+        "max_varbinds) dropped data; else 0. The history counts partial polls per day.",
     ),
 )
 
