@@ -16,8 +16,8 @@ import pytest
 
 import collectors.snmp as snmp
 from monitord.errors import CollectorError
-from monitord.history import History
-from monitord.rollup import RollupRecorder
+from monitord.history import RollupRecorder
+from monitord.history.db import History
 from monitord.state import State
 from monitord.types import Sample, Shared, Target
 from tests.collectors.snmp.agent import Faults, ScriptedAgent, interface_table
