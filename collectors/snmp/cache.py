@@ -67,7 +67,9 @@ class DeviceCache:
     getnext_only: set[str] = field(default_factory=set)
     columns_seen: dict[str, set[Oid]] = field(default_factory=dict)  # table → columns with rows
     broken: dict[str, list[int]] = field(default_factory=dict)  # table → [failures, polls to skip]
-    table_timeouts: dict[str, int] = field(default_factory=dict)  # table → timeouts in a row
+    # table → (timeouts in a row, where the walk stalled): an agent silent at the same OIDs
+    # poll after poll cannot serve them; one silent at different places is only slow
+    table_timeouts: dict[str, tuple[int, tuple[Oid, ...]]] = field(default_factory=dict)
     overrun_logged: bool = False
     limit_logged: bool = False
 

@@ -787,6 +787,7 @@ class WalkResult:
     non_increasing: list[Oid] = field(default_factory=list)
     truncated: list[Oid] = field(default_factory=list)
     too_big: bool = False  # the agent said tooBig: max_repetitions is a ceiling for it
+    stalled_at: tuple[Oid, ...] = ()  # the request that got no answer, when the walk timed out
     shrunk: bool = False  # max_repetitions went down during this walk (tooBig or timeout)
 
 
@@ -871,6 +872,7 @@ async def walk(
                 reps = res.max_repetitions = 1
                 res.shrunk = probe_single = True
                 continue
+            res.stalled_at = tuple(request)
             raise
         res.requests += 1
         if not vbs:
@@ -892,7 +894,7 @@ async def walk(
                 res.non_increasing.append(col)
                 done.add(col)
                 continue
-            if tag == Tag.MALFORMED:  # drop the value, keep walking past its (valid) name
+            if tag < 0:  # Tag.MALFORMED: drop the value, keep walking past its (valid) name
                 _count_malformed(session.stats, name)
                 cursors[col] = name
                 continue

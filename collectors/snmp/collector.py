@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
 from collectors.snmp import interfaces
-from collectors.snmp.ber import Oid, Tag
+from collectors.snmp.ber import Oid, PduType, Tag
 from collectors.snmp.cache import DeviceCache, LabelCache
 from collectors.snmp.client import (
     AuthFailure,
@@ -147,7 +147,8 @@ BASE_METRICS: Final[tuple[MetricSpec, ...]] = (
         "monitord_snmp_table_skipped",
         SampleKind.GAUGE,
         "1 while a table is skipped because its last walk failed with an error status or an "
-        "unusable answer, or timed out on two polls in a row while the agent answered the rest; "
+        "unusable answer, or timed out at the same OIDs on two polls in a row while the agent "
+        "answered the rest; "
         "it is retried after a back-off of label_refresh x 2^(failures-1) polls, at most 64 x "
         "label_refresh. One timeout skips nothing: the table is walked again on the next poll.",
         ("target", "table"),
@@ -315,7 +316,8 @@ class SnmpCollector:
             if isinstance(failure, RequestTimeout) and poll.failed and poll.scalars:
                 raise TargetTimeout(  # the agent answered, then went silent on a table
                     f"snmp agent stopped answering during a walk ({where}); returned partial "
-                    "data; the table is walked again on the next poll",
+                    "data; the table is walked again on the next poll, unless it stalled at the "
+                    "same OIDs twice in a row (then it is skipped for a while)",
                     samples=samples,
                 ) from failure
             raise _translate(failure, where, opts, samples) from failure
@@ -393,12 +395,14 @@ class SnmpCollector:
         )
         system = [SYS_DESCR, SYS_OBJECT_ID, SYS_NAME, SYS_LOCATION]
         first = [SYS_UPTIME, interfaces.IF_NUMBER]
-        if refresh or cache.if_last_change is not None:  # absent agents are not asked again
+        if cache.if_last_change is not None:  # known to be served: asked on every poll
             first.append(interfaces.IF_TABLE_LAST_CHANGE)
         poll.scalars.update(await get(session, [*first, *(system if refresh else [])]))
         uptime = _int_of(poll.scalars.get(SYS_UPTIME))
         if_number = _int_of(poll.scalars.get(interfaces.IF_NUMBER))
         last_change = _int_of(poll.scalars.get(interfaces.IF_TABLE_LAST_CHANGE))
+        if refresh and cache.if_last_change is None:
+            last_change = await _probe_last_change(session)
         restarted = (
             uptime is not None and cache.uptime_ticks is not None and uptime < cache.uptime_ticks
         )
@@ -471,12 +475,15 @@ class SnmpCollector:
             await fetch()
         except RequestTimeout as exc:
             poll.failed[step.key] = exc
-            silent = cache.table_timeouts.get(step.key, 0) + 1
-            cache.table_timeouts[step.key] = silent
-            if silent < 2:  # may pass (a hang): the table is walked again on the next poll
+            res = poll.walks.get(step.key)
+            where = res.stalled_at if res is not None else ()
+            count, before = cache.table_timeouts.get(step.key, (0, ()))
+            count = count + 1 if where and where == before else 1
+            cache.table_timeouts[step.key] = (count, where)
+            if count < 2:  # may pass (a hang, a busy agent): walked again on the next poll
                 log.debug("snmp table timed out table=%s: retried on the next poll", step.key)
                 return False
-            self._back_off(cache, step.key, broken, exc)  # silent on it twice in a row
+            self._back_off(cache, step.key, broken, exc)  # silent at the same OIDs twice
             return False
         except (ErrorStatus, BadResponse) as exc:
             poll.failed[step.key] = exc
@@ -797,6 +804,20 @@ def _scaled(number: int | float, scale: float) -> float:
         if abs(inverse - round(inverse)) < 1e-9:
             return number / round(inverse)
     return number * scale
+
+
+async def _probe_last_change(session: Session) -> int | None:
+    """ifTableLastChange, asked apart (once, no retry) on a label walk of an agent not
+    known to serve it: some agents go silent on an OID they lack, and the poll's first
+    GET must not fail with them."""
+    try:
+        vbs, _ = await session.request(PduType.GET, [interfaces.IF_TABLE_LAST_CHANGE], retries=0)
+    except (RequestTimeout, ErrorStatus, BadResponse):
+        return None
+    for name, tag, raw in vbs:
+        if name == interfaces.IF_TABLE_LAST_CHANGE:
+            return as_int(tag, raw)
+    return None
 
 
 def _int_of(vb: tuple[int, object] | None) -> int | None:
