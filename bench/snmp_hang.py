@@ -1,14 +1,14 @@
 """100 switches, a 3-minute hang of every agent: is each switch's data complete right after?
 
 Generated 48-port switches (tests/peers/snmprec_gen.py) are served by four snmpsim
-processes on 127.0.0.11-14; monitord's own Runner polls every switch every 30 s
-(timeout 25 s). After a warm-up, every responder is stopped with SIGSTOP for 180 s and
-continued with SIGCONT (the agents hang, as a switch's SNMP process does under load);
-the run then goes on for 90 s. For each switch it prints when its first good poll after
+processes on 127.0.0.11-14; monitord's own Runner polls every switch every 60 s
+(timeout 50 s), as the example configuration does. After a warm-up of two polls, every
+responder is stopped with SIGSTOP for 180 s and continued with SIGCONT (the agents
+hang, as a switch's SNMP process does under load); the run then goes on for two polls. For each switch it prints when its first good poll after
 the hang came and whether that poll had complete interface data (octet counters and
 statuses of all 50 interfaces), and it exits 1 if any switch's did not.
 
-Takes about 6-8 minutes (responders' start-up + 75 s + 180 s + 90 s). Traffic goes to
+Takes about 8-9 minutes (responders' start-up + 125 s + 180 s + 125 s). Traffic goes to
 127.0.0.0/8 only; every phase is bounded in time.
 
 Run: python bench/snmp_hang.py [--switches 100] [--hang 180] [--interval 30]
@@ -33,11 +33,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--switches", type=int, default=100)
     p.add_argument("--ports", type=int, default=48)
     p.add_argument("--processes", type=int, default=4)
-    p.add_argument("--interval", type=float, default=30.0)
-    p.add_argument("--timeout", type=float, default=25.0)
-    p.add_argument("--warmup", type=float, default=75.0)
+    p.add_argument("--interval", type=float, default=60.0)
+    p.add_argument("--timeout", type=float, default=50.0)
+    p.add_argument("--warmup", type=float, default=125.0)
     p.add_argument("--hang", type=float, default=180.0)
-    p.add_argument("--after", type=float, default=90.0)
+    p.add_argument("--after", type=float, default=125.0)
     args = p.parse_args(argv)
     t0 = time.monotonic()
 
