@@ -102,7 +102,7 @@ def test_counter32_going_back_without_uptime_is_a_reset_not_a_spike(clock) -> No
 def test_counter_width_change_is_a_new_baseline(clock) -> None:
     # The same port read as ifHCInOctets, then ifInOctets, then ifHCInOctets again.
     hc = 1_006_632_688_123
-    st = State(clock)
+    st = State(clock, uptime_names=frozenset({"monitord_device_uptime_seconds"}))
     rates = []
     for bits in (64, 32, 64, 64):
         st.record(
@@ -137,7 +137,7 @@ def _uptime(seconds: float) -> Sample:
 
 def test_counter32_wrap_accumulates_delta(clock) -> None:
     # The device reports an uptime that did not go back: the decrease is a wrap.
-    st = State(clock)
+    st = State(clock, uptime_names=frozenset({"monitord_device_uptime_seconds"}))
     st.record(T, "snmp", [_uptime(100), _counter(C32 - 1000, bits=32, ifname="ge1")], ok=True)
     clock.advance(10)
     st.record(T, "snmp", [_uptime(110), _counter(3000, bits=32, ifname="ge1")], ok=True)

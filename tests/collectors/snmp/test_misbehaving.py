@@ -22,6 +22,7 @@ from monitord.state import State
 from monitord.types import Sample, Shared, Target
 from tests.collectors.snmp.agent import Faults, ScriptedAgent, interface_table
 from tests.conftest import FakeClock
+from tests.contract.declared import declared_roles
 from tests.peers.snmprec_gen import Record, counter_overrides, switch
 from tests.peers.snmpsim import SnmpSim
 
@@ -55,9 +56,11 @@ class Run:
     def __init__(self, port: int, community: str, tmp: Path, **options: object) -> None:
         self.target = Target(community, "127.0.0.1")
         self.clock = FakeClock(wall=T0)
-        self.state = State(clock=self.clock)
+        self.state = State(clock=self.clock, uptime_names=declared_roles().uptime)
         self.history = History(tmp / f"{community}.db")
-        self.rollup = RollupRecorder(self.history, self.clock, "America/Bogota")
+        self.rollup = RollupRecorder(
+            self.history, self.clock, "America/Bogota", roles=declared_roles()
+        )
         self.shared = Shared()
         self.collector = snmp.build(
             {"community": community, "port": port, "profiles": ["system", "interfaces"]} | options,
@@ -322,9 +325,9 @@ def test_a_table_that_timed_out_is_walked_on_the_next_poll(tmp_path: Path) -> No
 
     polls = _with_agent(values, Faults(), body)
     clock = FakeClock(wall=T0)
-    state = State(clock=clock)
+    state = State(clock=clock, uptime_names=declared_roles().uptime)
     history = History(run_dir / "h.db")
-    rollup = RollupRecorder(history, clock, "America/Bogota")
+    rollup = RollupRecorder(history, clock, "America/Bogota", roles=declared_roles())
     summary = []
     for samples, err in polls:
         clock.advance(60)
