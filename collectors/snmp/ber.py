@@ -131,34 +131,39 @@ def encode_oid(oid: Oid) -> bytes:
 
 MAX_OID_ARCS = 128
 MAX_ARC = 0xFFFFFFFF
+_MAX_OID_OCTETS = MAX_OID_ARCS * 5  # 128 arcs of at most 5 octets (32 bits in 7-bit groups)
 
 
 def decode_oid(raw: bytes) -> Oid:
     """Decode the content octets of an OBJECT IDENTIFIER; raise BerError past SNMP's limits."""
     if not raw:
         raise BerError("empty OID")
-    if len(raw) >= MAX_OID_ARCS:
-        raise BerError("OID longer than 128 arcs")
     if raw.isascii():  # every arc below 128: the common case, done in C
+        if len(raw) >= MAX_OID_ARCS:
+            raise BerError("OID longer than 128 arcs")
         first = raw[0]
         head = (first // 40, first % 40) if first < 80 else (2, first - 80)
         return head + tuple(raw[1:])
     if raw[-1] & 0x80:
         raise BerError("truncated OID arc")
+    if len(raw) > _MAX_OID_OCTETS:
+        raise BerError("OID longer than 128 arcs")
     arcs: list[int] = []
     value = 0
     for byte in raw:
-        if value > MAX_ARC:
-            raise BerError("OID arc past 2^32-1")
         value = (value << 7) | (byte & 0x7F)
         if not byte & 0x80:
             arcs.append(value)
             value = 0
-    if max(arcs[1:], default=0) > MAX_ARC or arcs[0] > MAX_ARC + 80:
-        raise BerError("OID arc past 2^32-1")
     first = arcs[0]
     head = (first // 40, first % 40) if first < 80 else (2, first - 80)
-    return (*head, *arcs[1:])
+    out = (*head, *arcs[1:])
+    # an arc past 2^28 takes 4 continuation octets: fewer in all (octets - arcs + 1),
+    # and no arc can pass 2^32-1; the exact check runs for the others alone
+    n = len(out)
+    if n > MAX_OID_ARCS or (len(raw) - n >= 3 and max(out) > MAX_ARC):
+        raise BerError("OID past SNMP's limits (128 arcs, arcs up to 2^32-1)")
+    return out
 
 
 def encode_request(
@@ -216,6 +221,7 @@ def _decode(data: bytes) -> Response:
     varbinds: list[VarBind] = []
     append = varbinds.append
     unsigned, as_bytes, empty = _UNSIGNED, _BYTES, _EMPTY
+    max_arcs = MAX_OID_ARCS
     from_bytes = int.from_bytes
     while pos < vend:
         # varbind SEQUENCE header
@@ -244,7 +250,7 @@ def _decode(data: bytes) -> Response:
             raise BerError("truncated varbind name")
         pos += n
         bad = False
-        if raw.isascii() and 0 < n < MAX_OID_ARCS:
+        if raw.isascii() and 0 < n < max_arcs:
             first = raw[0]
             name: Oid = ((first // 40, first % 40) if first < 80 else (2, first - 80)) + tuple(
                 raw[1:]
