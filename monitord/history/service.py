@@ -355,6 +355,10 @@ class HistoryService:
         self._inv_pending[target] = (ts, data)
 
 
+# finding parameters that change between runs of a check (not part of its identity)
+_VOLATILE: Final = frozenset({"days", "not_after", "expired", "state", "communities", "v3"})
+
+
 def history_checks(
     snap: Snapshot,
     backup_max_age: float,
@@ -375,8 +379,11 @@ def history_checks(
     for f in fnd.derive(snap, roles):
         name = CHECK_NAMES[f.check]
         ran.add(name)
+        # the key names what the finding is about (port, address...), not the facts that
+        # change from one run to the next (days left, state): one finding per certificate
+        key = " ".join(f"{k}={v}" for k, v in f.params if k not in _VOLATILE)
         out.append(
-            Finding(name, f.target, f.severity.value, f.policy, f.iso_control, f.detail, f.detail)
+            Finding(name, f.target, f.severity.value, f.policy, f.iso_control, f.detail, key)
         )
     agent, agent_ran = agent_findings(snap, backup_max_age, failed_logins_day, roles)
     return out + agent, sorted(ran | agent_ran)
