@@ -104,7 +104,7 @@ def _cell(v: Value, c: Column, f: Formatter) -> Markup:
     return Markup("<td{}>{}</td>").format(Markup(cls), text)
 
 
-_SLASH = re.compile(r"(?<=[^\s/])/(?=[^\s/\d])")
+_SLASH = re.compile(r"(?<=\w)/(?=[^\W\d])")
 
 
 def _chart(c: Chart, f: Formatter) -> Markup:

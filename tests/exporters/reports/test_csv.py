@@ -52,7 +52,7 @@ def test_network_csv_files_for_excel_es_co(
     )
     assert wan[0][4] == "Capacidad (b/s)" and wan[1][4] == "100000000"
     assert wan[0][5] == "Base de la capacidad" and wan[1][5] == "velocidad del puerto"
-    assert int(wan[1][4]) == round(month.wan_bytes_in / month.wan_secs * 8)
+    assert int(wan[1][6]) == round(month.wan_bytes_in / month.wan_secs * 8)
 
 
 def test_inventory_csv_has_full_register_and_software_but_no_secrets(
