@@ -4,7 +4,10 @@ Two session kinds behind one `Session` protocol:
 - `NativeSession` (v1, v2c): a connected asyncio UDP socket per poll and the BER codec
   of `ber.py`. A connected socket means the kernel drops datagrams from anyone but the
   agent, and an ICMP port-unreachable surfaces as `Refused`.
-- `PysnmpSession` (v3, and v1/v2c with `client: pysnmp`): pysnmp 7's engine (USM,
+- `v3session.UsmSession` (v3): the same socket handling with the SNMPv3 message codec
+  and USM of `v3message.py`/`usm.py`; engines and localised keys live in the shared
+  `EnginePool.usm`.
+- `PysnmpSession` (any version with `client: pysnmp`): pysnmp 7's engine (USM,
   engine discovery, time windows) shared by all targets, driven with its command
   generators and plain OID tuples, so no MIB is ever consulted.
 
@@ -53,6 +56,7 @@ from collectors.snmp.ber import (
     encode_request,
 )
 from collectors.snmp.convert import from_pysnmp
+from collectors.snmp.usm import UsmCache
 from monitord.secrets import Secret
 
 __all__ = [
@@ -274,6 +278,7 @@ class EnginePool:
     def __init__(self) -> None:
         self._engines: dict[str, _Engine] = {}
         self._by_user: dict[str, str] = {}
+        self.usm = UsmCache()  # the native v3 client's engines and keys
 
     def engine(self, creds: Credentials) -> _Engine:
         """The engine to use for `creds`."""
@@ -584,7 +589,7 @@ _AUTH_INDICATIONS: Final[tuple[tuple[type[errind.ErrorIndication], AuthProblem],
 
 
 class PysnmpSession(_RetryingSession):
-    """Any version through pysnmp's engine (needed for v3: USM, discovery, time windows).
+    """Any version through pysnmp's engine (`client: pysnmp`; the native v3 session's reference).
 
     It sends PDUs with pysnmp's single-run command generators and plain `(OID, Null)`
     varbinds on an engine configured by `EnginePool`. Going below hlapi's
@@ -706,7 +711,13 @@ async def open_session(
     if isinstance(creds, Community) and native:
         return NativeSession(address, creds, timeout=timeout, retries=retries, limiter=limiter)
     if engines is None:
-        raise ValueError("a pysnmp session needs the engine pool")
+        raise ValueError("a v3 or pysnmp session needs the engine pool")
+    if isinstance(creds, UsmUser) and native:
+        from collectors.snmp.v3session import UsmSession  # it builds on this module
+
+        return UsmSession(
+            address, creds, engines.usm, timeout=timeout, retries=retries, limiter=limiter
+        )
     return PysnmpSession(
         address, creds, engines.engine(creds), timeout=timeout, retries=retries, limiter=limiter
     )

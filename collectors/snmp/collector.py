@@ -310,6 +310,7 @@ class SnmpCollector:
                 retries=0,
                 limiter=self._limiter(),
                 engines=engines,
+                native=self._native,
             )
             try:
                 await get(session, [SYS_UPTIME])

@@ -89,8 +89,8 @@ class Options:
       `timeout` less a margin (10 %, at least 0.5 s), so it always ends before the
       runner cancels the poll; outside the daemon (probe), 4 s.
     - `label_refresh`: polls between re-walks of names/aliases/speeds and inventory.
-    - `client`: `native` (own v1/v2c codec) or `pysnmp` (pysnmp's engine); v3 always
-      uses pysnmp.
+    - `client`: `native` (own codec: v1/v2c, and v3 with its own USM) or `pysnmp`
+      (pysnmp's engine).
     """
 
     version: str | int = "2c"
