@@ -79,7 +79,7 @@ def main() -> None:
         [
             sys.executable,
             "-c",
-            "import sys, collectors.agent_server; print(' '.join(sorted("
+            "import sys, collectors.hostagent.server; print(' '.join(sorted("
             "{m.split('.')[0] for m in sys.modules} & {'pydantic', 'httpx', 'pysnmp', "
             "'apscheduler', 'cryptography', 'sqlite3'})))",
         ],
@@ -116,7 +116,7 @@ def main() -> None:
         }
         (work / "agent.yaml").write_text(yaml.safe_dump(cfg))
         port = _free_port()
-        entry = ["monitord", "agent"] if args.via_cli else ["collectors.agent_server"]
+        entry = ["monitord", "agent"] if args.via_cli else ["collectors.hostagent.server"]
         proc = subprocess.Popen(
             [
                 sys.executable,

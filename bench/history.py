@@ -31,8 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import MONTH, TZ, build
-from monitord.history import History
-from monitord.rollup import RollupRecorder
+from monitord.history import RollupRecorder
+from monitord.history.db import History
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Target, TargetKind
 

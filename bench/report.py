@@ -27,10 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from monitord.history import History
-from monitord.reports.cli import write_reports
-from monitord.reports.period import Period
-from monitord.rollup import (
+from monitord.history import (
     SLOT,
     Batch,
     DistAcc,
@@ -41,6 +38,9 @@ from monitord.rollup import (
     RateAcc,
     write_batch,
 )
+from monitord.history.db import History
+from monitord.reports.cli import write_reports
+from monitord.reports.period import Period
 from monitord.state import Event, EventKind
 from monitord.types import Target, TargetKind
 

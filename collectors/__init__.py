@@ -2,7 +2,7 @@
 
 Registration is the explicit table in collectors/registry.py: adding a collector is one
 import and one line there. `COLLECTORS` is loaded on first use (PEP 562) so that the
-host agent (`collectors.agent_server`) does not import every daemon collector.
+host agent (`collectors.hostagent.server`) does not import every daemon collector.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Final, Literal
 
 from collectors._checks import VIOLATION_SPEC, violation
-from collectors.icmp import PINGER_KEY, Pinger
+from collectors._pinger import PINGER_KEY, Pinger
 from monitord.config import Duration, parse_options
 from monitord.errors import ConfigError, PermissionDenied
 from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target

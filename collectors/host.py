@@ -36,7 +36,7 @@ skipped and counted. A network mount that *hangs* blocks the poll's thread: the 
 reports a timeout; exclude its type (e.g. `fs_exclude_types: [..., nfs4]`). Keep
 `cpu_window` well below the collector's `timeout`. psutil errors map to PermissionDenied
 (access denied) or MalformedResponse (any other failure to read the OS's counters), with
-the samples read so far. The reading code itself is collectors/hostread.py, shared with
+the samples read so far. The reading code itself is collectors/hostagent/hostread.py, shared with
 the host agent.
 """
 
@@ -50,7 +50,7 @@ from typing import ClassVar, Final
 
 import psutil
 
-from collectors.hostread import (
+from collectors.hostagent.hostread import (
     DEFAULT_DISKS_EXCLUDE,
     DEFAULT_FS_EXCLUDE_MOUNTPOINTS,
     DEFAULT_FS_EXCLUDE_TYPES,

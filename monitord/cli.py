@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitord import __version__, control
+from monitord import __version__
+from monitord.alerts import control
 from monitord.config import Config, load_config
 from monitord.errors import ConfigError, HistoryError
 from monitord.types import Shared
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["agent"]:
         # The agent runs on every server: hand off before the daemon's commands are imported.
-        from collectors import agent_server
+        from collectors.hostagent import server as agent_server
 
         return agent_server.main(argv[1:])
     parser = _parser()
@@ -111,7 +112,7 @@ def _commands() -> list[
     tuple[Callable[[Any], argparse.ArgumentParser], Callable[[argparse.Namespace], int]]
 ]:
     """Subcommands that live beside their feature (the agent, reports, SNMP tools)."""
-    from collectors import agent_server
+    from collectors.hostagent import server as agent_server
     from collectors.snmp import cli as snmp_cli
     from monitord.reports import cli as report_cli
 

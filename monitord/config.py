@@ -28,7 +28,7 @@ from pydantic import (
     field_validator,
 )
 
-from monitord.alerts import AlertsConfig
+from monitord.alerts.config import AlertsConfig
 from monitord.configtypes import (
     Address,
     Duration,

@@ -19,15 +19,15 @@ from pathlib import Path
 from exporters.notify import build_notifiers
 from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, specs_by_name
 from exporters.webconfig import load_web_config
-from monitord.alerting import AlertEngine
-from monitord.alerts import AlertEvent
+from monitord.alerts.config import AlertEvent
+from monitord.alerts.control import ControlServer, socket_path
+from monitord.alerts.dispatch import Notifier
+from monitord.alerts.engine import AlertEngine
 from monitord.config import Config, load_config, parse_listen, web_config_path
-from monitord.control import ControlServer, socket_path
-from monitord.dispatch import Notifier
 from monitord.errors import ConfigError, HistoryError
-from monitord.history import History
+from monitord.history.db import History
+from monitord.history.service import HistoryService
 from monitord.log import RedactionFilter, collect_secrets
-from monitord.rollup.service import HistoryService
 from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler
 from monitord.state import Event, State

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from monitord.history import History
+from monitord.history.db import History
 from monitord.reports.common import ReportContext
 from monitord.reports.period import Period
 from monitord.reports.store import HistorySource

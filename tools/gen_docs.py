@@ -212,8 +212,8 @@ def _self_metrics() -> list[tuple[str, str, str, tuple[str, ...]]]:
     """(name, type, help, labels) of monitord's own prometheus_client metrics."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    from monitord.alerting import _AlertCollector
-    from monitord.dispatch import DeliveryMetrics
+    from monitord.alerts.dispatch import DeliveryMetrics
+    from monitord.alerts.engine import _AlertCollector
     from monitord.runner import SelfMetrics
 
     out = []

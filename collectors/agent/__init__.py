@@ -13,7 +13,7 @@ replaced): every series of the `host` collector (monitord_host_*, monitord_inter
 see collectors/host.py) plus, from the monitord agent, monitord_service_up{service},
 monitord_backup_*{backup}, monitord_file_*{file}, monitord_host_failed_logins_total,
 monitord_host_pending_updates, monitord_host_firewall_enabled,
-monitord_agent_check_failures{check} and monitord_host_info (collectors/agent_checks.py).
+monitord_agent_check_failures{check} and monitord_host_info (collectors/hostagent/checks.py).
 From exporters: the host series they can give (node_exporter has no process count
 unless its `processes` collector is on; windows_exporter has no load average and no
 inodes), monitord_host_info, and monitord_service_up for the units/services listed in
@@ -32,7 +32,7 @@ non-loopback address unless `allow_plain_http: true`.
 
 Inventory: `await collector.inventory(target)` returns the agent's /inventory JSON
 (exporters: what their /metrics tell); the daemon calls it every `inventory_every`
-polls and hands it to `monitord.history` (see docs/agent.md).
+polls and hands it to `monitord.history.db` (see docs/agent.md).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from typing import ClassVar, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from collectors import hostread
 from collectors.agent.client import Response, fetch, make_client
 from collectors.agent.mapping import (
     NODE_WANTED,
@@ -63,7 +62,8 @@ from collectors.agent.mapping import (
     map_windows_exporter,
 )
 from collectors.agent.parse import Exposition, ParseError, parse
-from collectors.agent_checks import AGENT_METRICS
+from collectors.hostagent import hostread
+from collectors.hostagent.checks import AGENT_METRICS
 from monitord.config import Duration, SecretValue, parse_options
 from monitord.errors import ConfigError, MalformedResponse
 from monitord.types import MetricSpec, Sample, Shared, Target

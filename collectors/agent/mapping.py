@@ -23,7 +23,7 @@ from enum import StrEnum
 from typing import Final
 
 from collectors.agent.parse import Exposition
-from collectors.hostread import (
+from collectors.hostagent.hostread import (
     DEFAULT_DISKS_EXCLUDE,
     DEFAULT_FS_EXCLUDE_MOUNTPOINTS,
     DEFAULT_FS_EXCLUDE_TYPES,

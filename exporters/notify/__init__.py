@@ -1,6 +1,6 @@
 """Notification senders: e-mail (SMTP), generic webhook, Alertmanager v2 API.
 
-Each sender implements `monitord.dispatch.Notifier`: `send(batch)` raising only
+Each sender implements `monitord.alerts.dispatch.Notifier`: `send(batch)` raising only
 `NotifyError(sender, retryable)`, and `aclose()`. Retries, backoff, queues and metrics
 are the dispatcher's; a sender makes one attempt with its own `timeout`.
 
@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from monitord.alerts import (
+from monitord.alerts.config import (
     AlertmanagerConfig,
     AlertsConfig,
     EmailConfig,
     Severity,
     WebhookConfig,
 )
+from monitord.alerts.dispatch import Notifier
 from monitord.configtypes import Language
-from monitord.dispatch import Notifier
 from monitord.errors import NotifyError
 
 __all__ = ["HttpResponse", "build_notifiers", "post", "tls_context"]

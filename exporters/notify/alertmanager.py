@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from exporters.notify import post, severities, tls_context
-from monitord.alerts import AlertmanagerConfig, Notification, NotificationStatus
+from monitord.alerts.config import AlertmanagerConfig, Notification, NotificationStatus
 
 __all__ = ["AlertmanagerNotifier", "payload"]
 

@@ -10,7 +10,7 @@ STARTTLS, implicit TLS and AUTH, so no dependency is added for it. Each sender h
 own one-thread executor, so a slow mail server delays only its own queue; the socket
 `timeout` bounds every SMTP step and hence the thread.
 
-Texts (subject words, column names, footer) come from monitord/alerts_messages.yaml.
+Texts (subject words, column names, footer) come from monitord/alerts/messages.yaml.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from exporters.notify import severities, tls_context
-from monitord.alerts import EmailConfig, Notification, NotificationStatus, text
+from monitord.alerts.config import EmailConfig, Notification, NotificationStatus, text
 from monitord.configtypes import Language
 from monitord.errors import NotifyError
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from exporters.notify import post, severities, tls_context
-from monitord.alerts import Notification, WebhookConfig
+from monitord.alerts.config import Notification, WebhookConfig
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "WebhookNotifier", "payload", "sign"]
 

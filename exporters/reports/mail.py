@@ -15,7 +15,7 @@ from pathlib import Path
 
 from exporters.notify.smtp import deliver
 from exporters.reports.text import Formatter
-from monitord.alerts import EmailConfig
+from monitord.alerts.config import EmailConfig
 from monitord.reports.settings import ReportsConfig
 
 __all__ = ["build_report_message", "send_reports"]

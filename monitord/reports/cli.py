@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitord.errors import ConfigError, HistoryError
-from monitord.history import History
+from monitord.history.db import History
 from monitord.reports.common import ReportContext
 from monitord.reports.model import Report
 from monitord.reports.period import Period

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from monitord.history import InventorySnapshot
+from monitord.history.db import InventorySnapshot
 from monitord.reports.common import NETWORK_KINDS, SERVER_KINDS, ReportContext, assemble
 from monitord.reports.model import Bytes, Column, Msg, Num, Report, Section, Table, Ts, Value
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from monitord.history import DIST_KINDS, quantile
 from monitord.reports.availability import Outage
 from monitord.reports.common import NETWORK_KINDS, ReportContext, assemble, light
 from monitord.reports.inventory import changes_table
@@ -20,7 +21,6 @@ from monitord.reports.model import (
     Ts,
 )
 from monitord.reports.store import TargetInfo
-from monitord.rollup import DIST_KINDS, quantile
 
 __all__ = ["build_network", "network_kpis"]
 

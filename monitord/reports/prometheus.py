@@ -33,10 +33,18 @@ from datetime import datetime
 from typing import Any
 
 from monitord.errors import HistoryError
-from monitord.history import AlertEvent, InventorySnapshot, StoredEvent, StoredFinding
+from monitord.history import (
+    DEFAULT_WAN_ALIAS,
+    DIST_KINDS,
+    GAUGES,
+    SLOT,
+    WAN_TAGS,
+    DistAcc,
+    IfaceAcc,
+)
+from monitord.history.db import AlertEvent, InventorySnapshot, StoredEvent, StoredFinding
 from monitord.reports.period import Interval, Period, union
 from monitord.reports.store import GaugeStat, IfaceDay, IfaceStat, PollSummary, TargetInfo
-from monitord.rollup import DEFAULT_WAN_ALIAS, DIST_KINDS, GAUGES, SLOT, WAN_TAGS, DistAcc, IfaceAcc
 from monitord.state import EventKind
 
 __all__ = ["PrometheusSource"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from monitord.history import StoredFinding
+from monitord.history.db import StoredFinding
 from monitord.reports.common import ReportContext, assemble
 from monitord.reports.model import Column, Dur, Msg, Num, Pct, Report, Section, Table, Ts
 from monitord.reports.store import GaugeStat

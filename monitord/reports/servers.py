@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from monitord.history import DIST_KINDS, quantile
 from monitord.reports.common import SERVER_KINDS, ReportContext, assemble, light
 from monitord.reports.model import Bytes, Column, Dur, Msg, Num, Pct, Report, Section, Table, Ts
 from monitord.reports.store import GaugeStat, TargetInfo
-from monitord.rollup import DIST_KINDS, quantile
 
 __all__ = ["FsStat", "backups", "build_servers", "filesystems", "server_kpis"]
 

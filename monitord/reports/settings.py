@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from monitord.alerts import AlertsConfig, EmailConfig
+from monitord.alerts.config import AlertsConfig, EmailConfig
 from monitord.configtypes import Duration, Language, StrictModel
 
 __all__ = [

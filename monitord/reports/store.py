@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from monitord.history import AlertEvent, History, InventorySnapshot, StoredEvent, StoredFinding
+from monitord.history import DistAcc, IfaceAcc
+from monitord.history.db import AlertEvent, History, InventorySnapshot, StoredEvent, StoredFinding
 from monitord.reports.period import Interval, Period, union
-from monitord.rollup import DistAcc, IfaceAcc
 
 __all__ = [
     "GaugeStat",

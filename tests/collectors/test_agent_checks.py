@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from collectors.agent_checks import (
+from collectors.hostagent.checks import (
     Checks,
     count_apt_upgrades,
     count_dnf_updates,
@@ -28,8 +28,8 @@ from collectors.agent_checks import (
     parse_windows_update_count,
     scan_backup,
 )
-from collectors.agent_config import BackupCheck, SecurityConfig, ServiceCheck
-from collectors.agent_inventory import (
+from collectors.hostagent.config import BackupCheck, SecurityConfig, ServiceCheck
+from collectors.hostagent.inventory import (
     basic_info,
     parse_dpkg_status,
     parse_os_release,

@@ -23,8 +23,8 @@ import psutil
 import pytest
 import yaml
 
-from collectors.agent_config import load_config
-from collectors.agent_server import FailureLimiter, render
+from collectors.hostagent.config import load_config
+from collectors.hostagent.server import FailureLimiter, render
 from monitord.errors import ConfigError
 from monitord.types import MetricSpec, Sample, SampleKind
 from tests.conftest import free_port, wait_for
@@ -110,7 +110,7 @@ def spawn_agent(
     log_level: str = "debug",
     cli: bool = False,
 ) -> AgentProc:
-    """Start `python -m collectors.agent_server` (or, with `cli`, the `monitord agent`
+    """Start `python -m collectors.hostagent.server` (or, with `cli`, the `monitord agent`
     command itself) on a free loopback port."""
     n = len(list(tmp_path.glob("agent-*.log")))
     token_file = tmp_path / f"agent-{n}.token"
@@ -120,7 +120,7 @@ def spawn_agent(
     args = [
         sys.executable,
         "-m",
-        *(["monitord", "agent"] if cli else ["collectors.agent_server"]),
+        *(["monitord", "agent"] if cli else ["collectors.hostagent.server"]),
         "--listen",
         f"127.0.0.1:{port}",
         "--token-file",
@@ -480,7 +480,7 @@ _LIGHT_LAUNCHER = """
 import sys
 # The package as the unit runs it: collectors/__init__.py loads the daemon's collector
 # table only on first use, so the agent itself must pull in none of it.
-from collectors import agent_server
+from collectors.hostagent import server as agent_server
 heavy = {m.split(".")[0] for m in sys.modules} & {"pydantic", "httpx", "pysnmp", "apscheduler",
                                                    "cryptography", "sqlite3", "prometheus_client"}
 if heavy:

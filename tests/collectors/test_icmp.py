@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import pytest
 
-from collectors import icmp
+from collectors import _pinger, icmp
 from monitord.errors import (
     CollectorError,
     ConfigError,
@@ -96,7 +96,7 @@ def assert_all_answered(v: dict[str, float], count: int = 3) -> None:
     ids=["rfc1071", "empty", "odd-length", "all-ones", "echo-header"],
 )
 def test_internet_checksum(data: bytes, expected: int) -> None:
-    assert icmp.internet_checksum(data) == expected
+    assert _pinger.internet_checksum(data) == expected
 
 
 @pytest.mark.parametrize(
@@ -112,17 +112,17 @@ def test_internet_checksum(data: bytes, expected: int) -> None:
 def test_echo_request_checksum_verifies(
     icmp_type: int, ident: int, seq: int, payload: bytes
 ) -> None:
-    packet = icmp.build_echo_request(icmp_type, ident, seq, payload)
+    packet = _pinger.build_echo_request(icmp_type, ident, seq, payload)
     assert packet[0] == icmp_type and packet[1] == 0
     assert int.from_bytes(packet[4:6], "big") == ident
     assert int.from_bytes(packet[6:8], "big") == seq
     assert packet[8:] == payload
-    assert icmp.internet_checksum(packet) == 0  # a correct checksum sums to zero
+    assert _pinger.internet_checksum(packet) == 0  # a correct checksum sums to zero
     # The precomputed payload sum gives the same packet as summing it each time.
     payload_sum = sum(
         int.from_bytes((payload + b"\0")[i : i + 2], "big") for i in range(0, len(payload), 2)
     )
-    assert icmp.build_echo_request(icmp_type, ident, seq, payload, payload_sum) == packet
+    assert _pinger.build_echo_request(icmp_type, ident, seq, payload, payload_sum) == packet
 
 
 @pytest.mark.parametrize(
@@ -140,7 +140,7 @@ def test_echo_request_checksum_verifies(
 def test_jitter_is_mean_absolute_consecutive_difference(
     rtts: list[float], expected: float | None
 ) -> None:
-    got = icmp.jitter(rtts)
+    got = _pinger.jitter(rtts)
     if expected is None:
         assert got is None
     else:
@@ -150,16 +150,16 @@ def test_jitter_is_mean_absolute_consecutive_difference(
 @pytest.mark.parametrize(
     ("rtts", "expected"),
     [
-        ([None, None, None], icmp.EchoSummary(3, 0, 1.0, None, None, None, None)),
-        ([0.001, 0.002, 0.003], icmp.EchoSummary(3, 3, 0.0, 0.001, 0.002, 0.003, 0.001)),
-        ([0.001, None, 0.003], icmp.EchoSummary(3, 2, 1 / 3, 0.001, 0.002, 0.003, 0.002)),
-        ([None, 0.004], icmp.EchoSummary(2, 1, 0.5, 0.004, 0.004, 0.004, None)),
-        ([], icmp.EchoSummary(0, 0, 0.0, None, None, None, None)),
+        ([None, None, None], _pinger.EchoSummary(3, 0, 1.0, None, None, None, None)),
+        ([0.001, 0.002, 0.003], _pinger.EchoSummary(3, 3, 0.0, 0.001, 0.002, 0.003, 0.001)),
+        ([0.001, None, 0.003], _pinger.EchoSummary(3, 2, 1 / 3, 0.001, 0.002, 0.003, 0.002)),
+        ([None, 0.004], _pinger.EchoSummary(2, 1, 0.5, 0.004, 0.004, 0.004, None)),
+        ([], _pinger.EchoSummary(0, 0, 0.0, None, None, None, None)),
     ],
     ids=["all-lost", "all-back", "one-lost", "one-back", "nothing-sent"],
 )
-def test_summarize(rtts: list[float | None], expected: icmp.EchoSummary) -> None:
-    got = icmp.summarize(rtts)
+def test_summarize(rtts: list[float | None], expected: _pinger.EchoSummary) -> None:
+    got = _pinger.summarize(rtts)
     assert (got.sent, got.received) == (expected.sent, expected.received)
     for name in ("loss", "rtt_min", "rtt_avg", "rtt_max", "jitter"):
         want = getattr(expected, name)
@@ -171,7 +171,7 @@ def test_summarize(rtts: list[float | None], expected: icmp.EchoSummary) -> None
 
 def test_default_options_are_the_documented_defaults() -> None:
     opts = icmp.build({}, Shared()).options
-    assert opts == icmp.Options(3, 0.2, 1.0, "auto", 56, icmp.Family.AUTO)
+    assert opts == icmp.Options(3, 0.2, 1.0, "auto", 56, _pinger.Family.AUTO)
 
 
 def test_options_parse_durations_and_modes() -> None:
@@ -186,7 +186,7 @@ def test_options_parse_durations_and_modes() -> None:
         Shared(),
     ).options
     assert (opts.packet_interval, opts.packet_timeout) == (0.5, 2.0)
-    assert opts.privileged is False and opts.family is icmp.Family.IPV6 and opts.count == 5
+    assert opts.privileged is False and opts.family is _pinger.Family.IPV6 and opts.count == 5
 
 
 @pytest.mark.parametrize(
@@ -233,8 +233,8 @@ def test_thousand_loopback_targets_at_once_report_no_loss() -> None:
         start = time.monotonic()
         try:
             results = await asyncio.gather(*(collector.collect(t) for t in targets))
-            pinger = shared.peek(icmp.PINGER_KEY)
-            assert isinstance(pinger, icmp.Pinger)
+            pinger = shared.peek(_pinger.PINGER_KEY)
+            assert isinstance(pinger, _pinger.Pinger)
             return results, pinger.outstanding, time.monotonic() - start
         finally:
             await shared.aclose()
@@ -277,11 +277,11 @@ def test_closing_the_pinger_mid_poll_is_not_reported_as_loss() -> None:
         collector = icmp.build({"packet_interval": "1s"}, shared)
         task = asyncio.create_task(collector.collect(Target("t", "127.0.0.1")))
         deadline = time.monotonic() + 5
-        while not isinstance(shared.peek(icmp.PINGER_KEY), icmp.Pinger):
+        while not isinstance(shared.peek(_pinger.PINGER_KEY), _pinger.Pinger):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.005)
-        pinger = shared.peek(icmp.PINGER_KEY)
-        assert isinstance(pinger, icmp.Pinger)
+        pinger = shared.peek(_pinger.PINGER_KEY)
+        assert isinstance(pinger, _pinger.Pinger)
         await shared.aclose()  # shutdown while the poll waits for its second request
         with pytest.raises(CollectorError, match="closed during the poll") as info:
             await task
@@ -435,8 +435,8 @@ def test_cancelled_polls_leave_nothing_registered(host: NetnsHost) -> None:
             tasks = [asyncio.create_task(collector.collect(t)) for t in silent + answering]
             deadline = time.monotonic() + 5
             while True:
-                pinger = shared.peek(icmp.PINGER_KEY)
-                if isinstance(pinger, icmp.Pinger) and pinger.outstanding >= 20:
+                pinger = shared.peek(_pinger.PINGER_KEY)
+                if isinstance(pinger, _pinger.Pinger) and pinger.outstanding >= 20:
                     break
                 assert time.monotonic() < deadline, "requests never registered"
                 await asyncio.sleep(0.005)
@@ -465,7 +465,7 @@ def test_cancelled_polls_leave_nothing_registered(host: NetnsHost) -> None:
 
 _CHILD = """
 import asyncio, json, socket, sys
-from collectors import icmp
+from collectors import _pinger, icmp
 from monitord.errors import CollectorError
 from monitord.types import Shared, Target
 
@@ -476,7 +476,7 @@ async def main(address, options):
             samples = await icmp.build(options, shared).collect(Target("child", address))
         except CollectorError as exc:
             return {"error": type(exc).__name__, "message": str(exc)}
-        pinger = shared.peek(icmp.PINGER_KEY)
+        pinger = shared.peek(_pinger.PINGER_KEY)
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         raw = pinger.mode(family, options.get("privileged", "auto"))
         return {"values": {s.name: s.value for s in samples}, "raw": raw}
@@ -564,8 +564,8 @@ def test_privileged_auto_as_root_uses_raw_sockets() -> None:
         shared = Shared()
         try:
             assert values(await collect(Target("t", "127.0.0.1"), FAST, shared))
-            pinger = shared.peek(icmp.PINGER_KEY)
-            assert isinstance(pinger, icmp.Pinger)
+            pinger = shared.peek(_pinger.PINGER_KEY)
+            assert isinstance(pinger, _pinger.Pinger)
             return pinger.mode(socket.AF_INET, "auto")
         finally:
             await shared.aclose()

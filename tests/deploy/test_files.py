@@ -186,7 +186,7 @@ def test_generated_docs_cover_the_model_and_the_specs() -> None:
 
 
 def test_a_runbook_in_spanish_and_english_for_every_builtin_alert() -> None:
-    builtin = yaml.safe_load((REPO / "monitord/alerts_rules.yaml").read_text())
+    builtin = yaml.safe_load((REPO / "monitord/alerts/rules.yaml").read_text())
     for name in builtin:
         text = (REPO / f"docs/runbooks/{name}.md").read_text()
         assert text.startswith(f"# {name}\n")

@@ -72,8 +72,8 @@ def test_promtool_test_rules_cover_every_alert() -> None:
 
 
 def test_alerting_rules_are_monitords_builtin_defaults() -> None:
-    """Same names, severities, thresholds and `for` as monitord/alerts_rules.yaml."""
-    builtin = yaml.safe_load((REPO / "monitord/alerts_rules.yaml").read_text())
+    """Same names, severities, thresholds and `for` as monitord/alerts/rules.yaml."""
+    builtin = yaml.safe_load((REPO / "monitord/alerts/rules.yaml").read_text())
     rules = {
         r["alert"]: r
         for g in yaml.safe_load((PROM / "rules/monitord-alerts.yml").read_text())["groups"]

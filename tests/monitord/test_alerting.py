@@ -25,11 +25,11 @@ import pytest
 from collectors import icmp
 from exporters.notify import build_notifiers
 from exporters.prometheus import specs_by_name
-from monitord.alerting import AlertEngine
-from monitord.alerts import AlertEvent, AlertsConfig
+from monitord.alerts.config import AlertEvent, AlertsConfig
+from monitord.alerts.control import ControlServer, add_parser, run
+from monitord.alerts.engine import AlertEngine
 from monitord.config import parse_config_text
 from monitord.configtypes import Language
-from monitord.control import ControlServer, add_parser, run
 from monitord.daemon import collector_specs
 from monitord.errors import TargetUnreachable
 from monitord.runner import Runner, SelfMetrics

@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from monitord.alert_texts import format_value
-from monitord.alerting import AlertEngine
-from monitord.alerts import (
+from monitord.alerts.config import (
     AlertEvent,
     AlertsConfig,
     NotificationStatus,
@@ -26,9 +24,11 @@ from monitord.alerts import (
     catalog,
     render,
 )
+from monitord.alerts.engine import AlertEngine
+from monitord.alerts.maintenance import Cron, MaintenanceWindow, SilenceStore
+from monitord.alerts.rules import linear_fit
+from monitord.alerts.texts import format_value
 from monitord.configtypes import Language
-from monitord.maintenance import Cron, MaintenanceWindow, SilenceStore
-from monitord.rules import linear_fit
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Target, TargetKind
 from tests.conftest import FakeClock
@@ -518,8 +518,8 @@ def test_backup_stale_reads_the_agents_backup_checks_and_their_policy(
     import os
     import time
 
-    from collectors.agent_checks import Checks
-    from collectors.agent_config import BackupCheck, SecurityConfig
+    from collectors.hostagent.checks import Checks
+    from collectors.hostagent.config import BackupCheck, SecurityConfig
 
     nightly, weekly = tmp_path / "nightly", tmp_path / "weekly"
     for folder, age_h in ((nightly, 30), (weekly, 30)):

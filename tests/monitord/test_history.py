@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from monitord.errors import HistoryError
-from monitord.history import AlertEvent, Finding, History, retention_cutoff
-from monitord.rollup import Batch, GaugeAcc, IfaceAcc, PollAcc, write_batch
+from monitord.history import Batch, GaugeAcc, IfaceAcc, PollAcc, write_batch
+from monitord.history.db import AlertEvent, Finding, History, retention_cutoff
 from monitord.state import Event, EventKind
 
 TZ = ZoneInfo("America/Bogota")

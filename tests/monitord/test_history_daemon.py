@@ -199,7 +199,7 @@ def test_monthly_job_writes_last_month_and_emails_it(tmp_path: Path) -> None:
 
     from collectors import COLLECTORS
     from monitord.config import parse_config_text
-    from monitord.rollup.service import HistoryService
+    from monitord.history.service import HistoryService
     from monitord.state import State
     from monitord.types import Shared
     from tests.conftest import FakeClock

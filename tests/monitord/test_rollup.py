@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitord.errors import HistoryError
-from monitord.history import History
-from monitord.rollup import (
+from monitord.history import (
     HistKind,
     RollupRecorder,
     bucket_of,
@@ -23,6 +22,7 @@ from monitord.rollup import (
     day_key,
     quantile,
 )
+from monitord.history.db import History
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Target
 from tests.conftest import REPO, FakeClock
@@ -310,8 +310,8 @@ def test_failed_write_keeps_windows_pending(tmp_path: Path) -> None:
 
 _WRITER = r"""
 import sys, time
-from monitord.history import History
-from monitord.rollup import RollupRecorder
+from monitord.history.db import History
+from monitord.history import RollupRecorder
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Target
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from monitord.alerts import Notification, NotificationStatus, Severity
+from monitord.alerts.config import Notification, NotificationStatus, Severity
 from monitord.configtypes import Language
 
 

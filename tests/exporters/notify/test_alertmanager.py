@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from exporters.notify.alertmanager import AlertmanagerNotifier
-from monitord.alerts import AlertmanagerConfig, NotificationStatus
+from monitord.alerts.config import AlertmanagerConfig, NotificationStatus
 from monitord.errors import NotifyError
 from tests.conftest import free_port
 from tests.exporters.notify.conftest import notification

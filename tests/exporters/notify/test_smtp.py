@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from exporters.notify.smtp import EmailNotifier, build_message
-from monitord.alerts import EmailConfig, NotificationStatus
+from monitord.alerts.config import EmailConfig, NotificationStatus
 from monitord.configtypes import Language
 from monitord.errors import NotifyError
 from monitord.secrets import Secret

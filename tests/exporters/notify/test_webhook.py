@@ -11,8 +11,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from exporters.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookNotifier, sign
-from monitord.alerts import NotificationStatus, RetryConfig, WebhookConfig
-from monitord.dispatch import DeliveryMetrics, Dispatcher
+from monitord.alerts.config import NotificationStatus, RetryConfig, WebhookConfig
+from monitord.alerts.dispatch import DeliveryMetrics, Dispatcher
 from monitord.errors import NotifyError
 from monitord.secrets import Secret
 from tests.conftest import free_port

@@ -9,9 +9,9 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from monitord.history import AlertEvent, History
+from monitord.history import RollupRecorder
+from monitord.history.db import AlertEvent, History
 from monitord.reports.settings import MaintenanceWindow, ReportsConfig
-from monitord.rollup import RollupRecorder
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Target, TargetKind
 from tests.conftest import FakeClock

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from monitord.history import History
+from monitord.history import Batch, PollAcc, write_batch
+from monitord.history.db import History
 from monitord.reports.availability import AvailabilityModel
 from monitord.reports.period import Period
 from monitord.reports.settings import MaintenanceWindow
 from monitord.reports.store import HistorySource, TargetInfo
-from monitord.rollup import Batch, PollAcc, write_batch
 from monitord.state import Event, EventKind
 from tests.monitord.reports.month import TZ, at
 

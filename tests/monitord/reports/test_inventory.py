@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitord.history import InventorySnapshot
+from monitord.history.db import InventorySnapshot
 from monitord.reports.common import ReportContext
 from monitord.reports.inventory import build_inventory, changes, normalize
 from monitord.reports.model import Msg, Num, Ts

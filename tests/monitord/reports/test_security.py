@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitord.history import Finding, History
+from monitord.history.db import Finding, History
 from monitord.reports.common import ReportContext
 from monitord.reports.model import Msg, Num
 from monitord.reports.period import Period
@@ -48,9 +48,9 @@ def test_findings_open_resolved_and_changes(tmp_path: Path) -> None:
 
 def test_agent_security_sections_from_recorded_month(tmp_path: Path) -> None:
     """A month of agent polls (hourly) through State, the recorder and the findings job."""
+    from monitord.history import RollupRecorder
+    from monitord.history.service import history_checks
     from monitord.reports.model import Dur, Ts
-    from monitord.rollup import RollupRecorder
-    from monitord.rollup.service import history_checks
     from monitord.state import State
     from monitord.types import Sample, SampleKind, Target, TargetKind
     from tests.conftest import FakeClock

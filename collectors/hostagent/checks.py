@@ -1,6 +1,6 @@
 """What the host agent checks besides the host readings: services, backups, files, security.
 
-Runs inside `monitord agent` (collectors/agent_server.py), never in the daemon; the daemon
+Runs inside `monitord agent` (collectors/hostagent/server.py), never in the daemon; the daemon
 imports only the metric specs below. Every check reads what the agent's own config file
 names (unit names, process names, folders, files, log paths): a request never names a
 command, a path or a unit. The commands it may run are fixed argument lists, without a
@@ -48,7 +48,7 @@ from typing import Final
 
 import psutil
 
-from collectors.agent_config import BackupCheck, SecurityConfig, ServiceCheck
+from collectors.hostagent.config import BackupCheck, SecurityConfig, ServiceCheck
 from monitord.types import MetricSpec, Sample, SampleKind
 
 __all__ = [

@@ -1,4 +1,11 @@
-"""Rollups for the monthly reports: accumulate each poll in memory, write them to the history.
+"""History: what the monthly reports need, on disk (SQLite, WAL), and how it gets there.
+
+Modules: `db` (the SQLite store: schema, events, alert events, inventory, findings,
+retention), `accumulate` (mergeable accumulators), `recorder` (folds polls into windows),
+`batch` (writes a closed window), `service` (the history inside the running daemon: jobs
+for flush, findings, inventory, pruning and the monthly reports).
+
+Rollups: accumulate each poll in memory, write them to the history.
 
 `RollupRecorder.observe(view)` runs after every poll (cheap, in memory, no I/O);
 `RollupRecorder.flush()` writes the windows that closed (of `window` seconds, default
@@ -7,7 +14,7 @@ stored rows (sums add, extremes take the extreme, histograms add). A crash or
 `kill -9` therefore loses at most the current window; a restart continues the same
 hours and days. `flush(force=True)` (at shutdown) also writes the open window.
 
-What it keeps (see `monitord.history` for the tables):
+What it keeps (see `monitord.history.db` for the tables):
 - per (target, collector) and hour: polls run and good, the poll interval, restarts
   (uptime going back) and the last uptime;
 - per target and day: distributions of `monitord_icmp_rtt_seconds` (max from
@@ -29,7 +36,7 @@ is within 1 % of the exact value), ratios in linear buckets of 0.01 (within 0.00
 
 from __future__ import annotations
 
-from monitord.rollup.accumulate import (
+from monitord.history.accumulate import (
     DEFAULT_WAN_ALIAS,
     DIST_KINDS,
     GAUGES,
@@ -48,8 +55,8 @@ from monitord.rollup.accumulate import (
     day_key,
     quantile,
 )
-from monitord.rollup.recorder import RollupRecorder
-from monitord.rollup.store import write_batch
+from monitord.history.batch import write_batch
+from monitord.history.recorder import RollupRecorder
 
 __all__ = [
     "DEFAULT_WAN_ALIAS",

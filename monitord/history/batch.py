@@ -7,8 +7,8 @@ import sqlite3
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
-from monitord.history import History
-from monitord.rollup.accumulate import Batch, DistAcc, SeriesId
+from monitord.history.accumulate import Batch, DistAcc, SeriesId
+from monitord.history.db import History
 
 __all__ = ["write_batch"]
 

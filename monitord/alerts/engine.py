@@ -38,8 +38,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from monitord.alert_texts import Composer, dependents
-from monitord.alerts import (
+from monitord.alerts.config import (
     AlertEvent,
     AlertEventKind,
     AlertsConfig,
@@ -48,10 +47,17 @@ from monitord.alerts import (
     RuleConfig,
     Severity,
 )
+from monitord.alerts.dispatch import DeliveryMetrics, Dispatcher, Notifier
+from monitord.alerts.maintenance import SilenceStore
+from monitord.alerts.rules import (
+    Evaluator,
+    InstanceKey,
+    Observation,
+    SnapshotIndex,
+    target_down_state,
+)
+from monitord.alerts.texts import Composer, dependents
 from monitord.configtypes import Language
-from monitord.dispatch import DeliveryMetrics, Dispatcher, Notifier
-from monitord.maintenance import SilenceStore
-from monitord.rules import Evaluator, InstanceKey, Observation, SnapshotIndex, target_down_state
 from monitord.state import Snapshot
 from monitord.types import Clock, SystemClock, Target
 

@@ -6,10 +6,10 @@
 Endpoints (GET only; every request needs `Authorization: Bearer <token>`):
   /metrics    Prometheus text: the same `monitord_host_*` and `monitord_interface_*` series
               as the daemon's in-process `host` collector (the reading code is
-              `collectors.hostread.HostReader`), plus services, backups, files,
-              security inputs and `monitord_host_info` (see collectors/agent_checks.py).
+              `collectors.hostagent.hostread.HostReader`), plus services, backups, files,
+              security inputs and `monitord_host_info` (see collectors/hostagent/checks.py).
               Every series carries `target` = the agent's `name` (default: host name).
-  /inventory  JSON inventory (collectors/agent_inventory.py), cached `inventory_cache`.
+  /inventory  JSON inventory (collectors/hostagent/inventory.py), cached `inventory_cache`.
 
 Security: binds 127.0.0.1 unless told otherwise; the token is compared in constant time
 (`hmac.compare_digest`) and only read from the Authorization header (never from the
@@ -23,7 +23,7 @@ connections are served at once; more are closed at once. No request names a comm
 path or unit: the routes are fixed and the checks come from the agent's own config.
 
 Served with the standard library (ThreadingHTTPServer + ssl) to stay small: the agent
-imports psutil, PyYAML and `collectors.hostread`, not the daemon (no APScheduler, no
+imports psutil, PyYAML and `collectors.hostagent.hostread`, not the daemon (no APScheduler, no
 pysnmp, no pydantic: its config file is validated here, as strictly: unknown keys and
 wrong types are errors naming the field).
 Exit codes of `run()`: 0 stopped by SIGTERM/SIGINT, 2 bad config or token file,
@@ -49,10 +49,16 @@ from typing import Final
 
 import psutil
 
-from collectors import hostread
-from collectors.agent_checks import AGENT_METRICS, Checks
-from collectors.agent_config import DEFAULT_PORT, AgentConfig, load_config, parse_listen, read_token
-from collectors.agent_inventory import basic_info, read_inventory
+from collectors.hostagent import hostread
+from collectors.hostagent.checks import AGENT_METRICS, Checks
+from collectors.hostagent.config import (
+    DEFAULT_PORT,
+    AgentConfig,
+    load_config,
+    parse_listen,
+    read_token,
+)
+from collectors.hostagent.inventory import basic_info, read_inventory
 from monitord import __version__
 from monitord.errors import ConfigError
 from monitord.types import MetricSpec, Sample, SampleKind
@@ -401,7 +407,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry (`python -m collectors.agent_server ...`), same flags as `agent`."""
+    """Stand-alone entry (`python -m collectors.hostagent.server ...`), same flags as `agent`."""
     p = argparse.ArgumentParser(prog="monitord agent", description=__doc__.splitlines()[0])
     _arguments(p)
     return run(p.parse_args(argv))

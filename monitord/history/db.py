@@ -4,7 +4,7 @@ Holds what the monthly reports need, not raw samples:
 
 - `events`: state transitions per (target, collector); an outage runs from a `down`
   event to the next `up` event of the same pair (schema 1);
-- rollups written by `monitord.rollup.RollupRecorder` (schema 2): `series` (one id per
+- rollups written by `monitord.history.RollupRecorder` (schema 2): `series` (one id per
   target/collector/kind/object), `poll_hour` (polls obtained and good per hour),
   `dist_day` (daily distributions as sparse histograms: RTT, loss, CPU, memory),
   `gauge_day` (first/last/min/max of a gauge per day: filesystems, database sizes),

@@ -20,7 +20,7 @@ from typing import Annotated, Final, Literal, TypeVar, get_args, get_origin, get
 
 import yaml
 
-from collectors import hostread
+from collectors.hostagent import hostread
 from monitord.errors import ConfigError, ConfigIssue
 
 __all__ = [

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from monitord.alerts import RuleConfig, RuleKind
+from monitord.alerts.config import RuleConfig, RuleKind
 from monitord.state import GroupView, LabelSet, SeriesValue, Snapshot
 from monitord.types import Target
 

@@ -40,8 +40,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitord import findings as fnd
 from monitord.errors import CollectorError, HistoryError, NotifyError
-from monitord.history import Finding, History, retention_cutoff
-from monitord.rollup.recorder import RollupRecorder
+from monitord.history.db import Finding, History, retention_cutoff
+from monitord.history.recorder import RollupRecorder
 from monitord.state import GroupView, LabelSet, Snapshot
 from monitord.types import Clock, SystemClock, Target
 

@@ -28,7 +28,7 @@ from typing import ClassVar, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from monitord.alerts import Notification, NotificationStatus, RetryConfig, Severity
+from monitord.alerts.config import Notification, NotificationStatus, RetryConfig, Severity
 from monitord.errors import NotifyError
 from monitord.types import Clock, SystemClock
 

@@ -73,7 +73,7 @@ GAUGES: Final[Mapping[str, tuple[str, str]]] = {
     "monitord_database_size_bytes": ("db_size", "database"),
     "monitord_backup_last_success_timestamp_seconds": ("backup_ts", "policy"),
     "monitord_backup_size_bytes": ("backup_size", "policy"),
-    # host agent (collectors/agent_checks.py): backups by folder, security state
+    # host agent (collectors/hostagent/checks.py): backups by folder, security state
     "monitord_backup_newest_size_bytes": ("backup_size", "backup"),
     "monitord_backup_max_age_seconds": ("backup_max_age", "backup"),  # the backup's policy
     "monitord_host_pending_updates": ("pending_updates", ""),

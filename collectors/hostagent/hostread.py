@@ -1,5 +1,5 @@
 """Reading the local machine with psutil: the code shared by the in-process `host` collector
-(collectors/host.py) and the host agent (collectors/agent_server.py), and the metric specs
+(collectors/host.py) and the host agent (collectors/hostagent/server.py), and the metric specs
 both publish.
 
 Kept free of the daemon's config machinery (no pydantic) so the agent stays small: it

@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from monitord.alerting import AlertEngine
+from monitord.alerts.engine import AlertEngine
 from monitord.configtypes import parse_duration
 
 __all__ = ["SOCKET_NAME", "ControlServer", "add_parser", "request", "run", "socket_path"]

@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from monitord.history import History
-from monitord.rollup.accumulate import (
+from monitord.history.accumulate import (
     AGE_GAUGES,
     BUSY_RATIO,
     COUNTER_DISTS,
@@ -30,7 +29,8 @@ from monitord.rollup.accumulate import (
     RateAcc,
     SeriesId,
 )
-from monitord.rollup.store import write_batch
+from monitord.history.batch import write_batch
+from monitord.history.db import History
 from monitord.state import GroupView, LabelSet, SeriesValue
 from monitord.types import Clock, SystemClock, Target
 

@@ -1,7 +1,7 @@
 """Alert rules: the `alerts:` config section, the built-in rules, and the message catalog.
 
-Pure definitions, no I/O besides reading the packaged catalog: `monitord.rules` turns a
-rule and a state snapshot into observations, `monitord.alerting` runs the rule state
+Pure definitions, no I/O besides reading the packaged catalog: `monitord.alerts.rules` turns a
+rule and a state snapshot into observations, `monitord.alerts.engine` runs the rule state
 machine and hands `Notification`s to the senders in `exporters/notify`.
 
 A rule is one of four kinds:
@@ -13,7 +13,7 @@ A rule is one of four kinds:
 - `growth`: the relative growth of a series over `window` above `threshold`.
 A rule whose metric no collector emits simply never fires.
 
-The built-in rules (monitord/alerts_rules.yaml) are on by default; `alerts.rules.<name>`
+The built-in rules (monitord/alerts/rules.yaml) are on by default; `alerts.rules.<name>`
 overrides any field of a built-in rule (`{target_down: {for: 60s}}`) or defines a new
 rule (with `kind`).
 """
@@ -33,9 +33,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from monitord.alerts.maintenance import MaintenanceWindow
 from monitord.configtypes import Duration, Language, SecretValue, StrictModel, parse_duration
-from monitord.history import AlertEvent
-from monitord.maintenance import MaintenanceWindow
+from monitord.history.db import AlertEvent
 from monitord.types import Target, TargetKind
 
 __all__ = [
@@ -437,11 +437,11 @@ class AlertEventKind(StrEnum):
 
 @cache
 def catalog() -> Mapping[str, Any]:
-    """The packaged message catalog (monitord/alerts_messages.yaml), read once."""
-    raw = resources.files("monitord").joinpath("alerts_messages.yaml").read_text("utf-8")
+    """The packaged message catalog (monitord/alerts/messages.yaml), read once."""
+    raw = resources.files("monitord.alerts").joinpath("messages.yaml").read_text("utf-8")
     data = yaml.safe_load(raw)
     if not isinstance(data, dict):
-        raise RuntimeError("monitord/alerts_messages.yaml must be a mapping")
+        raise RuntimeError("monitord/alerts/messages.yaml must be a mapping")
     return data
 
 
@@ -471,12 +471,12 @@ def _check_regexes(v: dict[str, str]) -> dict[str, str]:
 
 
 def builtin_rules() -> Mapping[str, RuleConfig]:
-    """The built-in rules (monitord/alerts_rules.yaml), read and validated once."""
+    """The built-in rules (monitord/alerts/rules.yaml), read and validated once."""
     return _builtin_rules()
 
 
 @cache
 def _builtin_rules() -> Mapping[str, RuleConfig]:
-    raw = resources.files("monitord").joinpath("alerts_rules.yaml").read_text("utf-8")
+    raw = resources.files("monitord.alerts").joinpath("rules.yaml").read_text("utf-8")
     data = yaml.safe_load(raw)
     return MappingProxyType({n: RuleConfig.model_validate(r) for n, r in data.items()})

@@ -1,6 +1,6 @@
 """What an alert says: template values, catalog texts, and the `Notification` itself.
 
-Texts come from monitord/alerts_messages.yaml (or a rule's own `summary`/`description`
+Texts come from monitord/alerts/messages.yaml (or a rule's own `summary`/`description`
 in the config), rendered in the daemon's language; values are formatted for people
 (ratios as percent, durations, IEC bytes, decimal comma in Spanish).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
-from monitord.alerts import (
+from monitord.alerts.config import (
     Notification,
     NotificationStatus,
     RuleConfig,
@@ -20,8 +20,8 @@ from monitord.alerts import (
     render,
     text,
 )
+from monitord.alerts.rules import Observation
 from monitord.configtypes import Language, format_duration
-from monitord.rules import Observation
 from monitord.types import Target
 
 __all__ = ["MAX_DEPENDENTS", "Composer", "dependents", "format_value"]
