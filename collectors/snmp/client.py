@@ -423,20 +423,27 @@ async def resolve(host: str, port: int) -> tuple[int, tuple[str, int]]:
 
 
 class _Datagrams(asyncio.DatagramProtocol):
+    """Replies go to the future waiting for their id; undecodable ones are counted."""
+
     def __init__(self) -> None:
-        self.waiters: dict[int, asyncio.Future[Response]] = {}
+        self.waiters: dict[int, asyncio.Future[object]] = {}
         self.malformed = 0
         self.error: OSError | None = None
 
+    def decode(self, data: bytes) -> tuple[int, object]:
+        """(id, reply) of a datagram; raise BerError. v1/v2c: the request-id."""
+        resp = decode_response(data)
+        return resp.request_id, resp
+
     def datagram_received(self, data: bytes, addr: object) -> None:
         try:
-            resp = decode_response(data)
+            key, reply = self.decode(data)
         except BerError:
             self.malformed += 1
             return
-        fut = self.waiters.get(resp.request_id)
+        fut = self.waiters.get(key)
         if fut is not None and not fut.done():
-            fut.set_result(resp)
+            fut.set_result(reply)
 
     def error_received(self, exc: Exception) -> None:
         if isinstance(exc, OSError):
@@ -526,18 +533,29 @@ class NativeSession(_RetryingSession):
         return self._transport
 
     async def _attempt(self, pdu: PduType, oids: Sequence[Oid], reps: int) -> list[VarBind] | None:
-        transport = await self._open()
         rid = next(self._ids) & 0x7FFFFFFF
         msg = encode_request(self.version, self._community, pdu, rid, oids, max_repetitions=reps)
-        fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self._proto.waiters[rid] = fut
+        resp = await self._exchange(rid, msg)
+        if not isinstance(resp, Response):
+            return None
+        if resp.community != self._community or resp.version != self.version:
+            raise BadResponse("response with another community or version")
+        if resp.error_status:
+            _raise_status(resp.error_status, resp.error_index)
+        return resp.varbinds
+
+    async def _exchange(self, key: int, data: bytes) -> object | None:
+        """Send `data`, wait for the reply with id `key` (see `_Datagrams`); None on timeout."""
+        transport = await self._open()
+        fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._proto.waiters[key] = fut
         try:
             async with self._limiter.semaphore:
                 self.stats.requests += 1
-                transport.sendto(msg)
+                transport.sendto(data)
                 try:
                     async with asyncio.timeout(self._timeout):
-                        resp = await fut
+                        return await fut
                 except TimeoutError:
                     return None
         except ConnectionRefusedError:
@@ -545,12 +563,7 @@ class NativeSession(_RetryingSession):
         except OSError as exc:
             raise Unreachable(f"{self._addr[0]}:{self._addr[1]}: {exc.strerror}") from None
         finally:
-            self._proto.waiters.pop(rid, None)
-        if resp.community != self._community or resp.version != self.version:
-            raise BadResponse("response with another community or version")
-        if resp.error_status:
-            _raise_status(resp.error_status, resp.error_index)
-        return resp.varbinds
+            self._proto.waiters.pop(key, None)
 
     def _no_response(self) -> None:
         if self._proto.malformed:

@@ -34,10 +34,8 @@ from collectors.snmp.client import (
     AuthProblem,
     BadResponse,
     NativeSession,
-    Refused,
     RequestLimiter,
     SessionStats,
-    Unreachable,
     UsmUser,
     _Datagrams,
     _raise_status,
@@ -85,28 +83,12 @@ _TIME_WINDOW: Final = 150  # seconds (RFC 3414 3.2 7b)
 
 
 class _Messages(_Datagrams):
-    """Datagrams decoded as SNMPv3 messages and handed to the waiter of their msgID."""
+    """Datagrams decoded as SNMPv3 messages, handed to the waiter of their msgID."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.pending: dict[int, asyncio.Future[Message]] = {}
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        try:
-            msg = decode_message(data)
-        except BerError:
-            self.malformed += 1
-            return
-        fut = self.pending.get(msg.msg_id)
-        if fut is not None and not fut.done():
-            fut.set_result(msg)
-
-    def error_received(self, exc: Exception) -> None:
-        if isinstance(exc, OSError):
-            self.error = exc
-            for fut in self.pending.values():
-                if not fut.done():
-                    fut.set_exception(exc)
+    def decode(self, data: bytes) -> tuple[int, object]:
+        """(msgID, message); raise BerError."""
+        msg = decode_message(data)
+        return msg.msg_id, msg
 
 
 class UsmSession(NativeSession):
@@ -130,8 +112,7 @@ class UsmSession(NativeSession):
         self._limiter = limiter
         self._ids = itertools.count(random.randrange(1, 1 << 30))
         self._transport: asyncio.DatagramTransport | None = None
-        self._messages = _Messages()
-        self._proto = self._messages
+        self._proto = _Messages()
         self._cache = cache
         self._user = creds.user.encode("utf-8")
         self._context = creds.context.encode("utf-8")
@@ -151,7 +132,7 @@ class UsmSession(NativeSession):
         for again in (True, False):
             msg_id = next(self._ids) & 0x7FFFFFFF
             reply = await self._exchange(msg_id, self._request(engine, msg_id, pdu, oids, reps))
-            if reply is None:
+            if not isinstance(reply, Message):
                 return None
             kind, varbinds = self._open_reply(engine, reply, msg_id)
             if kind == PduType.RESPONSE:
@@ -173,7 +154,7 @@ class UsmSession(NativeSession):
             msg_id, MAX_MESSAGE_SIZE, Flags.REPORTABLE, b"", 0, 0, b"", 0, b"", scoped
         )
         reply = await self._exchange(msg_id, data)
-        if reply is None:
+        if not isinstance(reply, Message):
             return None
         if reply.flags & _LEVEL:
             raise BadResponse("discovery answered with an authenticated message")
@@ -263,27 +244,6 @@ class UsmSession(NativeSession):
         return self._cache.keys(
             engine_id, self._auth, self._auth_password, self._priv, self._priv_password
         )
-
-    async def _exchange(self, msg_id: int, data: bytes) -> Message | None:
-        """Send one message and wait for the reply with its msgID; None on timeout."""
-        transport = await self._open()
-        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._messages.pending[msg_id] = fut
-        try:
-            async with self._limiter.semaphore:
-                self.stats.requests += 1
-                transport.sendto(data)
-                try:
-                    async with asyncio.timeout(self._timeout):
-                        return await fut
-                except TimeoutError:
-                    return None
-        except ConnectionRefusedError:
-            raise Refused(f"port unreachable at {self._addr[0]}:{self._addr[1]}") from None
-        except OSError as exc:
-            raise Unreachable(f"{self._addr[0]}:{self._addr[1]}: {exc.strerror}") from None
-        finally:
-            self._messages.pending.pop(msg_id, None)
 
 
 def _scoped(data: bytes) -> tuple[bytes, bytes, Pdu]:
