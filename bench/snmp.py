@@ -261,6 +261,10 @@ def main(argv: list[str]) -> int:
                         f"  ratio {name} / {walker}: {vs_walk:.1f}x; "
                         f"/ snmp_exporter ({SNMP_EXPORTER_US:g} us): {vs_exporter:.1f}x"
                     )
+                steady = {r.name.split(",")[0]: r.us_per_varbind for r, _ in compared}
+                if "monitord v3" in steady and "monitord native" in steady:
+                    v3, v2 = steady["monitord v3"], steady["monitord native"]
+                    print(f"  v3 over v2c, both native: {v3 - v2:+.1f} us/varbind, {v3 / v2:.2f}x")
                 if prof is not None:
                     buf = io.StringIO()
                     pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(18)
