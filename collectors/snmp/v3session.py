@@ -129,7 +129,8 @@ class UsmSession(NativeSession):
             engine = await self._discover()
             if engine is None:
                 return None
-        for again in (True, False):
+        resynced: set[Oid] = set()  # each resynchronisation once per request
+        while True:
             msg_id = next(self._ids) & 0x7FFFFFFF
             reply = await self._exchange(msg_id, self._request(engine, msg_id, pdu, oids, reps))
             if not isinstance(reply, Message):
@@ -138,13 +139,15 @@ class UsmSession(NativeSession):
             if kind == PduType.RESPONSE:
                 return varbinds
             oid = varbinds[0][0] if varbinds else ()
-            if oid == _UNKNOWN_ENGINE_ID and reply.engine_id and again:
+            if oid in resynced:
+                raise _report_error(oid)
+            resynced.add(oid)
+            if oid == _UNKNOWN_ENGINE_ID and reply.engine_id:  # a new engine at this address
                 engine = self._learn(reply, synced=False)
-            elif oid == _NOT_IN_TIME_WINDOW and reply.flags & Flags.AUTH and again:
+            elif oid == _NOT_IN_TIME_WINDOW and reply.flags & Flags.AUTH:  # it rebooted
                 engine = self._learn(reply, synced=True)
             else:
                 raise _report_error(oid)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _discover(self) -> EngineRecord | None:
         """RFC 3414 4: learn the agent's engine ID (and boots/time) from a Report."""
@@ -159,11 +162,10 @@ class UsmSession(NativeSession):
         if reply.flags & _LEVEL:
             raise BadResponse("discovery answered with an authenticated message")
         _, _, pdu = _scoped(reply.data)
-        oid = pdu.varbinds[0][0] if pdu.varbinds else ()
         if pdu.type != PduType.REPORT or not reply.engine_id:
             raise BadResponse("engine discovery got no engine ID from the agent")
-        if oid not in (_UNKNOWN_ENGINE_ID, ()):
-            raise _report_error(oid)
+        # usmStatsUnknownEngineIDs as a rule; some agents report another counter, but
+        # the engine ID is what discovery is for: the request itself will tell the rest.
         return self._learn(reply, synced=False)
 
     def _learn(self, reply: Message, *, synced: bool) -> EngineRecord:

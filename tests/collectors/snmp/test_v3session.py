@@ -4,7 +4,8 @@
   every v3 user of tests/collectors/snmp/test_snmpd.py: equal results;
 - discovery once per agent, and resynchronisation after snmpd restarts between polls;
 - 3DES (net-snmp has none) against snmpsim, pysnmp's agent;
-- truncated or garbage replies from a responder written here: malformed, no traceback.
+- Reports from a responder written here: the same named errors as pysnmp's, no loop;
+- truncated or garbage replies from it: malformed, no traceback, no secret in the text.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from collectors.snmp.client import (
     open_session,
     walk,
 )
+from collectors.snmp.usm import localized_keys, sign
 from collectors.snmp.v3message import decode_message, encode_message, encode_scoped_pdu
 from collectors.snmp.v3session import UsmSession
-from monitord.errors import MalformedResponse
+from monitord.errors import AuthFailed, CollectorError, MalformedResponse
 from monitord.secrets import Secret
 from monitord.types import FailureReason, Shared, Target
 from tests.collectors.snmp.conftest import by_series, poll_many, run
@@ -44,7 +46,6 @@ from tests.peers.snmpsim import SnmpSim, V3User
 
 # Columns whose values do not move while we look (no counters, no sysUpTime).
 STABLE = ["1.3.6.1.2.1.2.2.1.2", "1.3.6.1.2.1.2.2.1.3", "1.3.6.1.2.1.2.2.1.6", "1.3.6.1.2.1.1.9"]
-SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 
 
 def creds_of(u: SnmpdUser) -> UsmUser:
@@ -206,14 +207,22 @@ def test_3des_against_snmpsim_equals_pysnmp(
 HOSTILE_ENGINE = bytes.fromhex("800000000168737469")
 
 
-def _report(msg_id: int) -> bytes:
-    """A discovery Report (usmStatsUnknownEngineIDs), its PDU encoded by pyasn1."""
+def _report(msg_id: int, counter: int = 4, user: bytes = b"", auth_key: bytes = b"") -> bytes:
+    """A Report of usmStats counter `counter` (4: unknownEngineIDs), its PDU by pyasn1.
+
+    With `auth_key`, an authNoPriv Report signed with HMAC-SHA-96 (how agents send
+    usmStatsNotInTimeWindows).
+    """
     pdu = v2c.ReportPDU()
     v2c.apiPDU.set_defaults(pdu)
     v2c.apiPDU.set_request_id(pdu, msg_id)
-    v2c.apiPDU.set_varbinds(pdu, [((1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0), v2c.Counter32(1))])
+    v2c.apiPDU.set_varbinds(pdu, [((1, 3, 6, 1, 6, 3, 15, 1, 1, counter, 0), v2c.Counter32(1))])
     scoped = encode_scoped_pdu(HOSTILE_ENGINE, b"", encoder.encode(pdu))
-    return encode_message(msg_id, 65507, 0, HOSTILE_ENGINE, 1, 100, b"", 0, b"", scoped)[0]
+    n = 12 if auth_key else 0
+    msg, at = encode_message(
+        msg_id, 65507, 1 if n else 0, HOSTILE_ENGINE, 1, 100, user, n, b"", scoped
+    )
+    return msg[:at] + sign("SHA", auth_key, msg) + msg[at + n :] if n else msg
 
 
 def _discover_then(reply: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
@@ -259,45 +268,76 @@ class Hostile(asyncio.DatagramProtocol):
         self.transport.sendto(self.reply(data), addr)
 
 
+HOSTILE_USER = {
+    "version": 3,
+    "user": "u_SHA_AES",
+    "auth_protocol": "SHA",
+    "auth_key": "auth-SHA-pass",
+    "priv_protocol": "AES",
+    "priv_key": "priv-AES-pass",
+    "profiles": ["system"],
+    "request_timeout": "0.2s",
+    "retries": 1,
+}
+
+
+async def poll_responder(reply: Callable[[bytes], bytes]) -> tuple[CollectorError | None, int]:
+    """Poll a responder that answers every datagram with `reply(datagram)`."""
+    loop = asyncio.get_running_loop()
+    responder = Hostile(reply)
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: responder, local_addr=("127.0.0.1", 0)
+    )
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        [p] = await poll_many(HOSTILE_USER | {"port": port}, Target("hostile", "127.0.0.1"))
+        return p.error, responder.seen
+    finally:
+        transport.close()
+
+
+def _signed_report(counter: int) -> Callable[[bytes], bytes]:
+    key = localized_keys(HOSTILE_ENGINE, "SHA", b"auth-SHA-pass", "", b"").auth
+
+    def answer(request: bytes) -> bytes:
+        return _report(decode_message(request).msg_id, counter, b"u_SHA_AES", key)
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("counter", "signed", "name"),
+    [
+        (2, True, "NotInTimeWindow"),  # resynchronised once, then refused
+        (5, False, "WrongDigest"),
+        (3, False, "UnknownUserName"),
+        (6, False, "DecryptionError"),
+        (1, False, "UnsupportedSecurityLevel"),
+        (4, False, "UnknownEngineID"),  # a new engine once, then refused
+    ],
+)
+def test_reports_are_named_auth_failures(counter: int, signed: bool, name: str) -> None:
+    answer = _discover_then(
+        _signed_report(counter)
+        if signed
+        else (lambda req: _report(decode_message(req).msg_id, counter, b"u_SHA_AES"))
+    )
+    error, seen = run(poll_responder(answer))  # type: ignore[misc]
+    assert isinstance(error, AuthFailed), error
+    assert error.reason is FailureReason.AUTH and f"({name})" in str(error)
+    resends = 1 if counter in (2, 4) else 0
+    assert seen == 2 + resends  # discovery, the request (and one resend): no loop
+
+
 @pytest.mark.parametrize("mode", list(HOSTILE))
 def test_hostile_replies_are_malformed_without_traceback(
     mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-
-    async def go() -> tuple[object, int]:
-        loop = asyncio.get_running_loop()
-        responder = Hostile(HOSTILE[mode])
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: responder, local_addr=("127.0.0.1", 0)
-        )
-        try:
-            port = transport.get_extra_info("sockname")[1]
-            opts = {
-                "version": 3,
-                "user": "u_SHA_AES",
-                "auth_protocol": "SHA",
-                "auth_key": "auth-SHA-pass",
-                "priv_protocol": "AES",
-                "priv_key": "priv-AES-pass",
-                "port": port,
-                "profiles": ["system"],
-                "request_timeout": "0.2s",
-                "retries": 1,
-            }
-            [p] = await poll_many(opts, Target("hostile", "127.0.0.1"))
-            return p.error, responder.seen
-        finally:
-            transport.close()
-
-    error, seen = run(go())  # type: ignore[misc]
+    error, seen = run(poll_responder(HOSTILE[mode]))  # type: ignore[misc]
     assert seen >= 1
     assert isinstance(error, MalformedResponse), error
     assert error.reason is FailureReason.MALFORMED
     assert "Traceback" not in caplog.text
     for secret in ("auth-SHA-pass", "priv-AES-pass"):
         assert secret not in str(error) and secret not in caplog.text
-
-
-def test_uptime_oid_is_the_one_polled() -> None:
-    assert parse_oid("1.3.6.1.2.1.1.3.0") == SYS_UPTIME
