@@ -77,8 +77,9 @@ def options(client: str, community: str, port: int) -> dict[str, object]:
     base: dict[str, object] = {
         "port": port,
         "profiles": ["system", "interfaces"],
-        "walk_budget": "60s",
-        "request_timeout": "5s",
+        # generous: one snmpsim serves every device, slowly on a loaded machine
+        "walk_budget": "300s",
+        "request_timeout": "20s",
         "max_repetitions": 25,
     }
     if client in ("v3", "v3-pysnmp"):
