@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from collectors.snmp.ber import BerError, Pdu, _int, _tlv, decode_pdu
+from collectors.snmp.ber import BerError, Pdu, _header, _int, _tlv, decode_pdu
 
 __all__ = [
     "USM",
@@ -175,20 +175,9 @@ def _decode(data: bytes) -> Message:
 
 def _field(data: bytes, pos: int, tag: int) -> tuple[int, int]:
     """(content start, content end) of the TLV at `pos`, which must carry `tag`."""
-    if data[pos] != tag:
+    found, start, end = _header(data, pos)
+    if found != tag:
         raise BerError(f"tag 0x{tag:02x} expected")
-    n = data[pos + 1]
-    if n < 0x80:
-        start = pos + 2
-    else:
-        k = n & 0x7F
-        if k == 0 or k > 4:
-            raise BerError("unsupported length form")
-        n = int.from_bytes(data[pos + 2 : pos + 2 + k], "big")
-        start = pos + 2 + k
-    end = start + n
-    if end > len(data):
-        raise BerError("length past the end of the message")
     return start, end
 
 
