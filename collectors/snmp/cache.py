@@ -61,6 +61,11 @@ class DeviceCache:
     columns_seen: dict[str, set[Oid]] = field(default_factory=dict)  # table → columns with rows
     broken: dict[str, list[int]] = field(default_factory=dict)  # table → [failures, polls to skip]
     overrun_logged: bool = False
+    # ifIndex → (target, IfLabels, sample labels, info labels): the same label mappings
+    # poll after poll until the labels refresh, so the state keys them without a sort.
+    label_maps: dict[int, tuple[str, IfLabels, dict[str, str], dict[str, str]]] = field(
+        default_factory=dict
+    )
 
 
 class LabelCache:

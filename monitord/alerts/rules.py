@@ -50,20 +50,32 @@ class Observation:
 
 
 class SnapshotIndex:
-    """A snapshot indexed by target and by metric name (for the names asked for)."""
+    """A snapshot indexed by target and by metric name (for the names asked for).
+
+    Built per evaluation in O(groups x names asked for + series of those names): each
+    group's series are grouped by name once per group version (`GroupView.by_name`), so
+    the series no rule reads are not visited. Companion lookups (`divide_by`,
+    `threshold_metric`) go through a hash index per (group, name, labels compared),
+    built on first use, instead of a scan of the group's series per lookup.
+    """
 
     def __init__(self, snap: Snapshot, names: Iterable[str]) -> None:
         self.snap = snap
-        wanted = {n for n in names if n}
+        wanted = sorted({n for n in names if n})
         self.groups_by_target: dict[str, list[GroupView]] = {}
         self.by_name: dict[str, list[tuple[GroupView, SeriesValue]]] = {n: [] for n in wanted}
         self.by_group: dict[tuple[str, str, str], list[SeriesValue]] = {}
+        self._companions: dict[tuple[str, str, str, tuple[str, ...]], _CompanionIndex] = {}
         for (target, collector), g in snap.groups.items():
             self.groups_by_target.setdefault(target, []).append(g)
-            for (name, _), sv in g.series.items():
-                if name in wanted:
-                    self.by_name[name].append((g, sv))
-                    self.by_group.setdefault((target, collector, name), []).append(sv)
+            if not wanted:
+                continue
+            present = g.by_name()
+            for name in wanted:
+                found = present.get(name)
+                if found:
+                    self.by_name[name].extend([(g, sv) for sv in found])
+                    self.by_group[(target, collector, name)] = found
 
     def target(self, name: str) -> Target | None:
         """The configured target, or the one a group carries."""
@@ -75,15 +87,55 @@ class SnapshotIndex:
     def companion(
         self, g: GroupView, name: str, labels: LabelSet, on: Sequence[str]
     ) -> SeriesValue | None:
-        """The series `name` of the same group whose labels match (all, or just `on`)."""
+        """The series `name` of the same group whose labels match (all, or just `on`).
+
+        With `on`, the first series (in series order) whose labels `on` equal those of
+        `labels`; without, the first whose labels other than `target` equal those of
+        `labels`, with as many labels in all.
+        """
+        ckey = (g.target.name, g.collector, name, tuple(on))
+        idx = self._companions.get(ckey)
+        if idx is None:
+            series = self.by_group.get((g.target.name, g.collector, name), [])
+            idx = self._companions[ckey] = _CompanionIndex(series, tuple(on))
+        return idx.find(labels)
+
+
+class _CompanionIndex:
+    """One group's series of one name, hashed by the labels a companion lookup compares."""
+
+    __slots__ = ("exact", "on", "others")
+
+    def __init__(self, series: Sequence[SeriesValue], on: tuple[str, ...]) -> None:
+        self.on = on
+        self.exact: dict[tuple[object, ...], tuple[int, SeriesValue]] = {}
+        self.others: list[tuple[int, SeriesValue]] = []  # without labels: series lacking target
+        for pos, sv in enumerate(series):
+            if on:
+                have = dict(sv.labels)
+                self.exact.setdefault(tuple(have.get(k) for k in on), (pos, sv))
+            elif any(k == "target" for k, _ in sv.labels):
+                self.exact.setdefault(tuple(p for p in sv.labels if p[0] != "target"), (pos, sv))
+            else:
+                self.others.append((pos, sv))
+
+    def find(self, labels: LabelSet) -> SeriesValue | None:
         want = dict(labels)
-        for sv in self.by_group.get((g.target.name, g.collector, name), ()):
+        if self.on:
+            hit = self.exact.get(tuple(want.get(k) for k in self.on))
+            return None if hit is None else hit[1]
+        best: tuple[int, SeriesValue] | None = None
+        if "target" in want:  # an indexed series has target, so as many labels as `want`
+            best = self.exact.get(tuple(p for p in labels if p[0] != "target"))
+        keys = [k for k in want if k != "target"]
+        for pos, sv in self.others:  # the rare series without a target label: compare
+            if best is not None and best[0] < pos:
+                break
             have = dict(sv.labels)
-            keys = on or [k for k in want if k != "target"]
-            if all(have.get(k) == want.get(k) for k in keys):
-                if on or len(have) == len(want):
-                    return sv
-        return None
+            if len(have) == len(want) and all(have.get(k) == want[k] for k in keys):
+                best = (pos, sv)
+                break
+        return None if best is None else best[1]
 
 
 def target_down_state(

@@ -1,0 +1,107 @@
+"""The state's keying without per-sample rework, and the rule index over it (issue 16).
+
+- `State.record` builds a series' sorted label tuple once per labels mapping and reuses it
+  while the collector hands the same mapping again (until its labels refresh);
+- `SnapshotIndex` reads only the metric names the rules use, and its companion lookups
+  (`divide_by`, `threshold_metric`) agree with a plain scan of the group's series.
+"""
+
+from __future__ import annotations
+
+import random
+
+from monitord.alerts.rules import SnapshotIndex
+from monitord.state import LabelSet, SeriesValue, State
+from monitord.types import Sample, SampleKind, Target
+
+T = Target("sw-1", "127.0.0.1")
+
+
+def _keys(st: State, name: str) -> dict[LabelSet, SeriesValue]:
+    g = st.group("sw-1", "snmp")
+    assert g is not None
+    return {k[1]: v for k, v in g.series.items() if k[0] == name}
+
+
+def test_same_labels_mapping_reuses_its_label_tuple(clock) -> None:
+    st = State(clock)
+    port = {"target": "sw-1", "ifname": "Gi0/1", "ifindex": "1"}
+    samples = [
+        Sample("in_bytes_total", port, 100, SampleKind.COUNTER, bits=64),
+        Sample("out_bytes_total", port, 50, SampleKind.COUNTER, bits=64),
+    ]
+    st.record(T, "snmp", samples, ok=True)
+    first = _keys(st, "in_bytes_total")
+    clock.advance(10)
+    st.record(
+        T,
+        "snmp",
+        [Sample("in_bytes_total", port, 1100, SampleKind.COUNTER, bits=64)],
+        ok=True,
+    )
+    second = _keys(st, "in_bytes_total")
+    (labels1,) = first
+    (labels2,) = second
+    assert labels1 == (("ifindex", "1"), ("ifname", "Gi0/1"), ("target", "sw-1"))
+    assert labels2 is labels1  # the same tuple object: not rebuilt nor sorted again
+    assert second[labels2].rate == 100.0  # and the series continued (same key)
+
+
+def test_refreshed_labels_key_the_series_by_their_new_content(clock) -> None:
+    st = State(clock)
+    st.record(T, "snmp", [Sample("m", {"target": "sw-1", "ifname": "a"}, 1)], ok=True)
+    clock.advance(10)
+    st.record(T, "snmp", [Sample("m", {"target": "sw-1", "ifname": "b"}, 2)], ok=True)
+    assert set(_keys(st, "m")) == {(("ifname", "b"), ("target", "sw-1"))}
+    snap = st.snapshot()
+    assert snap.value("sw-1", "snmp", "m", ifname="b") == 2
+    assert snap.value("sw-1", "snmp", "m", ifname="a") is None
+
+
+def _scan(series: list[SeriesValue], labels: LabelSet, on: list[str]) -> SeriesValue | None:
+    """The companion lookup as a linear scan (the behaviour the index keeps)."""
+    want = dict(labels)
+    for sv in series:
+        have = dict(sv.labels)
+        keys = on or [k for k in want if k != "target"]
+        if all(have.get(k) == want.get(k) for k in keys):
+            if on or len(have) == len(want):
+                return sv
+    return None
+
+
+def test_companion_lookups_agree_with_a_scan(clock) -> None:
+    rng = random.Random(16)
+    st = State(clock)
+    samples = []
+    for i in range(200):
+        port = {"target": "sw-1", "ifindex": str(rng.randrange(60)), "ifname": f"p{i % 7}"}
+        samples.append(Sample("used", port, rng.random()))
+        if rng.random() < 0.7:
+            samples.append(Sample("size", dict(port), rng.random()))
+        if rng.random() < 0.1:  # odd ones: no target label, an extra label
+            odd = {"ifindex": port["ifindex"], "ifname": port["ifname"], "x": "1"}
+            samples.append(Sample("size", odd, rng.random()))
+        if rng.random() < 0.2:
+            samples.append(Sample("size", {**port, "unit": "b"}, rng.random()))
+    st.record(T, "snmp", samples, ok=True)
+    index = SnapshotIndex(st.snapshot(), ["used", "size"])
+    g = st.group("sw-1", "snmp")
+    assert g is not None
+    sizes = [sv for sv in g.series.values() if sv.name == "size"]
+    checked = 0
+    for _, sv in index.by_name["used"]:
+        for on in ([], ["ifindex"], ["ifname"], ["ifindex", "ifname"]):
+            assert index.companion(g, "size", sv.labels, on) is _scan(sizes, sv.labels, on)
+            checked += 1
+    assert checked > 200
+
+
+def test_index_holds_only_the_names_asked_for(clock) -> None:
+    st = State(clock)
+    st.record(T, "snmp", [Sample(f"m{i}", {"target": "sw-1"}, i) for i in range(50)], ok=True)
+    index = SnapshotIndex(st.snapshot(), ["m3", "m7", "absent"])
+    assert sorted(index.by_name) == ["absent", "m3", "m7"]
+    assert [sv.value for _, sv in index.by_name["m7"]] == [7]
+    assert index.by_name["absent"] == []
+    assert set(index.by_group) == {("sw-1", "snmp", "m3"), ("sw-1", "snmp", "m7")}
