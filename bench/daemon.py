@@ -228,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--snmp-interval", type=int, default=60)
     p.add_argument("--icmp-interval", type=int, default=30)
     p.add_argument("--profile", action="store_true", help="run the daemon under cProfile")
+    p.add_argument("--keep-log", type=Path, help="copy the daemon's log to this file")
     args = p.parse_args(argv)
     for tool in ("ip", "snmpbulkwalk", "snmpget", "fping", "curl"):
         if shutil.which(tool) is None:
@@ -283,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p99 = quantile(dlag, 0.99)
         cpu_pct = 100 * (cpu1 - cpu0) / (wall1 - wall0)
         errors = len(re.findall(r"target down", (work / "daemon.log").read_text()))
+        if args.keep_log:
+            shutil.copyfile(work / "daemon.log", args.keep_log)
         print(f"\ndaemon, {wall1 - wall0:.0f} s measured, load {min(loads):.2f}-{max(loads):.2f}:")
         print(f"  CPU {cpu_pct:.1f} % of a core   (goal <= 15 %)")
         print(f"  RSS {rss / 2**20:.0f} MB         (goal <= 200 MB)")

@@ -111,6 +111,7 @@ class GroupView:
     consecutive_successes: int = 0
     uptime: float | None = None
     interval: float = 60.0
+    oldest: float = 0.0  # monotonic time of the oldest series (prune skips fresh groups)
     # The series by metric name, built on first use and kept with this (immutable) view:
     # once per group version, shared by every reader (alert rules, /metrics).
     _names: dict[str, list[SeriesValue]] = field(
@@ -253,8 +254,10 @@ class State:
             prev = old_series.get(skey)
             new_series[skey] = _next_value(prev, s, labels, now, now_mono, restarted)
         horizon = stale_after if stale_after is not None else 3.0 * interval
+        oldest = now_mono
         if not ok:
             new_series = {k: v for k, v in new_series.items() if now_mono - v.mono <= horizon}
+            oldest = min((v.mono for v in new_series.values()), default=now_mono)
 
         fails = 0 if ok else (old.consecutive_failures if old else 0) + 1
         succ = (old.consecutive_successes if old else 0) + 1 if ok else 0
@@ -284,6 +287,7 @@ class State:
             consecutive_successes=succ,
             uptime=uptime if uptime is not None else (old.uptime if old and not ok else None),
             interval=interval,
+            oldest=oldest,
         )
         with self._lock:
             if target.name in self._targets or not self._targets:
@@ -305,10 +309,17 @@ class State:
         with self._lock:
             for key, g in list(self._groups.items()):
                 horizon = (stale_after or {}).get(key, 3.0 * g.interval)
+                if now_mono - g.oldest <= horizon:
+                    continue  # nothing in this group is old enough: no need to look
                 keep = {k: v for k, v in g.series.items() if now_mono - v.mono <= horizon}
+                oldest = min((v.mono for v in keep.values()), default=now_mono)
                 if len(keep) != len(g.series):
                     dropped += len(g.series) - len(keep)
-                    self._groups[key] = replace(g, series=keep, version=g.version + 1)
+                    self._groups[key] = replace(
+                        g, series=keep, version=g.version + 1, oldest=oldest
+                    )
+                elif oldest != g.oldest:
+                    self._groups[key] = replace(g, oldest=oldest)
         return dropped
 
     # --- readers -------------------------------------------------------------

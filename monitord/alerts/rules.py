@@ -1,9 +1,10 @@
 """Rule conditions over a state snapshot: one `Observation` per alert instance.
 
-Pure computation, no I/O. `SnapshotIndex` indexes one snapshot once per evaluation
-(only the metric names the rules use); an `Evaluator` per rule turns it into
-observations, each carrying both the trigger condition (`firing`) and the separate
-clear condition (`clearing`) so the engine can apply hysteresis. `trend` and `growth`
+Pure computation, no I/O. `SnapshotIndex` indexes one snapshot per evaluation (by
+target; by metric name through each group's own index, built once per group version);
+an `Evaluator` per rule turns it into observations, each carrying both the trigger
+condition (`firing`) and the separate clear condition (`clearing`) so the engine can
+apply hysteresis. Threshold rules reuse a group's observations until its next poll. `trend` and `growth`
 rules keep their own small rings of (timestamp, value) per series: at most
 `RING_POINTS` points spaced at least window/RING_POINTS apart, dropped past the window,
 and rings of vanished series are forgotten after one window, so memory stays bounded.
@@ -50,32 +51,32 @@ class Observation:
 
 
 class SnapshotIndex:
-    """A snapshot indexed by target and by metric name (for the names asked for).
+    """A snapshot indexed by target, and by metric name on demand.
 
-    Built per evaluation in O(groups x names asked for + series of those names): each
-    group's series are grouped by name once per group version (`GroupView.by_name`), so
-    the series no rule reads are not visited. Companion lookups (`divide_by`,
-    `threshold_metric`) go through a hash index per (group, name, labels compared),
-    built on first use, instead of a scan of the group's series per lookup.
+    Built per evaluation in O(groups). Each group's series are grouped by name once per
+    group version (`GroupView.by_name`, kept with the immutable view), so the series no
+    rule reads are never visited, and `series(name)` lists one name across groups only
+    when asked. Companion lookups (`divide_by`, `threshold_metric`) go through a hash
+    index per (group, name, labels compared), built on first use, instead of a scan of
+    the group's series per lookup.
     """
 
-    def __init__(self, snap: Snapshot, names: Iterable[str]) -> None:
+    def __init__(self, snap: Snapshot) -> None:
         self.snap = snap
-        wanted = sorted({n for n in names if n})
         self.groups_by_target: dict[str, list[GroupView]] = {}
-        self.by_name: dict[str, list[tuple[GroupView, SeriesValue]]] = {n: [] for n in wanted}
-        self.by_group: dict[tuple[str, str, str], list[SeriesValue]] = {}
-        self._companions: dict[tuple[str, str, str, tuple[str, ...]], _CompanionIndex] = {}
-        for (target, collector), g in snap.groups.items():
+        for (target, _), g in snap.groups.items():
             self.groups_by_target.setdefault(target, []).append(g)
-            if not wanted:
-                continue
-            present = g.by_name()
-            for name in wanted:
-                found = present.get(name)
-                if found:
-                    self.by_name[name].extend([(g, sv) for sv in found])
-                    self.by_group[(target, collector, name)] = found
+        self._series: dict[str, list[tuple[GroupView, SeriesValue]]] = {}
+        self._companions: dict[tuple[str, str, str, tuple[str, ...]], _CompanionIndex] = {}
+
+    def series(self, name: str) -> list[tuple[GroupView, SeriesValue]]:
+        """Every (group, series) of metric `name`, in group then series order."""
+        found = self._series.get(name)
+        if found is None:
+            found = self._series[name] = [
+                (g, sv) for g in self.snap.groups.values() for sv in g.by_name().get(name, ())
+            ]
+        return found
 
     def target(self, name: str) -> Target | None:
         """The configured target, or the one a group carries."""
@@ -96,8 +97,7 @@ class SnapshotIndex:
         ckey = (g.target.name, g.collector, name, tuple(on))
         idx = self._companions.get(ckey)
         if idx is None:
-            series = self.by_group.get((g.target.name, g.collector, name), [])
-            idx = self._companions[ckey] = _CompanionIndex(series, tuple(on))
+            idx = self._companions[ckey] = _CompanionIndex(g.by_name().get(name, ()), tuple(on))
         return idx.find(labels)
 
 
@@ -184,6 +184,8 @@ class Evaluator:
         )
         self._rings: dict[tuple[str, str, LabelSet], deque[tuple[float, float]]] = {}
         self._ring_seen: dict[tuple[str, str, LabelSet], float] = {}
+        # group → (its view, its target, the observations made of them): see observe()
+        self._kept: dict[tuple[str, str], tuple[GroupView, Target | None, list[Observation]]] = {}
 
     def metric_names(self) -> set[str]:
         """Metric names this rule reads."""
@@ -194,15 +196,52 @@ class Evaluator:
         return {n for n in names if n}
 
     def observe(self, index: SnapshotIndex, now: float) -> list[Observation]:
-        """This rule's observations in `index` (wall-clock `now`)."""
-        if self.rule.kind is RuleKind.DOWN:
+        """This rule's observations in `index` (wall-clock `now`).
+
+        A threshold rule without an info join depends only on its group's view and the
+        target, so its observations of a group are kept and reused while the group's view
+        (a new one per poll) and the target are the same objects: an evaluation costs the
+        series of the groups polled since the last one, not every series the rule reads.
+        """
+        r = self.rule
+        if r.kind is RuleKind.DOWN:
             return self._down(index)
         out: list[Observation] = []
         infos = self._info_index(index)
-        for g, sv in index.by_name.get(self.rule.metric, ()):
-            target = index.target(g.target.name)
-            if target is None or not self.rule.scope.matches(target):
+        reuse = r.info is None and r.kind not in (RuleKind.TREND, RuleKind.GROWTH)
+        kept: dict[tuple[str, str], tuple[GroupView, Target | None, list[Observation]]] = {}
+        for gkey, g in index.snap.groups.items():
+            series = g.by_name().get(r.metric)
+            if not series:
                 continue
+            target = index.target(g.target.name)
+            if reuse:
+                hit = self._kept.get(gkey)
+                if hit is not None and hit[0] is g and hit[1] is target:
+                    kept[gkey] = hit
+                    out.extend(hit[2])
+                    continue
+            found = self._observe_group(index, g, series, target, infos, now)
+            if reuse:
+                kept[gkey] = (g, target, found)
+            out.extend(found)
+        self._kept = kept
+        self._forget_rings(now)
+        return out
+
+    def _observe_group(
+        self,
+        index: SnapshotIndex,
+        g: GroupView,
+        series: Iterable[SeriesValue],
+        target: Target | None,
+        infos: Mapping[tuple[str, ...], dict[str, str]],
+        now: float,
+    ) -> list[Observation]:
+        if target is None or not self.rule.scope.matches(target):
+            return []
+        out: list[Observation] = []
+        for sv in series:
             labels = {k: v for k, v in sv.labels if k != "target"}
             if not all(p.fullmatch(labels.get(k, "")) for k, p in self._where.items()):
                 continue
@@ -215,7 +254,6 @@ class Evaluator:
             obs = self._observe_one(index, g, sv, target, labels, extra, now)
             if obs is not None:
                 out.append(obs)
-        self._forget_rings(now)
         return out
 
     def _down(self, index: SnapshotIndex) -> list[Observation]:
@@ -331,7 +369,7 @@ class Evaluator:
         if info is None:
             return {}
         out: dict[tuple[str, ...], dict[str, str]] = {}
-        for g, sv in index.by_name.get(info.metric, ()):
+        for g, sv in index.series(info.metric):
             labels = dict(sv.labels)
             if all(p.fullmatch(labels.get(k, "")) for k, p in self._info_where.items()):
                 extra = {k: v for k, v in labels.items() if k not in ("target", *info.on)}

@@ -1,11 +1,11 @@
 """A big /metrics scrape does not delay polls (issue 16, point 5).
 
-The daemon runs as a user runs it, polling generated switches on snmpsim (a state of
-MBs of exposition text) and one loopback ICMP target four times a second, while
-/metrics is scraped back to back. The figure checked is the daemon's own
+The daemon runs as a user runs it, polling generated switches on snmpsim (several
+hundred kB of exposition text: what one snmpsim process serves in time) and one loopback
+ICMP target four times a second, while /metrics is scraped back to back by two clients. The figure checked is the daemon's own
 `monitord_scheduler_lag_seconds` histogram over the scraping window: a render that held
 the event loop (or the GIL) for the length of a scrape would show as polls started late.
-bench/daemon.py measures the same at 300 switches.
+bench/daemon.py measures the same at 300 switches (a 15 MB exposition).
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from tests.conftest import DaemonProc, wait_for
 from tests.peers.snmprec_gen import switch
 from tests.peers.snmpsim import SnmpSim
 
-SWITCHES, PORTS = 4, 150
+SWITCHES, PORTS = 3, 80
 
 CONFIG = """\
 daemon:
   listen: 127.0.0.1:{{port}}
   data_dir: {{data_dir}}
   startup_spread: 2s
-defaults: {{{{interval: 10s, timeout: 8s}}}}
+defaults: {{{{interval: 20s, timeout: 18s}}}}
 targets:
   - {{{{name: lo, address: 127.0.0.1, collectors: {{{{icmp: {{{{interval: 250ms, count: 1}}}}}}}}}}}}
 {switches}"""
@@ -70,9 +70,9 @@ def test_scrapes_of_a_big_state_do_not_delay_polls(
             return body if n >= SWITCHES * PORTS else None
 
         body = str(wait_for(all_polled, 90, "every switch's interfaces in /metrics"))
-        assert len(body) > 1_000_000  # a big exposition
+        assert len(body) > 300_000  # a big exposition for snmpsim to serve
         before = _lag_buckets(body)
-        stop = time.monotonic() + 12.0
+        stop = time.monotonic() + 25.0  # the switches are polled again meanwhile
         sizes: list[int] = []
 
         def scrape() -> None:
@@ -87,7 +87,7 @@ def test_scrapes_of_a_big_state_do_not_delay_polls(
             t.join()
         after = _lag_buckets(d.metrics())
         assert d.stop() == 0
-    assert len(sizes) >= 4 and min(sizes) > 1_000_000
+    assert len(sizes) >= 4 and min(sizes) > 300_000
     delta = {le: after[le] - before.get(le, 0.0) for le in after}
     polls = delta[float("inf")]
     assert polls >= 30  # the ICMP job alone starts 4 times a second

@@ -85,23 +85,30 @@ def test_companion_lookups_agree_with_a_scan(clock) -> None:
         if rng.random() < 0.2:
             samples.append(Sample("size", {**port, "unit": "b"}, rng.random()))
     st.record(T, "snmp", samples, ok=True)
-    index = SnapshotIndex(st.snapshot(), ["used", "size"])
+    index = SnapshotIndex(st.snapshot())
     g = st.group("sw-1", "snmp")
     assert g is not None
     sizes = [sv for sv in g.series.values() if sv.name == "size"]
     checked = 0
-    for _, sv in index.by_name["used"]:
+    for _, sv in index.series("used"):
         for on in ([], ["ifindex"], ["ifname"], ["ifindex", "ifname"]):
             assert index.companion(g, "size", sv.labels, on) is _scan(sizes, sv.labels, on)
             checked += 1
     assert checked > 200
 
 
-def test_index_holds_only_the_names_asked_for(clock) -> None:
+def test_series_by_name_across_groups_in_order(clock) -> None:
     st = State(clock)
-    st.record(T, "snmp", [Sample(f"m{i}", {"target": "sw-1"}, i) for i in range(50)], ok=True)
-    index = SnapshotIndex(st.snapshot(), ["m3", "m7", "absent"])
-    assert sorted(index.by_name) == ["absent", "m3", "m7"]
-    assert [sv.value for _, sv in index.by_name["m7"]] == [7]
-    assert index.by_name["absent"] == []
-    assert set(index.by_group) == {("sw-1", "snmp", "m3"), ("sw-1", "snmp", "m7")}
+    for t in ("sw-1", "sw-2"):
+        st.record(
+            Target(t, "127.0.0.1"),
+            "snmp",
+            [Sample(f"m{i}", {"target": t, "i": str(i % 3)}, i) for i in range(50)],
+            ok=True,
+        )
+    index = SnapshotIndex(st.snapshot())
+    assert [(g.target.name, sv.value) for g, sv in index.series("m7")] == [
+        ("sw-1", 7),
+        ("sw-2", 7),
+    ]
+    assert index.series("absent") == []
