@@ -4,10 +4,11 @@ Pure computation, no I/O. `SnapshotIndex` indexes one snapshot per evaluation (b
 target; by metric name through each group's own index, built once per group version);
 an `Evaluator` per rule turns it into observations, each carrying both the trigger
 condition (`firing`) and the separate clear condition (`clearing`) so the engine can
-apply hysteresis. Threshold rules reuse a group's observations until its next poll. `trend` and `growth`
-rules keep their own small rings of (timestamp, value) per series: at most
-`RING_POINTS` points spaced at least window/RING_POINTS apart, dropped past the window,
-and rings of vanished series are forgotten after one window, so memory stays bounded.
+apply hysteresis. Threshold rules reuse a group's observations until its next poll.
+`trend` and `growth` rules keep their own small rings of (timestamp, value) per series:
+at most `RING_POINTS` points spaced at least window/RING_POINTS apart, dropped past the
+window, and rings of vanished series are forgotten after one window, so memory stays
+bounded.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ RING_POINTS = 64
 
 InstanceKey = tuple[str, LabelSet]  # (target, instance labels without target)
 _Judgement = tuple[float, bool, bool, float]  # (value shown, firing, clearing, threshold)
+# A group's observations by one rule, and what they were made of: (view, target, the
+# target's groups when the rule joins an info metric, observations)
+_Kept = tuple["GroupView", "Target | None", tuple["GroupView", ...], list["Observation"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +188,7 @@ class Evaluator:
         )
         self._rings: dict[tuple[str, str, LabelSet], deque[tuple[float, float]]] = {}
         self._ring_seen: dict[tuple[str, str, LabelSet], float] = {}
-        # group → (its view, its target, the observations made of them): see observe()
-        self._kept: dict[tuple[str, str], tuple[GroupView, Target | None, list[Observation]]] = {}
+        self._kept: dict[tuple[str, str], _Kept] = {}  # see observe()
 
     def metric_names(self) -> set[str]:
         """Metric names this rule reads."""
@@ -198,32 +201,39 @@ class Evaluator:
     def observe(self, index: SnapshotIndex, now: float) -> list[Observation]:
         """This rule's observations in `index` (wall-clock `now`).
 
-        A threshold rule without an info join depends only on its group's view and the
-        target, so its observations of a group are kept and reused while the group's view
-        (a new one per poll) and the target are the same objects: an evaluation costs the
-        series of the groups polled since the last one, not every series the rule reads.
+        A threshold rule's observations of a group depend only on that group's view, the
+        target and (with an info join) the target's other groups, so they are kept and
+        reused while all of those are the same objects (a poll makes a new view): an
+        evaluation costs the series of the groups polled since the last one, not every
+        series the rule reads. Trend and growth rules feed their rings every time.
         """
         r = self.rule
         if r.kind is RuleKind.DOWN:
             return self._down(index)
         out: list[Observation] = []
-        infos = self._info_index(index)
-        reuse = r.info is None and r.kind not in (RuleKind.TREND, RuleKind.GROWTH)
-        kept: dict[tuple[str, str], tuple[GroupView, Target | None, list[Observation]]] = {}
+        reuse = r.kind not in (RuleKind.TREND, RuleKind.GROWTH)
+        kept: dict[tuple[str, str], _Kept] = {}
         for gkey, g in index.snap.groups.items():
             series = g.by_name().get(r.metric)
             if not series:
                 continue
             target = index.target(g.target.name)
+            siblings = tuple(index.groups_by_target.get(g.target.name, ())) if r.info else ()
             if reuse:
                 hit = self._kept.get(gkey)
-                if hit is not None and hit[0] is g and hit[1] is target:
+                if (
+                    hit is not None
+                    and hit[0] is g
+                    and hit[1] is target
+                    and len(hit[2]) == len(siblings)
+                    and all(a is b for a, b in zip(hit[2], siblings, strict=True))
+                ):
                     kept[gkey] = hit
-                    out.extend(hit[2])
+                    out.extend(hit[3])
                     continue
-            found = self._observe_group(index, g, series, target, infos, now)
+            found = self._observe_group(index, g, series, target, siblings, now)
             if reuse:
-                kept[gkey] = (g, target, found)
+                kept[gkey] = (g, target, siblings, found)
             out.extend(found)
         self._kept = kept
         self._forget_rings(now)
@@ -235,11 +245,12 @@ class Evaluator:
         g: GroupView,
         series: Iterable[SeriesValue],
         target: Target | None,
-        infos: Mapping[tuple[str, ...], dict[str, str]],
+        siblings: Sequence[GroupView],
         now: float,
     ) -> list[Observation]:
         if target is None or not self.rule.scope.matches(target):
             return []
+        infos = self._info_index(siblings)
         out: list[Observation] = []
         for sv in series:
             labels = {k: v for k, v in sv.labels if k != "target"}
@@ -364,16 +375,18 @@ class Evaluator:
         growth = (value - first) / first * (r.window / span if span < r.window else 1.0)
         return self._against(growth, r.threshold, r.clear_threshold())
 
-    def _info_index(self, index: SnapshotIndex) -> dict[tuple[str, ...], dict[str, str]]:
+    def _info_index(self, groups: Sequence[GroupView]) -> dict[tuple[str, ...], dict[str, str]]:
+        """The info join's labels from one target's groups, by (target, `on` values)."""
         info = self.rule.info
         if info is None:
             return {}
         out: dict[tuple[str, ...], dict[str, str]] = {}
-        for g, sv in index.series(info.metric):
-            labels = dict(sv.labels)
-            if all(p.fullmatch(labels.get(k, "")) for k, p in self._info_where.items()):
-                extra = {k: v for k, v in labels.items() if k not in ("target", *info.on)}
-                out[(g.target.name, *(labels.get(k, "") for k in info.on))] = extra
+        for g in groups:
+            for sv in g.by_name().get(info.metric, ()):
+                labels = dict(sv.labels)
+                if all(p.fullmatch(labels.get(k, "")) for k, p in self._info_where.items()):
+                    extra = {k: v for k, v in labels.items() if k not in ("target", *info.on)}
+                    out[(g.target.name, *(labels.get(k, "") for k in info.on))] = extra
         return out
 
     def _forget_rings(self, now: float) -> None:

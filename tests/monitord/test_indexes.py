@@ -112,3 +112,31 @@ def test_series_by_name_across_groups_in_order(clock) -> None:
         ("sw-2", 7),
     ]
     assert index.series("absent") == []
+
+
+def test_threshold_observations_follow_new_polls_and_info_from_other_groups(clock) -> None:
+    from monitord.alerts.config import InfoJoin, RuleConfig, RuleKind
+    from monitord.alerts.rules import Evaluator
+
+    rule = RuleConfig(
+        kind=RuleKind.THRESHOLD,
+        metric="errors",
+        threshold=5.0,
+        info=InfoJoin(metric="port_info", on=["port"], where={"role": "uplink"}),
+    )
+    ev = Evaluator("uplink_errors", rule)
+    st = State(clock)
+    st.set_targets([T])
+    port = {"target": "sw-1", "port": "1"}
+    st.record(T, "snmp", [Sample("errors", port, 9)], ok=True)
+    st.record(T, "inventory", [Sample("port_info", {**port, "role": "access"}, 1)], ok=True)
+
+    def observe() -> list[tuple[float | None, bool]]:
+        return [(o.value, o.firing) for o in ev.observe(SnapshotIndex(st.snapshot()), 0.0)]
+
+    assert observe() == []  # the port is not an uplink
+    st.record(T, "inventory", [Sample("port_info", {**port, "role": "uplink"}, 1)], ok=True)
+    assert observe() == [(9, True)]  # the other group's new info is seen
+    assert observe() == [(9, True)]  # nothing changed: the same answer
+    st.record(T, "snmp", [Sample("errors", port, 1)], ok=True)
+    assert observe() == [(1, False)]  # a new poll of the group is seen
