@@ -8,18 +8,19 @@ Secrets are `${ENV_VAR}` or `file:/path` references resolved into `Secret` value
 undefined variable is an error naming the variable, never its value. Collector options
 are validated by each collector's own factory (`COLLECTORS` is passed in, so this module
 does not import the collectors); `parse_options()` is the helper the factories use.
+Checks that belong to an output or a collector (the web config file, the top-level
+`snmp:` section) are `ConfigCheck`s handed in by the wiring (`monitord.daemon.CONFIG_CHECKS`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeVar
 
-import yaml
 from pydantic import (
     ConfigDict,
     Field,
@@ -42,11 +43,20 @@ from monitord.configtypes import (
 from monitord.errors import ConfigError, ConfigIssue
 from monitord.reports.settings import HistoryConfig, ReportsConfig, check_reports
 from monitord.secrets import SecretError, expand_env
-from monitord.types import Collector, CollectorFactory, Shared, Target, TargetKind
+from monitord.types import (
+    Collector,
+    CollectorFactory,
+    SettingsFingerprint,
+    Shared,
+    Target,
+    TargetKind,
+)
+from monitord.yamlfile import parse_yaml
 
 __all__ = [
     "CollectorConfig",
     "Config",
+    "ConfigCheck",
     "DaemonConfig",
     "Defaults",
     "Duration",
@@ -69,6 +79,12 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 SCHEDULING_KEYS = ("interval", "timeout")
 
 T = TypeVar("T")
+
+# A check handed in by the wiring, run on every load: (config file path, the `daemon:`
+# section, `shared.settings` with the top-level sections collectors read) -> issues.
+# An issue without a path has a dotted field relative to the config's root; this module
+# adds the file and line.
+ConfigCheck = Callable[[str, "DaemonConfig", Mapping[str, object]], Iterable[ConfigIssue]]
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -201,13 +217,25 @@ class CollectorConfig:
     collector: Collector = field(compare=False, repr=False)
 
     def same_job(self, other: CollectorConfig) -> bool:
-        """True when a reload may keep the running job (same kind, timing and options)."""
-        return (self.kind, self.interval, self.timeout, self.options) == (
+        """True when a reload may keep the running job (same kind, timing and options,
+        and the same settings outside the options, e.g. the SNMP profiles)."""
+        return (
+            self.kind,
+            self.interval,
+            self.timeout,
+            self.options,
+            _fingerprint(self.collector),
+        ) == (
             other.kind,
             other.interval,
             other.timeout,
             other.options,
+            _fingerprint(other.collector),
         )
+
+
+def _fingerprint(collector: object) -> str:
+    return collector.settings_fingerprint() if isinstance(collector, SettingsFingerprint) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +298,7 @@ def load_config(
     registry: Mapping[str, CollectorFactory],
     shared: Shared | None = None,
     environ: Mapping[str, str] | None = None,
+    checks: Sequence[ConfigCheck] = (),
 ) -> Config:
     """Read, validate and build a config file; raise ConfigError listing every issue."""
     p = str(path)
@@ -279,7 +308,7 @@ def load_config(
         raise ConfigError(
             [ConfigIssue(p, 0, "", f"cannot read config file: {exc.strerror}")]
         ) from None
-    return parse_config_text(text, p, registry, shared or Shared(), environ)
+    return parse_config_text(text, p, registry, shared or Shared(), environ, checks)
 
 
 def parse_config_text(
@@ -288,20 +317,14 @@ def parse_config_text(
     registry: Mapping[str, CollectorFactory],
     shared: Shared,
     environ: Mapping[str, str] | None = None,
+    checks: Sequence[ConfigCheck] = (),
 ) -> Config:
     """Validate config text (see `load_config`)."""
     issues: list[ConfigIssue] = []
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 0
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigIssue(path, line, "", f"invalid YAML: {problem}")]) from None
-    lines: dict[tuple[str | int, ...], int] = {}
-    if node is not None:
-        _index_lines(node, (), lines, issues, path)
+    doc = parse_yaml(text, path)
+    data = doc.data
+    for dup, dup_line in doc.duplicates:
+        issues.append(ConfigIssue(path, dup_line, _loc(dup), f"duplicate key {dup[-1]!r}"))
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -313,13 +336,7 @@ def parse_config_text(
             ]
         )
 
-    def line_of(loc: Sequence[str | int]) -> int:
-        loc = tuple(loc)
-        while loc:
-            if loc in lines:
-                return lines[loc]
-            loc = loc[:-1]
-        return 1
+    line_of = doc.line_of
 
     data = _expand(data, (), environ, issues, path, line_of)
     raw_targets = data.pop("targets", None) or []
@@ -351,14 +368,13 @@ def parse_config_text(
     targets = _build_targets(model, valid, raw_names, registry, shared, path, line_of, issues)
     for loc, msg in check_reports(model.reports, model.alerts):
         issues.append(ConfigIssue(path, line_of(loc), _loc(loc), msg))
-    web_path = web_config_path(path, model.daemon)
-    if web_path is not None:
-        from exporters.webconfig import load_web_config
-
-        try:
-            load_web_config(web_path)
-        except ConfigError as exc:
-            issues.extend(exc.issues)
+    for check in checks:
+        for issue in check(path, model.daemon, shared.settings):
+            if issue.path:
+                issues.append(issue)
+            else:
+                line = line_of(_split_field(issue.field))
+                issues.append(ConfigIssue(path, line, issue.field, issue.message))
     if issues:
         raise ConfigError(issues)
     return Config(
@@ -537,35 +553,6 @@ def _parent_cycles(
                 f"targets[{i}].parent",
                 "parent cycle: " + " -> ".join([*chain, name]),
             )
-
-
-def _index_lines(
-    node: yaml.Node,
-    loc: tuple[str | int, ...],
-    lines: dict[tuple[str | int, ...], int],
-    issues: list[ConfigIssue],
-    path: str,
-) -> None:
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                issues.append(
-                    ConfigIssue(
-                        path,
-                        key_node.start_mark.line + 1,
-                        _loc((*loc, key)),
-                        f"duplicate key {key!r}",
-                    )
-                )
-            seen.add(key)
-            lines[(*loc, key)] = key_node.start_mark.line + 1
-            _index_lines(value_node, (*loc, key), lines, issues, path)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index_lines(item, (*loc, i), lines, issues, path)
 
 
 # Keys whose values are secrets wherever they appear (collector options, snmp.auths,

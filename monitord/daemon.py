@@ -6,6 +6,10 @@ and awaited → HTTP server stops → history is checkpointed and closed → sha
 collector resources are closed.
 SIGHUP re-reads the config: it is parsed and validated in full, then swapped in;
 a bad config is logged and the running one stays.
+
+Outputs are handed in here: the notifiers, the /metrics server and its web config, the
+report renderer and mailer (`MonthlyReports`), and the config checks that belong to an
+output or a collector (`CONFIG_CHECKS`: the web config file, the top-level `snmp:` section).
 """
 
 from __future__ import annotations
@@ -13,41 +17,89 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Final
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from collectors.snmp import validate_settings as snmp_settings_issues
 from exporters.notify import build_notifiers
 from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, specs_by_name
+from exporters.reports.files import write_files
+from exporters.reports.mail import send_reports
 from exporters.webconfig import load_web_config
 from monitord.alerts.config import AlertEvent
 from monitord.alerts.control import ControlServer, socket_path
 from monitord.alerts.dispatch import Notifier
 from monitord.alerts.engine import AlertEngine
-from monitord.config import Config, load_config, parse_listen, web_config_path
-from monitord.errors import ConfigError, HistoryError
+from monitord.config import (
+    Config,
+    ConfigCheck,
+    DaemonConfig,
+    load_config,
+    parse_listen,
+    web_config_path,
+)
+from monitord.contract import RoleIndex
+from monitord.errors import ConfigError, ConfigIssue, HistoryError
 from monitord.history.db import History
 from monitord.history.service import HistoryService
 from monitord.log import RedactionFilter, collect_secrets
+from monitord.reports.monthly import MonthlyReports
 from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler
 from monitord.state import Event, GroupView, State
-from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock
+from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock, metrics_of
 
-__all__ = ["Daemon", "collector_specs"]
+__all__ = ["CONFIG_CHECKS", "Daemon", "collector_specs", "snmp_section_check", "web_config_check"]
 
 log = logging.getLogger(__name__)
 
 
+def web_config_check(
+    path: str, daemon: DaemonConfig, settings: Mapping[str, object]
+) -> Iterable[ConfigIssue]:
+    """`daemon.web_config`: the file must load (exporters.webconfig), errors name its lines."""
+    web_path = web_config_path(path, daemon)
+    if web_path is None:
+        return []
+    try:
+        load_web_config(web_path)
+    except ConfigError as exc:
+        return exc.issues
+    return []
+
+
+def snmp_section_check(
+    path: str, daemon: DaemonConfig, settings: Mapping[str, object]
+) -> Iterable[ConfigIssue]:
+    """The top-level `snmp:` section (auths, modules), used by a target or not."""
+    section = settings.get("snmp")
+    if not isinstance(section, Mapping) or not section:
+        return []
+    return [
+        ConfigIssue("", 0, f"snmp.{i.field}" if i.field else "snmp", i.message)
+        for i in snmp_settings_issues(section)
+    ]
+
+
+CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (web_config_check, snmp_section_check)
+
+
 def collector_specs(config: Config) -> list[MetricSpec]:
-    """Every MetricSpec of the collectors used in `config`, core specs first."""
+    """Every MetricSpec the collector instances of `config` declare, core specs first.
+
+    Per instance, not per class: an SNMP collector's user profiles add metrics.
+    """
     specs: list[MetricSpec] = list(CORE_SPECS)
-    seen: set[type] = set()
+    seen: set[MetricSpec] = set(specs)
     for tc in config.targets:
         for cc in tc.collectors:
-            cls = type(cc.collector)
-            if cls not in seen:
-                seen.add(cls)
-                specs.extend(cc.collector.metrics)
+            for spec in metrics_of(cc.collector):
+                if spec not in seen:
+                    seen.add(spec)
+                    specs.append(spec)
     return specs
 
 
@@ -78,6 +130,7 @@ class Daemon:
         )
         self.history: History | None = None
         self.hist: HistoryService | None = None
+        self.monthly: MonthlyReports | None = None
         self.alerts: AlertEngine | None = None
         self.control: ControlServer | None = None
         self.server: MetricsServer | None = None
@@ -91,8 +144,14 @@ class Daemon:
         self._feed_redaction(cfg)
         data_dir = Path(cfg.daemon.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        hist = self.hist = HistoryService(cfg, self.state.snapshot, self.clock)
+        specs = collector_specs(cfg)
+        roles = RoleIndex.of(specs)
+        self.state.uptime_names = roles.uptime
+        hist = self.hist = HistoryService(cfg, self.state.snapshot, self.clock, roles)
         self.history = hist.history
+        self.monthly = MonthlyReports(
+            cfg, hist.history, hist.flush, write_files, send_reports, self.clock
+        )
         self.alerts = AlertEngine(
             cfg.alerts,
             self.state.snapshot,
@@ -108,7 +167,6 @@ class Daemon:
         self.alerts.start()
         self.control = ControlServer(socket_path(data_dir), self.alerts)
         await self.control.start()
-        specs = collector_specs(cfg)
         self._renderer = ExpositionRenderer(specs)
         runner = Runner(
             self.state,
@@ -137,7 +195,7 @@ class Daemon:
             self.metrics,
             startup_spread=cfg.daemon.startup_spread,
             clock=self.clock,
-            extra_jobs=hist.add_jobs,
+            extra_jobs=self._add_jobs,
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -174,7 +232,13 @@ class Daemon:
     async def reload(self) -> bool:
         """Parse the config file again and swap it in; keep the old one on any error."""
         try:
-            new = await asyncio.to_thread(load_config, self.config_path, self.registry, self.shared)
+            new = await asyncio.to_thread(
+                load_config,
+                self.config_path,
+                self.registry,
+                self.shared,
+                checks=CONFIG_CHECKS,
+            )
         except ConfigError as exc:
             self.metrics.config_reloads.labels(result="error").inc()
             log.error(
@@ -189,15 +253,19 @@ class Daemon:
                 log.warning("config reload: daemon.%s changed; restart monitord to apply it", fld)
         self._feed_redaction(new)
         specs = collector_specs(new)
+        roles = RoleIndex.of(specs)
         self._renderer = ExpositionRenderer(specs)
         self._runner.specs = specs_by_name(specs)
+        self.state.uptime_names = roles.uptime
         self.state.failures_to_down = new.defaults.failures_to_down
         self.state.successes_to_up = new.defaults.successes_to_up
         assert self.scheduler is not None
         if self.alerts is not None:
             await self.alerts.reconfigure(new.alerts, self._notifiers(new))
         if self.hist is not None:
-            self.hist.reconfigure(new)
+            self.hist.reconfigure(new, roles)
+        if self.monthly is not None:
+            self.monthly.reconfigure(new)
         result = self.scheduler.sync(new)
         self.config = new
         self.metrics.config_reloads.labels(result="ok").inc()
@@ -230,6 +298,12 @@ class Daemon:
                 log.error("history close failed: %s", exc)
         await self.shared.aclose()
         log.info("monitord stopped")
+
+    def _add_jobs(self, sched: AsyncIOScheduler) -> None:
+        if self.hist is not None:
+            self.hist.add_jobs(sched)
+        if self.monthly is not None:
+            self.monthly.add_jobs(sched)
 
     def _on_events(self, events: list[Event]) -> None:
         if self.alerts is not None:

@@ -1,4 +1,4 @@
-"""The history inside the running daemon: rollups, inventory, findings, retention, reports.
+"""The history inside the running daemon: rollups, inventory, findings, retention.
 
 `HistoryService` is what `monitord.daemon` builds from the `history:` and `reports:`
 sections. It owns the `History` (SQLite, WAL) and the `RollupRecorder`, and adds these
@@ -8,13 +8,18 @@ jobs to the daemon's scheduler (`add_jobs`, given as `Scheduler(extra_jobs=...)`
   changed inventory snapshots and the session's heartbeat, in one thread;
 - `history-findings`, every `history.findings_interval` (5 minutes): security
   findings derived from the state snapshot (`monitord.findings.derive`, plus the
-  agent's backups, updates, firewall and failed logins) and the checks that ran, into
-  `findings`/`check_runs`;
-- `history-inventory`, every 5 minutes: the agent's `/inventory` of the targets whose
-  `inventory_every` polls have passed since their last fetch;
-- `history-prune`, daily at `history.prune_time`: retention (`history.retention_months`);
-- `reports-monthly`, on `reports.schedule.day` at `.time`: last month's reports into
-  `<data_dir>/reports/YYYY-MM/`, e-mailed to `reports.schedule.email_to` when set.
+  series of role CHECK_INPUT: backups, updates, firewall and failed logins) and the
+  checks that ran (those a `RunsChecks` collector declares), into `findings`/`check_runs`;
+- `history-inventory`, every 5 minutes: the inventory of the `FetchesInventory`
+  collectors (the agent's `/inventory`) whose `inventory_every` polls have passed;
+  an `InventoryFromPoll` collector (SNMP) gives it from each poll's INVENTORY series.
+
+What is kept follows the roles the running collectors declare (`roles`, a
+`monitord.contract.RoleIndex`, handed in by the daemon and renewed on reload); this
+module names no collector kind.
+- `history-prune`, daily at `history.prune_time`: retention (`history.retention_months`).
+
+The monthly reports job is `monitord.reports.monthly` (the history never imports reports).
 
 `on_poll` (the runner's hook) only touches memory. `aclose()` (SIGTERM) writes the open
 window too (`flush(force=True)`), so a clean stop loses nothing and `kill -9` loses at
@@ -27,23 +32,30 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Protocol
-from zoneinfo import ZoneInfo
+from typing import Any, Final
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitord import findings as fnd
-from monitord.errors import CollectorError, HistoryError, NotifyError
+from monitord.contract import RoleIndex
+from monitord.errors import CollectorError, HistoryError
 from monitord.history.db import Finding, History, retention_cutoff
 from monitord.history.recorder import RollupRecorder
 from monitord.state import GroupView, LabelSet, Snapshot
-from monitord.types import Clock, SystemClock, Target
+from monitord.types import (
+    Clock,
+    FetchesInventory,
+    InventoryFromPoll,
+    RunsChecks,
+    SystemClock,
+    Target,
+)
 
 __all__ = [
     "AGENT_CHECKS",
@@ -52,7 +64,6 @@ __all__ = [
     "ServiceSettings",
     "agent_findings",
     "history_checks",
-    "snmp_inventory",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,22 +88,7 @@ CHECK_NAMES: Final[Mapping[fnd.Check, str]] = {
     fnd.Check.HTTP_CONTENT_MISMATCH: "tls.http_content_mismatch",
     fnd.Check.UNKNOWN_DEVICE: "discovery.unknown_device",
 }
-# collector kind -> the checks a successful poll of it runs
-_RUN_BY: Final[Mapping[str, tuple[fnd.Check, ...]]] = {
-    "tcp": (fnd.Check.TCP_MUST_BE_CLOSED, fnd.Check.TCP_MUST_BE_OPEN),
-    "snmp_hygiene": (fnd.Check.SNMP_DEFAULT_COMMUNITY, fnd.Check.SNMP_V3_REQUIRED),
-    "http": (
-        fnd.Check.TLS_CERT_EXPIRY,
-        fnd.Check.TLS_CHAIN_INVALID,
-        fnd.Check.TLS_HOSTNAME_MISMATCH,
-        fnd.Check.TLS_OBSOLETE_PROTOCOL,
-        fnd.Check.HTTP_NO_HSTS,
-        fnd.Check.HTTP_NO_HTTPS_REDIRECT,
-        fnd.Check.HTTP_CONTENT_MISMATCH,
-    ),
-    "discovery": (fnd.Check.UNKNOWN_DEVICE,),
-}
-# agent series -> (history check, severity, policy key, ISO/IEC 27001:2022 control)
+# series of role CHECK_INPUT -> (history check, severity, policy key, ISO/IEC 27001:2022 control)
 AGENT_CHECKS: Final[Mapping[str, tuple[str, str, str, str]]] = {
     "monitord_host_failed_logins_total": ("auth.failed_logins", "medium", "authentication", "8.5"),
     "monitord_host_pending_updates": ("updates.pending", "medium", "patching", "8.8"),
@@ -140,10 +136,6 @@ class ServiceSettings:
         )
 
 
-class _Inventoried(Protocol):
-    async def inventory(self, target: Target) -> dict[str, object]: ...
-
-
 class HistoryService:
     """Owns the history and its jobs in the daemon (see the module docstring)."""
 
@@ -152,8 +144,10 @@ class HistoryService:
         config: Any,
         snapshot: Callable[[], Snapshot],
         clock: Clock | None = None,
+        roles: RoleIndex | None = None,
     ) -> None:
         self.config = config
+        self.roles = roles or RoleIndex()
         self.settings = ServiceSettings.from_config(config)
         self.snapshot = snapshot
         self.clock = clock or SystemClock()
@@ -167,26 +161,31 @@ class HistoryService:
             window=s.flush_interval,
             wan_alias=s.wan_alias,
             wan_interfaces=s.wan_interfaces,
+            roles=self.roles,
         )
         self._inv_pending: dict[str, tuple[float, dict[str, Any]]] = {}
         self._inv_digest: dict[str, str] = {}
         self._inv_fetched: dict[str, float] = {}
         self._sched: AsyncIOScheduler | None = None
-        self._report_task: asyncio.Task[list[Path]] | None = None
-        self.reports_written: list[Path] = []
+        self._from_poll: dict[tuple[str, str], InventoryFromPoll] = {}
+        self._ran_by: dict[str, tuple[str, ...]] = {}
+        self._capabilities(config)
 
     # --- hooks ------------------------------------------------------------------
 
     def on_poll(self, view: GroupView) -> None:
-        """The runner's `on_poll`: account the poll; note a changed SNMP inventory."""
+        """The runner's `on_poll`: account the poll; note a changed inventory from it."""
         self.recorder.observe(view)
-        if view.collector == "snmp" and view.last_poll_ok:
-            inv = snmp_inventory(view)
+        col = self._from_poll.get((view.target.name, view.collector))
+        if col is not None and view.last_poll_ok:
+            names = self.roles.inventory
+            series = [(sv.name, dict(sv.labels), sv.value) for sv in view.series.values()]
+            inv = col.inventory_from(view.target, [x for x in series if x[0] in names])
             if inv:
                 self._note_inventory(view.target.name, view.last_poll_ts or self.clock.time(), inv)
 
     def add_jobs(self, sched: AsyncIOScheduler) -> None:
-        """Add the history and report jobs to the daemon's scheduler (at start)."""
+        """Add the history jobs to the daemon's scheduler (at start)."""
         self._sched = sched
         s = self.settings
         # Fire just after each window closes, so at most the open window is in memory.
@@ -215,10 +214,12 @@ class HistoryService:
             next_run_time=_utc(time.time()),
         )
         self._add_timed_jobs(sched)
-        self._add_catch_up(sched)
 
-    def reconfigure(self, config: Any) -> None:
-        """Apply a reloaded config (SIGHUP): thresholds, schedule times; the path stays."""
+    def reconfigure(self, config: Any, roles: RoleIndex | None = None) -> None:
+        """Apply a reloaded config (SIGHUP): thresholds, schedule times, roles; the path stays."""
+        if roles is not None:
+            self.roles = self.recorder.roles = roles
+        self._capabilities(config)
         new = ServiceSettings.from_config(config)
         if new.db != self.settings.db:
             log.warning("config reload: history.path changed; restart monitord to apply it")
@@ -256,7 +257,11 @@ class HistoryService:
         """Derive security findings from the state and record this run; return how many."""
         snap = self.snapshot()
         items, ran = history_checks(
-            snap, self.settings.backup_max_age, self.settings.failed_logins_day
+            snap,
+            self.settings.backup_max_age,
+            self.settings.failed_logins_day,
+            roles=self.roles,
+            ran_by=self._ran_by,
         )
         if not ran:
             return 0
@@ -269,18 +274,18 @@ class HistoryService:
     async def fetch_inventory(self) -> int:
         """Fetch `/inventory` from the agents that are due; return how many answered."""
         now = self.clock.time()
-        due: list[tuple[Target, _Inventoried]] = []
+        due: list[tuple[Target, FetchesInventory]] = []
         for tc in self.config.targets:
             for cc in tc.collectors:
-                if cc.kind != "agent" or not hasattr(cc.collector, "inventory"):
+                if not isinstance(cc.collector, FetchesInventory):
                     continue
-                every = float(getattr(cc.options, "inventory_every", 60)) * cc.interval
+                every = float(cc.collector.inventory_every) * cc.interval
                 last = self._inv_fetched.get(tc.target.name)
                 if last is None or now - last >= every:
                     due.append((tc.target, cc.collector))
         sem = asyncio.Semaphore(INVENTORY_CONCURRENCY)
 
-        async def one(target: Target, col: _Inventoried) -> bool:
+        async def one(target: Target, col: FetchesInventory) -> bool:
             async with sem:
                 try:
                     async with asyncio.timeout(INVENTORY_TIMEOUT):
@@ -308,40 +313,8 @@ class HistoryService:
         log.info("history pruned before=%d rows=%d", int(cutoff), sum(out.values()))
         return out
 
-    async def monthly_reports(self, now: float | None = None) -> list[Path]:
-        """Write last month's reports (and e-mail them when configured)."""
-        from monitord.reports.cli import configured_targets, write_monthly
-        from monitord.reports.settings import email_settings
-
-        cfg = self.config
-        await self.flush()
-        files = await asyncio.to_thread(
-            write_monthly,
-            self.settings.db,
-            self.settings.data_dir,
-            cfg.reports,
-            tz=self.settings.tz,
-            lang=self.settings.language,
-            now=self.clock.time() if now is None else now,
-            configured=configured_targets(cfg),
-        )
-        self.reports_written = files
-        mail = email_settings(cfg.reports, cfg.alerts)
-        if mail is not None and files:
-            from exporters.reports.mail import send_reports
-
-            try:
-                await asyncio.to_thread(
-                    send_reports, mail, cfg.reports, files, self.settings.language
-                )
-            except NotifyError as exc:
-                log.error("monthly report e-mail failed: %s", exc)
-        return files
-
     async def aclose(self) -> None:
         """Write everything still in memory (the open window too) and close the store."""
-        if self._report_task is not None:
-            self._report_task.cancel()
         await asyncio.to_thread(self._close)
 
     # --- internals ----------------------------------------------------------------
@@ -351,8 +324,6 @@ class HistoryService:
         self.history.close()
 
     def _add_timed_jobs(self, sched: AsyncIOScheduler) -> None:
-        from monitord.reports.cli import cron_fields
-
         s = self.settings
         hour, minute = (int(x) for x in s.prune_time.split(":"))
         sched.add_job(
@@ -363,55 +334,17 @@ class HistoryService:
             coalesce=True,
             replace_existing=True,
         )
-        schedule = self.config.reports.schedule
-        if schedule.enabled:
-            sched.add_job(
-                self.monthly_reports,
-                CronTrigger(**cron_fields(schedule), timezone=s.tz),
-                id="reports-monthly",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=6 * 3600,
-                replace_existing=True,
-            )
-        elif sched.get_job("reports-monthly") is not None:
-            sched.remove_job("reports-monthly")
 
-    def catch_up_due(self) -> bool:
-        """True when this month's run is past, last month was monitored and has no reports."""
-        from monitord.reports.period import Period
-
-        schedule = self.config.reports.schedule
-        if not schedule.enabled:
-            return False
-        s = self.settings
-        now = self.clock.time()
-        this = Period.containing(now, ZoneInfo(s.tz))
-        hour, minute = (int(x) for x in schedule.time.split(":"))
-        due = this.start_dt.replace(day=schedule.day, hour=hour, minute=minute).timestamp()
-        prev = this.shift(-1)
-        out = (self.config.reports.output_dir or s.data_dir / "reports") / prev.label
-        if now < due or out.exists():
-            return False
-        # only when monitord ran during that month (not on a fresh install)
-        return bool(
-            self.history.query(
-                "SELECT 1 FROM sessions WHERE last > ? AND started < ? LIMIT 1",
-                (prev.start, prev.end),
-            )
-        )
-
-    def _add_catch_up(self, sched: AsyncIOScheduler) -> None:
-        # The daemon was down at the scheduled time: write last month's reports soon.
-        if self.catch_up_due():
-            log.info("monthly reports missed while monitord was down; writing them in 5 min")
-            sched.add_job(
-                self.monthly_reports,
-                "date",
-                run_date=_utc(self.clock.time() + 300.0),
-                id="reports-catch-up",
-                replace_existing=True,
-            )
+    def _capabilities(self, config: Any) -> None:
+        from_poll: dict[tuple[str, str], InventoryFromPoll] = {}
+        ran_by: dict[str, tuple[str, ...]] = {}
+        for tc in config.targets:
+            for cc in tc.collectors:
+                if isinstance(cc.collector, InventoryFromPoll):
+                    from_poll[(tc.target.name, cc.kind)] = cc.collector
+                if isinstance(cc.collector, RunsChecks):
+                    ran_by[cc.kind] = tuple(cc.collector.checks)
+        self._from_poll, self._ran_by = from_poll, ran_by
 
     def _note_inventory(self, target: str, ts: float, data: dict[str, Any]) -> None:
         digest = json.dumps(data, sort_keys=True, default=str)
@@ -422,14 +355,21 @@ class HistoryService:
 
 
 def history_checks(
-    snap: Snapshot, backup_max_age: float, failed_logins_day: float
+    snap: Snapshot,
+    backup_max_age: float,
+    failed_logins_day: float,
+    *,
+    roles: RoleIndex,
+    ran_by: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[list[Finding], list[str]]:
-    """Findings in the history's vocabulary and the checks that ran, from one snapshot."""
+    """Findings in the history's vocabulary and the checks that ran, from one snapshot.
+
+    `ran_by`: collector kind -> the checks a successful poll of it runs (`RunsChecks`).
+    """
     ran: set[str] = set()
     for g in snap.groups.values():
         if g.last_poll_ok:
-            for check in _RUN_BY.get(g.collector, ()):
-                ran.add(CHECK_NAMES[check])
+            ran.update((ran_by or {}).get(g.collector, ()))
     out: list[Finding] = []
     for f in fnd.derive(snap):
         name = CHECK_NAMES[f.check]
@@ -437,18 +377,19 @@ def history_checks(
         out.append(
             Finding(name, f.target, f.severity.value, f.policy, f.iso_control, f.detail, f.detail)
         )
-    agent, agent_ran = agent_findings(snap, backup_max_age, failed_logins_day)
+    agent, agent_ran = agent_findings(snap, backup_max_age, failed_logins_day, roles)
     return out + agent, sorted(ran | agent_ran)
 
 
 def agent_findings(
-    snap: Snapshot, backup_max_age: float, failed_logins_day: float
+    snap: Snapshot, backup_max_age: float, failed_logins_day: float, roles: RoleIndex
 ) -> tuple[list[Finding], set[str]]:
-    """Findings from the host agent's security series, and the checks that ran."""
+    """Findings from the series of role CHECK_INPUT (the host agent's), and the checks run."""
     out: list[Finding] = []
     ran: set[str] = set()
+    inputs = roles.check_inputs
     for g in snap.groups.values():
-        if g.collector != "agent" or not g.last_poll_ok:
+        if not g.last_poll_ok or not any(sv.name in inputs for sv in g.series.values()):
             continue
         tname = g.target.name
         policies = {
@@ -457,7 +398,7 @@ def agent_findings(
             if sv.name == "monitord_backup_max_age_seconds"
         }
         for sv in g.series.values():
-            spec = AGENT_CHECKS.get(sv.name)
+            spec = AGENT_CHECKS.get(sv.name) if sv.name in inputs else None
             if spec is None:
                 continue
             check, severity, policy, iso = spec
@@ -483,54 +424,11 @@ def agent_findings(
     return out, ran
 
 
-def snmp_inventory(view: GroupView) -> dict[str, Any]:
-    """An inventory snapshot from an SNMP poll: system group and ENTITY-MIB chassis."""
-    out: dict[str, Any] = {}
-    parts: list[dict[str, str]] = []
-    for sv in view.series.values():
-        labels = dict(sv.labels)
-        if sv.name == "monitord_snmp_info":
-            for src, dst in (
-                ("sysname", "sys_name"),
-                ("sysdescr", "sys_descr"),
-                ("syslocation", "sys_location"),
-                ("sysobjectid", "sys_object_id"),
-            ):
-                if labels.get(src):
-                    out[dst] = labels[src]
-        elif sv.name == "monitord_inventory_info":
-            parts.append({k: v for k, v in labels.items() if k != "target" and v})
-    if parts:
-        parts.sort(key=lambda p: (p.get("class") != "chassis", _int(p.get("entity_index"))))
-        chassis = parts[0]
-        for src, dst in (
-            ("mfg", "manufacturer"),
-            ("model", "model"),
-            ("serial", "serial"),
-            ("software", "software_version"),
-            ("firmware", "firmware"),
-            ("hardware", "hardware"),
-        ):
-            if chassis.get(src):
-                out[dst] = chassis[src]
-        out["components"] = parts
-    if out:
-        out["address"] = view.target.address
-    return out
-
-
 def _label(labels: LabelSet, key: str) -> str:
     for k, v in labels:
         if k == key:
             return v
     return ""
-
-
-def _int(v: str | None) -> int:
-    try:
-        return int(v or 0)
-    except ValueError:
-        return 0
 
 
 def _fields(s: ServiceSettings) -> dict[str, Any]:
