@@ -17,7 +17,9 @@ run`), and the reference tools. Traffic stays on the namespace's loopback.
 After `--warmup` seconds (the first polls walk the interface labels) the daemon is
 measured for `--minutes`: CPU % of one core (user + system, from /proc), RSS at the end,
 and the scheduler lag (mean and p99 from its own `monitord_scheduler_lag_seconds`
-histogram, the p99 interpolated within its bucket). Then, in the same run, the
+histogram, the p99 interpolated within its bucket), and the time its threads were
+runnable but waiting for a CPU (/proc schedstat: how much the machine's load delayed
+it). Then, in the same run, the
 references on the same targets: fping (`-c 3 -q -i 0 -p 200`, the same pacing as the
 daemon's ICMP collector) over one ICMP cycle, and snmpbulkwalk (`-Cr25`, numeric, no
 MIBs) of ifTable + ifXTable + system for every switch, CPU from getrusage of the
@@ -192,6 +194,15 @@ def quantile(buckets: dict[float, float], q: float) -> float:
     return lo
 
 
+def runqueue_wait(pid: int) -> float:
+    """Seconds the process's threads spent runnable but waiting for a CPU (schedstat)."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int(stat.read_text().split()[1])
+    return total / 1e9
+
+
 def children_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -258,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             body, _ = scrape(ns, url)
             lag0, sum0 = lag_histogram(body)
             cpu0, wall0 = sum(proc.cpu_times()[:2]), time.monotonic()
+            wait0 = runqueue_wait(daemon.pid)
             loads, sizes, times = [os.getloadavg()[0]], [], []
             end = wall0 + args.minutes * 60
             while time.monotonic() < end:
@@ -268,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 time.sleep(max(0.0, min(15.0, end - time.monotonic())))
             body, _ = scrape(ns, url)
             cpu1, wall1 = sum(proc.cpu_times()[:2]), time.monotonic()
+            wait1 = runqueue_wait(daemon.pid)
             rss = proc.memory_info().rss
             lag1, sum1 = lag_histogram(body)
         finally:
@@ -297,6 +310,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(median {median:.2f} s, curl in the namespace)"
         )
         print(f"  'target down' log lines: {errors}")
+        waited = wait1 - wait0
+        print(
+            f"  waiting for a CPU while runnable: {waited:.1f} s in {wall1 - wall0:.0f} s "
+            f"({waited / max(cpu1 - cpu0, 1e-9):.1f} s per CPU second: the machine's load)"
+        )
         fping_cpu = fping_cycle(ns, loopback_targets(args.icmp), work)
         walk_cpu, varbinds = snmpbulkwalk_cycle(ns, args)
         for a in agents:
