@@ -168,7 +168,9 @@ def lag_histogram(text: str) -> tuple[dict[float, float], float]:
     """The lag histogram's cumulative buckets and its sum."""
     buckets: dict[float, float] = {}
     total = 0.0
-    for fam in text_string_to_metric_families(text):
+    start = text.find(f"# HELP {_LAG} ")  # parse its family only, not 16 MB of series
+    end = text.find("# HELP", start + 1)
+    for fam in text_string_to_metric_families(text[start : end if end > 0 else None]):
         if fam.name == _LAG:
             for s in fam.samples:
                 if s.name.endswith("_bucket"):
