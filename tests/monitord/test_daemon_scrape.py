@@ -70,7 +70,7 @@ def test_scrapes_of_a_big_state_do_not_delay_polls(
             return body if n >= SWITCHES * PORTS else None
 
         body = str(wait_for(all_polled, 90, "every switch's interfaces in /metrics"))
-        assert len(body) > 300_000  # a big exposition for snmpsim to serve
+        assert len(body) > 250_000  # a big exposition for snmpsim to serve
         before = _lag_buckets(body)
         stop = time.monotonic() + 25.0  # the switches are polled again meanwhile
         sizes: list[int] = []
@@ -87,7 +87,7 @@ def test_scrapes_of_a_big_state_do_not_delay_polls(
             t.join()
         after = _lag_buckets(d.metrics())
         assert d.stop() == 0
-    assert len(sizes) >= 4 and min(sizes) > 300_000
+    assert len(sizes) >= 4 and min(sizes) > 250_000
     delta = {le: after[le] - before.get(le, 0.0) for le in after}
     polls = delta[float("inf")]
     assert polls >= 30  # the ICMP job alone starts 4 times a second
