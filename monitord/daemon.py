@@ -49,7 +49,7 @@ from monitord.log import RedactionFilter, collect_secrets
 from monitord.reports.monthly import MonthlyReports
 from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler
-from monitord.state import Event, State
+from monitord.state import Event, GroupView, State
 from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock, metrics_of
 
 __all__ = ["CONFIG_CHECKS", "Daemon", "collector_specs", "snmp_section_check", "web_config_check"]
@@ -174,7 +174,7 @@ class Daemon:
             specs_by_name(specs),
             limits=cfg.daemon.concurrency,
             on_events=self._on_events,
-            on_poll=hist.on_poll,
+            on_poll=self._on_poll,
             clock=self.clock,
         )
         self._runner = runner
@@ -328,6 +328,13 @@ class Daemon:
     @staticmethod
     def _notifiers(cfg: Config) -> list[Notifier]:
         return build_notifiers(cfg.alerts, cfg.daemon.language, cfg.daemon.timezone)
+
+    def _on_poll(self, view: GroupView) -> None:
+        # On the event loop, after each poll: the group's /metrics text is rendered now, a
+        # small piece at a time, instead of all at once in the scrape's thread (issue 16).
+        self._renderer.prepare(view)
+        if self.hist is not None:
+            self.hist.on_poll(view)
 
     def _render(self) -> bytes:
         snap = self.state.snapshot()

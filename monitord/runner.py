@@ -73,7 +73,7 @@ class SelfMetrics:
         self.scheduler_lag = Histogram(
             "monitord_scheduler_lag_seconds",
             "Delay between a job's scheduled time and its start.",
-            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.5, 1, 5, 30),
             registry=r,
         )
         self.missed_runs = Counter(

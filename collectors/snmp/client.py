@@ -47,6 +47,7 @@ from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.proto import errind
 from pysnmp.proto.rfc1902 import Null, ObjectName
 
+from collectors._delayline import Deadlines
 from collectors.snmp.ber import (
     BerError,
     Oid,
@@ -267,11 +268,23 @@ Credentials = Community | UsmUser
 
 
 class RequestLimiter:
-    """Global cap on SNMP requests in flight (one semaphore for every target)."""
+    """Global cap on SNMP requests in flight (one semaphore for every target).
+
+    It also holds the request deadlines: one `Deadlines` line (one event-loop timer)
+    per distinct timeout, shared by every session, instead of a timer per request.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._sem: asyncio.Semaphore | None = None
+        self._deadlines: dict[float, Deadlines] = {}
+
+    def deadlines(self, timeout: float) -> Deadlines:
+        """The shared deadline line for requests of `timeout` seconds."""
+        line = self._deadlines.get(timeout)
+        if line is None:
+            line = self._deadlines[timeout] = Deadlines(timeout)
+        return line
 
     @property
     def semaphore(self) -> asyncio.Semaphore:
@@ -572,9 +585,9 @@ class NativeSession(_RetryingSession):
             async with self._limiter.semaphore:
                 self.stats.requests += 1
                 transport.sendto(data)
+                self._limiter.deadlines(self._timeout).expire_later(fut)
                 try:
-                    async with asyncio.timeout(self._timeout):
-                        return await fut
+                    return await fut
                 except TimeoutError:
                     return None
         except ConnectionRefusedError:
@@ -688,9 +701,9 @@ class PysnmpSession(_RetryingSession):
                 _NEXT.send_varbinds(self._engine, target, None, self._context, varbinds, done)
             else:
                 _GET.send_varbinds(self._engine, target, None, self._context, varbinds, done)
+            self._limiter.deadlines(self._timeout).expire_later(fut)
             try:
-                async with asyncio.timeout(self._timeout):
-                    ei, es, ex, vbs = await fut
+                ei, es, ex, vbs = await fut
             except TimeoutError:
                 return None
         if ei:
