@@ -172,9 +172,19 @@ class Daemon:
         task.add_done_callback(self._tasks.discard)
 
     async def reload(self) -> bool:
-        """Parse the config file again and swap it in; keep the old one on any error."""
+        """Parse the config file again and swap it in; keep the old one on any error.
+
+        All or nothing: the config is parsed and its collectors built in a thread against
+        a staged view of the shared settings (`Shared.staged`), the notifiers and the
+        exposition specs are built next; only then is everything swapped in, on the loop,
+        in one go. A refused reload changes nothing the running jobs read.
+        """
+        staged = self.shared.staged()
         try:
-            new = await asyncio.to_thread(load_config, self.config_path, self.registry, self.shared)
+            new = await asyncio.to_thread(load_config, self.config_path, self.registry, staged)
+            notifiers = self._notifiers(new)
+            specs = collector_specs(new)
+            renderer = ExpositionRenderer(specs)
         except ConfigError as exc:
             self.metrics.config_reloads.labels(result="error").inc()
             log.error(
@@ -187,19 +197,20 @@ class Daemon:
         for fld in ("listen", "data_dir", "concurrency", "web_config"):
             if getattr(old.daemon, fld) != getattr(new.daemon, fld):
                 log.warning("config reload: daemon.%s changed; restart monitord to apply it", fld)
+        # The swap: nothing below awaits before the job table matches the new config.
+        staged.commit()
         self._feed_redaction(new)
-        specs = collector_specs(new)
-        self._renderer = ExpositionRenderer(specs)
+        self._renderer = renderer
         self._runner.specs = specs_by_name(specs)
         self.state.failures_to_down = new.defaults.failures_to_down
         self.state.successes_to_up = new.defaults.successes_to_up
         assert self.scheduler is not None
-        if self.alerts is not None:
-            await self.alerts.reconfigure(new.alerts, self._notifiers(new))
-        if self.hist is not None:
-            self.hist.reconfigure(new)
         result = self.scheduler.sync(new)
         self.config = new
+        if self.hist is not None:
+            self.hist.reconfigure(new)
+        if self.alerts is not None:
+            await self.alerts.reconfigure(new.alerts, notifiers)
         self.metrics.config_reloads.labels(result="ok").inc()
         log.info(
             "config reloaded added=%d removed=%d replaced=%d kept=%d",
@@ -263,7 +274,7 @@ class Daemon:
     def _feed_redaction(self, cfg: Config) -> None:
         if self.redaction is None:
             return
-        secrets: set[str] = set()
+        secrets: set[str] = {s.reveal() for s in cfg.secrets}
         for tc in cfg.targets:
             for cc in tc.collectors:
                 secrets |= collect_secrets(cc.collector)

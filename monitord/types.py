@@ -199,12 +199,40 @@ class Shared:
     Resources are created lazily, on first use inside the running event loop, by the
     factory the collector passes; `aclose()` closes every resource that is `Closable`,
     newest first. `limits` carries the configured concurrency caps by collector kind.
+
+    `settings` holds config-wide data the collectors read (the `snmp:` section, the list
+    of target addresses). A reload builds its collectors against `staged()`, a view with
+    its own settings and the same resources; `commit()` makes those settings the live
+    ones for every collector at once, so a refused reload changes nothing.
     """
 
     def __init__(self, limits: Mapping[str, int] | None = None) -> None:
         self.limits: dict[str, int] = dict(limits or {})
-        self.settings: dict[str, object] = {}
+        self._settings: dict[str, object] = {}
         self._resources: dict[str, object] = {}
+        self._root: Shared = self
+        self._staged: dict[str, object] | None = None
+
+    @property
+    def settings(self) -> dict[str, object]:
+        """The live settings, or the pending ones of a staged view not yet committed."""
+        return self._staged if self._staged is not None else self._root._settings
+
+    def staged(self) -> Shared:
+        """A view sharing this object's resources, with empty pending settings."""
+        view = Shared.__new__(Shared)
+        view.limits, view._resources = self.limits, self._resources
+        view._settings, view._root, view._staged = {}, self._root, {}
+        return view
+
+    def commit(self) -> None:
+        """Make a staged view's settings the live ones (no-op on a committed object)."""
+        if self._staged is None:
+            return
+        live = self._root._settings
+        live.clear()
+        live.update(self._staged)
+        self._staged = None
 
     def get(self, key: str, factory: Callable[[], T]) -> T:
         """Return the resource stored under `key`, creating it with `factory` once."""

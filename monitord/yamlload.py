@@ -1,0 +1,101 @@
+"""YAML parsing with a bound on alias expansion, for every config file monitord reads.
+
+PyYAML shares the node of an anchor between all its aliases, so a 300-byte file of
+nested anchors ("billion laughs") composes quickly but expands to billions of nodes in
+any code that walks the result as a tree (line indexing, `${ENV}` expansion, model
+validation). `load_bounded()` composes the document once, counts the aliases and the
+size of the tree they expand to (memoised per node, so the count itself is linear), and
+refuses the file past `MAX_ALIASES` aliases or `MAX_EXPANDED_NODES` expanded nodes,
+or with a recursive alias (`&a [*a]`), before anything walks it. Plain PyYAML (no pydantic): the host agent uses it too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import yaml
+
+__all__ = ["MAX_ALIASES", "MAX_EXPANDED_NODES", "YamlLimitError", "load_bounded"]
+
+MAX_ALIASES: Final = 10_000
+MAX_EXPANDED_NODES: Final = 1_000_000
+
+
+class YamlLimitError(yaml.YAMLError):
+    """The document uses too many aliases or expands past the node limit.
+
+    `problem` and `problem_mark` are set like PyYAML's own errors, so callers that
+    report `invalid YAML: <problem>` at the mark's line handle it unchanged.
+    """
+
+    def __init__(self, problem: str, mark: yaml.Mark | None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.problem_mark = mark
+
+
+class _CountingLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a document with more than `MAX_ALIASES` aliases."""
+
+    aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise YamlLimitError(
+                    f"more than {MAX_ALIASES} aliases (*name): refused", mark
+                )
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Number of nodes of the tree `root` stands for once every alias is expanded."""
+    sizes: dict[int, int] = {}
+    opened: set[int] = set()
+    # Iterative post-order walk over distinct nodes (aliases share node objects).
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes or (not done and id(node) in opened):
+            continue
+        opened.add(id(node))
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                children += (k, v)
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        if done or not children:
+            if any(id(c) not in sizes for c in children):  # an ancestor: `&a [*a]`
+                raise YamlLimitError("an alias refers to a node that contains it", node.start_mark)
+            sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in children), 1 << 62)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in opened)
+    return sizes[id(root)]
+
+
+def load_bounded(text: str) -> tuple[yaml.Node | None, Any]:
+    """Compose and construct one YAML document (SafeLoader); return (node, data).
+
+    Raise `yaml.YAMLError` for invalid YAML and `YamlLimitError` for a document whose
+    aliases expand past the limits.
+    """
+    loader = _CountingLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        if loader.aliases:
+            size = _expanded_size(node)
+            if size > MAX_EXPANDED_NODES:
+                raise YamlLimitError(
+                    f"aliases (*name) expand to {size} nodes, more than the limit of"
+                    f" {MAX_EXPANDED_NODES}: refused",
+                    node.start_mark,
+                )
+        return node, loader.construct_document(node)
+    finally:
+        loader.dispose()
