@@ -118,6 +118,10 @@ class DaemonConfig(StrictModel):
     # (exporters/webconfig.py); a relative path is relative to this config file.
     web_config: Path | None = None
     concurrency: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = {}
+    # The /metrics server against hostile clients (monitord.httpguard): connections
+    # served at once (more are closed on accept), and the whole-request deadline.
+    http_max_connections: int = Field(64, ge=1, le=4096)
+    http_request_timeout: Duration = 10.0
 
     @field_validator("listen")
     @classmethod

@@ -17,10 +17,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, Pl
 from monitord.secrets import Secret, SecretError, resolve_secret
 
 __all__ = [
+    "MAX_DURATION",
     "Address",
     "Duration",
     "Language",
-    "MAX_DURATION",
     "SecretValue",
     "StrictModel",
     "check_address",

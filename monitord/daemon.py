@@ -27,6 +27,7 @@ from monitord.config import Config, load_config, parse_listen, web_config_path
 from monitord.errors import ConfigError, HistoryError
 from monitord.history.db import History
 from monitord.history.service import HistoryService
+from monitord.httpguard import http_connection_cap
 from monitord.log import RedactionFilter, collect_secrets
 from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler
@@ -129,6 +130,8 @@ class Daemon:
             self.metrics.registry,
             healthy=lambda: self.scheduler is not None and self.scheduler.running,
             web_config=load_web_config(web_path) if web_path is not None else None,
+            max_connections=http_connection_cap(cfg.daemon.http_max_connections),
+            request_timeout=cfg.daemon.http_request_timeout,
         )
         self.server.start()
         self.scheduler = Scheduler(
@@ -194,7 +197,14 @@ class Daemon:
                 log.error("config error: %s", issue)
             return False
         old = self.config
-        for fld in ("listen", "data_dir", "concurrency", "web_config"):
+        for fld in (
+            "listen",
+            "data_dir",
+            "concurrency",
+            "web_config",
+            "http_max_connections",
+            "http_request_timeout",
+        ):
             if getattr(old.daemon, fld) != getattr(new.daemon, fld):
                 log.warning("config reload: daemon.%s changed; restart monitord to apply it", fld)
         # The swap: nothing below awaits before the job table matches the new config.

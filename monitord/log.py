@@ -35,7 +35,8 @@ class RedactionFilter(logging.Filter):
 
         A secret is masked as a whole token: not where its text is only part of a longer
         word or name (`sede1` in `sede1-router`), so a target named like its community
-        still reads right. Token characters are letters, digits, `_`, `-`, and `.` between two of them.
+        still reads right. Token characters are letters, digits, `_`, `-`, and `.` between
+        two of them.
         """
         self._secrets = tuple(sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True))
         self._pattern = (

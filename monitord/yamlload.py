@@ -6,7 +6,8 @@ any code that walks the result as a tree (line indexing, `${ENV}` expansion, mod
 validation). `load_bounded()` composes the document once, counts the aliases and the
 size of the tree they expand to (memoised per node, so the count itself is linear), and
 refuses the file past `MAX_ALIASES` aliases or `MAX_EXPANDED_NODES` expanded nodes,
-or with a recursive alias (`&a [*a]`), before anything walks it. Plain PyYAML (no pydantic): the host agent uses it too.
+or with a recursive alias (`&a [*a]`), before anything walks it. Plain PyYAML (no
+pydantic): the host agent uses it too.
 """
 
 from __future__ import annotations
@@ -39,15 +40,13 @@ class _CountingLoader(yaml.SafeLoader):
 
     aliases = 0
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:  # type: ignore[override]
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
-                mark = self.peek_event().start_mark
-                raise YamlLimitError(
-                    f"more than {MAX_ALIASES} aliases (*name): refused", mark
-                )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise YamlLimitError(f"more than {MAX_ALIASES} aliases (*name): refused", mark)
+        return super().compose_node(parent, index)
 
 
 def _expanded_size(root: yaml.Node) -> int:

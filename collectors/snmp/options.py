@@ -19,7 +19,13 @@ from monitord.config import Duration, SecretValue
 from monitord.errors import ConfigError, ConfigIssue
 from monitord.secrets import Secret, SecretError, resolve_secret
 
-__all__ = ["CREDENTIAL_FIELDS", "MIN_COMMUNITY", "Options", "resolve_credentials", "validate_numbers"]
+__all__ = [
+    "CREDENTIAL_FIELDS",
+    "MIN_COMMUNITY",
+    "Options",
+    "resolve_credentials",
+    "validate_numbers",
+]
 
 # The inline credential options, in the order the snippets and errors list them.
 CREDENTIAL_FIELDS: Final = (
