@@ -55,6 +55,7 @@ import bcrypt
 import yaml
 
 from monitord.errors import ConfigError, ConfigIssue
+from monitord.yamlload import load_bounded
 
 __all__ = [
     "WWW_AUTHENTICATE",
@@ -326,8 +327,7 @@ def _load(path: Path) -> _Settings:
             [ConfigIssue(str(path), 0, "", f"cannot read web config file: {exc.strerror}")]
         ) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = load_bounded(text)  # aliases bounded (monitord.yamlload)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0

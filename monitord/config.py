@@ -530,6 +530,10 @@ def _build_targets(
                 continue
             try:
                 collector = factory(opts, shared)
+                # Optional: checks that need the target (e.g. the agent's default url).
+                check = getattr(collector, "check_target", None)
+                if check is not None:
+                    check(target)
             except ConfigError as exc:
                 for issue in exc.issues:
                     sub = _split_field(issue.field)

@@ -92,7 +92,7 @@ class Daemon:
         self._feed_redaction(cfg)
         data_dir = Path(cfg.daemon.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        hist = self.hist = HistoryService(cfg, self.state.snapshot, self.clock)
+        hist = self.hist = HistoryService(cfg, self.state.snapshot, self.clock, self.metrics)
         self.history = hist.history
         self.alerts = AlertEngine(
             cfg.alerts,
@@ -255,20 +255,17 @@ class Daemon:
     def _on_events(self, events: list[Event]) -> None:
         if self.alerts is not None:
             self.alerts.poke()
-        if self.history is None:
+        if self.hist is None:
             return
         start = self.clock.monotonic()
-        try:
-            self.history.add_events(events)
-        except HistoryError as exc:
-            log.error("history write failed: %s", exc)
+        self.hist.pending.add_events(events)  # kept in memory while the disk is full
         self.metrics.history_write.observe(self.clock.monotonic() - start)
 
     def _on_alert_events(self, rows: list[AlertEvent]) -> None:
-        if self.history is None:
+        if self.hist is None:
             return
         try:
-            self.history.add_alert_events(rows)
+            self.hist.pending.add_alert_events(rows)
         except HistoryError as exc:
             log.error("history write failed: %s", exc)
 

@@ -111,8 +111,16 @@ class Scheduler:
         self._sched.start()
 
     async def shutdown(self) -> None:
-        """Stop scheduling, cancel in-flight polls and wait for them."""
+        """Stop scheduling, cancel in-flight polls and wait for them.
+
+        APScheduler cancels the jobs it submitted but that had not started yet, and logs
+        each as `Error running job` with a CancelledError traceback; during a clean stop
+        those records are dropped (`_QuietCancel`), nothing else is.
+        """
         self._stopping = True
+        executor_log = logging.getLogger("apscheduler.executors.default")
+        if not any(isinstance(f, _QuietCancel) for f in executor_log.filters):
+            executor_log.addFilter(_QuietCancel())
         if self._sched is not None and self._sched.running:
             self._sched.shutdown(wait=False)
         await self.runner.cancel_inflight()
@@ -205,3 +213,11 @@ class Scheduler:
         elif event.code == EVENT_JOB_MISSED:
             self.metrics.missed_runs.labels(collector=collector).inc()
             log.debug("poll missed its time job=%s", event.job_id)
+
+
+class _QuietCancel(logging.Filter):
+    """Drops APScheduler's error records for jobs cancelled by a clean shutdown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)

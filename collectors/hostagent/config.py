@@ -22,6 +22,7 @@ import yaml
 
 from collectors.hostagent import hostread
 from monitord.errors import ConfigError, ConfigIssue
+from monitord.yamlload import load_bounded
 
 __all__ = [
     "DEFAULT_FAILED_LOGIN_PATTERNS",
@@ -142,9 +143,11 @@ def load_config(path: str | None, overrides: Mapping[str, object] | None = None)
     if path:
         try:
             with open(path, encoding="utf-8") as fh:
-                loaded = yaml.safe_load(fh)
+                _, loaded = load_bounded(fh.read())  # aliases bounded (monitord.yamlload)
         except OSError as exc:
             raise ConfigError([ConfigIssue(path, 0, "", f"cannot read: {exc.strerror}")]) from None
+        except UnicodeDecodeError:
+            raise ConfigError([ConfigIssue(path, 0, "", "not UTF-8: save it as UTF-8")]) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else 0
