@@ -85,6 +85,7 @@ class Daemon:
         self.scheduler: Scheduler | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[bool]] = set()
+        self._reload_lock = asyncio.Lock()
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT (or `request_stop()`)."""
@@ -182,6 +183,10 @@ class Daemon:
         exposition specs are built next; only then is everything swapped in, on the loop,
         in one go. A refused reload changes nothing the running jobs read.
         """
+        async with self._reload_lock:  # SIGHUPs in a row: one reload at a time, in order
+            return await self._reload()
+
+    async def _reload(self) -> bool:
         staged = self.shared.staged()
         try:
             new = await asyncio.to_thread(load_config, self.config_path, self.registry, staged)
@@ -207,7 +212,8 @@ class Daemon:
         ):
             if getattr(old.daemon, fld) != getattr(new.daemon, fld):
                 log.warning("config reload: daemon.%s changed; restart monitord to apply it", fld)
-        # The swap: nothing below awaits before the job table matches the new config.
+        # The swap. The job table is changed in batches that yield to the loop (a
+        # reload of thousands of targets must not hold up the running polls).
         staged.commit()
         self._feed_redaction(new)
         self._renderer = renderer
@@ -215,7 +221,7 @@ class Daemon:
         self.state.failures_to_down = new.defaults.failures_to_down
         self.state.successes_to_up = new.defaults.successes_to_up
         assert self.scheduler is not None
-        result = self.scheduler.sync(new)
+        result = await self.scheduler.sync_async(new)
         self.config = new
         if self.hist is not None:
             self.hist.reconfigure(new)
