@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -132,7 +132,8 @@ class Scheduler:
             try:
                 next(steps)
             except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+                result: SyncResult = done.value
+                return result
 
     async def sync_async(self, config: Config, batch: int = 50) -> SyncResult:
         """`sync`, yielding to the event loop every `batch` job changes: a reload that
@@ -144,12 +145,13 @@ class Scheduler:
             try:
                 next(steps)
             except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+                result: SyncResult = done.value
+                return result
             n += 1
             if n % batch == 0:
                 await asyncio.sleep(0)
 
-    def _sync_steps(self, config: Config) -> Iterator[None]:
+    def _sync_steps(self, config: Config) -> Generator[None, None, SyncResult]:
         """The work of `sync`, one job change per step; returns the SyncResult."""
         assert self._sched is not None, "start() first"
         wanted: dict[str, tuple[Target, CollectorConfig, float]] = {}
