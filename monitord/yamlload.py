@@ -6,8 +6,8 @@ any code that walks the result as a tree (line indexing, `${ENV}` expansion, mod
 validation). `load_bounded()` composes the document once (libyaml when available),
 counts the aliases and the size of the tree they expand to (memoised per node, so
 the count itself is linear), and refuses the file past `MAX_ALIASES` aliases or
-`MAX_EXPANDED_NODES` expanded nodes, or with a recursive alias (`&a [*a]`), before anything walks it. Plain PyYAML (no
-pydantic): the host agent uses it too.
+`MAX_EXPANDED_NODES` expanded nodes, or with a recursive alias (`&a [*a]`), before
+anything walks it. Plain PyYAML (no pydantic): the host agent uses it too.
 """
 
 from __future__ import annotations
