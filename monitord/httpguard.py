@@ -80,6 +80,7 @@ class ConnectionGuard:
         self._slots = threading.BoundedSemaphore(max_connections)
         self._lock = threading.Lock()
         self._due: dict[int, float] = {}  # fd -> monotonic deadline
+        self._expired: set[int] = set()  # fds shut down by the reaper, not yet forgotten
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
         self.rejected = 0
@@ -105,6 +106,7 @@ class ConnectionGuard:
             return fd
         with self._lock:
             self._due[fd] = time.monotonic() + self.deadline
+            self._expired.discard(fd)
             if self._reaper is None:
                 self._reaper = threading.Thread(target=self._reap, name="http-reaper", daemon=True)
                 self._reaper.start()
@@ -114,6 +116,12 @@ class ConnectionGuard:
         """Forget the connection of descriptor `fd` (call before closing it)."""
         with self._lock:
             self._due.pop(fd, None)
+            self._expired.discard(fd)
+
+    def expired(self, fd: int) -> bool:
+        """True when the connection of `fd` was shut down at its deadline."""
+        with self._lock:
+            return fd in self._expired
 
     def stop(self) -> None:
         """Stop the reaper thread."""
@@ -125,6 +133,7 @@ class ConnectionGuard:
             with self._lock:  # held while shutting down: the fd cannot be closed meanwhile
                 for fd in [fd for fd, due in self._due.items() if due <= now]:
                     del self._due[fd]
+                    self._expired.add(fd)
                     _shutdown_fd(fd)
 
 
@@ -202,6 +211,16 @@ class DeadlineHandler(BaseHTTPRequestHandler):
     """Request handler whose connection gets a fresh deadline after each answered request."""
 
     server: GuardedHTTPServer
+
+    def parse_request(self) -> bool:
+        """Refuse a request cut short by the deadline: at the shutdown the header reader
+        sees end-of-file and would take the partial headers for a complete request."""
+        if not super().parse_request():
+            return False
+        if self.server.guard.expired(self.connection.fileno()):
+            self.close_connection = True
+            return False
+        return True
 
     def handle_one_request(self) -> None:
         """Serve one request, then restart the connection's deadline (keep-alive)."""
