@@ -6,6 +6,10 @@ and awaited → HTTP server stops → history is checkpointed and closed → sha
 collector resources are closed.
 SIGHUP re-reads the config: it is parsed and validated in full, then swapped in;
 a bad config is logged and the running one stays.
+
+Outputs are handed in here: the notifiers, the /metrics server and its web config, the
+report renderer and mailer (`MonthlyReports`), and the config checks that belong to an
+output or a collector (`CONFIG_CHECKS`: the web config file, the top-level `snmp:` section).
 """
 
 from __future__ import annotations
@@ -13,30 +17,74 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Final
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from collectors.snmp import validate_settings as snmp_settings_issues
 from exporters.notify import build_notifiers
 from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, specs_by_name
+from exporters.reports.files import write_files
+from exporters.reports.mail import send_reports
 from exporters.webconfig import load_web_config
 from monitord.alerts.config import AlertEvent
 from monitord.alerts.control import ControlServer, socket_path
 from monitord.alerts.dispatch import Notifier
 from monitord.alerts.engine import AlertEngine
-from monitord.config import Config, load_config, parse_listen, web_config_path
-from monitord.errors import ConfigError, HistoryError
+from monitord.config import (
+    Config,
+    ConfigCheck,
+    DaemonConfig,
+    load_config,
+    parse_listen,
+    web_config_path,
+)
+from monitord.errors import ConfigError, ConfigIssue, HistoryError
 from monitord.history.db import History
 from monitord.history.service import HistoryService
 from monitord.httpguard import http_connection_cap
 from monitord.log import RedactionFilter, collect_secrets
+from monitord.reports.monthly import MonthlyReports
 from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler
 from monitord.state import Event, State
 from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock
 
-__all__ = ["Daemon", "collector_specs"]
+__all__ = ["CONFIG_CHECKS", "Daemon", "collector_specs", "snmp_section_check", "web_config_check"]
 
 log = logging.getLogger(__name__)
+
+
+def web_config_check(
+    path: str, daemon: DaemonConfig, settings: Mapping[str, object]
+) -> Iterable[ConfigIssue]:
+    """`daemon.web_config`: the file must load (exporters.webconfig), errors name its lines."""
+    web_path = web_config_path(path, daemon)
+    if web_path is None:
+        return []
+    try:
+        load_web_config(web_path)
+    except ConfigError as exc:
+        return exc.issues
+    return []
+
+
+def snmp_section_check(
+    path: str, daemon: DaemonConfig, settings: Mapping[str, object]
+) -> Iterable[ConfigIssue]:
+    """The top-level `snmp:` section (auths, modules), used by a target or not."""
+    section = settings.get("snmp")
+    if not isinstance(section, Mapping) or not section:
+        return []
+    return [
+        ConfigIssue("", 0, f"snmp.{i.field}" if i.field else "snmp", i.message)
+        for i in snmp_settings_issues(section)
+    ]
+
+
+CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (web_config_check, snmp_section_check)
 
 
 def collector_specs(config: Config) -> list[MetricSpec]:
@@ -79,6 +127,7 @@ class Daemon:
         )
         self.history: History | None = None
         self.hist: HistoryService | None = None
+        self.monthly: MonthlyReports | None = None
         self.alerts: AlertEngine | None = None
         self.control: ControlServer | None = None
         self.server: MetricsServer | None = None
@@ -95,6 +144,9 @@ class Daemon:
         data_dir.mkdir(parents=True, exist_ok=True)
         hist = self.hist = HistoryService(cfg, self.state.snapshot, self.clock, self.metrics)
         self.history = hist.history
+        self.monthly = MonthlyReports(
+            cfg, hist.history, hist.flush, write_files, send_reports, self.clock
+        )
         self.alerts = AlertEngine(
             cfg.alerts,
             self.state.snapshot,
@@ -141,7 +193,7 @@ class Daemon:
             self.metrics,
             startup_spread=cfg.daemon.startup_spread,
             clock=self.clock,
-            extra_jobs=hist.add_jobs,
+            extra_jobs=self._add_jobs,
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -189,7 +241,13 @@ class Daemon:
     async def _reload(self) -> bool:
         staged = self.shared.staged()
         try:
-            new = await asyncio.to_thread(load_config, self.config_path, self.registry, staged)
+            new = await asyncio.to_thread(
+                load_config,
+                self.config_path,
+                self.registry,
+                staged,
+                checks=CONFIG_CHECKS,
+            )
             notifiers = self._notifiers(new)
             specs = collector_specs(new)
             renderer = ExpositionRenderer(specs)
@@ -225,6 +283,8 @@ class Daemon:
         self.config = new
         if self.hist is not None:
             self.hist.reconfigure(new)
+        if self.monthly is not None:
+            self.monthly.reconfigure(new)
         if self.alerts is not None:
             await self.alerts.reconfigure(new.alerts, notifiers)
         self.metrics.config_reloads.labels(result="ok").inc()
@@ -257,6 +317,12 @@ class Daemon:
                 log.error("history close failed: %s", exc)
         await self.shared.aclose()
         log.info("monitord stopped")
+
+    def _add_jobs(self, sched: AsyncIOScheduler) -> None:
+        if self.hist is not None:
+            self.hist.add_jobs(sched)
+        if self.monthly is not None:
+            self.monthly.add_jobs(sched)
 
     def _on_events(self, events: list[Event]) -> None:
         if self.alerts is not None:
