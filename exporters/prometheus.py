@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from monitord.httpguard import ConnectionGuard, DeadlineHandler, GuardedHTTPServer
 from monitord.state import GroupView, Snapshot
@@ -212,7 +212,7 @@ class MetricsServer:
     With a `web_config` (exporters/webconfig.py) connections are TLS-wrapped in their
     own thread and every path needs basic auth when users are configured. At most
     `max_connections` connections are served at once (more are closed on accept and
-    counted in `monitord_http_connections_rejected_total{server="metrics"}`), and each
+    reported to `on_reject`), and each
     request must arrive and be answered within `request_timeout` (monitord.httpguard).
     """
 
@@ -227,18 +227,13 @@ class MetricsServer:
         *,
         max_connections: int = 64,
         request_timeout: float = 10.0,
+        on_reject: Callable[[], None] | None = None,
     ) -> None:
         self._web = web_config
         self._render_state = render_state
         self._registry = self_registry
         self._healthy = healthy
         server = self
-        rejected = Counter(
-            "monitord_http_connections_rejected",
-            "Connections to an HTTP server closed on accept because all its slots were busy.",
-            ["server"],
-            registry=self_registry,
-        ).labels(server="metrics")
 
         class Handler(DeadlineHandler):
             server_version = "monitord"
@@ -266,7 +261,7 @@ class MetricsServer:
                 )
 
         self._httpd = _Server((host, port), Handler, bind_and_activate=False)
-        self._httpd.guard = ConnectionGuard(max_connections, request_timeout, rejected.inc)
+        self._httpd.guard = ConnectionGuard(max_connections, request_timeout, on_reject)
         try:
             self._httpd.server_bind()
             self._httpd.server_activate()

@@ -185,6 +185,7 @@ class Daemon:
             web_config=load_web_config(web_path) if web_path is not None else None,
             max_connections=http_connection_cap(cfg.daemon.http_max_connections),
             request_timeout=cfg.daemon.http_request_timeout,
+            on_reject=self.metrics.http_rejected.labels(server="metrics").inc,
         )
         self.server.start()
         self.scheduler = Scheduler(

@@ -107,6 +107,14 @@ class SelfMetrics:
             "Failed writes of events to the on-disk history (disk full, read-only...).",
             registry=r,
         )
+        self.http_rejected = Counter(
+            "monitord_http_connections_rejected",
+            "Connections to an HTTP server closed on accept because all its slots were busy"
+            " (daemon.http_max_connections).",
+            ["server"],
+            registry=r,
+        )
+        self.http_rejected.labels(server="metrics")
         self.config_reloads = Counter(
             "monitord_config_reloads", "Config reloads, by result.", ["result"], registry=r
         )
