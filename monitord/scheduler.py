@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -127,29 +128,18 @@ class Scheduler:
 
     def sync(self, config: Config) -> SyncResult:
         """Make the job table match `config` (in one go: at start)."""
-        steps = self._sync_steps(config)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                result: SyncResult = done.value
-                return result
+        result = _advance(self._sync_steps(config), sys.maxsize)
+        assert result is not None
+        return result
 
     async def sync_async(self, config: Config, batch: int = 50) -> SyncResult:
         """`sync`, yielding to the event loop every `batch` job changes: a reload that
         adds thousands of jobs (about 1 ms each in APScheduler) does not hold up the
         running polls."""
         steps = self._sync_steps(config)
-        n = 0
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                result: SyncResult = done.value
-                return result
-            n += 1
-            if n % batch == 0:
-                await asyncio.sleep(0)
+        while (result := _advance(steps, batch)) is None:
+            await asyncio.sleep(0)
+        return result
 
     def _sync_steps(self, config: Config) -> Generator[None, None, SyncResult]:
         """The work of `sync`, one job change per step; returns the SyncResult."""
@@ -241,6 +231,17 @@ class Scheduler:
         elif event.code == EVENT_JOB_MISSED:
             self.metrics.missed_runs.labels(collector=collector).inc()
             log.debug("poll missed its time job=%s", event.job_id)
+
+
+def _advance(steps: Generator[None, None, SyncResult], n: int) -> SyncResult | None:
+    """Run up to `n` steps of a sync; its result once it is done, else None."""
+    try:
+        for _ in range(n):
+            next(steps)
+    except StopIteration as done:
+        result: SyncResult = done.value
+        return result
+    return None
 
 
 class _QuietCancel(logging.Filter):
