@@ -229,20 +229,25 @@ def test_refused_reloads_change_nothing_and_large_reload_does_not_starve(start_d
         for i in range(3000)
     )
     path.write_text((good + big).format(**fill))
+    sent = lambda text, t: _value(text, "monitord_icmp_packets_sent_total", target=t) or 0  # noqa: E731
+
+    def rate(start: str, end: str, seconds: float) -> float:
+        return sum(sent(end, t) - sent(start, t) for t in "abc") / seconds
+
+    # Reference: the three 1 s targets' poll rate just before, on this machine, now.
+    ref0, r0 = d.metrics(), time.monotonic()
+    time.sleep(6)
     before, t0 = d.metrics(), time.monotonic()
+    reference = rate(ref0, before, t0 - r0)
     d.signal(signal.SIGHUP)
     wait_for(lambda: "config reloaded added=3000" in d.log(), 60, "large reload")
-    time.sleep(max(0.0, 4 - (time.monotonic() - t0)))
+    time.sleep(max(0.0, 6 - (time.monotonic() - t0)))
     after = d.metrics()
+    during = rate(before, after, time.monotonic() - t0)
     assert _value(after, "monitord_jobs") == 3004
-    p0, p1 = polls(before), polls(after)
-    seconds = time.monotonic() - t0
-    # The three 1 s targets (not the hourly ones, whose first polls are spread out).
-    sent = lambda text, t: _value(text, "monitord_icmp_packets_sent_total", target=t) or 0  # noqa: E731
-    for t in "abc":
-        assert sent(after, t) - sent(before, t) >= seconds - 2, (t, seconds)
+    # Polling went on at (nearly) the same pace while 3,000 targets were parsed and added.
+    assert during >= 0.75 * reference, (during, reference)
     assert (_value(after, "monitord_scheduler_missed_runs_total", collector="icmp") or 0) == 0
-    assert p1["icmp"] > p0["icmp"]
     assert d.stop() == 0
     no_tracebacks(d)
 
