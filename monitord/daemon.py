@@ -41,6 +41,7 @@ from monitord.config import (
     parse_listen,
     web_config_path,
 )
+from monitord.contract import RoleIndex
 from monitord.errors import ConfigError, ConfigIssue, HistoryError
 from monitord.history.db import History
 from monitord.history.service import HistoryService
@@ -50,7 +51,7 @@ from monitord.reports.monthly import MonthlyReports
 from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler
 from monitord.state import Event, State
-from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock
+from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock, metrics_of
 
 __all__ = ["CONFIG_CHECKS", "Daemon", "collector_specs", "snmp_section_check", "web_config_check"]
 
@@ -88,15 +89,18 @@ CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (web_config_check, snmp_section_
 
 
 def collector_specs(config: Config) -> list[MetricSpec]:
-    """Every MetricSpec of the collectors used in `config`, core specs first."""
+    """Every MetricSpec the collector instances of `config` declare, core specs first.
+
+    Per instance, not per class: an SNMP collector's user profiles add metrics.
+    """
     specs: list[MetricSpec] = list(CORE_SPECS)
-    seen: set[type] = set()
+    seen: set[MetricSpec] = set(specs)
     for tc in config.targets:
         for cc in tc.collectors:
-            cls = type(cc.collector)
-            if cls not in seen:
-                seen.add(cls)
-                specs.extend(cc.collector.metrics)
+            for spec in metrics_of(cc.collector):
+                if spec not in seen:
+                    seen.add(spec)
+                    specs.append(spec)
     return specs
 
 
@@ -142,7 +146,12 @@ class Daemon:
         self._feed_redaction(cfg)
         data_dir = Path(cfg.daemon.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        hist = self.hist = HistoryService(cfg, self.state.snapshot, self.clock, self.metrics)
+        specs = collector_specs(cfg)
+        roles = RoleIndex.of(specs)
+        self.state.uptime_names = roles.uptime
+        hist = self.hist = HistoryService(
+            cfg, self.state.snapshot, self.clock, roles, metrics=self.metrics
+        )
         self.history = hist.history
         self.monthly = MonthlyReports(
             cfg, hist.history, hist.flush, write_files, send_reports, self.clock
@@ -162,7 +171,6 @@ class Daemon:
         self.alerts.start()
         self.control = ControlServer(socket_path(data_dir), self.alerts)
         await self.control.start()
-        specs = collector_specs(cfg)
         self._renderer = ExpositionRenderer(specs)
         runner = Runner(
             self.state,
@@ -252,6 +260,7 @@ class Daemon:
             notifiers = self._notifiers(new)
             specs = collector_specs(new)
             renderer = ExpositionRenderer(specs)
+            roles = RoleIndex.of(specs)
         except ConfigError as exc:
             self.metrics.config_reloads.labels(result="error").inc()
             log.error(
@@ -277,13 +286,14 @@ class Daemon:
         self._feed_redaction(new)
         self._renderer = renderer
         self._runner.specs = specs_by_name(specs)
+        self.state.uptime_names = roles.uptime
         self.state.failures_to_down = new.defaults.failures_to_down
         self.state.successes_to_up = new.defaults.successes_to_up
         assert self.scheduler is not None
         result = await self.scheduler.sync_async(new)
         self.config = new
         if self.hist is not None:
-            self.hist.reconfigure(new)
+            self.hist.reconfigure(new, roles)
         if self.monthly is not None:
             self.monthly.reconfigure(new)
         if self.alerts is not None:
