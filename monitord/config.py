@@ -45,6 +45,7 @@ from monitord.log import collect_secrets
 from monitord.reports.settings import HistoryConfig, ReportsConfig, check_reports
 from monitord.secrets import ENV_REF, ExpandedText, Secret, SecretError, expand_env, resolve_secret
 from monitord.types import (
+    ChecksTarget,
     Collector,
     CollectorFactory,
     SettingsFingerprint,
@@ -541,9 +542,8 @@ def _build_targets(
             try:
                 collector = factory(opts, shared)
                 # Optional: checks that need the target (e.g. the agent's default url).
-                check = getattr(collector, "check_target", None)
-                if check is not None:
-                    check(target)
+                if isinstance(collector, ChecksTarget):
+                    collector.check_target(target)
             except ConfigError as exc:
                 for issue in exc.issues:
                     sub = _split_field(issue.field)

@@ -7,7 +7,7 @@ The metric contract: a collector declares every series it may emit as a `MetricS
 (per class in `metrics`, and per instance in `extra_metrics` when its config adds some,
 see `metrics_of`). A spec's `roles` say what the core may do with the series (`Role`):
 the history's rollups, restarts and inventory are built from the declared roles, never
-from collector kinds or metric names. Optional capabilities (`FetchesInventory`,
+from collector kinds or metric names. Optional capabilities (`ChecksTarget`, `FetchesInventory`,
 `InventoryFromPoll`, `RunsChecks`, `InstanceMetrics`, `SettingsFingerprint`) replace
 checks of the collector's kind.
 """
@@ -23,6 +23,7 @@ from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
     "POLL_DEADLINE",
+    "ChecksTarget",
     "Clock",
     "Closable",
     "Collector",
@@ -273,6 +274,15 @@ class SettingsFingerprint(Protocol):
 
     def settings_fingerprint(self) -> str:
         """A digest of those settings."""
+        ...
+
+
+@runtime_checkable
+class ChecksTarget(Protocol):
+    """Capability: config-time checks that need the target (the agent's default url)."""
+
+    def check_target(self, target: Target) -> None:
+        """Raise ConfigError when the options do not suit `target`."""
         ...
 
 
