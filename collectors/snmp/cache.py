@@ -61,6 +61,9 @@ class DeviceCache:
     columns_seen: dict[str, set[Oid]] = field(default_factory=dict)  # table → columns with rows
     broken: dict[str, list[int]] = field(default_factory=dict)  # table → [failures, polls to skip]
     overrun_logged: bool = False
+    ident_scalars: dict[Oid, str] = field(default_factory=dict)  # identity GET (identify.py)
+    dead_probes: set[Oid] = field(default_factory=set)  # probe OIDs the agent never answers
+    probed: set[Oid] | None = None  # probe OIDs answered at the last label refresh
 
 
 class LabelCache:

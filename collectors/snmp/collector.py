@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
-from collectors.snmp import interfaces
+from collectors.snmp import health, identify, interfaces
 from collectors.snmp.ber import Oid, Tag
 from collectors.snmp.cache import DeviceCache, LabelCache
 from collectors.snmp.client import (
@@ -157,7 +157,12 @@ BASE_METRICS: Final[tuple[MetricSpec, ...]] = with_roles(
 )
 
 
-METRICS: Final[tuple[MetricSpec, ...]] = (*BASE_METRICS, *interfaces.METRICS, *PROFILE_METRICS)
+METRICS: Final[tuple[MetricSpec, ...]] = (
+    *BASE_METRICS,
+    identify.DEVICE_INFO,
+    *interfaces.METRICS,
+    *PROFILE_METRICS,
+)
 
 
 @dataclass(slots=True)
@@ -382,6 +387,7 @@ class SnmpCollector:
             cache.repetitions.clear()
             cache.getnext_only.clear()
             cache.broken.clear()
+            cache.dead_probes.clear()
         if (restarted or changed) and not refresh:
             refresh = True
             poll.scalars.update(await get(session, system))
@@ -391,31 +397,47 @@ class SnmpCollector:
             self._update_system(cache, poll.scalars)
         names = self._chosen if self._chosen is not None else cache.profiles
         # Interfaces first, then per-poll groups, then the label-refresh ones: what
-        # the reports need most is fetched before the budget can run out.
-        groups: list[Group] = []
-        for name in names:
-            if name not in BUILTIN_CODE_PROFILES:
-                groups.extend(self._profiles.profiles[name].groups)
-        groups.sort(key=lambda g: g.refresh is Refresh.LABELS)
+        # the reports need most is fetched before the budget can run out. At a label
+        # refresh the device is identified, and, unless something failed already, the
+        # health probes run last and the profiles they add are fetched at once.
         consecutive_timeouts = 0
         if "interfaces" in names:
             consecutive_timeouts = await self._interfaces(session, cache, poll)
-        for group in groups:
-            if (
-                group.refresh is Refresh.LABELS
-                and not refresh
-                and group.name in cache.cached_groups
-            ):
-                continue
-            step = _Step(group.name, group=group)
-            ok = await self._guarded(
-                poll, cache, step, functools.partial(self._fetch_group, session, cache, poll, step)
-            )
-            consecutive_timeouts = 0 if ok else consecutive_timeouts + 1
-            if consecutive_timeouts >= 2 and isinstance(
-                poll.failed.get(group.name), RequestTimeout
-            ):
-                raise poll.failed[group.name]  # the agent stopped answering altogether
+        if refresh:
+            await self._identify(session, cache)
+        done: set[str] = set()
+        for probing in (False, True):
+            if probing:
+                if not refresh or self._chosen is not None or poll.failed:
+                    break
+                names = await self._probe(session, cache)
+            groups: list[Group] = []
+            for name in names:
+                if name not in BUILTIN_CODE_PROFILES:
+                    groups.extend(
+                        g for g in self._profiles.profiles[name].groups if g.name not in done
+                    )
+            groups.sort(key=lambda g: g.refresh is Refresh.LABELS)
+            for group in groups:
+                done.add(group.name)
+                if (
+                    group.refresh is Refresh.LABELS
+                    and not refresh
+                    and group.name in cache.cached_groups
+                ):
+                    continue
+                step = _Step(group.name, group=group)
+                ok = await self._guarded(
+                    poll,
+                    cache,
+                    step,
+                    functools.partial(self._fetch_group, session, cache, poll, step),
+                )
+                consecutive_timeouts = 0 if ok else consecutive_timeouts + 1
+                if consecutive_timeouts >= 2 and isinstance(
+                    poll.failed.get(group.name), RequestTimeout
+                ):
+                    raise poll.failed[group.name]  # the agent stopped answering altogether
         for key in list(cache.broken):
             if key not in poll.failed:
                 cache.broken[key][1] -= 1
@@ -481,8 +503,24 @@ class SnmpCollector:
             "sysobjectid": oid_text(cache.sys_object_id) if cache.sys_object_id else "",
             "syslocation": _text_of(scalars.get(SYS_LOCATION)),
         }
-        if self._chosen is None:
-            cache.profiles = self._profiles.auto(cache.sys_object_id, cache.sys_descr)
+        if self._chosen is None:  # the last probe's answers until the probes run again
+            cache.profiles = self._profiles.auto(cache.sys_object_id, cache.sys_descr, cache.probed)
+
+    async def _identify(self, session: Session, cache: DeviceCache) -> None:
+        """At a label refresh: the identity GET (the vendor's objects, see identify.py)."""
+        oids = identify.load_vendors().scalar_oids(cache.sys_object_id)
+        try:
+            got = await get(session, oids) if oids else {}
+            cache.ident_scalars = {oid: _text_of(vb) for oid, vb in got.items()}
+        except (RequestTimeout, ErrorStatus, BadResponse) as exc:  # keep what was known
+            log.debug("snmp identification failed error=%s", type(exc).__name__)
+
+    async def _probe(self, session: Session, cache: DeviceCache) -> tuple[str, ...]:
+        """At a label refresh: the probes that choose the health profiles (health.probe)."""
+        probes = self._profiles.probe_oids(cache.sys_object_id, cache.sys_descr)
+        cache.probed = await health.probe(session, probes, cache.dead_probes)
+        cache.profiles = self._profiles.auto(cache.sys_object_id, cache.sys_descr, cache.probed)
+        return cache.profiles
 
     async def _interfaces(self, session: Session, cache: DeviceCache, poll: _Poll) -> int:
         """Walk ifTable then ifXTable; return how many of them timed out in a row."""
@@ -582,6 +620,12 @@ class SnmpCollector:
             for group in profile.groups:
                 if group.refresh is Refresh.LABELS and group.name not in fetched:
                     out.extend(cache.cached_groups.get(group.name, ()))
+        if cache.system_info and "system" in chosen:
+            out.append(
+                identify.device_info(
+                    name, cache.sys_object_id, cache.sys_descr, cache.ident_scalars, out
+                )
+            )
         return out
 
     def _self_samples(
@@ -666,6 +710,8 @@ def _label(group: Group, cname: str, row: Mapping[str, tuple[int, object]]) -> s
 def _sample(
     target: str, group: Group, metric: MetricDef, row: Mapping[str, tuple[int, object]], index: Oid
 ) -> Sample | None:
+    if metric.when and not health.passes(metric.when, row):
+        return None
     labels = {"target": target}
     has_column_label = False
     any_column_value = False
@@ -692,9 +738,20 @@ def _sample(
         code = as_int(tag, raw)
         mapped = metric.mapping.get(code, metric.default) if code is not None else None
         return None if mapped is None else Sample(metric.name, labels, mapped, metric.kind)
-    number = as_number(tag, raw)
-    if number is None:
+    number = health.numeric(tag, raw, group.column(metric.value or "").extract)
+    if number is None or (metric.minimum is not None and number < metric.minimum):
         return None
+    if health.computed(metric.pow10, metric.divide, metric.add, metric.subtract):
+        got = health.value_of(
+            number,
+            row,
+            scale=metric.scale,
+            pow10=metric.pow10,
+            divide=metric.divide,
+            add=metric.add,
+            subtract=metric.subtract,
+        )
+        return None if got is None else Sample(metric.name, labels, got, metric.kind)
     exact = metric.scale == 1.0 and metric.multiply is None
     value: int | float = number if exact else _scaled(number, metric.scale)
     if metric.multiply is not None:

@@ -45,13 +45,14 @@ marks restarts. A metric that reuses a built-in name inherits its roles.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from importlib import resources
 from typing import Final
 
 from collectors.snmp.ber import Oid, parse_oid
+from collectors.snmp.health import HEALTH_METRICS
 from monitord.errors import ConfigError, ConfigIssue
 from monitord.types import MetricSpec, Role, Roles, SampleKind, role, with_roles
 from monitord.yamlfile import parse_yaml
@@ -71,6 +72,8 @@ __all__ = [
     "parse_profiles",
 ]
 
+# The data profiles shipped with monitord (general MIBs, then the health ones).
+_BUILTIN_FILES: Final = ("profiles.yaml", "health.yaml")
 # Profiles implemented in code, not data.
 BUILTIN_CODE_PROFILES: Final = ("system", "interfaces")
 # Chosen for every device when `profiles` is omitted (they cost one request when absent).
@@ -316,6 +319,7 @@ _PLAIN: Final[tuple[MetricSpec, ...]] = (
         "upsOutputPercentLoad; PowerNet upsHighPrecOutputLoad); value from the last poll.",
         ("target", "line"),
     ),
+    *HEALTH_METRICS,
 )
 PROFILE_METRICS: Final[tuple[MetricSpec, ...]] = with_roles(
     _PLAIN, {"monitord_inventory_info": role(Role.INVENTORY)}
@@ -345,6 +349,7 @@ class Column:
     fmt: str = "auto"  # auto | text | hex
     enum: Mapping[str, str] = field(default_factory=dict)
     hex_if: tuple[str, frozenset[str]] | None = None  # (other column, values) → render as hex
+    extract: re.Pattern[str] | None = None  # a number inside a string: group 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +378,12 @@ class MetricDef:
     multiply: str | None = None
     mapping: Mapping[int, float] | None = None
     default: float | None = None
+    when: Mapping[str, frozenset[str]] = field(default_factory=dict)  # per-metric row filter
+    pow10: tuple[tuple[str, int, int], ...] = ()  # x 10^(sum(factor x column + offset))
+    divide: str | None = None  # by another column (a level over its maximum)
+    minimum: float | None = None  # raw values below are "no value" (e.g. -2 unknown)
+    add: str | None = None  # + another column (used + free = size)
+    subtract: str | None = None  # - another column (total - free = used)
     roles: Roles = _NO_ROLES
 
     def spec(self) -> MetricSpec:
@@ -419,14 +430,40 @@ class Profile:
     descr: re.Pattern[str] | None = None
     groups: tuple[Group, ...] = ()
     code: bool = False
+    probes: tuple[Oid, ...] = ()  # chosen when the device answers under one of these
 
-    def matches(self, sys_object_id: Oid | None, sys_descr: str) -> bool:
-        """True when a device with this sysObjectID/sysDescr should get this profile."""
-        if self.name in AUTO_ALWAYS:
-            return True
+    def _criteria(self, sys_object_id: Oid | None, sys_descr: str) -> bool:
         if sys_object_id is not None and any(sys_object_id[: len(p)] == p for p in self.object_ids):
             return True
         return bool(self.descr is not None and sys_descr and self.descr.search(sys_descr))
+
+    def to_probe(self, sys_object_id: Oid | None, sys_descr: str) -> bool:
+        """True when this profile's probe OIDs should be asked of such a device.
+
+        With `probe`, sysObjectID/sysDescr criteria only narrow who is asked (a vendor MIB
+        is not probed on other vendors' devices); without criteria everyone is asked.
+        """
+        if not self.probes:
+            return False
+        return not (self.object_ids or self.descr) or self._criteria(sys_object_id, sys_descr)
+
+    def matches(
+        self, sys_object_id: Oid | None, sys_descr: str, answered: Set[Oid] | None = None
+    ) -> bool:
+        """True when a device with this sysObjectID/sysDescr should get this profile.
+
+        `answered`: the probe OIDs the device answered (None: not probed, so no
+        profile with `probe` is chosen).
+        """
+        if self.name in AUTO_ALWAYS:
+            return True
+        if self.probes:
+            if answered is None:
+                return False
+            return self.to_probe(sys_object_id, sys_descr) and any(
+                p in answered for p in self.probes
+            )
+        return self._criteria(sys_object_id, sys_descr)
 
     def specs(self) -> list[MetricSpec]:
         """Every metric this profile's groups may emit."""
@@ -443,9 +480,21 @@ class ProfileSet:
         """Known profile names, sorted."""
         return sorted(self.profiles)
 
-    def auto(self, sys_object_id: Oid | None, sys_descr: str) -> tuple[str, ...]:
-        """The profiles chosen for a device when the config names none."""
-        return tuple(n for n, p in self.profiles.items() if p.matches(sys_object_id, sys_descr))
+    def auto(
+        self, sys_object_id: Oid | None, sys_descr: str, answered: Set[Oid] | None = None
+    ) -> tuple[str, ...]:
+        """The profiles chosen for a device when the config names none (see `matches`)."""
+        return tuple(
+            n for n, p in self.profiles.items() if p.matches(sys_object_id, sys_descr, answered)
+        )
+
+    def probe_oids(self, sys_object_id: Oid | None, sys_descr: str) -> list[Oid]:
+        """The OIDs to GETNEXT at a label refresh to choose the probed profiles."""
+        out: dict[Oid, None] = {}
+        for p in self.profiles.values():
+            if p.to_probe(sys_object_id, sys_descr):
+                out.update(dict.fromkeys(p.probes))
+        return list(out)
 
     def specs(self) -> list[MetricSpec]:
         """Every metric the data profiles may emit (first definition of a name wins)."""
@@ -458,9 +507,12 @@ class ProfileSet:
 
 def load_builtin_profiles() -> dict[str, Profile]:
     """The built-in data profiles from `profiles.yaml` (plus the code profiles' stubs)."""
-    text = resources.files("collectors.snmp").joinpath("profiles.yaml").read_text(encoding="utf-8")
-    data = parse_yaml(text, "collectors/snmp/profiles.yaml").data
-    profiles = parse_profiles(data, where="profiles.yaml", reserved=PROFILE_METRICS)
+    here = resources.files("collectors.snmp")
+    profiles: dict[str, Profile] = {}
+    for fname in _BUILTIN_FILES:
+        text = here.joinpath(fname).read_text(encoding="utf-8")
+        data = parse_yaml(text, f"collectors/snmp/{fname}").data
+        profiles.update(parse_profiles(data, where=fname, reserved=PROFILE_METRICS))
     declared = {s.name for s in PROFILE_METRICS}
     used = {m.name for p in profiles.values() for g in p.groups for m in g.metrics}
     if used - declared:
@@ -535,9 +587,13 @@ def _profile(name: str, body: object, loc: str, taken: dict[str, MetricSpec]) ->
         raise _Invalid(loc, f"invalid or reserved profile name {name!r}")
     m = _mapping(body, loc, ("description", "match", "scalars", "tables"))
     object_ids: list[Oid] = []
+    probes: list[Oid] = []
     descr: re.Pattern[str] | None = None
     if "match" in m:
-        match = _mapping(m["match"], f"{loc}.match", ("sys_object_id", "sys_descr"))
+        match = _mapping(m["match"], f"{loc}.match", ("sys_object_id", "sys_descr", "probe"))
+        raw_probes = match.get("probe", [])
+        for i, text in enumerate(raw_probes if isinstance(raw_probes, list) else [raw_probes]):
+            probes.append(_oid(text, f"{loc}.match.probe[{i}]"))
         ids = match.get("sys_object_id", [])
         if not isinstance(ids, list):
             ids = [ids]
@@ -579,6 +635,7 @@ def _profile(name: str, body: object, loc: str, taken: dict[str, MetricSpec]) ->
         object_ids=tuple(object_ids),
         descr=descr,
         groups=tuple(groups),
+        probes=tuple(probes),
     )
 
 
@@ -626,7 +683,7 @@ def _column(name: str, spec: object, loc: str) -> Column:
         raise _Invalid(loc, "column names are lower-case letters, digits and _")
     if not isinstance(spec, Mapping):
         return Column(name, _oid(spec, loc))
-    m = _mapping(spec, loc, ("oid", "format", "enum", "hex_if"))
+    m = _mapping(spec, loc, ("oid", "format", "enum", "hex_if", "regex"))
     fmt = _str(m.get("format", "auto"), f"{loc}.format")
     if fmt not in ("auto", "text", "hex"):
         raise _Invalid(f"{loc}.format", "expected auto, text or hex")
@@ -642,7 +699,13 @@ def _column(name: str, spec: object, loc: str) -> Column:
         vals = hm.get("in", [])
         vals = vals if isinstance(vals, list) else [vals]
         hex_if = (_str(hm.get("column"), f"{loc}.hex_if.column"), frozenset(str(v) for v in vals))
-    return Column(name, _oid(m.get("oid"), f"{loc}.oid"), fmt, enum, hex_if)
+    extract = None
+    if "regex" in m:
+        try:
+            extract = re.compile(_str(m["regex"], f"{loc}.regex"))
+        except re.error as exc:
+            raise _Invalid(f"{loc}.regex", f"invalid regular expression: {exc}") from None
+    return Column(name, _oid(m.get("oid"), f"{loc}.oid"), fmt, enum, hex_if, extract)
 
 
 def _metric(
@@ -661,6 +724,12 @@ def _metric(
             "multiply",
             "map",
             "default",
+            "when",
+            "pow10",
+            "divide",
+            "min",
+            "add",
+            "subtract",
             "roles",
             "rollup",
             "object",
@@ -697,7 +766,7 @@ def _metric(
     if multiply is not None and str(multiply) not in columns:
         raise _Invalid(f"{loc}.multiply", "expected one of the group's columns")
     mapping: dict[int, float] | None = None
-    if "map" in m:
+    if m.get("map") is not None:
         mm = m["map"]
         if not isinstance(mm, Mapping):
             raise _Invalid(f"{loc}.map", "expected a mapping of integer value → number")
@@ -711,6 +780,33 @@ def _metric(
     except (TypeError, ValueError):
         raise _Invalid(f"{loc}.scale", "expected a number") from None
     help_text = m.get("help")
+    when: dict[str, frozenset[str]] = {}
+    if "when" in m:
+        for cname, values in _mapping(m["when"], f"{loc}.when", tuple(columns)).items():
+            vals = values if isinstance(values, list) else [values]
+            when[str(cname)] = frozenset(_str(v, f"{loc}.when.{cname}") for v in vals)
+    pow10: list[tuple[str, int, int]] = []
+    raw_pow10 = m.get("pow10") or []
+    if not isinstance(raw_pow10, list):
+        raise _Invalid(f"{loc}.pow10", "expected a list of {column, factor, offset}")
+    for i, term in enumerate(raw_pow10):
+        tm = _mapping(term, f"{loc}.pow10[{i}]", ("column", "factor", "offset"))
+        if str(tm.get("column")) not in columns:
+            raise _Invalid(f"{loc}.pow10[{i}].column", "expected one of the group's columns")
+        try:
+            pow10.append((str(tm["column"]), int(tm.get("factor", 1)), int(tm.get("offset", 0))))  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            raise _Invalid(f"{loc}.pow10[{i}]", "factor and offset are integers") from None
+    arith: dict[str, str | None] = {}
+    for key in ("divide", "add", "subtract"):
+        other = m.get(key)
+        if other is not None and str(other) not in columns:
+            raise _Invalid(f"{loc}.{key}", "expected one of the group's columns")
+        arith[key] = None if other is None else str(other)
+    try:
+        minimum = None if m.get("min") is None else float(m.get("min"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise _Invalid(f"{loc}.min", "expected a number") from None
     roles = _roles(m, loc, [lbl.name for lbl in labels])
     metric = MetricDef(
         name,
@@ -722,6 +818,12 @@ def _metric(
         None if multiply is None else str(multiply),
         mapping,
         default,
+        when,
+        tuple(pow10),
+        arith["divide"],
+        minimum,
+        arith["add"],
+        arith["subtract"],
         roles,
     )
     spec = metric.spec()
