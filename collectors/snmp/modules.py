@@ -52,6 +52,7 @@ from importlib import resources
 from typing import Final
 
 from collectors.snmp.ber import Oid, parse_oid
+from collectors.snmp.convert import LLDP_ID_FORMATS
 from collectors.snmp.health import HEALTH_METRICS
 from monitord.errors import ConfigError, ConfigIssue
 from monitord.types import MetricSpec, Role, Roles, SampleKind, role, with_roles
@@ -132,22 +133,22 @@ _PLAIN: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         "monitord_device_load1",
         SampleKind.GAUGE,
-        "1-minute load average (UCD-SNMP-MIB laLoad.1 1.3.6.1.4.1.2021.10.1.3.1); value from the "
-        "last poll.",
+        "1-minute load average (UCD-SNMP-MIB laLoad.1 1.3.6.1.4.1.2021.10.1.3.1, or laLoadInt.1 "
+        "1.3.6.1.4.1.2021.10.1.5.1 / 100 when the agent has no laLoad); value from the last poll.",
         ("target",),
     ),
     MetricSpec(
         "monitord_device_load5",
         SampleKind.GAUGE,
-        "5-minute load average (UCD-SNMP-MIB laLoad.2 1.3.6.1.4.1.2021.10.1.3.2); value from the "
-        "last poll.",
+        "5-minute load average (UCD-SNMP-MIB laLoad.2 1.3.6.1.4.1.2021.10.1.3.2, or laLoadInt.2 "
+        "1.3.6.1.4.1.2021.10.1.5.2 / 100 when the agent has no laLoad); value from the last poll.",
         ("target",),
     ),
     MetricSpec(
         "monitord_device_load15",
         SampleKind.GAUGE,
-        "15-minute load average (UCD-SNMP-MIB laLoad.3 1.3.6.1.4.1.2021.10.1.3.3); value from the "
-        "last poll.",
+        "15-minute load average (UCD-SNMP-MIB laLoad.3 1.3.6.1.4.1.2021.10.1.3.3, or laLoadInt.3 "
+        "1.3.6.1.4.1.2021.10.1.5.3 / 100 when the agent has no laLoad); value from the last poll.",
         ("target",),
     ),
     MetricSpec(
@@ -329,7 +330,7 @@ _METRIC_NAME = re.compile(r"^monitord_[a-z][a-z0-9_]*$")
 _ROLLUP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _LABEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PROFILE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
-_INDEX_PART = re.compile(r"^index\[(\d+)\]$")
+_INDEX_PART = re.compile(r"^index\[(-?\d+)\]$")
 _RESERVED_LABELS: Final = frozenset({"target", "job", "instance", "le", "quantile"})
 
 
@@ -350,6 +351,7 @@ class Column:
     enum: Mapping[str, str] = field(default_factory=dict)
     hex_if: tuple[str, frozenset[str]] | None = None  # (other column, values) → render as hex
     extract: re.Pattern[str] | None = None  # a number inside a string: group 1
+    subtype: str | None = None  # the column whose value is this one's LLDP ID subtype
 
 
 @dataclass(frozen=True, slots=True)
@@ -659,6 +661,13 @@ def _group(
     for c in columns:
         if c.hex_if is not None and c.hex_if[0] not in names:
             raise _Invalid(f"{loc}.columns.{c.name}.hex_if", f"unknown column {c.hex_if[0]!r}")
+        if c.subtype is not None and c.subtype not in names:
+            raise _Invalid(f"{loc}.columns.{c.name}.subtype", f"unknown column {c.subtype!r}")
+        if (c.subtype is None) != (c.fmt not in LLDP_ID_FORMATS):
+            raise _Invalid(
+                f"{loc}.columns.{c.name}.subtype",
+                "format lldp_chassis_id / lldp_port_id and subtype go together",
+            )
     try:
         refresh = Refresh(_str(m.get("refresh", "poll"), f"{loc}.refresh"))
     except ValueError:
@@ -683,10 +692,10 @@ def _column(name: str, spec: object, loc: str) -> Column:
         raise _Invalid(loc, "column names are lower-case letters, digits and _")
     if not isinstance(spec, Mapping):
         return Column(name, _oid(spec, loc))
-    m = _mapping(spec, loc, ("oid", "format", "enum", "hex_if", "regex"))
+    m = _mapping(spec, loc, ("oid", "format", "enum", "hex_if", "regex", "subtype"))
     fmt = _str(m.get("format", "auto"), f"{loc}.format")
-    if fmt not in ("auto", "text", "hex"):
-        raise _Invalid(f"{loc}.format", "expected auto, text or hex")
+    if fmt not in ("auto", "text", "hex", *LLDP_ID_FORMATS):
+        raise _Invalid(f"{loc}.format", "expected auto, text, hex, lldp_chassis_id or lldp_port_id")
     enum: dict[str, str] = {}
     if "enum" in m:
         em = m["enum"]
@@ -705,7 +714,8 @@ def _column(name: str, spec: object, loc: str) -> Column:
             extract = re.compile(_str(m["regex"], f"{loc}.regex"))
         except re.error as exc:
             raise _Invalid(f"{loc}.regex", f"invalid regular expression: {exc}") from None
-    return Column(name, _oid(m.get("oid"), f"{loc}.oid"), fmt, enum, hex_if, extract)
+    subtype = _str(m["subtype"], f"{loc}.subtype") if "subtype" in m else None
+    return Column(name, _oid(m.get("oid"), f"{loc}.oid"), fmt, enum, hex_if, extract, subtype)
 
 
 def _metric(
