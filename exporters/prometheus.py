@@ -22,11 +22,12 @@ import math
 import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from monitord.httpguard import ConnectionGuard, DeadlineHandler, GuardedHTTPServer
 from monitord.state import GroupView, LabelSet, Snapshot
 from monitord.types import MetricSpec, SampleKind
 
@@ -248,7 +249,10 @@ class MetricsServer:
     """HTTP server (threads) for /metrics and /healthz.
 
     With a `web_config` (exporters/webconfig.py) connections are TLS-wrapped in their
-    own thread and every path needs basic auth when users are configured.
+    own thread and every path needs basic auth when users are configured. At most
+    `max_connections` connections are served at once (more are closed on accept and
+    reported to `on_reject`), and each
+    request must arrive and be answered within `request_timeout` (monitord.httpguard).
     """
 
     def __init__(
@@ -259,6 +263,10 @@ class MetricsServer:
         self_registry: CollectorRegistry,
         healthy: Callable[[], bool],
         web_config: WebConfig | None = None,
+        *,
+        max_connections: int = 64,
+        request_timeout: float = 10.0,
+        on_reject: Callable[[], None] | None = None,
     ) -> None:
         self._web = web_config
         self._render_state = render_state
@@ -266,7 +274,7 @@ class MetricsServer:
         self._healthy = healthy
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(DeadlineHandler):
             server_version = "monitord"
             sys_version = ""
 
@@ -280,20 +288,25 @@ class MetricsServer:
 
         web = web_config
 
-        class _Server(ThreadingHTTPServer):
+        class _Server(GuardedHTTPServer):
             address_family = family
-            daemon_threads = True
 
-            def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+            def serve_connection(self, request: socket.socket, client_address: object) -> None:
                 if web is None:
-                    super().finish_request(request, client_address)
+                    self.finish_request(request, client_address)
                     return
-                web.serve_connection(request, lambda conn: self._finish(conn, client_address))
+                web.serve_connection(
+                    request, lambda conn: self.finish_request(conn, client_address)
+                )
 
-            def _finish(self, conn: socket.socket, client_address: object) -> None:
-                super().finish_request(conn, client_address)
-
-        self._httpd = _Server((host, port), Handler)
+        self._httpd = _Server((host, port), Handler, bind_and_activate=False)
+        self._httpd.guard = ConnectionGuard(max_connections, request_timeout, on_reject)
+        try:
+            self._httpd.server_bind()
+            self._httpd.server_activate()
+        except OSError:
+            self._httpd.server_close()
+            raise
         self.port: int = self._httpd.server_address[1]
         self._thread: threading.Thread | None = None
 
