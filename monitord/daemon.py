@@ -45,11 +45,12 @@ from monitord.contract import RoleIndex
 from monitord.errors import ConfigError, ConfigIssue, HistoryError
 from monitord.history.db import History
 from monitord.history.service import HistoryService
+from monitord.httpguard import http_connection_cap
 from monitord.log import RedactionFilter, collect_secrets
 from monitord.reports.monthly import MonthlyReports
 from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler
-from monitord.state import Event, State
+from monitord.state import Event, GroupView, State
 from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock, metrics_of
 
 __all__ = ["CONFIG_CHECKS", "Daemon", "collector_specs", "snmp_section_check", "web_config_check"]
@@ -137,6 +138,7 @@ class Daemon:
         self.scheduler: Scheduler | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[bool]] = set()
+        self._reload_lock = asyncio.Lock()
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT (or `request_stop()`)."""
@@ -147,7 +149,9 @@ class Daemon:
         specs = collector_specs(cfg)
         roles = RoleIndex.of(specs)
         self.state.uptime_names = roles.uptime
-        hist = self.hist = HistoryService(cfg, self.state.snapshot, self.clock, roles)
+        hist = self.hist = HistoryService(
+            cfg, self.state.snapshot, self.clock, roles, metrics=self.metrics
+        )
         self.history = hist.history
         self.monthly = MonthlyReports(
             cfg, hist.history, hist.flush, write_files, send_reports, self.clock
@@ -174,7 +178,7 @@ class Daemon:
             specs_by_name(specs),
             limits=cfg.daemon.concurrency,
             on_events=self._on_events,
-            on_poll=hist.on_poll,
+            on_poll=self._on_poll,
             clock=self.clock,
         )
         self._runner = runner
@@ -187,6 +191,9 @@ class Daemon:
             self.metrics.registry,
             healthy=lambda: self.scheduler is not None and self.scheduler.running,
             web_config=load_web_config(web_path) if web_path is not None else None,
+            max_connections=http_connection_cap(cfg.daemon.http_max_connections),
+            request_timeout=cfg.daemon.http_request_timeout,
+            on_reject=self.metrics.http_rejected.labels(server="metrics").inc,
         )
         self.server.start()
         self.scheduler = Scheduler(
@@ -230,15 +237,30 @@ class Daemon:
         task.add_done_callback(self._tasks.discard)
 
     async def reload(self) -> bool:
-        """Parse the config file again and swap it in; keep the old one on any error."""
+        """Parse the config file again and swap it in; keep the old one on any error.
+
+        All or nothing: the config is parsed and its collectors built in a thread against
+        a staged view of the shared settings (`Shared.staged`), the notifiers and the
+        exposition specs are built next; only then is everything swapped in, on the loop,
+        in one go. A refused reload changes nothing the running jobs read.
+        """
+        async with self._reload_lock:  # SIGHUPs in a row: one reload at a time, in order
+            return await self._reload()
+
+    async def _reload(self) -> bool:
+        staged = self.shared.staged()
         try:
             new = await asyncio.to_thread(
                 load_config,
                 self.config_path,
                 self.registry,
-                self.shared,
+                staged,
                 checks=CONFIG_CHECKS,
             )
+            notifiers = self._notifiers(new)
+            specs = collector_specs(new)
+            renderer = ExpositionRenderer(specs)
+            roles = RoleIndex.of(specs)
         except ConfigError as exc:
             self.metrics.config_reloads.labels(result="error").inc()
             log.error(
@@ -248,26 +270,34 @@ class Daemon:
                 log.error("config error: %s", issue)
             return False
         old = self.config
-        for fld in ("listen", "data_dir", "concurrency", "web_config"):
+        for fld in (
+            "listen",
+            "data_dir",
+            "concurrency",
+            "web_config",
+            "http_max_connections",
+            "http_request_timeout",
+        ):
             if getattr(old.daemon, fld) != getattr(new.daemon, fld):
                 log.warning("config reload: daemon.%s changed; restart monitord to apply it", fld)
+        # The swap. The job table is changed in batches that yield to the loop (a
+        # reload of thousands of targets must not hold up the running polls).
+        staged.commit()
         self._feed_redaction(new)
-        specs = collector_specs(new)
-        roles = RoleIndex.of(specs)
-        self._renderer = ExpositionRenderer(specs)
+        self._renderer = renderer
         self._runner.specs = specs_by_name(specs)
         self.state.uptime_names = roles.uptime
         self.state.failures_to_down = new.defaults.failures_to_down
         self.state.successes_to_up = new.defaults.successes_to_up
         assert self.scheduler is not None
-        if self.alerts is not None:
-            await self.alerts.reconfigure(new.alerts, self._notifiers(new))
+        result = await self.scheduler.sync_async(new)
+        self.config = new
         if self.hist is not None:
             self.hist.reconfigure(new, roles)
         if self.monthly is not None:
             self.monthly.reconfigure(new)
-        result = self.scheduler.sync(new)
-        self.config = new
+        if self.alerts is not None:
+            await self.alerts.reconfigure(new.alerts, notifiers)
         self.metrics.config_reloads.labels(result="ok").inc()
         log.info(
             "config reloaded added=%d removed=%d replaced=%d kept=%d",
@@ -308,26 +338,30 @@ class Daemon:
     def _on_events(self, events: list[Event]) -> None:
         if self.alerts is not None:
             self.alerts.poke()
-        if self.history is None:
+        if self.hist is None:
             return
         start = self.clock.monotonic()
-        try:
-            self.history.add_events(events)
-        except HistoryError as exc:
-            log.error("history write failed: %s", exc)
+        self.hist.pending.add_events(events)  # kept in memory while the disk is full
         self.metrics.history_write.observe(self.clock.monotonic() - start)
 
     def _on_alert_events(self, rows: list[AlertEvent]) -> None:
-        if self.history is None:
+        if self.hist is None:
             return
         try:
-            self.history.add_alert_events(rows)
+            self.hist.pending.add_alert_events(rows)
         except HistoryError as exc:
             log.error("history write failed: %s", exc)
 
     @staticmethod
     def _notifiers(cfg: Config) -> list[Notifier]:
         return build_notifiers(cfg.alerts, cfg.daemon.language, cfg.daemon.timezone)
+
+    def _on_poll(self, view: GroupView) -> None:
+        # On the event loop, after each poll: the group's /metrics text is rendered now, a
+        # small piece at a time, instead of all at once in the scrape's thread (issue 16).
+        self._renderer.prepare(view)
+        if self.hist is not None:
+            self.hist.on_poll(view)
 
     def _render(self) -> bytes:
         snap = self.state.snapshot()
@@ -337,7 +371,7 @@ class Daemon:
     def _feed_redaction(self, cfg: Config) -> None:
         if self.redaction is None:
             return
-        secrets: set[str] = set()
+        secrets: set[str] = {s.reveal() for s in cfg.secrets}
         for tc in cfg.targets:
             for cc in tc.collectors:
                 secrets |= collect_secrets(cc.collector)
