@@ -126,9 +126,15 @@ def _commands() -> list[
 
 def _load(path: str) -> tuple[Config, Shared]:
     from collectors import COLLECTORS
+    from collectors.events import load_table
+    from monitord.events.config import patterns_path
 
     shared = Shared()
-    return load_config(path, COLLECTORS, shared), shared
+    cfg = load_config(path, COLLECTORS, shared)
+    extra = patterns_path(path, cfg.events)
+    if extra is not None:
+        load_table(extra)  # the extra meaning table is checked with the config
+    return cfg, shared
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ from monitord.configtypes import (
     parse_duration,
 )
 from monitord.errors import ConfigError, ConfigIssue
+from monitord.events.config import EventsConfig
 from monitord.reports.settings import HistoryConfig, ReportsConfig, check_reports
 from monitord.secrets import SecretError, expand_env
 from monitord.types import Collector, CollectorFactory, Shared, Target, TargetKind
@@ -50,6 +51,7 @@ __all__ = [
     "DaemonConfig",
     "Defaults",
     "Duration",
+    "EventsConfig",
     "Language",
     "SecretValue",
     "ShardConfig",
@@ -188,6 +190,8 @@ class _ConfigModel(StrictModel):
     alerts: AlertsConfig = AlertsConfig()
     history: HistoryConfig = HistoryConfig()
     reports: ReportsConfig = ReportsConfig()
+    # Traps and syslog sent by the devices (monitord/events, collectors/events); off by default.
+    events: EventsConfig = EventsConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +234,7 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
 
     def stale_after(self, interval: float) -> float:
         """How long a series survives without a refresh."""
@@ -374,6 +379,7 @@ def parse_config_text(
         alerts=model.alerts,
         history=model.history,
         reports=model.reports,
+        events=model.events,
     )
 
 

@@ -1,7 +1,9 @@
 """The composition root: builds everything, starts and stops it in order, handles signals.
 
-Start order: state → history → runner → HTTP server → scheduler (first polls).
-Stop order (SIGTERM/SIGINT): scheduler stops firing → in-flight polls are cancelled
+Start order: state → history → runner → event receiver (when `events:` enables it) →
+HTTP server → scheduler (first polls).
+Stop order (SIGTERM/SIGINT): event receiver closes its sockets and writes what it holds
+→ scheduler stops firing → in-flight polls are cancelled
 and awaited → HTTP server stops → history is checkpointed and closed → shared
 collector resources are closed.
 SIGHUP re-reads the config: it is parsed and validated in full, then swapped in;
@@ -16,6 +18,9 @@ import signal
 from collections.abc import Mapping
 from pathlib import Path
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from collectors.events import EventReceiver, load_table
 from exporters.notify import build_notifiers
 from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, specs_by_name
 from exporters.webconfig import load_web_config
@@ -25,11 +30,13 @@ from monitord.alerts.dispatch import Notifier
 from monitord.alerts.engine import AlertEngine
 from monitord.config import Config, load_config, parse_listen, web_config_path
 from monitord.errors import ConfigError, HistoryError
+from monitord.events.config import patterns_path
+from monitord.events.service import EVENT_SPECS, EventsService
 from monitord.history.db import History
 from monitord.history.service import HistoryService
 from monitord.log import RedactionFilter, collect_secrets
 from monitord.runner import Runner, SelfMetrics
-from monitord.scheduler import Scheduler
+from monitord.scheduler import Scheduler, job_id
 from monitord.state import Event, State
 from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock
 
@@ -82,6 +89,8 @@ class Daemon:
         self.control: ControlServer | None = None
         self.server: MetricsServer | None = None
         self.scheduler: Scheduler | None = None
+        self.events: EventsService | None = None
+        self.receiver: EventReceiver | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[bool]] = set()
 
@@ -109,6 +118,8 @@ class Daemon:
         self.control = ControlServer(socket_path(data_dir), self.alerts)
         await self.control.start()
         specs = collector_specs(cfg)
+        if cfg.events.enabled:
+            specs.extend(EVENT_SPECS)
         self._renderer = ExpositionRenderer(specs)
         runner = Runner(
             self.state,
@@ -120,6 +131,8 @@ class Daemon:
             clock=self.clock,
         )
         self._runner = runner
+        if cfg.events.enabled:
+            await self._start_events(cfg, hist)
         host, port = parse_listen(cfg.daemon.listen)
         web_path = web_config_path(self.config_path, cfg.daemon)
         self.server = MetricsServer(
@@ -137,7 +150,7 @@ class Daemon:
             self.metrics,
             startup_spread=cfg.daemon.startup_spread,
             clock=self.clock,
-            extra_jobs=hist.add_jobs,
+            extra_jobs=self._add_jobs,
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -189,6 +202,8 @@ class Daemon:
                 log.warning("config reload: daemon.%s changed; restart monitord to apply it", fld)
         self._feed_redaction(new)
         specs = collector_specs(new)
+        if self.events is not None:
+            specs.extend(EVENT_SPECS)
         self._renderer = ExpositionRenderer(specs)
         self._runner.specs = specs_by_name(specs)
         self.state.failures_to_down = new.defaults.failures_to_down
@@ -198,6 +213,10 @@ class Daemon:
             await self.alerts.reconfigure(new.alerts, self._notifiers(new))
         if self.hist is not None:
             self.hist.reconfigure(new)
+        if self.events is not None:
+            self.events.set_targets(tc.target for tc in new.targets)
+        if old.events != new.events:
+            log.warning("config reload: events changed; restart monitord to apply it")
         result = self.scheduler.sync(new)
         self.config = new
         self.metrics.config_reloads.labels(result="ok").inc()
@@ -210,7 +229,44 @@ class Daemon:
         )
         return True
 
+    async def _start_events(self, cfg: Config, hist: HistoryService) -> None:
+        table = load_table(patterns_path(self.config_path, cfg.events))
+        events = self.events = EventsService(
+            cfg.events,
+            [tc.target for tc in cfg.targets],
+            self.state,
+            self.metrics.registry,
+            history=hist.history,
+            recorder=hist.recorder,
+            repoll=self._repoll,
+            poke=self.alerts.poke if self.alerts is not None else None,
+            clock=self.clock,
+            timezone=cfg.daemon.timezone,
+            retention_months=cfg.history.retention_months,
+        )
+        self.receiver = EventReceiver(
+            cfg.events, table, events.handle, events.count_drop, clock=self.clock
+        )
+        await self.receiver.start()
+        log.info(
+            "event receiver listening %s",
+            " ".join(f"{k}={h}:{p}" for k, (h, p) in self.receiver.addresses.items()),
+        )
+
+    def _add_jobs(self, sched: AsyncIOScheduler) -> None:
+        if self.hist is not None:
+            self.hist.add_jobs(sched)
+        if self.events is not None:
+            self.events.add_jobs(sched)
+
+    def _repoll(self, target: str) -> bool:
+        return self.scheduler is not None and self.scheduler.run_now(job_id(target, "snmp"))
+
     async def _shutdown(self) -> None:
+        if self.receiver is not None:
+            await self.receiver.aclose()
+        if self.events is not None:
+            await self.events.aclose()
         if self.scheduler is not None:
             n = len(self._runner._inflight)
             await self.scheduler.shutdown()
@@ -268,4 +324,5 @@ class Daemon:
             for cc in tc.collectors:
                 secrets |= collect_secrets(cc.collector)
                 secrets |= collect_secrets(cc.options)
+        secrets |= {c.reveal() for c in cfg.events.traps.communities if c.reveal()}
         self.redaction.set_secrets(secrets)

@@ -114,6 +114,20 @@ class RollupRecorder:
             self._observe_polls(batch, view, ts)
             self._observe_series(batch, view, ts, self._day(ts))
 
+    def add_count(self, target: Target, collector: str, kind: str, value: float, ts: float) -> None:
+        """Add an increase of a counted distribution (`failed_logins`) that no poll saw."""
+        with self._lock:
+            if self._started is None:
+                self._started = ts
+            batch = self._pending.get(w := int(ts // self.window))
+            if batch is None:
+                batch = self._pending[w] = Batch()
+            if self._targets.get(target.name) != target:
+                self._targets[target.name] = target
+                batch.targets[target.name] = (target, ts)
+            sid = (target.name, collector, kind, "")
+            self._dist(batch, sid, self._day(ts)).add(value, DIST_KINDS[kind])
+
     def _observe_polls(self, batch: Batch, view: GroupView, ts: float) -> None:
         gk = (view.target.name, view.collector)
         key = ((*gk, "poll", ""), int(ts // 3600) * 3600)

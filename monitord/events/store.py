@@ -1,0 +1,136 @@
+"""The device event log in the history database: table `device_events`.
+
+One row per folded event: the first occurrence opens it, duplicates within the dedupe
+window raise `count` and `last_ts`. The table lives in the history file next to the
+others and is pruned with the same retention; rows per target and day are capped
+(`DAY_CAP`), so its size per device is bounded (≈ 250 bytes a row).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from monitord.history.db import History
+
+__all__ = ["DAY_CAP", "DeviceEventStore", "StoredDeviceEvent"]
+
+DAY_CAP = 5000  # rows stored per target (or unknown source) and day; the rest is counted
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS device_events (
+    id INTEGER PRIMARY KEY, ts REAL NOT NULL, last_ts REAL NOT NULL,
+    target TEXT NOT NULL, address TEXT NOT NULL, origin TEXT NOT NULL,
+    kind TEXT NOT NULL, name TEXT NOT NULL, severity TEXT NOT NULL,
+    count INTEGER NOT NULL, message TEXT NOT NULL, fields TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS device_events_ts ON device_events(ts);
+CREATE INDEX IF NOT EXISTS device_events_target ON device_events(target, ts);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeviceEvent:
+    """One row of `device_events`; `target` is "" for a sender that is no target."""
+
+    id: int
+    ts: float
+    last_ts: float
+    target: str
+    address: str
+    origin: str
+    kind: str
+    name: str
+    severity: str
+    count: int
+    message: str
+    fields: Mapping[str, str]
+
+
+@dataclass(slots=True)
+class NewRow:
+    """A row to insert (`id` is filled in by `DeviceEventStore.write`)."""
+
+    ts: float
+    last_ts: float
+    target: str
+    address: str
+    origin: str
+    kind: str
+    name: str
+    severity: str
+    count: int
+    message: str
+    fields: Mapping[str, str]
+    id: int = 0
+
+
+class DeviceEventStore:
+    """Reads and writes `device_events` through a `History` (its lock and transactions)."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        with history.transaction() as db:
+            for stmt in filter(str.strip, _DDL.split(";")):
+                db.execute(stmt)
+
+    def write(self, new: Iterable[NewRow], updates: Iterable[tuple[int, int, float]]) -> None:
+        """Insert new rows (setting their ids) and apply (id, count, last_ts) updates."""
+        rows = list(new)
+        ups = list(updates)
+        if not rows and not ups:
+            return
+        with self.history.transaction() as db:
+            for r in rows:
+                cur = db.execute(
+                    "INSERT INTO device_events(ts, last_ts, target, address, origin, kind, name,"
+                    " severity, count, message, fields) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        r.ts, r.last_ts, r.target, r.address, r.origin, r.kind, r.name,
+                        r.severity, r.count, r.message[:1000],
+                        json.dumps(dict(r.fields), sort_keys=True)[:2000],
+                    ),
+                )  # fmt: skip
+                r.id = int(cur.lastrowid or 0)
+            db.executemany(
+                "UPDATE device_events SET count = ?, last_ts = ? WHERE id = ?",
+                [(count, last, rid) for rid, count, last in ups],
+            )
+
+    def events(
+        self,
+        since: float = 0.0,
+        until: float = 1e18,
+        target: str | None = None,
+        kinds: Iterable[str] = (),
+    ) -> list[StoredDeviceEvent]:
+        """Rows with since <= ts < until, oldest first (of one target, of some kinds)."""
+        sql = (
+            "SELECT id, ts, last_ts, target, address, origin, kind, name, severity, count,"
+            " message, fields FROM device_events WHERE ts >= ? AND ts < ?"
+        )
+        args: list[object] = [since, until]
+        if target is not None:
+            sql += " AND target = ?"
+            args.append(target)
+        ks = list(kinds)
+        if ks:
+            sql += f" AND kind IN ({','.join('?' * len(ks))})"
+            args.extend(ks)
+        rows = self.history.query(sql + " ORDER BY ts, id", args)
+        return [StoredDeviceEvent(*r[:11], json.loads(r[11])) for r in rows]
+
+    def count_day(self, key: str, day_start: float) -> int:
+        """Rows stored for one target (or unknown address) since `day_start`."""
+        rows = self.history.query(
+            "SELECT COUNT(*) FROM device_events WHERE ts >= ? AND (target = ? OR "
+            "(target = '' AND address = ?))",
+            (day_start, key, key),
+        )
+        return int(rows[0][0])
+
+    def prune(self, before: float) -> int:
+        """Delete rows older than `before`; return how many."""
+        with self.history.transaction() as db:
+            return int(db.execute("DELETE FROM device_events WHERE ts < ?", (before,)).rowcount)
