@@ -23,7 +23,7 @@ _RFC3164_TS = re.compile(
     r"^(?:[A-Z][a-z]{2} [ \d]\d (?:\d{4} )?\d\d:\d\d:\d\d(?:\.\d+)?(?: [A-Z]{2,5})?:?) "
 )
 _HOST = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.:-]{0,254}) ")
-_TAG = re.compile(r"^[A-Za-z0-9_./-]{1,48}(?:\[\d+\])?: ")
+_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9_./-]{0,47}(?:\[\d+\])?: ")
 
 
 class SyslogError(ValueError):
