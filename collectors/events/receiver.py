@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import socket
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ __all__ = ["BATCH", "EventReceiver", "TokenBuckets"]
 log = logging.getLogger(__name__)
 
 BATCH = 256  # messages parsed per turn of the consumer before it yields to the loop
+RCVBUF = 4 << 20  # bytes of socket receive buffer asked for the UDP sockets
 MAX_SOURCES = 4096  # token buckets kept; the least recently seen source is forgotten
 
 
@@ -165,6 +167,9 @@ class EventReceiver:
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _Datagrams(self, origin), local_addr=(host, port)
         )
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # absorb bursts; the kernel caps it at net.core.rmem_max
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         self._transports.append(transport)
         self.addresses[key] = transport.get_extra_info("sockname")[:2]
 
