@@ -130,9 +130,7 @@ def _decode_v1(data: bytes, pos: int, end: int, community: bytes) -> Trap:
     else:
         trap_oid = (*enterprise, 0, specific)
     varbinds.setdefault("enterprise", oid_text(enterprise))
-    return Trap(
-        0, community, PDU_TRAP_V1, 0, trap_oid, agent, uptime, varbinds, data[vstart:end]
-    )
+    return Trap(0, community, PDU_TRAP_V1, 0, trap_oid, agent, uptime, varbinds, data[vstart:end])
 
 
 def _decode_v2(data: bytes, pos: int, end: int, community: bytes, pdu: int) -> Trap:

@@ -25,7 +25,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
@@ -92,8 +92,7 @@ EVENT_SPECS: tuple[MetricSpec, ...] = (
     MetricSpec(
         "monitord_device_recent_failed_logins",
         SampleKind.GAUGE,
-        "Failed logins the device reported within events.failed_logins_window (10m by"
-        " default).",
+        "Failed logins the device reported within events.failed_logins_window (10m by default).",
     ),
 )
 
@@ -327,10 +326,8 @@ class EventsService:
             while c.recent and c.recent[0][0] <= horizon:
                 c.recent.popleft()
             recent = sum(n for _, n in c.recent)
-            out.append(
-                Sample("monitord_device_failed_logins_total", {"target": t}, c.failed,
-                       SampleKind.COUNTER)  # fmt: skip
-            )
+            fl = Sample("monitord_device_failed_logins_total", {"target": t}, c.failed)
+            out.append(replace(fl, kind=SampleKind.COUNTER))
             out.append(Sample("monitord_device_recent_failed_logins", {"target": t}, recent))
         return out
 

@@ -119,7 +119,12 @@ class DeviceEventStore:
             sql += f" AND kind IN ({','.join('?' * len(ks))})"
             args.extend(ks)
         rows = self.history.query(sql + " ORDER BY ts, id", args)
-        return [StoredDeviceEvent(*r[:11], json.loads(r[11])) for r in rows]
+        return [
+            StoredDeviceEvent(
+                r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], json.loads(r[11])
+            )
+            for r in rows
+        ]
 
     def count_day(self, key: str, day_start: float) -> int:
         """Rows stored for one target (or unknown address) since `day_start`."""

@@ -161,7 +161,9 @@ def test_bad_input_is_counted_by_reason() -> None:
             s.sendto(b"\xff" * 40, ("127.0.0.1", port(rx, "traps")))  # garbage
             s.sendto(b"no header at all", ("127.0.0.1", port(rx, "syslog_udp")))
             s.sendto(b"<13>" + b"x" * 1000, ("127.0.0.1", port(rx, "syslog_udp")))  # > 600
-            s.sendto(b"<13>Dec  3 03:00:00 h app: still fine", ("127.0.0.1", port(rx, "syslog_udp")))
+            s.sendto(
+                b"<13>Dec  3 03:00:00 h app: still fine", ("127.0.0.1", port(rx, "syslog_udp"))
+            )
         with socket.create_connection(("127.0.0.1", port(rx, "syslog_tcp"))) as c:
             c.sendall(b"2000 " + b"y" * 2000 + b"\n<13>after the big one\n")
         await sink.wait(2)

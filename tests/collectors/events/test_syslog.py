@@ -12,21 +12,55 @@ from collectors.events.syslog import SyslogError, TcpFramer, parse_syslog
 @pytest.mark.parametrize(
     ("line", "host", "app", "text", "rfc", "sev"),
     [
-        (b"<38>Dec  3 03:40:00 fw-01 sshd[812]: Failed password for root from 127.0.0.5 port 22",
-         "fw-01", "sshd", "sshd[812]: Failed password for root from 127.0.0.5 port 22", 3164, 6),
-        (b"<13>1 2026-12-03T03:40:00.123456+00:00 sw-02 monitord-test 77 - "
-         b'[timeQuality tzKnown="1" isSynced="0"] hello world',
-         "sw-02", "monitord-test", "hello world", 5424, 5),
-        (b"<13>1 2026-12-03T03:40:00Z rt-1 app - ID47 - \xef\xbb\xbfBOM text",
-         "rt-1", "app", "BOM text", 5424, 5),
-        (b"<189>123: *Mar  1 00:00:01.123: %SYS-5-CONFIG_I: Configured from console by vty0",
-         "", "", "123: *Mar  1 00:00:01.123: %SYS-5-CONFIG_I: Configured from console by vty0",
-         3164, 5),
-        (b'<189>date=2026-12-03 time=03:40:00 devname="FGT60F" logdesc="Admin login failed"',
-         "", "", 'date=2026-12-03 time=03:40:00 devname="FGT60F" logdesc="Admin login failed"',
-         3164, 5),
-        (b"<30>Dec  3 03:40:00 sw-3 SSHD_LOGIN_FAILED: Login failed for user 'root'\n",
-         "sw-3", "SSHD_LOGIN_FAILED", "SSHD_LOGIN_FAILED: Login failed for user 'root'", 3164, 6),
+        (
+            b"<38>Dec  3 03:40:00 fw-01 sshd[812]: Failed password for root from 127.0.0.5 port 22",
+            "fw-01",
+            "sshd",
+            "sshd[812]: Failed password for root from 127.0.0.5 port 22",
+            3164,
+            6,
+        ),
+        (
+            b"<13>1 2026-12-03T03:40:00.123456+00:00 sw-02 monitord-test 77 - "
+            b'[timeQuality tzKnown="1" isSynced="0"] hello world',
+            "sw-02",
+            "monitord-test",
+            "hello world",
+            5424,
+            5,
+        ),
+        (
+            b"<13>1 2026-12-03T03:40:00Z rt-1 app - ID47 - \xef\xbb\xbfBOM text",
+            "rt-1",
+            "app",
+            "BOM text",
+            5424,
+            5,
+        ),
+        (
+            b"<189>123: *Mar  1 00:00:01.123: %SYS-5-CONFIG_I: Configured from console by vty0",
+            "",
+            "",
+            "123: *Mar  1 00:00:01.123: %SYS-5-CONFIG_I: Configured from console by vty0",
+            3164,
+            5,
+        ),
+        (
+            b'<189>date=2026-12-03 time=03:40:00 devname="FGT60F" logdesc="Admin login failed"',
+            "",
+            "",
+            'date=2026-12-03 time=03:40:00 devname="FGT60F" logdesc="Admin login failed"',
+            3164,
+            5,
+        ),
+        (
+            b"<30>Dec  3 03:40:00 sw-3 SSHD_LOGIN_FAILED: Login failed for user 'root'\n",
+            "sw-3",
+            "SSHD_LOGIN_FAILED",
+            "SSHD_LOGIN_FAILED: Login failed for user 'root'",
+            3164,
+            6,
+        ),
     ],
     ids=["rfc3164", "rfc5424-sd", "rfc5424-bom", "cisco-no-host", "fortigate-kv", "junos"],
 )
@@ -36,7 +70,8 @@ def test_parse(line: bytes, host: str, app: str, text: str, rfc: int, sev: int) 
 
 
 @pytest.mark.parametrize(
-    "line", [b"", b"no pri", b"<999>x", b"<13>1 short", b'<13>1 t h a p m [x a="1 rest'],
+    "line",
+    [b"", b"no pri", b"<999>x", b"<13>1 short", b'<13>1 t h a p m [x a="1 rest'],
     ids=["empty", "no-pri", "pri-range", "short-5424", "open-sd"],
 )
 def test_malformed(line: bytes) -> None:

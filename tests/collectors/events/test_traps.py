@@ -151,7 +151,7 @@ def test_random_garbage_is_refused_by_reason() -> None:
     [
         (bytes.fromhex("300b020103040470756220a200"), "unsupported_version"),
         (bytes.fromhex("30100201010406707562"), "malformed"),
-        (bytes.fromhex("3010020101" "04067075626c6963" "a703020100"), "malformed"),
+        (bytes.fromhex("301002010104067075626c6963a703020100"), "malformed"),
     ],
     ids=["v3", "short", "bad-pdu"],
 )
