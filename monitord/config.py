@@ -606,7 +606,9 @@ def _expand(
         isinstance(data, str)
         and data
         and loc
-        and loc[-1] in SECRET_KEYS
+        and (
+            loc[-1] in SECRET_KEYS or (isinstance(loc[-1], int) and loc[-2:-1] == ("communities",))
+        )
         and not data.startswith("file:")
     ):
         # The text itself is never repeated here: it is the secret.
