@@ -5,7 +5,7 @@ recorder uses, one batch per day: 500 devices (470 switches/routers, 30 servers 
 CPU, memory, 3 filesystems and a database), 48 interfaces each, 10 WAN links with
 5-minute slots, 1-3 outages on 1 device in 20, an inventory snapshot per device (300
 packages per server). Then writes every report (network, servers, security,
-inventory, kpi) as HTML, PDF and CSV with `monitord.reports.cli.write_reports`, the
+inventory, kpi) as HTML, PDF and CSV with `monitord.reports.job.write_reports`, the
 code `monitord report` runs, and prints the wall time and the peak RSS of this process
 and of the worker processes.
 
@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from exporters.reports.files import write_files
 from monitord.history import (
     SLOT,
     Batch,
@@ -39,7 +40,7 @@ from monitord.history import (
     write_batch,
 )
 from monitord.history.db import History
-from monitord.reports.cli import write_reports
+from monitord.reports.job import write_reports
 from monitord.reports.period import Period
 from monitord.state import Event, EventKind
 from monitord.types import Target, TargetKind
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     out = work / "reports"
     t = time.perf_counter()
-    files = write_reports(db, MONTH, out, jobs=args.jobs)
+    files = write_reports(db, MONTH, out, render=write_files, jobs=args.jobs)
     elapsed = time.perf_counter() - t
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -1,8 +1,13 @@
-"""Command line: `monitord run | check-config | version`.
+"""Command line: `monitord run | check-config | report | version` (and the feature commands).
 
 Exit codes: 0 ok; 1 check-config found errors; 2 the daemon refused to start on a
 bad config; 3 another startup failure (port in use, data directory not writable).
-Only this module chooses exit codes.
+Only this module chooses exit codes. With `monitord.daemon` it is the wiring: the only
+`monitord` modules that import `exporters/` or a concrete collector.
+
+`monitord report` (exit 0 ok, 1 bad arguments or no data, 2 bad config) parses its
+arguments here and calls the report job (`monitord.reports.job.write_reports`) with the
+renderer handed in (`exporters.reports.files.write_files`).
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -114,11 +121,10 @@ def _commands() -> list[
     """Subcommands that live beside their feature (the agent, reports, SNMP tools)."""
     from collectors.hostagent import server as agent_server
     from collectors.snmp import cli as snmp_cli
-    from monitord.reports import cli as report_cli
 
     return [
         (agent_server.add_parser, agent_server.run),
-        (report_cli.add_parser, report_cli.run),
+        (_add_report_parser, _report),
         (snmp_cli.add_probe_parser, snmp_cli.run_probe),
         (snmp_cli.add_discover_parser, snmp_cli.run_discover),
     ]
@@ -126,15 +132,10 @@ def _commands() -> list[
 
 def _load(path: str) -> tuple[Config, Shared]:
     from collectors import COLLECTORS
-    from collectors.events import load_table
-    from monitord.events.config import patterns_path
+    from monitord.daemon import CONFIG_CHECKS
 
     shared = Shared()
-    cfg = load_config(path, COLLECTORS, shared)
-    extra = patterns_path(path, cfg.events)
-    if extra is not None:
-        load_table(extra)  # the extra meaning table is checked with the config
-    return cfg, shared
+    return load_config(path, COLLECTORS, shared, checks=CONFIG_CHECKS), shared
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -180,3 +181,111 @@ def _run(args: argparse.Namespace) -> int:
 def _version(args: argparse.Namespace) -> int:
     print(f"monitord {__version__}")
     return 0
+
+
+# --- monitord report ------------------------------------------------------------------
+
+
+def _add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register `monitord report` on the main parser's subparsers."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "report",
+        help="write the monthly reports (network, servers, security, inventory, kpi)",
+        description="Build a month's reports from the history and write HTML, PDF and CSV.",
+    )
+    p.add_argument("--month", help="YYYY-MM (default: last month in the daemon's time zone)")
+    p.add_argument(
+        "--kind",
+        default="all",
+        help="network, servers, security, inventory, kpi, or all; comma-separated",
+    )
+    p.add_argument("--format", default="html,pdf,csv", help="html, pdf, csv; comma-separated")
+    p.add_argument("--lang", choices=["es", "en"], help="default: reports.language or es")
+    p.add_argument("--out", help="output directory (default: <data_dir>/reports)")
+    p.add_argument(
+        "-c", "--config", default=DEFAULT_CONFIG, help=f"config file (default: {DEFAULT_CONFIG})"
+    )
+    p.add_argument("--db", help="history database (default: from the config)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="reports built in parallel processes",
+    )
+    p.add_argument("--source", choices=["history", "prometheus"], default="history")
+    p.add_argument("--url", help="Prometheus base URL for --source prometheus")
+    return p
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Run `monitord report`; exit code 0 ok, 1 bad arguments or no data, 2 bad config."""
+    from zoneinfo import ZoneInfo
+
+    from exporters.reports.files import write_files
+    from monitord.reports.job import FORMATS, configured_targets, write_reports
+    from monitord.reports.period import Period
+    from monitord.reports.settings import ALL_KINDS
+    from monitord.reports.store import Source
+
+    try:
+        cfg, _ = _load(args.config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 2
+    reports_cfg, data_dir, tz = cfg.reports, Path(cfg.daemon.data_dir), cfg.daemon.timezone
+    kinds = list(ALL_KINDS) if args.kind == "all" else [k.strip() for k in args.kind.split(",")]
+    formats = [f.strip() for f in args.format.split(",")]
+    bad = [k for k in kinds if k not in ALL_KINDS] + [f for f in formats if f not in FORMATS]
+    if bad:
+        print(f"monitord report: unknown kind or format: {', '.join(bad)}", file=sys.stderr)
+        return 1
+    try:
+        period = (
+            Period.parse(args.month, tz)
+            if args.month
+            else Period.containing(time.time(), ZoneInfo(tz)).shift(-1)
+        )
+    except ValueError as exc:
+        print(f"monitord report: {exc}", file=sys.stderr)
+        return 1
+    db = Path(args.db) if args.db else Path(cfg.history.path or (data_dir / "monitord.db"))
+    source: Callable[[], Source] | None = None
+    if args.source == "prometheus":
+        if not args.url:
+            print("monitord report: --source prometheus needs --url", file=sys.stderr)
+            return 1
+        source = _prometheus_factory(args.url)
+    elif not db.exists():
+        print(f"monitord report: no history database at {db}", file=sys.stderr)
+        return 1
+    out = Path(args.out) if args.out else (reports_cfg.output_dir or data_dir / "reports")
+    try:
+        files = write_reports(
+            db,
+            period,
+            out / period.label,
+            render=write_files,
+            kinds=kinds,
+            formats=formats,
+            lang=args.lang or (reports_cfg.language or cfg.daemon.language).value,
+            config=reports_cfg,
+            configured=configured_targets(cfg),
+            jobs=args.jobs,
+            source=source,
+        )
+    except HistoryError as exc:
+        print(f"monitord report: {exc}", file=sys.stderr)
+        return 1
+    for f in files:
+        print(f)
+    return 0
+
+
+def _prometheus_factory(url: str) -> Callable[[], Any]:
+    from monitord.reports.prometheus import PrometheusSource
+
+    def make() -> Any:
+        return PrometheusSource(url)
+
+    return make

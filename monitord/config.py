@@ -8,13 +8,15 @@ Secrets are `${ENV_VAR}` or `file:/path` references resolved into `Secret` value
 undefined variable is an error naming the variable, never its value. Collector options
 are validated by each collector's own factory (`COLLECTORS` is passed in, so this module
 does not import the collectors); `parse_options()` is the helper the factories use.
+Checks that belong to an output or a collector (the web config file, the top-level
+`snmp:` section) are `ConfigCheck`s handed in by the wiring (`monitord.daemon.CONFIG_CHECKS`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeVar
@@ -48,6 +50,7 @@ from monitord.types import Collector, CollectorFactory, Shared, Target, TargetKi
 __all__ = [
     "CollectorConfig",
     "Config",
+    "ConfigCheck",
     "DaemonConfig",
     "Defaults",
     "Duration",
@@ -71,6 +74,12 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 SCHEDULING_KEYS = ("interval", "timeout")
 
 T = TypeVar("T")
+
+# A check handed in by the wiring, run on every load: (config file path, the `daemon:`
+# section, `shared.settings` with the top-level sections collectors read) -> issues.
+# An issue without a path has a dotted field relative to the config's root; this module
+# adds the file and line.
+ConfigCheck = Callable[[str, "DaemonConfig", Mapping[str, object]], Iterable[ConfigIssue]]
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -275,6 +284,7 @@ def load_config(
     registry: Mapping[str, CollectorFactory],
     shared: Shared | None = None,
     environ: Mapping[str, str] | None = None,
+    checks: Sequence[ConfigCheck] = (),
 ) -> Config:
     """Read, validate and build a config file; raise ConfigError listing every issue."""
     p = str(path)
@@ -284,7 +294,7 @@ def load_config(
         raise ConfigError(
             [ConfigIssue(p, 0, "", f"cannot read config file: {exc.strerror}")]
         ) from None
-    return parse_config_text(text, p, registry, shared or Shared(), environ)
+    return parse_config_text(text, p, registry, shared or Shared(), environ, checks)
 
 
 def parse_config_text(
@@ -293,6 +303,7 @@ def parse_config_text(
     registry: Mapping[str, CollectorFactory],
     shared: Shared,
     environ: Mapping[str, str] | None = None,
+    checks: Sequence[ConfigCheck] = (),
 ) -> Config:
     """Validate config text (see `load_config`)."""
     issues: list[ConfigIssue] = []
@@ -352,18 +363,19 @@ def parse_config_text(
     shared.settings["snmp"] = model.snmp.model_dump(exclude_unset=True)
     # Discovery sweeps report addresses that are not any configured target's.
     shared.settings["target_addresses"] = [t.address for _, t in valid]
+    # The extra event meaning table, read by a check of the wiring (monitord.daemon).
+    shared.settings["events_patterns"] = model.events.patterns
     raw_names = {str(r["name"]) for r in raw_targets if isinstance(r, dict) and "name" in r}
     targets = _build_targets(model, valid, raw_names, registry, shared, path, line_of, issues)
     for loc, msg in check_reports(model.reports, model.alerts):
         issues.append(ConfigIssue(path, line_of(loc), _loc(loc), msg))
-    web_path = web_config_path(path, model.daemon)
-    if web_path is not None:
-        from exporters.webconfig import load_web_config
-
-        try:
-            load_web_config(web_path)
-        except ConfigError as exc:
-            issues.extend(exc.issues)
+    for check in checks:
+        for issue in check(path, model.daemon, shared.settings):
+            if issue.path:
+                issues.append(issue)
+            else:
+                line = line_of(_split_field(issue.field))
+                issues.append(ConfigIssue(path, line, issue.field, issue.message))
     if issues:
         raise ConfigError(issues)
     return Config(

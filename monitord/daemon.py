@@ -8,6 +8,11 @@ and awaited → HTTP server stops → history is checkpointed and closed → sha
 collector resources are closed.
 SIGHUP re-reads the config: it is parsed and validated in full, then swapped in;
 a bad config is logged and the running one stays.
+
+Outputs are handed in here: the notifiers, the /metrics server and its web config, the
+report renderer and mailer (`MonthlyReports`), and the config checks that belong to an
+output or a collector (`CONFIG_CHECKS`: the web config file, the top-level `snmp:`
+section, the extra event meaning table `events.patterns`).
 """
 
 from __future__ import annotations
@@ -15,34 +20,101 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Final
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from collectors.events import EventReceiver, load_table
+from collectors.snmp import validate_settings as snmp_settings_issues
 from exporters.notify import build_notifiers
 from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, specs_by_name
+from exporters.reports.files import write_files
+from exporters.reports.mail import send_reports
 from exporters.webconfig import load_web_config
 from monitord.alerts.config import AlertEvent
 from monitord.alerts.control import ControlServer, socket_path
 from monitord.alerts.dispatch import Notifier
 from monitord.alerts.engine import AlertEngine
-from monitord.config import Config, load_config, parse_listen, web_config_path
-from monitord.errors import ConfigError, HistoryError
+from monitord.config import (
+    Config,
+    ConfigCheck,
+    DaemonConfig,
+    load_config,
+    parse_listen,
+    web_config_path,
+)
+from monitord.errors import ConfigError, ConfigIssue, HistoryError
 from monitord.events.config import patterns_path
 from monitord.events.service import EVENT_SPECS, EventsService
 from monitord.history.db import History
 from monitord.history.service import HistoryService
 from monitord.log import RedactionFilter, collect_secrets
+from monitord.reports.monthly import MonthlyReports
 from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler, job_id
 from monitord.state import Event, State
 from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock
 
-__all__ = ["Daemon", "collector_specs"]
+__all__ = [
+    "CONFIG_CHECKS",
+    "Daemon",
+    "collector_specs",
+    "events_patterns_check",
+    "snmp_section_check",
+    "web_config_check",
+]
 
 log = logging.getLogger(__name__)
+
+
+def web_config_check(
+    path: str, daemon: DaemonConfig, settings: Mapping[str, object]
+) -> Iterable[ConfigIssue]:
+    """`daemon.web_config`: the file must load (exporters.webconfig), errors name its lines."""
+    web_path = web_config_path(path, daemon)
+    if web_path is None:
+        return []
+    try:
+        load_web_config(web_path)
+    except ConfigError as exc:
+        return exc.issues
+    return []
+
+
+def snmp_section_check(
+    path: str, daemon: DaemonConfig, settings: Mapping[str, object]
+) -> Iterable[ConfigIssue]:
+    """The top-level `snmp:` section (auths, modules), used by a target or not."""
+    section = settings.get("snmp")
+    if not isinstance(section, Mapping) or not section:
+        return []
+    return [
+        ConfigIssue("", 0, f"snmp.{i.field}" if i.field else "snmp", i.message)
+        for i in snmp_settings_issues(section)
+    ]
+
+
+def events_patterns_check(
+    path: str, daemon: DaemonConfig, settings: Mapping[str, object]
+) -> Iterable[ConfigIssue]:
+    """`events.patterns`: the extra meaning table must load (collectors/events)."""
+    extra = settings.get("events_patterns")
+    if not isinstance(extra, Path):
+        return []
+    try:
+        load_table(Path(path).parent / extra)
+    except ConfigError as exc:
+        return exc.issues
+    return []
+
+
+CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (
+    web_config_check,
+    snmp_section_check,
+    events_patterns_check,
+)
 
 
 def collector_specs(config: Config) -> list[MetricSpec]:
@@ -85,6 +157,7 @@ class Daemon:
         )
         self.history: History | None = None
         self.hist: HistoryService | None = None
+        self.monthly: MonthlyReports | None = None
         self.alerts: AlertEngine | None = None
         self.control: ControlServer | None = None
         self.server: MetricsServer | None = None
@@ -102,6 +175,9 @@ class Daemon:
         data_dir.mkdir(parents=True, exist_ok=True)
         hist = self.hist = HistoryService(cfg, self.state.snapshot, self.clock)
         self.history = hist.history
+        self.monthly = MonthlyReports(
+            cfg, hist.history, hist.flush, write_files, send_reports, self.clock
+        )
         self.alerts = AlertEngine(
             cfg.alerts,
             self.state.snapshot,
@@ -187,7 +263,13 @@ class Daemon:
     async def reload(self) -> bool:
         """Parse the config file again and swap it in; keep the old one on any error."""
         try:
-            new = await asyncio.to_thread(load_config, self.config_path, self.registry, self.shared)
+            new = await asyncio.to_thread(
+                load_config,
+                self.config_path,
+                self.registry,
+                self.shared,
+                checks=CONFIG_CHECKS,
+            )
         except ConfigError as exc:
             self.metrics.config_reloads.labels(result="error").inc()
             log.error(
@@ -213,6 +295,8 @@ class Daemon:
             await self.alerts.reconfigure(new.alerts, self._notifiers(new))
         if self.hist is not None:
             self.hist.reconfigure(new)
+        if self.monthly is not None:
+            self.monthly.reconfigure(new)
         if self.events is not None:
             self.events.set_targets(tc.target for tc in new.targets)
         if old.events != new.events:
@@ -253,12 +337,6 @@ class Daemon:
             " ".join(f"{k}={h}:{p}" for k, (h, p) in self.receiver.addresses.items()),
         )
 
-    def _add_jobs(self, sched: AsyncIOScheduler) -> None:
-        if self.hist is not None:
-            self.hist.add_jobs(sched)
-        if self.events is not None:
-            self.events.add_jobs(sched)
-
     def _repoll(self, target: str) -> bool:
         return self.scheduler is not None and self.scheduler.run_now(job_id(target, "snmp"))
 
@@ -286,6 +364,14 @@ class Daemon:
                 log.error("history close failed: %s", exc)
         await self.shared.aclose()
         log.info("monitord stopped")
+
+    def _add_jobs(self, sched: AsyncIOScheduler) -> None:
+        if self.hist is not None:
+            self.hist.add_jobs(sched)
+        if self.monthly is not None:
+            self.monthly.add_jobs(sched)
+        if self.events is not None:
+            self.events.add_jobs(sched)
 
     def _on_events(self, events: list[Event]) -> None:
         if self.alerts is not None:

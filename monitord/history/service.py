@@ -1,4 +1,4 @@
-"""The history inside the running daemon: rollups, inventory, findings, retention, reports.
+"""The history inside the running daemon: rollups, inventory, findings, retention.
 
 `HistoryService` is what `monitord.daemon` builds from the `history:` and `reports:`
 sections. It owns the `History` (SQLite, WAL) and the `RollupRecorder`, and adds these
@@ -12,9 +12,9 @@ jobs to the daemon's scheduler (`add_jobs`, given as `Scheduler(extra_jobs=...)`
   `findings`/`check_runs`;
 - `history-inventory`, every 5 minutes: the agent's `/inventory` of the targets whose
   `inventory_every` polls have passed since their last fetch;
-- `history-prune`, daily at `history.prune_time`: retention (`history.retention_months`);
-- `reports-monthly`, on `reports.schedule.day` at `.time`: last month's reports into
-  `<data_dir>/reports/YYYY-MM/`, e-mailed to `reports.schedule.email_to` when set.
+- `history-prune`, daily at `history.prune_time`: retention (`history.retention_months`).
+
+The monthly reports job is `monitord.reports.monthly` (the history never imports reports).
 
 `on_poll` (the runner's hook) only touches memory. `aclose()` (SIGTERM) writes the open
 window too (`flush(force=True)`), so a clean stop loses nothing and `kill -9` loses at
@@ -32,14 +32,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Protocol
-from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitord import findings as fnd
-from monitord.errors import CollectorError, HistoryError, NotifyError
+from monitord.errors import CollectorError, HistoryError
 from monitord.history.db import Finding, History, retention_cutoff
 from monitord.history.recorder import RollupRecorder
 from monitord.state import GroupView, LabelSet, Snapshot
@@ -172,8 +171,6 @@ class HistoryService:
         self._inv_digest: dict[str, str] = {}
         self._inv_fetched: dict[str, float] = {}
         self._sched: AsyncIOScheduler | None = None
-        self._report_task: asyncio.Task[list[Path]] | None = None
-        self.reports_written: list[Path] = []
 
     # --- hooks ------------------------------------------------------------------
 
@@ -186,7 +183,7 @@ class HistoryService:
                 self._note_inventory(view.target.name, view.last_poll_ts or self.clock.time(), inv)
 
     def add_jobs(self, sched: AsyncIOScheduler) -> None:
-        """Add the history and report jobs to the daemon's scheduler (at start)."""
+        """Add the history jobs to the daemon's scheduler (at start)."""
         self._sched = sched
         s = self.settings
         # Fire just after each window closes, so at most the open window is in memory.
@@ -215,7 +212,6 @@ class HistoryService:
             next_run_time=_utc(time.time()),
         )
         self._add_timed_jobs(sched)
-        self._add_catch_up(sched)
 
     def reconfigure(self, config: Any) -> None:
         """Apply a reloaded config (SIGHUP): thresholds, schedule times; the path stays."""
@@ -308,40 +304,8 @@ class HistoryService:
         log.info("history pruned before=%d rows=%d", int(cutoff), sum(out.values()))
         return out
 
-    async def monthly_reports(self, now: float | None = None) -> list[Path]:
-        """Write last month's reports (and e-mail them when configured)."""
-        from monitord.reports.cli import configured_targets, write_monthly
-        from monitord.reports.settings import email_settings
-
-        cfg = self.config
-        await self.flush()
-        files = await asyncio.to_thread(
-            write_monthly,
-            self.settings.db,
-            self.settings.data_dir,
-            cfg.reports,
-            tz=self.settings.tz,
-            lang=self.settings.language,
-            now=self.clock.time() if now is None else now,
-            configured=configured_targets(cfg),
-        )
-        self.reports_written = files
-        mail = email_settings(cfg.reports, cfg.alerts)
-        if mail is not None and files:
-            from exporters.reports.mail import send_reports
-
-            try:
-                await asyncio.to_thread(
-                    send_reports, mail, cfg.reports, files, self.settings.language
-                )
-            except NotifyError as exc:
-                log.error("monthly report e-mail failed: %s", exc)
-        return files
-
     async def aclose(self) -> None:
         """Write everything still in memory (the open window too) and close the store."""
-        if self._report_task is not None:
-            self._report_task.cancel()
         await asyncio.to_thread(self._close)
 
     # --- internals ----------------------------------------------------------------
@@ -351,8 +315,6 @@ class HistoryService:
         self.history.close()
 
     def _add_timed_jobs(self, sched: AsyncIOScheduler) -> None:
-        from monitord.reports.cli import cron_fields
-
         s = self.settings
         hour, minute = (int(x) for x in s.prune_time.split(":"))
         sched.add_job(
@@ -363,55 +325,6 @@ class HistoryService:
             coalesce=True,
             replace_existing=True,
         )
-        schedule = self.config.reports.schedule
-        if schedule.enabled:
-            sched.add_job(
-                self.monthly_reports,
-                CronTrigger(**cron_fields(schedule), timezone=s.tz),
-                id="reports-monthly",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=6 * 3600,
-                replace_existing=True,
-            )
-        elif sched.get_job("reports-monthly") is not None:
-            sched.remove_job("reports-monthly")
-
-    def catch_up_due(self) -> bool:
-        """True when this month's run is past, last month was monitored and has no reports."""
-        from monitord.reports.period import Period
-
-        schedule = self.config.reports.schedule
-        if not schedule.enabled:
-            return False
-        s = self.settings
-        now = self.clock.time()
-        this = Period.containing(now, ZoneInfo(s.tz))
-        hour, minute = (int(x) for x in schedule.time.split(":"))
-        due = this.start_dt.replace(day=schedule.day, hour=hour, minute=minute).timestamp()
-        prev = this.shift(-1)
-        out = (self.config.reports.output_dir or s.data_dir / "reports") / prev.label
-        if now < due or out.exists():
-            return False
-        # only when monitord ran during that month (not on a fresh install)
-        return bool(
-            self.history.query(
-                "SELECT 1 FROM sessions WHERE last > ? AND started < ? LIMIT 1",
-                (prev.start, prev.end),
-            )
-        )
-
-    def _add_catch_up(self, sched: AsyncIOScheduler) -> None:
-        # The daemon was down at the scheduled time: write last month's reports soon.
-        if self.catch_up_due():
-            log.info("monthly reports missed while monitord was down; writing them in 5 min")
-            sched.add_job(
-                self.monthly_reports,
-                "date",
-                run_date=_utc(self.clock.time() + 300.0),
-                id="reports-catch-up",
-                replace_existing=True,
-            )
 
     def _note_inventory(self, target: str, ts: float, data: dict[str, Any]) -> None:
         digest = json.dumps(data, sort_keys=True, default=str)

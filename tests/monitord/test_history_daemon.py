@@ -198,8 +198,11 @@ def test_monthly_job_writes_last_month_and_emails_it(tmp_path: Path) -> None:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from collectors import COLLECTORS
+    from exporters.reports.files import write_files
+    from exporters.reports.mail import send_reports
     from monitord.config import parse_config_text
     from monitord.history.service import HistoryService
+    from monitord.reports.monthly import MonthlyReports
     from monitord.state import State
     from monitord.types import Shared
     from tests.conftest import FakeClock
@@ -226,20 +229,23 @@ reports:
         nov1 = datetime(2026, 11, 1, 6, 0, tzinfo=TZ).timestamp()
         clock = FakeClock(wall=nov1)
         svc = HistoryService(cfg, State(clock).snapshot, clock)
+        monthly = MonthlyReports(cfg, svc.history, svc.flush, write_files, send_reports, clock)
 
         async def run() -> tuple[list[Path], datetime | None]:
             sched = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
             svc.add_jobs(sched)
+            monthly.add_jobs(sched)
             job = sched.get_job("reports-monthly")
+            assert sched.get_job("reports-catch-up") is not None
             nxt = job.trigger.get_next_fire_time(None, datetime(2026, 11, 24, tzinfo=TZ))
-            files = await svc.monthly_reports()
+            files = await monthly.monthly_reports()
+            assert not monthly.catch_up_due()  # written now
             await svc.aclose()
             return files, nxt
 
-        assert svc.catch_up_due()  # 1 Nov 06:00 and no October reports yet
+        assert monthly.catch_up_due()  # 1 Nov 06:00 and no October reports yet
         files, nxt = asyncio.run(run())
         assert nxt == datetime(2026, 12, 1, 6, 0, tzinfo=TZ)
-        assert not svc.catch_up_due()  # written now
         out = data / "reports" / "2026-10"
         pdfs = sorted(p.name for p in out.glob("*.pdf"))
         assert pdfs == [

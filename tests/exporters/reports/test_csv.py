@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from exporters.reports.csv import write_csv
-from monitord.reports.cli import build_report
 from monitord.reports.common import ReportContext
+from monitord.reports.job import build_report
 from tests.monitord.reports.month import Month
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from exporters.reports.html import render_html
 from exporters.reports.text import Formatter, load_catalog
-from monitord.reports.cli import build_report
 from monitord.reports.common import ReportContext
+from monitord.reports.job import build_report
 from monitord.reports.model import Column, Meta, Msg, Report, Section, Table
 from monitord.reports.settings import ALL_KINDS
 

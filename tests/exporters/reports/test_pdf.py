@@ -12,8 +12,8 @@ import pytest
 
 from exporters.reports.html import render_html
 from exporters.reports.pdf import write_pdf
-from monitord.reports.cli import build_report
 from monitord.reports.common import ReportContext
+from monitord.reports.job import build_report
 
 
 def _tool(name: str) -> str:

@@ -1,0 +1,186 @@
+"""The report job: build the reports of a month and write them (`monitord report`, monthly job).
+
+Files land in `<out>/<YYYY-MM>/`: `<YYYY-MM>_<report>.html` and `.pdf`, and one CSV per
+table in `csv/`. Report kinds are built in parallel worker processes when `jobs` > 1
+(each opens its own read connection; SQLite WAL lets the daemon keep writing).
+
+Writing is done by a `Render` function handed in by the composition root (in the daemon
+and the CLI, `exporters.reports.files.write_files`); this module never imports an output.
+The command line of `monitord report` lives with the wiring (`monitord.cli`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from monitord.history.db import History
+from monitord.reports.common import ReportContext
+from monitord.reports.model import Report
+from monitord.reports.period import Period
+from monitord.reports.settings import ALL_KINDS, ReportsConfig, Schedule
+from monitord.reports.store import HistorySource, Source, TargetInfo
+
+__all__ = [
+    "FORMATS",
+    "Render",
+    "build_report",
+    "configured_targets",
+    "cron_fields",
+    "write_monthly",
+    "write_reports",
+]
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("html", "pdf", "csv")
+
+# write_files(report, kind, out_dir, formats, lang, tz, month) -> files written; must be
+# picklable (a module-level function) when `jobs` > 1.
+Render = Callable[[Report, str, Path, Sequence[str], str, str, str], list[Path]]
+
+
+def build_report(kind: str, ctx: ReportContext) -> Report:
+    """Build one report's view model."""
+    from monitord.reports.inventory import build_inventory
+    from monitord.reports.kpi import build_kpi
+    from monitord.reports.network import build_network
+    from monitord.reports.security import build_security
+    from monitord.reports.servers import build_servers
+
+    builders: Mapping[str, Callable[[ReportContext], Report]] = {
+        "network": build_network,
+        "servers": build_servers,
+        "security": build_security,
+        "inventory": build_inventory,
+        "kpi": build_kpi,
+    }
+    return builders[kind](ctx)
+
+
+def write_reports(
+    db: Path,
+    period: Period,
+    out_dir: Path,
+    *,
+    render: Render,
+    kinds: Sequence[str] = ALL_KINDS,
+    formats: Sequence[str] = FORMATS,
+    lang: str = "es",
+    config: ReportsConfig | None = None,
+    configured: Mapping[str, TargetInfo] | None = None,
+    jobs: int = 1,
+    generated: float | None = None,
+    source: Callable[[], Source] | None = None,
+) -> list[Path]:
+    """Build and write the reports; return the files written (for the e-mail notifier)."""
+    config = config or ReportsConfig()
+    generated = time.time() if generated is None else generated
+    args = [
+        (
+            kind,
+            db,
+            period.label,
+            period.tz.key,
+            out_dir,
+            tuple(formats),
+            lang,
+            config,
+            dict(configured or {}),
+            generated,
+            source,
+            render,
+        )
+        for kind in kinds
+    ]
+    if jobs > 1 and len(args) > 1 and source is None:
+        with ProcessPoolExecutor(min(jobs, len(args)), mp_context=get_context("spawn")) as ex:
+            results = list(ex.map(_write_one, args))
+    else:
+        results = [_write_one(a) for a in args]
+    return [p for r in results for p in r]
+
+
+def write_monthly(
+    db: Path,
+    data_dir: Path,
+    config: ReportsConfig,
+    *,
+    render: Render,
+    tz: str = "America/Bogota",
+    lang: str = "es",
+    now: float | None = None,
+    configured: Mapping[str, TargetInfo] | None = None,
+) -> list[Path]:
+    """The daemon's monthly job: last month's reports into `<data_dir>/reports/YYYY-MM/`."""
+    period = Period.containing(time.time() if now is None else now, ZoneInfo(tz)).shift(-1)
+    out = config.output_dir or (data_dir / "reports")
+    files = write_reports(
+        db,
+        period,
+        out / period.label,
+        render=render,
+        kinds=config.schedule.kinds,
+        formats=config.schedule.formats,
+        lang=(config.language or lang),
+        config=config,
+        configured=configured,
+    )
+    log.info(
+        "monthly reports written month=%s files=%d dir=%s",
+        period.label,
+        len(files),
+        out / period.label,
+    )
+    return files
+
+
+def cron_fields(schedule: Schedule) -> dict[str, int]:
+    """APScheduler CronTrigger fields of the monthly job: {'day', 'hour', 'minute'}."""
+    hour, minute = (int(x) for x in schedule.time.split(":"))
+    return {"day": schedule.day, "hour": hour, "minute": minute}
+
+
+# --- internals -------------------------------------------------------------------
+
+
+def _write_one(a: tuple[Any, ...]) -> list[Path]:
+    kind, db, month, tz, out_dir, formats, lang, config, configured, generated, source, render = a
+    period = Period.parse(month, tz)
+    history: History | None = None
+    if source is None:
+        history = History(db)
+        src: Source = HistorySource(history)
+    else:
+        src = source()
+    try:
+        ctx = ReportContext(src, period, config, configured, generated)
+        report = build_report(kind, ctx)
+    finally:
+        if history is not None:
+            history.close()
+    files: list[Path] = render(report, kind, out_dir, formats, lang, tz, month)
+    return files
+
+
+def configured_targets(cfg: Any) -> dict[str, TargetInfo]:
+    """The configured targets (of a `monitord.config.Config`) as the reports see them."""
+    return {
+        t.target.name: TargetInfo(
+            t.target.name,
+            t.target.address,
+            t.target.kind.value,
+            t.target.site,
+            t.target.parent,
+            t.target.critical,
+            t.target.tags,
+            t.target.description,
+        )
+        for t in cfg.targets
+    }
