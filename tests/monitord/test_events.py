@@ -164,3 +164,34 @@ def test_events_are_off_by_default_and_validated_strictly() -> None:
         (5, "events.syslog.tpc"): "unknown key",
         (6, "events.rate_limit"): "Input should be greater than 0",
     }
+
+
+def test_check_config_reads_the_extra_patterns_file(tmp_path: Path) -> None:
+    from monitord.config import load_config
+    from monitord.daemon import CONFIG_CHECKS
+
+    cfg = tmp_path / "m.yaml"
+    cfg.write_text("events:\n  syslog: {udp: '127.0.0.1:5514'}\n  patterns: extra.yaml\n")
+    (tmp_path / "extra.yaml").write_text("syslog:\n  - {name: x, kind: failed_login, regex: '('}\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(cfg, {}, Shared(), checks=CONFIG_CHECKS)
+    (issue,) = exc.value.issues
+    assert issue.path.endswith("extra.yaml") and issue.field == "syslog.0.regex"
+    assert issue.message.startswith("Value error, invalid regular expression")
+    (tmp_path / "extra.yaml").write_text("syslog:\n  - {name: x, kind: failed_login, regex: 'y'}\n")
+    assert load_config(cfg, {}, Shared(), checks=CONFIG_CHECKS).events.patterns == Path(
+        "extra.yaml"
+    )
+
+
+def test_docs_list_every_built_in_entry() -> None:
+    import yaml
+
+    from tests.conftest import REPO
+
+    table = yaml.safe_load((REPO / "collectors/events/patterns.yaml").read_text())
+    doc = (REPO / "docs/events.md").read_text()
+    for entry in table["syslog"]:
+        assert f"| {entry['name']} |" in doc, entry["name"]
+    for entry in table["traps"]:
+        assert f"| {entry['oid']} | {entry['name']} | {entry['kind']} |" in doc, entry
