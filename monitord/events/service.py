@@ -149,6 +149,7 @@ class EventsService:
         self.poke = poke
         self.tz = ZoneInfo(timezone)
         self.retention_months = retention_months
+        self.registry = registry
         self.received = Counter(
             "monitord_events_received",
             "Device events received and decoded, by source (trap, syslog) and meaning.",

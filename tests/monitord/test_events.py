@@ -107,7 +107,10 @@ def test_unknown_senders_become_findings(tmp_path: Path, clock: FakeClock) -> No
     (f,) = svc.history.findings()
     assert (f.check, f.target, f.severity) == (UNKNOWN_SOURCE_CHECK, "127.0.0.50", "medium")
     assert f.detail == "dispositivo desconocido envía syslog: address=127.0.0.50 messages=2"
-    assert svc.unknown_total.labels("syslog")._value.get() == 2  # noqa: SLF001
+    unknown = svc.registry.get_sample_value(
+        "monitord_events_unknown_source_total", {"source": "syslog"}
+    )
+    assert unknown == 2
 
 
 def test_rows_per_target_and_day_are_capped_and_counted(tmp_path: Path, clock: FakeClock) -> None:
@@ -115,7 +118,10 @@ def test_rows_per_target_and_day_are_capped_and_counted(tmp_path: Path, clock: F
     svc.handle([ev(clock, user=str(i)) for i in range(DAY_CAP + 7)])
     asyncio.run(svc.flush())
     assert len(rows(svc)) == DAY_CAP
-    assert svc.dropped.labels("history_cap")._value.get() == 7  # noqa: SLF001
+    dropped = svc.registry.get_sample_value(
+        "monitord_events_dropped_total", {"reason": "history_cap"}
+    )
+    assert dropped == 7
 
 
 def test_repoll_is_asked_at_most_once_per_gap(tmp_path: Path, clock: FakeClock) -> None:
