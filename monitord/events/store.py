@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from monitord.history.db import History
 
-__all__ = ["DAY_CAP", "DeviceEventStore", "StoredDeviceEvent"]
+__all__ = ["DAY_CAP", "DeviceEventStore", "StoredDeviceEvent", "read_device_events"]
 
 DAY_CAP = 5000  # rows stored per target (or unknown source) and day; the rest is counted
 
@@ -106,25 +106,7 @@ class DeviceEventStore:
         kinds: Iterable[str] = (),
     ) -> list[StoredDeviceEvent]:
         """Rows with since <= ts < until, oldest first (of one target, of some kinds)."""
-        sql = (
-            "SELECT id, ts, last_ts, target, address, origin, kind, name, severity, count,"
-            " message, fields FROM device_events WHERE ts >= ? AND ts < ?"
-        )
-        args: list[object] = [since, until]
-        if target is not None:
-            sql += " AND target = ?"
-            args.append(target)
-        ks = list(kinds)
-        if ks:
-            sql += f" AND kind IN ({','.join('?' * len(ks))})"
-            args.extend(ks)
-        rows = self.history.query(sql + " ORDER BY ts, id", args)
-        return [
-            StoredDeviceEvent(
-                r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], json.loads(r[11])
-            )
-            for r in rows
-        ]
+        return read_device_events(self.history, since, until, target, kinds)
 
     def count_day(self, key: str, day_start: float) -> int:
         """Rows stored for one target (or unknown address) since `day_start`."""
@@ -139,3 +121,36 @@ class DeviceEventStore:
         """Delete rows older than `before`; return how many."""
         with self.history.transaction() as db:
             return int(db.execute("DELETE FROM device_events WHERE ts < ?", (before,)).rowcount)
+
+
+def read_device_events(
+    history: History,
+    since: float = 0.0,
+    until: float = 1e18,
+    target: str | None = None,
+    kinds: Iterable[str] = (),
+) -> list[StoredDeviceEvent]:
+    """Rows of `device_events` with since <= ts < until, oldest first; [] without the table.
+
+    The table exists once a daemon ran with the receiver on; reports read it this way.
+    """
+    if not history.query("SELECT 1 FROM sqlite_master WHERE name = 'device_events'"):
+        return []
+    sql = (
+        "SELECT id, ts, last_ts, target, address, origin, kind, name, severity, count,"
+        " message, fields FROM device_events WHERE ts >= ? AND ts < ?"
+    )
+    args: list[object] = [since, until]
+    if target is not None:
+        sql += " AND target = ?"
+        args.append(target)
+    ks = list(kinds)
+    if ks:
+        sql += f" AND kind IN ({','.join('?' * len(ks))})"
+        args.extend(ks)
+    return [
+        StoredDeviceEvent(
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], json.loads(r[11])
+        )
+        for r in history.query(sql + " ORDER BY ts, id", args)
+    ]

@@ -123,7 +123,7 @@ def test_traps_and_syslog_end_to_end(start_daemon, tmp_path: Path) -> None:
     out = tmp_path / "reports"
     r = subprocess.run(
         [sys.executable, "-m", "monitord", "report", "-c", str(d.config), "--month", month,
-         "--kind", "security", "--format", "csv", "--out", str(out), "--jobs", "1"],
+         "--kind", "security,network", "--format", "csv", "--out", str(out), "--jobs", "1"],
         capture_output=True, text=True, timeout=120, env={**ENV, "PATH": "/usr/bin:/bin"},
         cwd=REPO,
     )  # fmt: skip
@@ -134,6 +134,13 @@ def test_traps_and_syslog_end_to_end(start_daemon, tmp_path: Path) -> None:
         table = list(csv.reader(f, delimiter=";"))
     counts = {row[0]: row[-1] for row in table[1:]}
     assert counts == {"core-sw": "1", "fw-01": "4"}, table
+    # and the network report lists the configuration change the firewall reported
+    (changes,) = [p for p in out.rglob("*.csv") if "cambios_de_configuraci" in p.name]
+    with changes.open(encoding="utf-8-sig") as f:
+        table = list(csv.reader(f, delimiter=";"))
+    assert [row[:1] + row[2:] for row in table[1:]] == [
+        ["fw-01", "cisco_config_changed", "console by ops on vty0", "1"]
+    ], table
 
 
 def _alerts(db: Path) -> list[tuple[str, str, str]]:
