@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["SEVERITIES", "SyslogError", "SyslogMessage", "TcpFramer", "parse_syslog"]
+__all__ = ["SEVERITIES", "DropError", "SyslogError", "SyslogMessage", "TcpFramer", "parse_syslog"]
 
 SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 _PRI = re.compile(rb"^<(\d{1,3})>")
@@ -26,12 +26,16 @@ _HOST = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.:-]{0,254}) ")
 _TAG = re.compile(r"^[A-Za-z][A-Za-z0-9_./-]{0,47}(?:\[\d+\])?: ")
 
 
-class SyslogError(ValueError):
-    """A message we cannot use; `reason` is the drop counter's label."""
+class DropError(ValueError):
+    """A message we cannot use (trap or syslog); `reason` is the drop counter's label."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class SyslogError(DropError):
+    """A syslog message we cannot use."""
 
 
 @dataclass(frozen=True, slots=True)

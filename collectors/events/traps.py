@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from collectors.events.syslog import DropError
 from collectors.snmp.ber import BerError, Oid, decode_oid, encode_int, encode_tlv, read_tlv
 
 __all__ = [
@@ -36,12 +37,8 @@ SNMP_TRAPS: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 5)  # coldStart = .1 ... egpNeighborL
 MAX_VARBINDS = 64
 
 
-class TrapError(ValueError):
-    """A datagram that is not a trap we can use; `reason` is the drop counter's label."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class TrapError(DropError):
+    """A datagram that is not a trap we can use."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from monitord.errors import HistoryError
 from monitord.events.config import EventsConfig
-from monitord.events.store import DAY_CAP, DeviceEventStore, NewRow
+from monitord.events.store import DAY_CAP, DeviceEventStore, StoredDeviceEvent
 from monitord.history.db import Finding, History, retention_cutoff
 from monitord.state import State
 from monitord.types import (
@@ -99,7 +99,7 @@ EVENT_SPECS: tuple[MetricSpec, ...] = (
 
 @dataclass(slots=True)
 class _Open:
-    row: NewRow
+    row: StoredDeviceEvent
     mono: float
     written_count: int = 0
 
@@ -180,7 +180,7 @@ class EventsService:
         self._counts: dict[str, _Counts] = {}
         self._dirty: set[str] = set()
         self._open: dict[tuple[object, ...], _Open] = {}
-        self._new: list[NewRow] = []
+        self._new: list[StoredDeviceEvent] = []
         self._closing: list[_Open] = []
         self._unknown: dict[str, _Unknown] = {}
         self._last_repoll: dict[str, float] = {}
@@ -283,7 +283,7 @@ class EventsService:
         if not self._room(who, ev.ts):
             self.count_drop("history_cap")
             return
-        row = NewRow(
+        row = StoredDeviceEvent(
             ev.ts, ev.ts, target.name if target else "", ev.address, ev.origin.value,
             ev.kind.value, ev.name, ev.severity, 1, ev.message, dict(ev.fields),
         )  # fmt: skip
@@ -384,7 +384,7 @@ class EventsService:
                 o.written_count = count
             return len(pending)
 
-    def _write(self, new: list[NewRow], pending: list[tuple[_Open, int, float]]) -> None:
+    def _write(self, new: list[StoredDeviceEvent], pending: list[tuple[_Open, int, float]]) -> None:
         assert self.store is not None
         self.store.write(new, [])
         self.store.write([], [(o.row.id, count, last) for o, count, last in pending if o.row.id])

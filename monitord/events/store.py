@@ -30,27 +30,13 @@ CREATE INDEX IF NOT EXISTS device_events_target ON device_events(target, ts);
 """
 
 
-@dataclass(frozen=True, slots=True)
-class StoredDeviceEvent:
-    """One row of `device_events`; `target` is "" for a sender that is no target."""
-
-    id: int
-    ts: float
-    last_ts: float
-    target: str
-    address: str
-    origin: str
-    kind: str
-    name: str
-    severity: str
-    count: int
-    message: str
-    fields: Mapping[str, str]
-
-
 @dataclass(slots=True)
-class NewRow:
-    """A row to insert (`id` is filled in by `DeviceEventStore.write`)."""
+class StoredDeviceEvent:
+    """One row of `device_events`; `target` is "" for a sender that is no target.
+
+    The service keeps the rows of open dedupe windows and raises their `count`; `id` is
+    0 until `DeviceEventStore.write` inserts the row.
+    """
 
     ts: float
     last_ts: float
@@ -75,7 +61,9 @@ class DeviceEventStore:
             for stmt in filter(str.strip, _DDL.split(";")):
                 db.execute(stmt)
 
-    def write(self, new: Iterable[NewRow], updates: Iterable[tuple[int, int, float]]) -> None:
+    def write(
+        self, new: Iterable[StoredDeviceEvent], updates: Iterable[tuple[int, int, float]]
+    ) -> None:
         """Insert new rows (setting their ids) and apply (id, count, last_ts) updates."""
         rows = list(new)
         ups = list(updates)
@@ -107,15 +95,6 @@ class DeviceEventStore:
     ) -> list[StoredDeviceEvent]:
         """Rows with since <= ts < until, oldest first (of one target, of some kinds)."""
         return read_device_events(self.history, since, until, target, kinds)
-
-    def count_day(self, key: str, day_start: float) -> int:
-        """Rows stored for one target (or unknown address) since `day_start`."""
-        rows = self.history.query(
-            "SELECT COUNT(*) FROM device_events WHERE ts >= ? AND (target = ? OR "
-            "(target = '' AND address = ?))",
-            (day_start, key, key),
-        )
-        return int(rows[0][0])
 
     def prune(self, before: float) -> int:
         """Delete rows older than `before`; return how many."""
@@ -150,7 +129,7 @@ def read_device_events(
         args.extend(ks)
     return [
         StoredDeviceEvent(
-            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], json.loads(r[11])
+            r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], json.loads(r[11]), r[0]
         )
         for r in history.query(sql + " ORDER BY ts, id", args)
     ]
