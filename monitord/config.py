@@ -38,6 +38,7 @@ from monitord.configtypes import (
     SecretValue,
     StrictModel,
     check_address,
+    check_regex,
     format_duration,
     parse_duration,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "SecretValue",
     "ShardConfig",
     "TargetConfig",
+    "check_regex",
     "format_duration",
     "load_config",
     "parse_config_text",

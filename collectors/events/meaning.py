@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from collectors.events.syslog import SyslogMessage
 from collectors.events.traps import Trap, oid_text
 from collectors.snmp.ber import parse_oid
+from monitord.config import check_regex
 from monitord.errors import ConfigError, ConfigIssue
 from monitord.types import DeviceEvent, DeviceEventKind, EventOrigin
 
@@ -59,11 +60,7 @@ class _SyslogEntry(_Entry):
     @field_validator("regex")
     @classmethod
     def _regex(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return v
+        return check_regex(v)
 
 
 class _Table(BaseModel):
