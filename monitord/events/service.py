@@ -26,7 +26,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
@@ -185,7 +185,7 @@ class EventsService:
         self._unknown: dict[str, _Unknown] = {}
         self._last_repoll: dict[str, float] = {}
         self._day_rows: dict[str, int] = {}
-        self._day: int = -1
+        self._day_span: tuple[float, float] = (0.0, -1.0)  # the local day being capped
         self._write_lock = asyncio.Lock()
 
     # --- configuration -----------------------------------------------------------
@@ -293,10 +293,11 @@ class EventsService:
             self._expire(mono, force=len(self._open) - MAX_OPEN)
 
     def _room(self, who: str, ts: float) -> bool:
-        local = datetime.fromtimestamp(ts, self.tz)
-        day = local.year * 10000 + local.month * 100 + local.day
-        if day != self._day:
-            self._day = day
+        if not self._day_span[0] <= ts < self._day_span[1]:
+            local = datetime.fromtimestamp(ts, self.tz)
+            midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+            end = (midnight + timedelta(days=1, hours=2)).replace(hour=0)
+            self._day_span = (midnight.timestamp(), end.timestamp())
             self._day_rows.clear()
         n = self._day_rows.get(who, 0)
         if n >= DAY_CAP:
