@@ -35,6 +35,7 @@ from monitord.history import RollupRecorder
 from monitord.history.db import History
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Target, TargetKind
+from tests.contract.declared import declared_roles
 
 
 class _Clock:
@@ -55,10 +56,10 @@ class _Clock:
 def recorder_day(db: Path, switches: int, ports: int) -> tuple[float, int]:
     """One day of polls through State + RollupRecorder; (bytes used beyond the schema, devices)."""
     clock = _Clock(MONTH.start)
-    state = State(clock, failures_to_down=2)
+    state = State(clock, failures_to_down=2, uptime_names=declared_roles().uptime)
     h = History(db)
     empty = h.size_bytes()  # the schema's pages: not per device
-    rec = RollupRecorder(h, clock, TZ)
+    rec = RollupRecorder(h, clock, TZ, roles=declared_roles())
     sws = [
         Target(f"sw-{i:03d}", f"127.1.0.{i + 1}", TargetKind.SWITCH, "centro")
         for i in range(switches)

@@ -39,7 +39,7 @@ from monitord.errors import (
     TargetUnreachable,
 )
 from monitord.secrets import Secret
-from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Role, Sample, SampleKind, Shared, Target
 
 __all__ = [
     "COMMON_METRICS",
@@ -116,6 +116,7 @@ UPTIME = MetricSpec(
     SampleKind.GAUGE,
     "Seconds since the database server started; value from the last poll.",
     unit="seconds",
+    roles=frozenset({Role.UPTIME}),
 )
 CONNECTIONS = MetricSpec(
     "monitord_database_connections",
@@ -135,6 +136,9 @@ SIZE = MetricSpec(
     "information_schema.TABLES data+index length, sys.master_files...); value from the last poll.",
     ("target", "database"),
     unit="bytes",
+    roles=frozenset({Role.DAILY_GAUGE}),
+    rollup="db_size",
+    object="database",
 )
 REPLICATION_LAG = MetricSpec(
     "monitord_database_replication_lag_seconds",

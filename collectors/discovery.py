@@ -85,6 +85,8 @@ class DiscoveryCollector:
     """Sweep the ranges once; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    # Security checks a successful poll runs (capability RunsChecks; history check names).
+    checks: ClassVar[tuple[str, ...]] = ("discovery.unknown_device",)
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
             "monitord_discovery_addresses_scanned",

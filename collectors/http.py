@@ -148,6 +148,16 @@ class HttpCollector:
     """Probe one URL on the target's address; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    # Security checks a successful poll runs (capability RunsChecks; history check names).
+    checks: ClassVar[tuple[str, ...]] = (
+        "tls.cert_expiry",
+        "tls.chain_invalid",
+        "tls.hostname_mismatch",
+        "tls.obsolete_protocol",
+        "tls.http_no_hsts",
+        "tls.http_no_https_redirect",
+        "tls.http_content_mismatch",
+    )
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
             "monitord_http_up",

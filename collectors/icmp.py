@@ -36,7 +36,7 @@ from monitord.errors import (
     ConfigError,
     TargetUnreachable,
 )
-from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Role, Sample, SampleKind, Shared, Target, role, with_roles
 
 __all__ = ["KIND", "IcmpCollector", "Options", "build"]
 
@@ -56,54 +56,65 @@ class Options:
     family: Family = Family.AUTO  # for host names; literal addresses pick their own
 
 
+_PLAIN: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        "monitord_icmp_packets_sent_total",
+        SampleKind.COUNTER,
+        "ICMP echo requests sent to the target (a request the kernel refused to send counts "
+        "as sent and lost).",
+    ),
+    MetricSpec(
+        "monitord_icmp_packets_received_total",
+        SampleKind.COUNTER,
+        "ICMP echo replies received from the target within packet_timeout.",
+    ),
+    MetricSpec(
+        "monitord_icmp_packet_loss_ratio",
+        SampleKind.GAUGE,
+        "Share of the echo requests of the last poll without a reply (0-1).",
+        unit="ratio",
+    ),
+    MetricSpec(
+        "monitord_icmp_rtt_seconds",
+        SampleKind.GAUGE,
+        "Mean ICMP echo round-trip time of the replies of the last poll.",
+        unit="seconds",
+    ),
+    MetricSpec(
+        "monitord_icmp_rtt_min_seconds",
+        SampleKind.GAUGE,
+        "Lowest ICMP echo round-trip time of the last poll.",
+        unit="seconds",
+    ),
+    MetricSpec(
+        "monitord_icmp_rtt_max_seconds",
+        SampleKind.GAUGE,
+        "Highest ICMP echo round-trip time of the last poll.",
+        unit="seconds",
+    ),
+    MetricSpec(
+        "monitord_icmp_jitter_seconds",
+        SampleKind.GAUGE,
+        "ICMP jitter of the last poll: mean absolute difference between consecutive "
+        "round-trip times (replies in send order; needs two replies).",
+        unit="seconds",
+    ),
+)
+METRICS: tuple[MetricSpec, ...] = with_roles(
+    _PLAIN,
+    {
+        "monitord_icmp_rtt_seconds": role(Role.DISTRIBUTION, rollup="rtt"),
+        "monitord_icmp_rtt_max_seconds": role(Role.DISTRIBUTION_MAX, rollup="rtt"),
+        "monitord_icmp_packet_loss_ratio": role(Role.DISTRIBUTION, rollup="loss"),
+    },
+)
+
+
 class IcmpCollector:
     """Poll one target with `count` echo requests; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
-    metrics: ClassVar[tuple[MetricSpec, ...]] = (
-        MetricSpec(
-            "monitord_icmp_packets_sent_total",
-            SampleKind.COUNTER,
-            "ICMP echo requests sent to the target (a request the kernel refused to send counts "
-            "as sent and lost).",
-        ),
-        MetricSpec(
-            "monitord_icmp_packets_received_total",
-            SampleKind.COUNTER,
-            "ICMP echo replies received from the target within packet_timeout.",
-        ),
-        MetricSpec(
-            "monitord_icmp_packet_loss_ratio",
-            SampleKind.GAUGE,
-            "Share of the echo requests of the last poll without a reply (0-1).",
-            unit="ratio",
-        ),
-        MetricSpec(
-            "monitord_icmp_rtt_seconds",
-            SampleKind.GAUGE,
-            "Mean ICMP echo round-trip time of the replies of the last poll.",
-            unit="seconds",
-        ),
-        MetricSpec(
-            "monitord_icmp_rtt_min_seconds",
-            SampleKind.GAUGE,
-            "Lowest ICMP echo round-trip time of the last poll.",
-            unit="seconds",
-        ),
-        MetricSpec(
-            "monitord_icmp_rtt_max_seconds",
-            SampleKind.GAUGE,
-            "Highest ICMP echo round-trip time of the last poll.",
-            unit="seconds",
-        ),
-        MetricSpec(
-            "monitord_icmp_jitter_seconds",
-            SampleKind.GAUGE,
-            "ICMP jitter of the last poll: mean absolute difference between consecutive "
-            "round-trip times (replies in send order; needs two replies).",
-            unit="seconds",
-        ),
-    )
+    metrics: ClassVar[tuple[MetricSpec, ...]] = METRICS
 
     def __init__(self, options: Options, shared: Shared) -> None:
         self.options = options

@@ -107,6 +107,11 @@ class SnmpHygieneCollector:
     """Probe one device's SNMP access hygiene; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    # Security checks a successful poll runs (capability RunsChecks; history check names).
+    checks: ClassVar[tuple[str, ...]] = (
+        "snmp.default_community",
+        "snmp.v3_required",
+    )
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
             "monitord_snmp_hygiene_default_community_info",

@@ -77,6 +77,11 @@ class TcpCollector:
     """Check one target's TCP port policy; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    # Security checks a successful poll runs (capability RunsChecks; history check names).
+    checks: ClassVar[tuple[str, ...]] = (
+        "ports.must_be_closed",
+        "ports.must_be_open",
+    )
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         MetricSpec(
             "monitord_tcp_port_open",

@@ -52,9 +52,9 @@ from pathlib import Path
 from typing import Final
 
 import bcrypt
-import yaml
 
 from monitord.errors import ConfigError, ConfigIssue
+from monitord.yamlfile import YamlDoc, read_yaml
 
 __all__ = [
     "WWW_AUTHENTICATE",
@@ -306,37 +306,18 @@ def _stamps(files: Sequence[Path]) -> tuple[tuple[int, int, int], ...] | None:
 
 
 class _Issues:
-    def __init__(self, path: Path, lines: Mapping[tuple[str, ...], int]) -> None:
-        self.path, self.lines, self.items = str(path), lines, list[ConfigIssue]()
+    def __init__(self, path: Path, doc: YamlDoc) -> None:
+        self.path, self.doc, self.items = str(path), doc, list[ConfigIssue]()
 
     def add(self, loc: tuple[str, ...], message: str) -> None:
-        line = 0
-        for n in range(len(loc), -1, -1):
-            if loc[:n] in self.lines:
-                line = self.lines[loc[:n]]
-                break
+        line = self.doc.line_of(loc, self.doc.lines.get((), 0))
         self.items.append(ConfigIssue(self.path, line, ".".join(loc), message))
 
 
 def _load(path: Path) -> _Settings:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            [ConfigIssue(str(path), 0, "", f"cannot read web config file: {exc.strerror}")]
-        ) from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 0
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError([ConfigIssue(str(path), line, "", f"invalid YAML: {problem}")]) from None
-    lines: dict[tuple[str, ...], int] = {}
-    if isinstance(node, yaml.MappingNode):
-        _index(node, (), lines)
-    issues = _Issues(path, lines)
+    doc = read_yaml(path, "web config file")
+    data = doc.data
+    issues = _Issues(path, doc)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -462,15 +443,6 @@ def _tls_context(
 
 def _is_bcrypt(hashed: bytes) -> bool:
     return len(hashed) == 60 and hashed[:4] in _BCRYPT_PREFIXES and hashed[4:6].isdigit()
-
-
-def _index(node: yaml.Node, loc: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            sub = (*loc, str(key_node.value))
-            lines[sub] = key_node.start_mark.line + 1
-            _index(value_node, sub, lines)
 
 
 if __name__ == "__main__":

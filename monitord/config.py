@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeVar
 
-import yaml
 from pydantic import (
     ConfigDict,
     Field,
@@ -46,7 +45,15 @@ from monitord.errors import ConfigError, ConfigIssue
 from monitord.events.config import EventsConfig
 from monitord.reports.settings import HistoryConfig, ReportsConfig, check_reports
 from monitord.secrets import SecretError, expand_env
-from monitord.types import Collector, CollectorFactory, Shared, Target, TargetKind
+from monitord.types import (
+    Collector,
+    CollectorFactory,
+    SettingsFingerprint,
+    Shared,
+    Target,
+    TargetKind,
+)
+from monitord.yamlfile import parse_yaml
 
 __all__ = [
     "CollectorConfig",
@@ -216,13 +223,25 @@ class CollectorConfig:
     collector: Collector = field(compare=False, repr=False)
 
     def same_job(self, other: CollectorConfig) -> bool:
-        """True when a reload may keep the running job (same kind, timing and options)."""
-        return (self.kind, self.interval, self.timeout, self.options) == (
+        """True when a reload may keep the running job (same kind, timing and options,
+        and the same settings outside the options, e.g. the SNMP profiles)."""
+        return (
+            self.kind,
+            self.interval,
+            self.timeout,
+            self.options,
+            _fingerprint(self.collector),
+        ) == (
             other.kind,
             other.interval,
             other.timeout,
             other.options,
+            _fingerprint(other.collector),
         )
+
+
+def _fingerprint(collector: object) -> str:
+    return collector.settings_fingerprint() if isinstance(collector, SettingsFingerprint) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,17 +328,10 @@ def parse_config_text(
 ) -> Config:
     """Validate config text (see `load_config`)."""
     issues: list[ConfigIssue] = []
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 0
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([ConfigIssue(path, line, "", f"invalid YAML: {problem}")]) from None
-    lines: dict[tuple[str | int, ...], int] = {}
-    if node is not None:
-        _index_lines(node, (), lines, issues, path)
+    doc = parse_yaml(text, path)
+    data = doc.data
+    for dup, dup_line in doc.duplicates:
+        issues.append(ConfigIssue(path, dup_line, _loc(dup), f"duplicate key {dup[-1]!r}"))
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -331,13 +343,7 @@ def parse_config_text(
             ]
         )
 
-    def line_of(loc: Sequence[str | int]) -> int:
-        loc = tuple(loc)
-        while loc:
-            if loc in lines:
-                return lines[loc]
-            loc = loc[:-1]
-        return 1
+    line_of = doc.line_of
 
     data = _expand(data, (), environ, issues, path, line_of)
     raw_targets = data.pop("targets", None) or []
@@ -557,35 +563,6 @@ def _parent_cycles(
                 f"targets[{i}].parent",
                 "parent cycle: " + " -> ".join([*chain, name]),
             )
-
-
-def _index_lines(
-    node: yaml.Node,
-    loc: tuple[str | int, ...],
-    lines: dict[tuple[str | int, ...], int],
-    issues: list[ConfigIssue],
-    path: str,
-) -> None:
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                issues.append(
-                    ConfigIssue(
-                        path,
-                        key_node.start_mark.line + 1,
-                        _loc((*loc, key)),
-                        f"duplicate key {key!r}",
-                    )
-                )
-            seen.add(key)
-            lines[(*loc, key)] = key_node.start_mark.line + 1
-            _index_lines(value_node, (*loc, key), lines, issues, path)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index_lines(item, (*loc, i), lines, issues, path)
 
 
 # Keys whose values are secrets wherever they appear (collector options, snmp.auths,

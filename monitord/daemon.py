@@ -45,6 +45,7 @@ from monitord.config import (
     parse_listen,
     web_config_path,
 )
+from monitord.contract import RoleIndex
 from monitord.errors import ConfigError, ConfigIssue, HistoryError
 from monitord.events.config import patterns_path
 from monitord.events.service import EVENT_SPECS, EventsService
@@ -55,7 +56,7 @@ from monitord.reports.monthly import MonthlyReports
 from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler, job_id
 from monitord.state import Event, State
-from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock
+from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock, metrics_of
 
 __all__ = [
     "CONFIG_CHECKS",
@@ -118,15 +119,18 @@ CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (
 
 
 def collector_specs(config: Config) -> list[MetricSpec]:
-    """Every MetricSpec of the collectors used in `config`, core specs first."""
+    """Every MetricSpec the collector instances of `config` declare, core specs first.
+
+    Per instance, not per class: an SNMP collector's user profiles add metrics.
+    """
     specs: list[MetricSpec] = list(CORE_SPECS)
-    seen: set[type] = set()
+    seen: set[MetricSpec] = set(specs)
     for tc in config.targets:
         for cc in tc.collectors:
-            cls = type(cc.collector)
-            if cls not in seen:
-                seen.add(cls)
-                specs.extend(cc.collector.metrics)
+            for spec in metrics_of(cc.collector):
+                if spec not in seen:
+                    seen.add(spec)
+                    specs.append(spec)
     return specs
 
 
@@ -173,7 +177,12 @@ class Daemon:
         self._feed_redaction(cfg)
         data_dir = Path(cfg.daemon.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        hist = self.hist = HistoryService(cfg, self.state.snapshot, self.clock)
+        specs = collector_specs(cfg)
+        if cfg.events.enabled:
+            specs.extend(EVENT_SPECS)
+        roles = RoleIndex.of(specs)
+        self.state.uptime_names = roles.uptime
+        hist = self.hist = HistoryService(cfg, self.state.snapshot, self.clock, roles)
         self.history = hist.history
         self.monthly = MonthlyReports(
             cfg, hist.history, hist.flush, write_files, send_reports, self.clock
@@ -193,9 +202,6 @@ class Daemon:
         self.alerts.start()
         self.control = ControlServer(socket_path(data_dir), self.alerts)
         await self.control.start()
-        specs = collector_specs(cfg)
-        if cfg.events.enabled:
-            specs.extend(EVENT_SPECS)
         self._renderer = ExpositionRenderer(specs)
         runner = Runner(
             self.state,
@@ -286,15 +292,17 @@ class Daemon:
         specs = collector_specs(new)
         if self.events is not None:
             specs.extend(EVENT_SPECS)
+        roles = RoleIndex.of(specs)
         self._renderer = ExpositionRenderer(specs)
         self._runner.specs = specs_by_name(specs)
+        self.state.uptime_names = roles.uptime
         self.state.failures_to_down = new.defaults.failures_to_down
         self.state.successes_to_up = new.defaults.successes_to_up
         assert self.scheduler is not None
         if self.alerts is not None:
             await self.alerts.reconfigure(new.alerts, self._notifiers(new))
         if self.hist is not None:
-            self.hist.reconfigure(new)
+            self.hist.reconfigure(new, roles)
         if self.monthly is not None:
             self.monthly.reconfigure(new)
         if self.events is not None:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from monitord.types import (
-    UPTIME_METRICS,
     Clock,
     Sample,
     SampleKind,
@@ -146,6 +145,9 @@ class State:
     failures_to_down: int = 2
     successes_to_up: int = 1
     event_log_size: int = 1000
+    # Series of role UPTIME (declared by the collectors; set by the daemon): a decrease
+    # between two polls means a restart, so that poll's counters give no rate.
+    uptime_names: frozenset[str] = frozenset()
     _groups: dict[GroupKey, GroupView] = field(default_factory=dict)
     _targets: dict[str, Target] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -197,7 +199,7 @@ class State:
         old_series: Mapping[SeriesKey, SeriesValue] = old.series if old else {}
         samples = list(samples)
 
-        uptime = next((s.value for s in samples if s.name in UPTIME_METRICS), None)
+        uptime = next((s.value for s in samples if s.name in self.uptime_names), None)
         restarted = (
             old is not None
             and old.uptime is not None

@@ -2,20 +2,27 @@
 
 Collectors and exporters import only this module, `monitord.errors` and
 `monitord.config`; everything that crosses the core's boundary is one of these types.
+
+The metric contract: a collector declares every series it may emit as a `MetricSpec`
+(per class in `metrics`, and per instance in `extra_metrics` when its config adds some,
+see `metrics_of`). A spec's `roles` say what the core may do with the series (`Role`):
+the history's rollups, restarts and inventory are built from the declared roles, never
+from collector kinds or metric names. Optional capabilities (`FetchesInventory`,
+`InventoryFromPoll`, `RunsChecks`, `InstanceMetrics`, `SettingsFingerprint`) replace
+checks of the collector's kind.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
     "POLL_DEADLINE",
-    "UPTIME_METRICS",
     "Clock",
     "Closable",
     "Collector",
@@ -24,13 +31,23 @@ __all__ = [
     "DeviceEventKind",
     "EventOrigin",
     "FailureReason",
+    "FetchesInventory",
+    "InstanceMetrics",
+    "InventoryFromPoll",
     "MetricSpec",
+    "Role",
+    "Roles",
+    "RunsChecks",
     "Sample",
     "SampleKind",
+    "SettingsFingerprint",
     "Shared",
     "SystemClock",
     "Target",
     "TargetKind",
+    "metrics_of",
+    "role",
+    "with_roles",
 ]
 
 
@@ -79,13 +96,38 @@ class TargetKind(StrEnum):
     OTHER = "other"
 
 
+class Role(StrEnum):
+    """What the core may do with a series (closed set; a spec may carry several).
+
+    `rollup` on the spec names the history's series kind the value is kept under
+    (the reports read those kinds: "rtt", "cpu", "fs_used", "in_bytes"...); `object`
+    names the label that tells objects apart (mountpoint, database, backup).
+    """
+
+    UPTIME = "uptime"  # seconds since start; a decrease is a restart (counters reset)
+    DISTRIBUTION = "distribution"  # daily distribution of the value (RTT, loss, CPU)
+    DISTRIBUTION_MAX = "distribution_max"  # raises the max of that distribution (RTT max)
+    RATIO_PART = "ratio_part"  # numerator of a ratio kept as a distribution (memory used)
+    RATIO_WHOLE = "ratio_whole"  # its denominator (memory total)
+    COUNTER_DISTRIBUTION = "counter_distribution"  # increase per poll as a distribution
+    DAILY_GAUGE = "daily_gauge"  # first/last/min/max per object and day (sizes)
+    AGE_GAUGE = "age_gauge"  # an age, kept as the time it points at (ts - value)
+    INTERFACE_COUNTER = "interface_counter"  # rolled up per interface: rate x elapsed
+    INTERFACE_STATUS = "interface_status"  # per interface: up seconds, changes
+    INTERFACE_SPEED = "interface_speed"  # per interface: bytes/s, for busy seconds
+    INTERFACE_INFO = "interface_info"  # per interface: ifalias (WAN by alias), ifindex
+    INVENTORY = "inventory"  # inventory facts, read by the collector's InventoryFromPoll
+    CHECK_INPUT = "check_input"  # input of a security check (findings)
+
+
 @dataclass(frozen=True, slots=True)
 class MetricSpec:
     """One series family a collector may emit: its published contract.
 
     The HELP text says where the value comes from (MIB object and OID, psutil call...)
     and that it is the value from the last poll. `labels` lists every label the
-    collector sets, `target` first.
+    collector sets, `target` first. `roles`, `rollup` and `object` say what the core
+    does with it (see `Role`); a spec with no roles is exposed and alertable only.
     """
 
     name: str
@@ -93,6 +135,40 @@ class MetricSpec:
     help: str
     labels: tuple[str, ...] = ("target",)
     unit: str = ""
+    roles: frozenset[Role] = frozenset()
+    rollup: str = ""
+    object: str = ""
+    per: str = ""  # DISTRIBUTION of value / the series named here (memory used / total)
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """What `with_roles` gives one spec: its roles and where the history keeps it."""
+
+    roles: frozenset[Role]
+    rollup: str = ""
+    object: str = ""
+    per: str = ""
+
+
+def role(*roles: Role, rollup: str = "", object: str = "", per: str = "") -> Roles:
+    """Roles of one spec, for `with_roles`."""
+    return Roles(frozenset(roles), rollup, object, per)
+
+
+def with_roles(specs: Iterable[MetricSpec], table: Mapping[str, Roles]) -> tuple[MetricSpec, ...]:
+    """`specs` with the roles of `table` (by metric name) set; a name not in specs raises."""
+    out = list(specs)
+    names = {s.name for s in out}
+    unknown = sorted(set(table) - names)
+    if unknown:
+        raise ValueError(f"roles for undeclared metrics: {', '.join(unknown)}")
+    return tuple(
+        replace(s, roles=r.roles, rollup=r.rollup, object=r.object, per=r.per)
+        if (r := table.get(s.name)) is not None
+        else s
+        for s in out
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,17 +191,6 @@ class Sample:
     bits: int = 0
     increment: bool = False
     max_rate: float = 0.0
-
-
-# Samples whose decrease between two polls means the device restarted: every counter of
-# that (target, collector) is then treated as reset, and yields no rate for that interval.
-UPTIME_METRICS: frozenset[str] = frozenset(
-    {
-        "monitord_device_uptime_seconds",
-        "monitord_host_uptime_seconds",
-        "monitord_database_uptime_seconds",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +289,68 @@ class CollectorFactory(Protocol):
     def __call__(self, options: Mapping[str, object], shared: Shared) -> Collector:
         """Raise `ConfigError` naming the field on bad options."""
         ...
+
+
+@runtime_checkable
+class InstanceMetrics(Protocol):
+    """Capability: an instance declares metrics beyond its class's `metrics` table.
+
+    The SNMP collector's user profiles (`snmp.modules:`) add metrics per instance.
+    """
+
+    extra_metrics: tuple[MetricSpec, ...]
+
+
+def metrics_of(collector: object) -> tuple[MetricSpec, ...]:
+    """Every spec a collector instance declares: its class table, then its extra ones."""
+    own: tuple[MetricSpec, ...] = getattr(collector, "metrics", ())
+    if isinstance(collector, InstanceMetrics):
+        return (*own, *collector.extra_metrics)
+    return tuple(own)
+
+
+@runtime_checkable
+class SettingsFingerprint(Protocol):
+    """Capability: built also from settings outside its options (SNMP profiles).
+
+    A reload replaces the running job when the fingerprint changes.
+    """
+
+    def settings_fingerprint(self) -> str:
+        """A digest of those settings."""
+        ...
+
+
+@runtime_checkable
+class FetchesInventory(Protocol):
+    """Capability: fetches a target's inventory on its own schedule (the host agent)."""
+
+    inventory_every: float  # polls between two fetches
+
+    async def inventory(self, target: Target) -> dict[str, object]:
+        """The inventory document; raise `CollectorError` subclasses only."""
+        ...
+
+
+@runtime_checkable
+class InventoryFromPoll(Protocol):
+    """Capability: derives an inventory from a poll's series of role INVENTORY (SNMP)."""
+
+    def inventory_from(
+        self, target: Target, series: list[tuple[str, Mapping[str, str], float]]
+    ) -> dict[str, object]:
+        """The inventory from (name, labels, value) of the INVENTORY series; {} if none."""
+        ...
+
+
+@runtime_checkable
+class RunsChecks(Protocol):
+    """Capability: a successful poll runs these security checks (history check names).
+
+    A check that ran and found nothing is recorded as passed for the period.
+    """
+
+    checks: ClassVar[tuple[str, ...]]
 
 
 @runtime_checkable

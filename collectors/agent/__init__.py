@@ -154,6 +154,11 @@ class AgentCollector:
             )
         return samples
 
+    @property
+    def inventory_every(self) -> float:
+        """Polls between two inventory fetches (capability `FetchesInventory`)."""
+        return float(self.options.inventory_every)
+
     async def inventory(self, target: Target) -> dict[str, object]:
         """The target's inventory: the agent's /inventory, or what an exporter tells."""
         opts = self.options

@@ -49,7 +49,7 @@ from typing import Final
 import psutil
 
 from collectors.hostagent.config import BackupCheck, SecurityConfig, ServiceCheck
-from monitord.types import MetricSpec, Sample, SampleKind
+from monitord.types import MetricSpec, Role, Sample, SampleKind, role, with_roles
 
 __all__ = [
     "AGENT_METRICS",
@@ -92,7 +92,7 @@ def _spec(name: str, kind: SampleKind, help_: str, *labels: str) -> MetricSpec:
     return MetricSpec(f"monitord_{name}", kind, f"{help_}; {_LAST}.", ("target", *labels))
 
 
-AGENT_METRICS: Final[tuple[MetricSpec, ...]] = (
+_PLAIN: Final[tuple[MetricSpec, ...]] = (
     _spec("service_up", _G, "1 if the configured service is running (systemd ActiveState"
           " active, a process of that name, or a Windows service in state running)", "service"),
     _spec("backup_newest_age_seconds", _G, "Seconds since the newest file matching the"
@@ -123,6 +123,33 @@ AGENT_METRICS: Final[tuple[MetricSpec, ...]] = (
                " value from the last poll.",
                ("target", "hostname", "os", "os_version", "kernel", "arch")),
 )  # fmt: skip
+
+# Roles: backups, updates, firewall and failed logins are kept in the history (servers
+# report) and are the inputs of the security checks (findings).
+AGENT_METRICS: Final[tuple[MetricSpec, ...]] = with_roles(
+    _PLAIN,
+    {
+        "monitord_backup_newest_age_seconds": role(
+            Role.AGE_GAUGE, Role.CHECK_INPUT, rollup="backup_ts", object="backup"
+        ),
+        "monitord_backup_newest_size_bytes": role(
+            Role.DAILY_GAUGE, rollup="backup_size", object="backup"
+        ),
+        "monitord_backup_files": role(Role.CHECK_INPUT),
+        "monitord_backup_max_age_seconds": role(
+            Role.DAILY_GAUGE, Role.CHECK_INPUT, rollup="backup_max_age", object="backup"
+        ),
+        "monitord_host_failed_logins_total": role(
+            Role.COUNTER_DISTRIBUTION, Role.CHECK_INPUT, rollup="failed_logins"
+        ),
+        "monitord_host_pending_updates": role(
+            Role.DAILY_GAUGE, Role.CHECK_INPUT, rollup="pending_updates"
+        ),
+        "monitord_host_firewall_enabled": role(
+            Role.DAILY_GAUGE, Role.CHECK_INPUT, rollup="firewall"
+        ),
+    },
+)
 
 
 @dataclass

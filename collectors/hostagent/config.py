@@ -18,10 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Final, Literal, TypeVar, get_args, get_origin, get_type_hints
 
-import yaml
-
 from collectors.hostagent import hostread
 from monitord.errors import ConfigError, ConfigIssue
+from monitord.yamlfile import read_yaml
 
 __all__ = [
     "DEFAULT_FAILED_LOGIN_PATTERNS",
@@ -140,15 +139,7 @@ def load_config(path: str | None, overrides: Mapping[str, object] | None = None)
     """Read and validate the agent's YAML config (None: defaults), then apply `overrides`."""
     data: dict[str, object] = {}
     if path:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                loaded = yaml.safe_load(fh)
-        except OSError as exc:
-            raise ConfigError([ConfigIssue(path, 0, "", f"cannot read: {exc.strerror}")]) from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else 0
-            raise ConfigError([ConfigIssue(path, line, "", f"invalid YAML: {exc}")]) from None
+        loaded = read_yaml(path, "agent config").data
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError([ConfigIssue(path, 0, "", "expected a mapping at the top")])
         data = dict(loaded or {})

@@ -20,7 +20,7 @@ from typing import Final
 
 import psutil
 
-from monitord.types import MetricSpec, Sample, SampleKind
+from monitord.types import MetricSpec, Role, Sample, SampleKind, role, with_roles
 
 __all__ = [
     "DEFAULT_DISKS_EXCLUDE",
@@ -80,7 +80,7 @@ def _if_spec(name: str, field: str, what: str) -> MetricSpec:
     return _spec(f"interface_{name}_total", _C, f"{what} (psutil.net_io_counters {field})", _IF)
 
 
-METRICS: Final[tuple[MetricSpec, ...]] = (
+_PLAIN: Final[tuple[MetricSpec, ...]] = (
     _spec("host_cpu_utilization_ratio", _G, "Busy share of all CPUs, 0-1, over cpu_window:"
           " 1 - (idle+iowait)/total of psutil.cpu_times deltas"),
     _spec("host_cpu_core_utilization_ratio", _G, "Busy share of one CPU, 0-1, over"
@@ -131,6 +131,35 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
           " (psutil.boot_time)"),
     _spec("host_processes", _G, "Processes on the machine (psutil.pids)"),
 )  # fmt: skip
+
+_FS_LABEL = "mountpoint"
+METRICS: Final[tuple[MetricSpec, ...]] = with_roles(
+    _PLAIN,
+    {
+        "monitord_host_cpu_utilization_ratio": role(Role.DISTRIBUTION, rollup="cpu"),
+        "monitord_host_memory_used_bytes": role(
+            Role.DISTRIBUTION, rollup="mem", per="monitord_host_memory_total_bytes"
+        ),
+        "monitord_host_memory_total_bytes": role(Role.DAILY_GAUGE, rollup="mem_total"),
+        "monitord_host_filesystem_size_bytes": role(
+            Role.DAILY_GAUGE, rollup="fs_size", object=_FS_LABEL
+        ),
+        "monitord_host_filesystem_used_bytes": role(
+            Role.DAILY_GAUGE, rollup="fs_used", object=_FS_LABEL
+        ),
+        "monitord_host_filesystem_avail_bytes": role(
+            Role.DAILY_GAUGE, rollup="fs_avail", object=_FS_LABEL
+        ),
+        "monitord_host_uptime_seconds": role(Role.UPTIME),
+        **{
+            f"monitord_interface_{d}_{w}_total": role(Role.INTERFACE_COUNTER, rollup=f"{d}_{w}")
+            for d in ("in", "out")
+            for w in ("bytes", "errors", "discards")
+        },
+        "monitord_interface_oper_up": role(Role.INTERFACE_STATUS),
+        "monitord_interface_speed_bytes": role(Role.INTERFACE_SPEED),
+    },
+)
 
 
 class HostReader:

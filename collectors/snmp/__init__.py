@@ -31,6 +31,8 @@ Needs no privileges; UDP to port 161 of the targets.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Final
 
@@ -55,7 +57,9 @@ def build(options: Mapping[str, object], shared: Shared) -> SnmpCollector:
     settings = _settings(shared)
     auths = settings.get("auths")
     creds = resolve_credentials(opts, auths if isinstance(auths, Mapping) else None)
-    loaded = shared.get("snmp.profiles", lambda: _ProfilesOrError.load(settings))
+    # Parsed once per Shared and content: a reload with edited profiles parses them again.
+    digest = _digest(settings.get("modules"))
+    loaded = shared.get(f"snmp.profiles:{digest}", lambda: _ProfilesOrError.load(settings))
     if loaded.error is not None:
         raise ConfigError(
             [
@@ -78,7 +82,7 @@ def build(options: Mapping[str, object], shared: Shared) -> SnmpCollector:
                 "name at least one profile, or omit the key to choose by sysObjectID", field=field
             )
         chosen = tuple(dict.fromkeys(chosen))
-    return SnmpCollector(opts, creds, profiles, chosen, shared, loaded.extra)
+    return SnmpCollector(opts, creds, profiles, chosen, shared, loaded.extra, digest)
 
 
 def validate_settings(section: Mapping[str, object]) -> list[ConfigIssue]:
@@ -133,6 +137,11 @@ class _ProfilesOrError:
                 if spec.name not in known:
                     extra.setdefault(spec.name, spec)
         return cls(ProfileSet({**builtin, **user}), tuple(extra.values()), None)
+
+
+def _digest(modules: object) -> str:
+    text = json.dumps(modules, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _settings(shared: Shared) -> Mapping[str, object]:

@@ -43,6 +43,7 @@ from collectors.snmp.client import (
     walk,
 )
 from collectors.snmp.convert import as_int, as_number, counter_bits, oid_text, render
+from collectors.snmp.inventory import inventory_from
 from collectors.snmp.modules import (
     BUILTIN_CODE_PROFILES,
     PROFILE_METRICS,
@@ -61,7 +62,17 @@ from monitord.errors import (
     TargetTimeout,
     TargetUnreachable,
 )
-from monitord.types import POLL_DEADLINE, MetricSpec, Sample, SampleKind, Shared, Target
+from monitord.types import (
+    POLL_DEADLINE,
+    MetricSpec,
+    Role,
+    Sample,
+    SampleKind,
+    Shared,
+    Target,
+    role,
+    with_roles,
+)
 
 __all__ = ["BASE_METRICS", "METRICS", "SnmpCollector", "evaluate_group"]
 
@@ -75,7 +86,7 @@ SYS_UPTIME: Final[Oid] = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SYS_NAME: Final[Oid] = (1, 3, 6, 1, 2, 1, 1, 5, 0)
 SYS_LOCATION: Final[Oid] = (1, 3, 6, 1, 2, 1, 1, 6, 0)
 
-BASE_METRICS: Final[tuple[MetricSpec, ...]] = (
+_BASE_PLAIN: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         "monitord_snmp_info",
         SampleKind.INFO,
@@ -137,6 +148,13 @@ BASE_METRICS: Final[tuple[MetricSpec, ...]] = (
         "partial data, else 0.",
     ),
 )
+BASE_METRICS: Final[tuple[MetricSpec, ...]] = with_roles(
+    _BASE_PLAIN,
+    {
+        "monitord_snmp_info": role(Role.INVENTORY),
+        "monitord_device_uptime_seconds": role(Role.UPTIME),
+    },
+)
 
 
 METRICS: Final[tuple[MetricSpec, ...]] = (*BASE_METRICS, *interfaces.METRICS, *PROFILE_METRICS)
@@ -178,10 +196,13 @@ class SnmpCollector:
         chosen: tuple[str, ...] | None,
         shared: Shared,
         extra_metrics: Sequence[MetricSpec] = (),
+        settings_fingerprint: str = "",
     ) -> None:
         self.options = options
-        # Metrics of user-defined profiles (YAML), beyond the class's `metrics` table.
+        # Metrics of user-defined profiles (YAML), beyond the class's `metrics` table
+        # (capability `InstanceMetrics`: the daemon declares them per instance).
         self.extra_metrics: tuple[MetricSpec, ...] = tuple(extra_metrics)
+        self._fingerprint_settings = settings_fingerprint
         self._creds = creds
         self._profiles = profiles
         self._chosen = chosen
@@ -191,6 +212,16 @@ class SnmpCollector:
         who = f"user={creds.user}" if isinstance(creds, UsmUser) else "community"
         self._describe = f"version={version} {who}"
         self._native = options.client == "native"
+
+    def inventory_from(
+        self, target: Target, series: list[tuple[str, Mapping[str, str], float]]
+    ) -> dict[str, object]:
+        """The inventory from a poll's INVENTORY series (capability `InventoryFromPoll`)."""
+        return inventory_from(target, series)
+
+    def settings_fingerprint(self) -> str:
+        """Digest of the user profiles it was built with (capability `SettingsFingerprint`)."""
+        return self._fingerprint_settings
 
     # --- shared resources ----------------------------------------------------------
 
@@ -207,7 +238,15 @@ class SnmpCollector:
 
     def _fingerprint(self, target: Target) -> str:
         o = self.options
-        parts = (target.address, o.port, self._describe, self._chosen, o.client, o.max_repetitions)
+        parts = (
+            target.address,
+            o.port,
+            self._describe,
+            self._chosen,
+            o.client,
+            o.max_repetitions,
+            self._fingerprint_settings,  # the profiles: a reload that edits them re-plans
+        )
         return "|".join(map(str, parts))
 
     # --- the poll ------------------------------------------------------------------

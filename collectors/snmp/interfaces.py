@@ -17,7 +17,7 @@ from typing import Final
 from collectors.snmp.ber import Oid, Tag
 from collectors.snmp.cache import DeviceCache, IfLabels
 from collectors.snmp.convert import as_int, counter_bits, render, speed_bytes
-from monitord.types import MetricSpec, Sample, SampleKind
+from monitord.types import MetricSpec, Role, Sample, SampleKind, role, with_roles
 
 __all__ = [
     "IF_NUMBER",
@@ -82,7 +82,7 @@ IF_TYPES: Final[Mapping[int, str]] = {
 }
 
 _IF_LABELS = ("target", "ifindex", "ifname")
-METRICS: Final[tuple[MetricSpec, ...]] = (
+_PLAIN: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         "monitord_interface_in_bytes_total",
         SampleKind.COUNTER,
@@ -173,6 +173,19 @@ METRICS: Final[tuple[MetricSpec, ...]] = (
         "Descriptive labels of an interface: name, alias (description) and IANA type; always 1.",
         ("target", "ifindex", "ifname", "ifalias", "iftype"),
     ),
+)
+METRICS: Final[tuple[MetricSpec, ...]] = with_roles(
+    _PLAIN,
+    {
+        **{
+            f"monitord_interface_{d}_{w}_total": role(Role.INTERFACE_COUNTER, rollup=f"{d}_{w}")
+            for d in ("in", "out")
+            for w in ("bytes", "errors", "discards")
+        },
+        "monitord_interface_oper_up": role(Role.INTERFACE_STATUS),
+        "monitord_interface_speed_bytes": role(Role.INTERFACE_SPEED),
+        "monitord_interface_info": role(Role.INTERFACE_INFO),
+    },
 )
 
 

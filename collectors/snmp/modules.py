@@ -34,6 +34,12 @@ section of the config (see `parse_profiles`). The YAML format:
 Label sources: a column name, `index` (the row index, dotted), `index[N]` (its N-th
 component) or `const:TEXT`. Metric names must start with `monitord_`, counters end in
 `_total` and info metrics in `_info`.
+
+Roles (optional) say what the history keeps of a metric (see `monitord.types.Role`):
+`roles: [distribution], rollup: cpu` puts a vendor CPU ratio into the daily CPU
+distribution the servers report reads; `roles: [daily_gauge], rollup: fs_used,
+object: storage` keeps first/last/min/max per label value and day; `roles: [uptime]`
+marks restarts. A metric that reuses a built-in name inherits its roles.
 """
 
 from __future__ import annotations
@@ -45,11 +51,10 @@ from enum import StrEnum
 from importlib import resources
 from typing import Final
 
-import yaml
-
 from collectors.snmp.ber import Oid, parse_oid
 from monitord.errors import ConfigError, ConfigIssue
-from monitord.types import MetricSpec, SampleKind
+from monitord.types import MetricSpec, Role, Roles, SampleKind, role, with_roles
+from monitord.yamlfile import parse_yaml
 
 __all__ = [
     "AUTO_ALWAYS",
@@ -72,7 +77,7 @@ BUILTIN_CODE_PROFILES: Final = ("system", "interfaces")
 AUTO_ALWAYS: Final = ("system", "interfaces", "entity", "lldp")
 
 # The contract of the built-in data profiles (profiles.yaml refers to these by name).
-PROFILE_METRICS: Final[tuple[MetricSpec, ...]] = (
+_PLAIN: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         "monitord_device_os_uptime_seconds",
         SampleKind.GAUGE,
@@ -312,8 +317,12 @@ PROFILE_METRICS: Final[tuple[MetricSpec, ...]] = (
         ("target", "line"),
     ),
 )
+PROFILE_METRICS: Final[tuple[MetricSpec, ...]] = with_roles(
+    _PLAIN, {"monitord_inventory_info": role(Role.INVENTORY)}
+)
 
 _METRIC_NAME = re.compile(r"^monitord_[a-z][a-z0-9_]*$")
+_ROLLUP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _LABEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PROFILE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 _INDEX_PART = re.compile(r"^index\[(\d+)\]$")
@@ -348,6 +357,9 @@ class LabelSource:
     const: str | None = None
 
 
+_NO_ROLES: Final = Roles(frozenset())
+
+
 @dataclass(frozen=True, slots=True)
 class MetricDef:
     """One metric a group emits per row."""
@@ -361,11 +373,20 @@ class MetricDef:
     multiply: str | None = None
     mapping: Mapping[int, float] | None = None
     default: float | None = None
+    roles: Roles = _NO_ROLES
 
     def spec(self) -> MetricSpec:
         """The published contract of this metric."""
+        r = self.roles
         return MetricSpec(
-            self.name, self.kind, self.help, ("target", *(lbl.name for lbl in self.labels))
+            self.name,
+            self.kind,
+            self.help,
+            ("target", *(lbl.name for lbl in self.labels)),
+            roles=r.roles,
+            rollup=r.rollup,
+            object=r.object,
+            per=r.per,
         )
 
 
@@ -438,7 +459,7 @@ class ProfileSet:
 def load_builtin_profiles() -> dict[str, Profile]:
     """The built-in data profiles from `profiles.yaml` (plus the code profiles' stubs)."""
     text = resources.files("collectors.snmp").joinpath("profiles.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = parse_yaml(text, "collectors/snmp/profiles.yaml").data
     profiles = parse_profiles(data, where="profiles.yaml", reserved=PROFILE_METRICS)
     declared = {s.name for s in PROFILE_METRICS}
     used = {m.name for p in profiles.values() for g in p.groups for m in g.metrics}
@@ -630,7 +651,20 @@ def _metric(
     m = _mapping(
         body,
         loc,
-        ("name", "kind", "help", "value", "labels", "scale", "multiply", "map", "default"),
+        (
+            "name",
+            "kind",
+            "help",
+            "value",
+            "labels",
+            "scale",
+            "multiply",
+            "map",
+            "default",
+            "roles",
+            "rollup",
+            "object",
+        ),
     )
     name = _str(m.get("name"), f"{loc}.name")
     if not _METRIC_NAME.match(name):
@@ -677,6 +711,7 @@ def _metric(
     except (TypeError, ValueError):
         raise _Invalid(f"{loc}.scale", "expected a number") from None
     help_text = m.get("help")
+    roles = _roles(m, loc, [lbl.name for lbl in labels])
     metric = MetricDef(
         name,
         kind,
@@ -687,6 +722,7 @@ def _metric(
         None if multiply is None else str(multiply),
         mapping,
         default,
+        roles,
     )
     spec = metric.spec()
     prior = taken.get(name)
@@ -699,10 +735,44 @@ def _metric(
             )
         if not metric.help:
             metric = replace(metric, help=prior.help)
+        if not roles.roles:
+            metric = replace(
+                metric, roles=Roles(prior.roles, prior.rollup, prior.object, prior.per)
+            )
     elif not metric.help:
         raise _Invalid(f"{loc}.help", "a new metric needs a help text (where the value comes from)")
     taken.setdefault(name, metric.spec())
     return metric
+
+
+# Roles a user profile may give a metric (`roles: [distribution], rollup: cpu`): what the
+# history keeps of it. Interface, inventory and check roles belong to code that reads them.
+_USER_ROLES: Final = (
+    Role.DISTRIBUTION,
+    Role.DAILY_GAUGE,
+    Role.UPTIME,
+    Role.COUNTER_DISTRIBUTION,
+)
+
+
+def _roles(m: Mapping[str, object], loc: str, labels: Sequence[str]) -> Roles:
+    raw = m.get("roles", [])
+    items = raw if isinstance(raw, list) else [raw]
+    out: set[Role] = set()
+    for r in items:
+        value = Role(str(r)) if str(r) in {k.value for k in Role} else None
+        if value is None or value not in _USER_ROLES:
+            known = ", ".join(k.value for k in _USER_ROLES)
+            raise _Invalid(f"{loc}.roles", f"unknown role {r!r} (known: {known})")
+        out.add(value)
+    rollup = "" if m.get("rollup") is None else _str(m.get("rollup"), f"{loc}.rollup")
+    obj = "" if m.get("object") is None else _str(m.get("object"), f"{loc}.object")
+    needs = out & {Role.DISTRIBUTION, Role.DAILY_GAUGE, Role.COUNTER_DISTRIBUTION}
+    if needs and not _ROLLUP_NAME.match(rollup):
+        raise _Invalid(f"{loc}.rollup", "name the history series kind (e.g. cpu, mem, fs_used)")
+    if obj and obj not in labels:
+        raise _Invalid(f"{loc}.object", f"expected one of the labels ({', '.join(labels)})")
+    return Roles(frozenset(out), rollup, obj)
 
 
 def _label(name: str, src: object, loc: str, columns: set[str], scalar: bool) -> LabelSource:

@@ -14,21 +14,23 @@ stored rows (sums add, extremes take the extreme, histograms add). A crash or
 `kill -9` therefore loses at most the current window; a restart continues the same
 hours and days. `flush(force=True)` (at shutdown) also writes the open window.
 
-What it keeps (see `monitord.history.db` for the tables):
+What it keeps (see `monitord.history.db` for the tables) follows the roles the running
+collectors declare on their metric specs (`monitord.types.Role`, indexed by
+`monitord.contract.RoleIndex`); no metric or collector name is written here:
 - per (target, collector) and hour: polls run and good, the poll interval, restarts
-  (uptime going back) and the last uptime;
-- per target and day: distributions of `monitord_icmp_rtt_seconds` (max from
-  `..._rtt_max_seconds`) and `monitord_icmp_packet_loss_ratio`, of
-  `monitord_host_cpu_utilization_ratio` and of memory used / total;
-- per interface and day (series `monitord_interface_*{ifname}`): bytes in/out as
-  rate x elapsed, peak rates, errors and discards, seconds observed and oper-up,
-  oper-status changes, seconds at >= 80 % of `monitord_interface_speed_bytes`;
+  (a series of role UPTIME going back) and the last uptime;
+- per target and day: the distributions of the series of role DISTRIBUTION (ICMP RTT and
+  loss, CPU; `per` divides by another series: memory used / total), their max
+  (DISTRIBUTION_MAX) and increases per poll (COUNTER_DISTRIBUTION: failed logins);
+- per interface and day (roles INTERFACE_*): bytes in/out as rate x elapsed, peak rates,
+  errors and discards, seconds observed and oper-up, oper-status changes, seconds at
+  >= 80 % of the interface speed;
 - per 5-minute slot, bytes in/out of WAN/internet interfaces (for the 95th percentile):
   interfaces of targets tagged `wan`, `uplink` or `internet`, interfaces whose ifAlias
-  (`monitord_interface_info{ifalias}`) matches `wan_alias`, and `"target:ifname"` names
-  listed in `wan_interfaces`;
-- per object and day, first/last/min/max of the gauges in `GAUGES` (filesystem size,
-  used, available by mountpoint; database size by database; backups by policy).
+  matches `wan_alias`, and `"target:ifname"` names listed in `wan_interfaces`;
+- per object and day, first/last/min/max of the series of role DAILY_GAUGE and
+  AGE_GAUGE (filesystem size, used, available by mountpoint; database size by database;
+  backups by policy).
 
 Distributions are sparse histograms: RTT in logarithmic buckets 2 % wide (a quantile
 is within 1 % of the exact value), ratios in linear buckets of 0.01 (within 0.005).

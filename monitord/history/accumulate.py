@@ -13,9 +13,7 @@ from zoneinfo import ZoneInfo
 from monitord.types import Target
 
 __all__ = [
-    "AGE_GAUGES",
     "BUSY_RATIO",
-    "COUNTER_DISTS",
     "DEFAULT_WAN_ALIAS",
     "DIST_KINDS",
     "GAUGES",
@@ -59,12 +57,9 @@ DIST_KINDS: Final[Mapping[str, HistKind]] = {
     "mem": HistKind.LINEAR,
     "failed_logins": HistKind.LOG,  # increases per poll: the month's total is the sum
 }
-# Counters kept as the distribution of their increase per poll (a decrease is a reset).
-COUNTER_DISTS: Final[Mapping[str, str]] = {
-    "monitord_host_failed_logins_total": "failed_logins",
-}
-
-# Gauge series kept as daily first/last/min/max: metric -> (kind, label naming the object).
+# What the recorder keeps follows the roles the collectors declare (monitord.contract);
+# this table is only the Prometheus report source's view of the daily gauges (metric ->
+# (kind, label naming the object)), for reading them back from PromQL.
 GAUGES: Final[Mapping[str, tuple[str, str]]] = {
     "monitord_host_filesystem_size_bytes": ("fs_size", "mountpoint"),
     "monitord_host_filesystem_used_bytes": ("fs_used", "mountpoint"),
@@ -78,10 +73,6 @@ GAUGES: Final[Mapping[str, tuple[str, str]]] = {
     "monitord_backup_max_age_seconds": ("backup_max_age", "backup"),  # the backup's policy
     "monitord_host_pending_updates": ("pending_updates", ""),
     "monitord_host_firewall_enabled": ("firewall", ""),
-}
-# Gauges stored as the time they point at (`ts - value`): the agent's backup age.
-AGE_GAUGES: Final[Mapping[str, tuple[str, str]]] = {
-    "monitord_backup_newest_age_seconds": ("backup_ts", "backup"),
 }
 
 

@@ -1,4 +1,9 @@
-"""The recorder: folds each poll into in-memory windows and writes closed ones to SQLite."""
+"""The recorder: folds each poll into in-memory windows and writes closed ones to SQLite.
+
+What it keeps of a series follows the roles its collector declared (`roles`, a
+`monitord.contract.RoleIndex` built from the running collectors' specs); it names no
+metric and no collector kind.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,11 @@ from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from monitord.contract import RoleIndex
 from monitord.history.accumulate import (
-    AGE_GAUGES,
     BUSY_RATIO,
-    COUNTER_DISTS,
     DEFAULT_WAN_ALIAS,
     DIST_KINDS,
-    GAUGES,
     SLOT,
     WAN_TAGS,
     Batch,
@@ -38,23 +41,8 @@ __all__ = ["RollupRecorder"]
 
 log = logging.getLogger(__name__)
 
-_RTT = "monitord_icmp_rtt_seconds"
-_RTT_MAX = "monitord_icmp_rtt_max_seconds"
-_LOSS = "monitord_icmp_packet_loss_ratio"
-_CPU = "monitord_host_cpu_utilization_ratio"
-_MEM_USED = "monitord_host_memory_used_bytes"
-_MEM_TOTAL = "monitord_host_memory_total_bytes"
-_IF_COUNTERS: Final[Mapping[str, str]] = {
-    "monitord_interface_in_bytes_total": "in_bytes",
-    "monitord_interface_out_bytes_total": "out_bytes",
-    "monitord_interface_in_errors_total": "in_errors",
-    "monitord_interface_out_errors_total": "out_errors",
-    "monitord_interface_in_discards_total": "in_discards",
-    "monitord_interface_out_discards_total": "out_discards",
-}
-_IF_OPER = "monitord_interface_oper_up"
-_IF_SPEED = "monitord_interface_speed_bytes"
-_IF_INFO = "monitord_interface_info"
+# Bucketing of a distribution kind no built-in report knows (a user profile's): ratios.
+_DEFAULT_HIST: Final = HistKind.LINEAR
 
 
 class RollupRecorder:
@@ -74,8 +62,10 @@ class RollupRecorder:
         wan_alias: str | None = DEFAULT_WAN_ALIAS,
         wan_interfaces: Iterable[str] = (),
         max_pending: int = 120,
+        roles: RoleIndex | None = None,
     ) -> None:
         self.history = history
+        self.roles = roles or RoleIndex()
         self.clock = clock or SystemClock()
         self.tz = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
         self.window = float(window)
@@ -111,7 +101,7 @@ class RollupRecorder:
         with self._lock:
             batch = self._batch(target, ts)
             sid = (target.name, collector, kind, "")
-            self._dist(batch, sid, self._day(ts)).add(value, DIST_KINDS[kind])
+            self._dist(batch, sid, self._day(ts)).add(value, DIST_KINDS.get(kind, _DEFAULT_HIST))
 
     def _batch(self, target: Target, ts: float) -> Batch:
         """The open window's batch for `ts` (under the lock); notes a new or changed target."""
@@ -143,51 +133,54 @@ class RollupRecorder:
 
     def _observe_series(self, batch: Batch, view: GroupView, ts: float, day: int) -> None:
         tname, col = view.target.name, view.collector
+        roles = self.roles
         fresh = [sv for sv in view.series.values() if sv.ts == view.last_poll_ts]
         ifaces: dict[str, dict[str, SeriesValue]] = {}
-        mem: dict[str, float] = {}
-        rtt_max: float | None = None
+        values: dict[str, float] = {}
+        maxima: dict[str, float] = {}
         for sv in fresh:
             name = sv.name
-            if name.startswith("monitord_interface_"):
+            values[name] = sv.value
+            if name in roles.iface:
                 ifname = _label(sv.labels, "ifname")
                 if ifname is not None:
                     ifaces.setdefault(ifname, {})[name] = sv
-            elif name == _RTT:
-                self._dist(batch, (tname, col, "rtt", ""), day).add(sv.value, HistKind.LOG)
-            elif name == _RTT_MAX:
-                rtt_max = sv.value
-            elif name == _LOSS:
-                self._dist(batch, (tname, col, "loss", ""), day).add(sv.value, HistKind.LINEAR)
-            elif name == _CPU:
-                self._dist(batch, (tname, col, "cpu", ""), day).add(sv.value, HistKind.LINEAR)
-            if name in (_MEM_USED, _MEM_TOTAL):
-                mem[name] = sv.value
-            gauge = GAUGES.get(name)
+                continue
+            dist = roles.dists.get(name)
+            if dist is not None:
+                kind = DIST_KINDS.get(dist, _DEFAULT_HIST)
+                self._dist(batch, (tname, col, dist, ""), day).add(sv.value, kind)
+            dmax = roles.dist_max.get(name)
+            if dmax is not None:
+                maxima[dmax] = sv.value
+            gauge = roles.gauges.get(name)
             if gauge is not None:
                 obj = _label(sv.labels, gauge[1]) if gauge[1] else ""
                 if obj is not None:
                     self._gauge(batch, (tname, col, gauge[0], obj), day, sv.value, ts)
-            cdist = COUNTER_DISTS.get(name)
+            cdist = roles.counter_dists.get(name)
             if cdist is not None:
                 ckey = (tname, col, name, sv.labels)
                 prev = self._last_value.get(ckey)
                 self._last_value[ckey] = sv.value
                 if prev is not None:
                     inc = sv.value - prev if sv.value >= prev else sv.value
-                    self._dist(batch, (tname, col, cdist, ""), day).add(inc, DIST_KINDS[cdist])
-            age = AGE_GAUGES.get(name)
+                    kind = DIST_KINDS.get(cdist, _DEFAULT_HIST)
+                    self._dist(batch, (tname, col, cdist, ""), day).add(inc, kind)
+            age = roles.age_gauges.get(name)
             if age is not None:
                 obj = _label(sv.labels, age[1])
                 if obj is not None:
                     self._gauge(batch, (tname, col, age[0], obj), day, sv.ts - sv.value, ts)
-        if rtt_max is not None:
-            d = batch.dists.get(((tname, col, "rtt", ""), day))
+        for dist, top in maxima.items():
+            d = batch.dists.get(((tname, col, dist, ""), day))
             if d is not None:
-                d.max = max(d.max, rtt_max)
-        if mem.get(_MEM_TOTAL, 0) > 0 and _MEM_USED in mem:
-            ratio = mem[_MEM_USED] / mem[_MEM_TOTAL]
-            self._dist(batch, (tname, col, "mem", ""), day).add(ratio, HistKind.LINEAR)
+                d.max = max(d.max, top)
+        for name, (dist, per) in roles.dist_per.items():
+            if values.get(per, 0) > 0 and name in values:
+                ratio = values[name] / values[per]
+                kind = DIST_KINDS.get(dist, _DEFAULT_HIST)
+                self._dist(batch, (tname, col, dist, ""), day).add(ratio, kind)
         for ifname, series in ifaces.items():
             self._observe_iface(batch, view, ifname, series, ts, day)
 
@@ -205,18 +198,19 @@ class RollupRecorder:
         acc = batch.ifaces.get(key)
         if acc is None:
             acc = batch.ifaces[key] = IfaceAcc()
-        info = series.get(_IF_INFO)
+        roles = self.roles
+        info = next((series[n] for n in roles.iface_info if n in series), None)
         if info is not None:
             alias = _label(info.labels, "ifalias") or ""
             if self._alias.get(sid) != alias:
                 self._alias[sid] = alias
                 batch.meta[sid] = {"alias": alias, "ifindex": _label(info.labels, "ifindex") or ""}
-        speed_sv = series.get(_IF_SPEED)
+        speed_sv = next((series[n] for n in roles.iface_speed if n in series), None)
         speed = speed_sv.value if speed_sv is not None else 0.0
         if speed > 0:
             acc.speed = speed
         rates: dict[str, tuple[float, float]] = {}
-        for name, field_name in _IF_COUNTERS.items():
+        for name, field_name in roles.iface_counters.items():
             sv = series.get(name)
             if sv is None:
                 continue
@@ -247,9 +241,9 @@ class RollupRecorder:
                 r.secs += dt
                 r.in_bytes += in_rate * dt
                 r.out_bytes += out_rate * dt
-        oper = series.get(_IF_OPER)
+        oper = next((series[n] for n in roles.iface_status if n in series), None)
         if oper is not None:
-            okey = (view.target.name, view.collector, _IF_OPER, oper.labels)
+            okey = (view.target.name, view.collector, oper.name, oper.labels)
             prev = self._mono.get(okey)
             self._mono[okey] = oper.mono
             last = self._oper.get(sid)

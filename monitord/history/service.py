@@ -8,10 +8,15 @@ jobs to the daemon's scheduler (`add_jobs`, given as `Scheduler(extra_jobs=...)`
   changed inventory snapshots and the session's heartbeat, in one thread;
 - `history-findings`, every `history.findings_interval` (5 minutes): security
   findings derived from the state snapshot (`monitord.findings.derive`, plus the
-  agent's backups, updates, firewall and failed logins) and the checks that ran, into
-  `findings`/`check_runs`;
-- `history-inventory`, every 5 minutes: the agent's `/inventory` of the targets whose
-  `inventory_every` polls have passed since their last fetch;
+  series of role CHECK_INPUT: backups, updates, firewall and failed logins) and the
+  checks that ran (those a `RunsChecks` collector declares), into `findings`/`check_runs`;
+- `history-inventory`, every 5 minutes: the inventory of the `FetchesInventory`
+  collectors (the agent's `/inventory`) whose `inventory_every` polls have passed;
+  an `InventoryFromPoll` collector (SNMP) gives it from each poll's INVENTORY series.
+
+What is kept follows the roles the running collectors declare (`roles`, a
+`monitord.contract.RoleIndex`, handed in by the daemon and renewed on reload); this
+module names no collector kind.
 - `history-prune`, daily at `history.prune_time`: retention (`history.retention_months`).
 
 The monthly reports job is `monitord.reports.monthly` (the history never imports reports).
@@ -27,22 +32,30 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitord import findings as fnd
+from monitord.contract import RoleIndex
 from monitord.errors import CollectorError, HistoryError
 from monitord.history.db import Finding, History, retention_cutoff
 from monitord.history.recorder import RollupRecorder
 from monitord.state import GroupView, LabelSet, Snapshot
-from monitord.types import Clock, SystemClock, Target
+from monitord.types import (
+    Clock,
+    FetchesInventory,
+    InventoryFromPoll,
+    RunsChecks,
+    SystemClock,
+    Target,
+)
 
 __all__ = [
     "AGENT_CHECKS",
@@ -51,7 +64,6 @@ __all__ = [
     "ServiceSettings",
     "agent_findings",
     "history_checks",
-    "snmp_inventory",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,22 +88,7 @@ CHECK_NAMES: Final[Mapping[fnd.Check, str]] = {
     fnd.Check.HTTP_CONTENT_MISMATCH: "tls.http_content_mismatch",
     fnd.Check.UNKNOWN_DEVICE: "discovery.unknown_device",
 }
-# collector kind -> the checks a successful poll of it runs
-_RUN_BY: Final[Mapping[str, tuple[fnd.Check, ...]]] = {
-    "tcp": (fnd.Check.TCP_MUST_BE_CLOSED, fnd.Check.TCP_MUST_BE_OPEN),
-    "snmp_hygiene": (fnd.Check.SNMP_DEFAULT_COMMUNITY, fnd.Check.SNMP_V3_REQUIRED),
-    "http": (
-        fnd.Check.TLS_CERT_EXPIRY,
-        fnd.Check.TLS_CHAIN_INVALID,
-        fnd.Check.TLS_HOSTNAME_MISMATCH,
-        fnd.Check.TLS_OBSOLETE_PROTOCOL,
-        fnd.Check.HTTP_NO_HSTS,
-        fnd.Check.HTTP_NO_HTTPS_REDIRECT,
-        fnd.Check.HTTP_CONTENT_MISMATCH,
-    ),
-    "discovery": (fnd.Check.UNKNOWN_DEVICE,),
-}
-# agent series -> (history check, severity, policy key, ISO/IEC 27001:2022 control)
+# series of role CHECK_INPUT -> (history check, severity, policy key, ISO/IEC 27001:2022 control)
 AGENT_CHECKS: Final[Mapping[str, tuple[str, str, str, str]]] = {
     "monitord_host_failed_logins_total": ("auth.failed_logins", "medium", "authentication", "8.5"),
     "monitord_host_pending_updates": ("updates.pending", "medium", "patching", "8.8"),
@@ -139,10 +136,6 @@ class ServiceSettings:
         )
 
 
-class _Inventoried(Protocol):
-    async def inventory(self, target: Target) -> dict[str, object]: ...
-
-
 class HistoryService:
     """Owns the history and its jobs in the daemon (see the module docstring)."""
 
@@ -151,8 +144,10 @@ class HistoryService:
         config: Any,
         snapshot: Callable[[], Snapshot],
         clock: Clock | None = None,
+        roles: RoleIndex | None = None,
     ) -> None:
         self.config = config
+        self.roles = roles or RoleIndex()
         self.settings = ServiceSettings.from_config(config)
         self.snapshot = snapshot
         self.clock = clock or SystemClock()
@@ -166,19 +161,26 @@ class HistoryService:
             window=s.flush_interval,
             wan_alias=s.wan_alias,
             wan_interfaces=s.wan_interfaces,
+            roles=self.roles,
         )
         self._inv_pending: dict[str, tuple[float, dict[str, Any]]] = {}
         self._inv_digest: dict[str, str] = {}
         self._inv_fetched: dict[str, float] = {}
         self._sched: AsyncIOScheduler | None = None
+        self._from_poll: dict[tuple[str, str], InventoryFromPoll] = {}
+        self._ran_by: dict[str, tuple[str, ...]] = {}
+        self._capabilities(config)
 
     # --- hooks ------------------------------------------------------------------
 
     def on_poll(self, view: GroupView) -> None:
-        """The runner's `on_poll`: account the poll; note a changed SNMP inventory."""
+        """The runner's `on_poll`: account the poll; note a changed inventory from it."""
         self.recorder.observe(view)
-        if view.collector == "snmp" and view.last_poll_ok:
-            inv = snmp_inventory(view)
+        col = self._from_poll.get((view.target.name, view.collector))
+        if col is not None and view.last_poll_ok:
+            names = self.roles.inventory
+            series = [(sv.name, dict(sv.labels), sv.value) for sv in view.series.values()]
+            inv = col.inventory_from(view.target, [x for x in series if x[0] in names])
             if inv:
                 self._note_inventory(view.target.name, view.last_poll_ts or self.clock.time(), inv)
 
@@ -213,8 +215,11 @@ class HistoryService:
         )
         self._add_timed_jobs(sched)
 
-    def reconfigure(self, config: Any) -> None:
-        """Apply a reloaded config (SIGHUP): thresholds, schedule times; the path stays."""
+    def reconfigure(self, config: Any, roles: RoleIndex | None = None) -> None:
+        """Apply a reloaded config (SIGHUP): thresholds, schedule times, roles; the path stays."""
+        if roles is not None:
+            self.roles = self.recorder.roles = roles
+        self._capabilities(config)
         new = ServiceSettings.from_config(config)
         if new.db != self.settings.db:
             log.warning("config reload: history.path changed; restart monitord to apply it")
@@ -252,7 +257,11 @@ class HistoryService:
         """Derive security findings from the state and record this run; return how many."""
         snap = self.snapshot()
         items, ran = history_checks(
-            snap, self.settings.backup_max_age, self.settings.failed_logins_day
+            snap,
+            self.settings.backup_max_age,
+            self.settings.failed_logins_day,
+            roles=self.roles,
+            ran_by=self._ran_by,
         )
         if not ran:
             return 0
@@ -265,18 +274,18 @@ class HistoryService:
     async def fetch_inventory(self) -> int:
         """Fetch `/inventory` from the agents that are due; return how many answered."""
         now = self.clock.time()
-        due: list[tuple[Target, _Inventoried]] = []
+        due: list[tuple[Target, FetchesInventory]] = []
         for tc in self.config.targets:
             for cc in tc.collectors:
-                if cc.kind != "agent" or not hasattr(cc.collector, "inventory"):
+                if not isinstance(cc.collector, FetchesInventory):
                     continue
-                every = float(getattr(cc.options, "inventory_every", 60)) * cc.interval
+                every = float(cc.collector.inventory_every) * cc.interval
                 last = self._inv_fetched.get(tc.target.name)
                 if last is None or now - last >= every:
                     due.append((tc.target, cc.collector))
         sem = asyncio.Semaphore(INVENTORY_CONCURRENCY)
 
-        async def one(target: Target, col: _Inventoried) -> bool:
+        async def one(target: Target, col: FetchesInventory) -> bool:
             async with sem:
                 try:
                     async with asyncio.timeout(INVENTORY_TIMEOUT):
@@ -326,6 +335,17 @@ class HistoryService:
             replace_existing=True,
         )
 
+    def _capabilities(self, config: Any) -> None:
+        from_poll: dict[tuple[str, str], InventoryFromPoll] = {}
+        ran_by: dict[str, tuple[str, ...]] = {}
+        for tc in config.targets:
+            for cc in tc.collectors:
+                if isinstance(cc.collector, InventoryFromPoll):
+                    from_poll[(tc.target.name, cc.kind)] = cc.collector
+                if isinstance(cc.collector, RunsChecks):
+                    ran_by[cc.kind] = tuple(cc.collector.checks)
+        self._from_poll, self._ran_by = from_poll, ran_by
+
     def _note_inventory(self, target: str, ts: float, data: dict[str, Any]) -> None:
         digest = json.dumps(data, sort_keys=True, default=str)
         if self._inv_digest.get(target) == digest:
@@ -335,14 +355,21 @@ class HistoryService:
 
 
 def history_checks(
-    snap: Snapshot, backup_max_age: float, failed_logins_day: float
+    snap: Snapshot,
+    backup_max_age: float,
+    failed_logins_day: float,
+    *,
+    roles: RoleIndex,
+    ran_by: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[list[Finding], list[str]]:
-    """Findings in the history's vocabulary and the checks that ran, from one snapshot."""
+    """Findings in the history's vocabulary and the checks that ran, from one snapshot.
+
+    `ran_by`: collector kind -> the checks a successful poll of it runs (`RunsChecks`).
+    """
     ran: set[str] = set()
     for g in snap.groups.values():
         if g.last_poll_ok:
-            for check in _RUN_BY.get(g.collector, ()):
-                ran.add(CHECK_NAMES[check])
+            ran.update((ran_by or {}).get(g.collector, ()))
     out: list[Finding] = []
     for f in fnd.derive(snap):
         name = CHECK_NAMES[f.check]
@@ -350,18 +377,19 @@ def history_checks(
         out.append(
             Finding(name, f.target, f.severity.value, f.policy, f.iso_control, f.detail, f.detail)
         )
-    agent, agent_ran = agent_findings(snap, backup_max_age, failed_logins_day)
+    agent, agent_ran = agent_findings(snap, backup_max_age, failed_logins_day, roles)
     return out + agent, sorted(ran | agent_ran)
 
 
 def agent_findings(
-    snap: Snapshot, backup_max_age: float, failed_logins_day: float
+    snap: Snapshot, backup_max_age: float, failed_logins_day: float, roles: RoleIndex
 ) -> tuple[list[Finding], set[str]]:
-    """Findings from the host agent's security series, and the checks that ran."""
+    """Findings from the series of role CHECK_INPUT (the host agent's), and the checks run."""
     out: list[Finding] = []
     ran: set[str] = set()
+    inputs = roles.check_inputs
     for g in snap.groups.values():
-        if g.collector != "agent" or not g.last_poll_ok:
+        if not g.last_poll_ok or not any(sv.name in inputs for sv in g.series.values()):
             continue
         tname = g.target.name
         policies = {
@@ -370,7 +398,7 @@ def agent_findings(
             if sv.name == "monitord_backup_max_age_seconds"
         }
         for sv in g.series.values():
-            spec = AGENT_CHECKS.get(sv.name)
+            spec = AGENT_CHECKS.get(sv.name) if sv.name in inputs else None
             if spec is None:
                 continue
             check, severity, policy, iso = spec
@@ -396,54 +424,11 @@ def agent_findings(
     return out, ran
 
 
-def snmp_inventory(view: GroupView) -> dict[str, Any]:
-    """An inventory snapshot from an SNMP poll: system group and ENTITY-MIB chassis."""
-    out: dict[str, Any] = {}
-    parts: list[dict[str, str]] = []
-    for sv in view.series.values():
-        labels = dict(sv.labels)
-        if sv.name == "monitord_snmp_info":
-            for src, dst in (
-                ("sysname", "sys_name"),
-                ("sysdescr", "sys_descr"),
-                ("syslocation", "sys_location"),
-                ("sysobjectid", "sys_object_id"),
-            ):
-                if labels.get(src):
-                    out[dst] = labels[src]
-        elif sv.name == "monitord_inventory_info":
-            parts.append({k: v for k, v in labels.items() if k != "target" and v})
-    if parts:
-        parts.sort(key=lambda p: (p.get("class") != "chassis", _int(p.get("entity_index"))))
-        chassis = parts[0]
-        for src, dst in (
-            ("mfg", "manufacturer"),
-            ("model", "model"),
-            ("serial", "serial"),
-            ("software", "software_version"),
-            ("firmware", "firmware"),
-            ("hardware", "hardware"),
-        ):
-            if chassis.get(src):
-                out[dst] = chassis[src]
-        out["components"] = parts
-    if out:
-        out["address"] = view.target.address
-    return out
-
-
 def _label(labels: LabelSet, key: str) -> str:
     for k, v in labels:
         if k == key:
             return v
     return ""
-
-
-def _int(v: str | None) -> int:
-    try:
-        return int(v or 0)
-    except ValueError:
-        return 0
 
 
 def _fields(s: ServiceSettings) -> dict[str, Any]:

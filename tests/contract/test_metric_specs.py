@@ -4,15 +4,14 @@ means one thing across collectors, and what a real poll emits stays inside the t
 from __future__ import annotations
 
 import asyncio
-import inspect
 import re
-import sys
 from collections.abc import Iterator
 
 import pytest
 
 from collectors import COLLECTORS
 from monitord.types import MetricSpec, SampleKind, Shared, Target
+from tests.contract.declared import collector_class as _collector_class
 
 _NAME = re.compile(r"^monitord_[a-z][a-z0-9_]*[a-z0-9]$")
 # Units that must be converted to base units before a value leaves a collector.
@@ -23,17 +22,6 @@ _BAD_UNITS = re.compile(
 _FORBIDDEN_LABELS = {"type", "env", "region", "datacenter", "error", "message", "timestamp"}
 # Descriptive labels that may only appear on an _info series.
 _INFO_ONLY_LABELS = {"address", "sysdescr", "ifalias", "syslocation", "descr", "version"}
-
-
-def _collector_class(kind: str) -> type:
-    module = sys.modules[COLLECTORS[kind].__module__]
-    found = [
-        obj
-        for obj in vars(module).values()
-        if inspect.isclass(obj) and getattr(obj, "kind", None) == kind and hasattr(obj, "metrics")
-    ]
-    assert len(found) == 1, f"{kind}: expected one collector class in {module.__name__}: {found}"
-    return found[0]
 
 
 def _specs() -> Iterator[tuple[str, MetricSpec]]:

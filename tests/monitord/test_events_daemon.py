@@ -202,7 +202,7 @@ def test_a_flood_does_not_delay_polling(start_daemon) -> None:
           f"icmp polls={polls} in {elapsed:.1f}s (2 targets, 1s interval)")  # fmt: skip
     assert sent >= 5_000
     # two 1 s jobs over `elapsed` seconds: every run happened, none was skipped or late
-    assert polls >= 2 * int(elapsed) - 2
+    assert polls >= 2 * int(elapsed) - 3
     assert (_value(text, "monitord_scheduler_missed_runs_total", collector="icmp") or 0) == missed0
     assert got is not None and got <= 200 + 100 * (elapsed + 1)
     # what the daemon read was either taken or counted (the kernel may drop a few itself)

@@ -26,6 +26,7 @@ from monitord.history.db import History
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Target
 from tests.conftest import REPO, FakeClock
+from tests.contract.declared import declared_roles
 
 TZ = "America/Bogota"
 T0 = datetime.fromisoformat("2026-10-05T00:00:00-05:00").timestamp()
@@ -106,7 +107,10 @@ def _if(
 def test_interface_bytes_peaks_busy_and_flaps(tmp_path: Path) -> None:
     clock = FakeClock(wall=T0)
     h = History(tmp_path / "h.db")
-    state, rec = State(clock), RollupRecorder(h, clock, TZ)
+    state, rec = (
+        State(clock, uptime_names=declared_roles().uptime),
+        RollupRecorder(h, clock, TZ, roles=declared_roles()),
+    )
     t = Target("r1", "127.0.0.1")
     counter, rates = 0, [1000.0, 1000.0, 9000.0, 1000.0]  # bytes/s per interval
     opers = [1, 1, 0, 1, 1]
@@ -137,8 +141,8 @@ def test_interface_bytes_peaks_busy_and_flaps(tmp_path: Path) -> None:
 def test_wan_by_alias_tag_or_list_gets_5_minute_slots(tmp_path: Path) -> None:
     clock = FakeClock(wall=T0)
     h = History(tmp_path / "h.db")
-    state = State(clock)
-    rec = RollupRecorder(h, clock, TZ, wan_interfaces=["r3:xe1"])
+    state = State(clock, uptime_names=declared_roles().uptime)
+    rec = RollupRecorder(h, clock, TZ, wan_interfaces=["r3:xe1"], roles=declared_roles())
     targets = [
         Target("r1", "127.0.0.1"),
         Target("r2", "127.0.0.1", tags=("internet",)),
@@ -187,7 +191,10 @@ def test_wan_by_alias_tag_or_list_gets_5_minute_slots(tmp_path: Path) -> None:
 def test_polls_per_hour_restarts_and_dists(tmp_path: Path) -> None:
     clock = FakeClock(wall=T0 + 3600 - 120)
     h = History(tmp_path / "h.db")
-    state, rec = State(clock), RollupRecorder(h, clock, TZ)
+    state, rec = (
+        State(clock, uptime_names=declared_roles().uptime),
+        RollupRecorder(h, clock, TZ, roles=declared_roles()),
+    )
     t = Target("s1", "127.0.0.1")
     uptimes = [100.0, 160.0, 5.0, 65.0]  # restart between the 2nd and 3rd poll
     for i, up in enumerate(uptimes):
@@ -225,7 +232,10 @@ def test_polls_per_hour_restarts_and_dists(tmp_path: Path) -> None:
 def test_flush_writes_closed_windows_only_unless_forced(tmp_path: Path) -> None:
     clock = FakeClock(wall=T0 + 30)
     h = History(tmp_path / "h.db")
-    state, rec = State(clock), RollupRecorder(h, clock, TZ, window=60)
+    state, rec = (
+        State(clock, uptime_names=declared_roles().uptime),
+        RollupRecorder(h, clock, TZ, window=60, roles=declared_roles()),
+    )
     t = Target("p1", "127.0.0.1")
     _poll(
         state,
@@ -260,7 +270,10 @@ def test_a_second_recorder_merges_into_the_same_rows(tmp_path: Path) -> None:
     t = Target("p1", "127.0.0.1")
     for run in range(2):
         h = History(tmp_path / "h.db")
-        state, rec = State(clock), RollupRecorder(h, clock, TZ)
+        state, rec = (
+            State(clock, uptime_names=declared_roles().uptime),
+            RollupRecorder(h, clock, TZ, roles=declared_roles()),
+        )
         for _ in range(3):
             _poll(
                 state,
@@ -292,7 +305,10 @@ def test_a_second_recorder_merges_into_the_same_rows(tmp_path: Path) -> None:
 def test_failed_write_keeps_windows_pending(tmp_path: Path) -> None:
     clock = FakeClock(wall=T0)
     h = History(tmp_path / "h.db")
-    state, rec = State(clock), RollupRecorder(h, clock, TZ)
+    state, rec = (
+        State(clock, uptime_names=declared_roles().uptime),
+        RollupRecorder(h, clock, TZ, roles=declared_roles()),
+    )
     _poll(
         state,
         rec,
@@ -314,6 +330,8 @@ from monitord.history.db import History
 from monitord.history import RollupRecorder
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Target
+from collectors.snmp.interfaces import METRICS
+from monitord.contract import RoleIndex
 
 class Clock:
     def __init__(self, wall): self.wall, self.mono = wall, 1000.0
@@ -324,7 +342,7 @@ db, t0 = sys.argv[1], float(sys.argv[2])
 h = History(db)
 last = h.query("SELECT MAX(last) FROM sessions")[0][0]
 clock = Clock(t0 if last is None else (last // 60) * 60 + 60)
-state, rec = State(clock), RollupRecorder(h, clock, "America/Bogota")
+state, rec = State(clock), RollupRecorder(h, clock, "America/Bogota", roles=RoleIndex.of(METRICS))
 targets = [Target(f"sw-{i}", "127.0.0.1") for i in range(60)]
 step, counter = 0, 0
 while True:

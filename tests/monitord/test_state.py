@@ -78,7 +78,8 @@ def test_counter32_wrap_accumulates_delta(clock) -> None:
 
 
 def test_uptime_going_back_yields_no_rate_then_recovers(clock) -> None:
-    st = State(clock)
+    # the daemon sets the names of role UPTIME from the collectors' declared specs
+    st = State(clock, uptime_names=frozenset({"monitord_device_uptime_seconds"}))
     st.record(T, "snmp", [_uptime(5000), _counter(C32 - 1000, bits=32)], ok=True)
     clock.advance(60)
     # Device rebooted: uptime went back; the counter decrease must not be read as a wrap.

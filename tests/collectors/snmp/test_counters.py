@@ -16,6 +16,7 @@ from collectors.snmp.convert import utilization_ratio
 from monitord.state import State
 from monitord.types import Shared, Target
 from tests.conftest import FakeClock
+from tests.contract.declared import declared_roles
 from tests.peers.snmprec_gen import counter_overrides, switch
 from tests.peers.snmpsim import SnmpSim
 
@@ -46,7 +47,7 @@ class Scenario:
         self.community = community
         self.base = switch(2, seed=7 if community == "dev32" else 8, with_hc=community != "dev32")
         self.clock = FakeClock()
-        self.state = State(clock=self.clock)
+        self.state = State(clock=self.clock, uptime_names=declared_roles().uptime)
         self.shared = Shared()
         self.collector = snmp.build(
             {"community": community, "port": sim.port, "profiles": ["system", "interfaces"]},

@@ -15,6 +15,7 @@ from monitord.reports.settings import MaintenanceWindow, ReportsConfig
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Target, TargetKind
 from tests.conftest import FakeClock
+from tests.contract.declared import declared_roles
 
 TZ = ZoneInfo("America/Bogota")
 P0 = datetime(2026, 10, 1, tzinfo=TZ).timestamp()
@@ -91,9 +92,11 @@ class Month:
 def build_month(db: Path) -> Month:
     """Run a month of polls through State + RollupRecorder into `db`."""
     clock = FakeClock(mono=1000.0, wall=P0)
-    state = State(clock, failures_to_down=1, successes_to_up=1)
+    state = State(
+        clock, failures_to_down=1, successes_to_up=1, uptime_names=declared_roles().uptime
+    )
     history = History(db)
-    rec = RollupRecorder(history, clock, TZ)
+    rec = RollupRecorder(history, clock, TZ, roles=declared_roles())
     cfg = ReportsConfig(
         entity="Alcaldía de Prueba", code="GTI-FO-07", version="3", maintenance=[MAINTENANCE]
     )

@@ -10,6 +10,7 @@ from monitord.reports.model import Msg, Num
 from monitord.reports.period import Period
 from monitord.reports.security import AREAS, build_security
 from monitord.reports.store import HistorySource
+from tests.contract.declared import declared_roles
 from tests.monitord.reports.month import TZ, at
 
 
@@ -58,9 +59,9 @@ def test_agent_security_sections_from_recorded_month(tmp_path: Path) -> None:
 
     srv = Target("srv-1", "127.0.0.4", TargetKind.SERVER, "centro")
     clock = FakeClock(mono=1000.0, wall=P0)
-    state = State(clock)
+    state = State(clock, uptime_names=declared_roles().uptime)
     h = History(tmp_path / "h.db")
-    rec = RollupRecorder(h, clock, TZ)
+    rec = RollupRecorder(h, clock, TZ, roles=declared_roles())
     restart, k = 14 * 24, 0  # the agent restarts on 15 Oct 00:00: its counter starts again
     last_backup = P0 - 3600.0
     last_weekly = P0 - 3 * 86400.0  # a weekly copy (policy 8 days) on days 4, 11, 18, 25
@@ -89,7 +90,9 @@ def test_agent_security_sections_from_recorded_month(tmp_path: Path) -> None:
         state.record(srv, "agent", samples, ok=True, interval=3600.0)
         rec.observe(state.group("srv-1", "agent"))  # type: ignore[arg-type]
         if k % 6 == 0:
-            found, ran = history_checks(state.snapshot(), 26 * 3600.0, 1000.0)
+            found, ran = history_checks(
+                state.snapshot(), 26 * 3600.0, 1000.0, roles=declared_roles()
+            )
             h.upsert_findings(found, now, ran)
         k += 1
         clock.advance(3600.0)
