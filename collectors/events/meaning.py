@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from collectors.events.syslog import SyslogMessage
 from collectors.events.traps import Trap, oid_text
-from collectors.snmp.ber import parse_oid
 from monitord.config import check_regex
 from monitord.errors import ConfigError, ConfigIssue
 from monitord.types import DeviceEvent, DeviceEventKind, EventOrigin
@@ -50,7 +49,7 @@ class _TrapEntry(_Entry):
     @field_validator("oid")
     @classmethod
     def _oid(cls, v: str) -> str:
-        parse_oid(v)
+        _oid(v)
         return v
 
 
@@ -171,7 +170,7 @@ def load_table(extra: Path | None = None) -> MeaningTable:
     rules: list[SyslogRule] = []
     for t in tables:
         for e in t.traps:
-            oid = parse_oid(e.oid)
+            oid = _oid(e.oid)
             traps.setdefault(
                 oid, TrapRule(oid, e.name, e.kind, e.severity, e.repoll, e.fields, e.set)
             )
@@ -197,3 +196,12 @@ def _parse(text: str, path: str) -> _Table:
 
 def _loc(loc: Iterable[str | int]) -> str:
     return ".".join(str(p) for p in loc)
+
+
+def _oid(text: str) -> tuple[int, ...]:
+    arcs = text.strip().lstrip(".").split(".")
+    if len(arcs) < 2 or not all(a.isdigit() for a in arcs):
+        raise ValueError(
+            f"invalid OID {text!r}: expected dotted numbers such as 1.3.6.1.6.3.1.1.5.3"
+        )
+    return tuple(map(int, arcs))

@@ -14,7 +14,6 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from collectors.events.syslog import DropError
-from collectors.snmp.ber import BerError, Oid, decode_oid, encode_int, encode_tlv, read_tlv
 
 __all__ = [
     "PDU_INFORM",
@@ -31,6 +30,7 @@ __all__ = [
 PDU_TRAP_V1 = 0xA4
 PDU_INFORM = 0xA6
 PDU_TRAP_V2 = 0xA7
+Oid = tuple[int, ...]
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 SNMP_TRAP_OID: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 SNMP_TRAPS: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 5)  # coldStart = .1 ... egpNeighborLoss = .6
@@ -67,7 +67,7 @@ def decode_trap(data: bytes) -> Trap:
         return _decode(data)
     except TrapError:
         raise
-    except (BerError, IndexError, ValueError, OverflowError):
+    except (IndexError, ValueError, OverflowError):
         raise TrapError("malformed", "truncated or malformed SNMP message") from None
 
 
@@ -199,3 +199,55 @@ def _render(tag: int, content: bytes) -> str:
     if tag == 0x05:
         return ""
     return content.hex(":")[:256]
+
+
+# --- BER, the little a trap receiver needs (collectors do not import each other) --------
+
+
+def read_tlv(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the TLV at `pos`; TrapError when it overruns."""
+    if pos + 2 > len(data):
+        raise TrapError("malformed", "truncated TLV")
+    tag, first, start = data[pos], data[pos + 1], pos + 2
+    if first & 0x80:
+        width = first & 0x7F
+        if not 1 <= width <= 4 or start + width > len(data):
+            raise TrapError("malformed", "unsupported length form")
+        size = int.from_bytes(data[start : start + width], "big")
+        start += width
+    else:
+        size = first
+    if start + size > len(data):
+        raise TrapError("malformed", "length past the end of the message")
+    return tag, start, start + size
+
+
+def decode_oid(raw: bytes) -> Oid:
+    """Content octets of an OBJECT IDENTIFIER → arcs (at most 128, each below 2^32)."""
+    if not raw or raw[-1] & 0x80 or len(raw) > 640:
+        raise TrapError("malformed", "bad OID")
+    arcs: list[int] = []
+    acc = 0
+    for byte in raw:
+        acc = (acc << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(acc)
+            acc = 0
+    if len(arcs) > 127 or max(arcs) > 0xFFFFFFFF + 80:
+        raise TrapError("malformed", "OID past SNMP's limits")
+    top = min(arcs[0] // 40, 2)
+    return (top, arcs[0] - 40 * top, *arcs[1:])
+
+
+def encode_tlv(tag: int, content: bytes) -> bytes:
+    """tag, definite length, content."""
+    n = len(content)
+    if n < 0x80:
+        return bytes((tag, n)) + content
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(size))) + size + content
+
+
+def encode_int(value: int) -> bytes:
+    """An INTEGER TLV (two's complement, shortest form)."""
+    return encode_tlv(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))

@@ -25,12 +25,9 @@ __all__ = [
     "VarBind",
     "decode_oid",
     "decode_response",
-    "encode_int",
     "encode_oid",
     "encode_request",
-    "encode_tlv",
     "parse_oid",
-    "read_tlv",
 ]
 
 Oid = tuple[int, ...]
@@ -295,18 +292,3 @@ def _tlv(tag: int, content: bytes) -> bytes:
 def _int(value: int) -> bytes:
     size = max(1, (value.bit_length() + 8) // 8)
     return _tlv(0x02, value.to_bytes(size, "big", signed=True))
-
-
-def read_tlv(data: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, content start, content end) of the TLV at `pos`; raise BerError if it overruns."""
-    return _header(data, pos)
-
-
-def encode_tlv(tag: int, content: bytes) -> bytes:
-    """One TLV: tag, definite length, content."""
-    return _tlv(tag, content)
-
-
-def encode_int(value: int) -> bytes:
-    """An INTEGER TLV."""
-    return _int(value)
