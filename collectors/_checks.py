@@ -13,7 +13,7 @@ import socket
 from typing import Final
 
 from monitord.errors import NameResolutionFailed
-from monitord.types import MetricSpec, Sample, SampleKind
+from monitord.types import MetricSpec, Role, Sample, SampleKind
 
 __all__ = ["VIOLATION", "VIOLATION_SPEC", "resolve", "violation"]
 
@@ -24,6 +24,8 @@ VIOLATION_SPEC: Final = MetricSpec(
     "1 while the target violates the security policy `check` (on `port`), 0 when "
     "checked and compliant; last poll.",
     labels=("target", "check", "port"),
+    roles=frozenset({Role.CHECK_INPUT}),
+    rollup="violation",
 )
 
 

@@ -45,7 +45,7 @@ from collectors._checks import VIOLATION_SPEC, violation
 from collectors._pinger import PINGER_KEY, Pinger
 from monitord.config import Duration, parse_options
 from monitord.errors import ConfigError, PermissionDenied
-from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Role, Sample, SampleKind, Shared, Target
 
 __all__ = [
     "KIND",
@@ -109,6 +109,8 @@ class DiscoveryCollector:
             "An address that answered in the last sweep and is not in the inventory (value 1; "
             "the first max_listed, in address order).",
             labels=("target", "address"),
+            roles=frozenset({Role.CHECK_INPUT}),
+            rollup="unknown_host",
         ),
         VIOLATION_SPEC,
     )

@@ -77,7 +77,7 @@ from monitord.errors import (
     TargetUnreachable,
     TlsFailed,
 )
-from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Role, Sample, SampleKind, Shared, Target
 
 __all__ = [
     "KIND",
@@ -198,18 +198,24 @@ class HttpCollector:
             SampleKind.INFO,
             "TLS version, cipher and certificate issuer seen in the last handshake (value 1).",
             labels=("target", "version", "cipher", "issuer"),
+            roles=frozenset({Role.CHECK_INPUT}),
+            rollup="tls_info",
         ),
         MetricSpec(
             "monitord_tls_cert_valid",
             SampleKind.GAUGE,
             "1 when the certificate chain verifies against the trust store (ca_file or the "
             "system's), hostname apart; last poll.",
+            roles=frozenset({Role.CHECK_INPUT}),
+            rollup="tls_cert_valid",
         ),
         MetricSpec(
             "monitord_tls_verify_result",
             SampleKind.GAUGE,
             "OpenSSL X509 verification code of the chain (0 ok, 10 expired, 18 self-signed, "
             "19 self-signed CA in chain, 20 unknown issuer; -1 not known); last poll.",
+            roles=frozenset({Role.CHECK_INPUT}),
+            rollup="tls_verify_result",
         ),
         MetricSpec(
             "monitord_tls_hostname_match",
@@ -221,6 +227,8 @@ class HttpCollector:
             SampleKind.GAUGE,
             "notAfter of the server's leaf certificate, seconds since the epoch.",
             unit="seconds",
+            roles=frozenset({Role.CHECK_INPUT}),
+            rollup="tls_not_after",
         ),
         MetricSpec(
             "monitord_tls_cert_expiry_seconds",

@@ -53,7 +53,7 @@ from collectors._checks import VIOLATION_SPEC, resolve, violation
 from monitord.config import Duration, SecretValue, parse_options
 from monitord.errors import ConfigError, TargetUnreachable
 from monitord.secrets import Secret
-from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Role, Sample, SampleKind, Shared, Target
 
 __all__ = [
     "ENGINE_KEY",
@@ -119,6 +119,8 @@ class SnmpHygieneCollector:
             "A configured (default) community the device answered a GET of sysObjectID.0 to, "
             "masked, with the SNMP version; value 1; last poll.",
             labels=("target", "version", "community"),
+            roles=frozenset({Role.CHECK_INPUT}),
+            rollup="default_community",
         ),
         MetricSpec(
             "monitord_snmp_hygiene_communities_accepted",
@@ -136,6 +138,8 @@ class SnmpHygieneCollector:
             SampleKind.GAUGE,
             "1 when an SNMPv3 agent answered the unauthenticated probe (a Report counts), "
             "last poll.",
+            roles=frozenset({Role.CHECK_INPUT}),
+            rollup="v3_answering",
         ),
         VIOLATION_SPEC,
     )

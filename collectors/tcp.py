@@ -39,7 +39,7 @@ from typing import ClassVar, Final
 from collectors._checks import VIOLATION_SPEC, resolve, violation
 from monitord.config import Duration, parse_options
 from monitord.errors import ConfigError, TargetUnreachable
-from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Role, Sample, SampleKind, Shared, Target
 
 __all__ = ["KIND", "MAX_PORTS", "Options", "PolicyCheck", "PortState", "TcpCollector", "build"]
 
@@ -96,6 +96,8 @@ class TcpCollector:
             "1 when the TCP connect got no answer within connect_timeout (a firewall drops it), "
             "last poll.",
             labels=("target", "port"),
+            roles=frozenset({Role.CHECK_INPUT}),
+            rollup="port_filtered",
         ),
         MetricSpec(
             "monitord_tcp_connect_seconds",

@@ -47,6 +47,8 @@ class RoleIndex:
     iface_info: frozenset[str] = frozenset()
     inventory: frozenset[str] = frozenset()
     check_inputs: frozenset[str] = frozenset()
+    # CHECK_INPUT name -> the input key the security checks read it by (its rollup)
+    check_keys: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, specs: Iterable[MetricSpec]) -> RoleIndex:
@@ -82,6 +84,7 @@ class RoleIndex:
             iface_info=names(Role.INTERFACE_INFO),
             inventory=names(Role.INVENTORY),
             check_inputs=names(Role.CHECK_INPUT),
+            check_keys=kinds(Role.CHECK_INPUT),
         )
 
     def consumed(self) -> frozenset[str]:

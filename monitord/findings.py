@@ -8,20 +8,22 @@ English come from `findings_messages.yaml` through `render()`. Nothing here can 
 secret: collectors never put one in a sample (SNMP communities arrive masked), and findings
 are built from samples only.
 
-What is derived, from which series:
-  tcp_must_be_closed, tcp_must_be_open            monitord_policy_violation (tcp collector)
-  snmp_default_community, snmp_v3_required        monitord_policy_violation + the masked
-                                                  monitord_snmp_hygiene_default_community_info
-  tls_cert_expiry                                 monitord_tls_cert_not_after_timestamp_seconds
-                                                  against the snapshot time: < 30 days medium,
-                                                  < 7 days high, expired critical
-  tls_chain_invalid                               monitord_tls_cert_valid 0 (not reported when
-                                                  the only cause is expiry: that one is critical)
-  tls_hostname_mismatch, tls_obsolete_protocol,   monitord_policy_violation (http collector)
+The inputs are series of role CHECK_INPUT, read by the input key their collector
+declares (the spec's `rollup`, indexed in `RoleIndex.check_keys`); this module names
+no metric. What is derived, from which input (today's series in brackets):
+  tcp_must_be_closed, tcp_must_be_open            violation (monitord_policy_violation)
+  snmp_default_community, snmp_v3_required        violation + the masked default_community
+                                                  (monitord_snmp_hygiene_default_community_info)
+  tls_cert_expiry                                 tls_not_after against the snapshot time:
+                                                  < 30 days medium, < 7 days high, expired
+                                                  critical
+  tls_chain_invalid                               tls_cert_valid 0 (not reported when the
+                                                  only cause is expiry: that one is critical)
+  tls_hostname_mismatch, tls_obsolete_protocol,   violation (http collector)
   http_no_hsts, http_no_https_redirect,
   http_content_mismatch
-  unknown_device                                  monitord_discovery_unknown_host_info whose
-                                                  address is no configured target's address
+  unknown_device                                  unknown_host whose address is no
+                                                  configured target's address
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any, Final
 
 import yaml
 
+from monitord.contract import RoleIndex
 from monitord.state import GroupView, SeriesValue, Snapshot
 
 __all__ = [
@@ -58,7 +61,16 @@ EXPIRY_MEDIUM: Final = 30 * DAY
 EXPIRY_HIGH: Final = 7 * DAY
 X509_V_ERR_CERT_HAS_EXPIRED: Final = 10
 
-_VIOLATION: Final = "monitord_policy_violation"
+# Input keys (the `rollup` of the CHECK_INPUT specs that feed the checks)
+_VIOLATION: Final = "violation"
+_TLS_INFO: Final = "tls_info"
+_TLS_NOT_AFTER: Final = "tls_not_after"
+_TLS_VALID: Final = "tls_cert_valid"
+_TLS_VERIFY: Final = "tls_verify_result"
+_UNKNOWN_HOST: Final = "unknown_host"
+_DEFAULT_COMMUNITY: Final = "default_community"
+_V3_ANSWERING: Final = "v3_answering"
+_PORT_FILTERED: Final = "port_filtered"
 
 
 class Severity(StrEnum):
@@ -167,13 +179,16 @@ class RenderedFinding:
         )
 
 
-def derive(snapshot: Snapshot, *, now: float | None = None) -> list[Finding]:
-    """Every finding the snapshot shows, most severe first (then by target and check)."""
+def derive(snapshot: Snapshot, roles: RoleIndex, *, now: float | None = None) -> list[Finding]:
+    """Every finding the snapshot shows, most severe first (then by target and check).
+
+    `roles`: the declared roles (the CHECK_INPUT series and their input keys).
+    """
     when = snapshot.ts if now is None else now
     known = {t.address for t in snapshot.targets.values()}
     out: set[Finding] = set()
     for group in snapshot.groups.values():
-        out.update(_from_group(group, when, known))
+        out.update(_from_group(group, when, known, roles.check_keys))
     return sorted(out, key=lambda f: (f.severity.rank, f.target, f.check.value, f.params))
 
 
@@ -241,11 +256,15 @@ _PARAMS: Final[Mapping[Check, frozenset[str]]] = {
 }
 
 
-def _from_group(group: GroupView, now: float, known: set[str]) -> Iterator[Finding]:
+def _from_group(
+    group: GroupView, now: float, known: set[str], keys: Mapping[str, str]
+) -> Iterator[Finding]:
     target = group.target.name
-    by_name: dict[str, list[SeriesValue]] = {}
+    by_name: dict[str, list[SeriesValue]] = {}  # by input key
     for sv in group.series.values():
-        by_name.setdefault(sv.name, []).append(sv)
+        key = keys.get(sv.name)
+        if key is not None:
+            by_name.setdefault(key, []).append(sv)
 
     def first(name: str) -> SeriesValue | None:
         values = by_name.get(name)
@@ -266,7 +285,7 @@ def _from_group(group: GroupView, now: float, known: set[str]) -> Iterator[Findi
         if check in _PLAIN:
             params = [("port", port)]
             if check is Check.TLS_OBSOLETE_PROTOCOL:
-                info = first("monitord_tls_info")
+                info = first(_TLS_INFO)
                 params.append(("version", dict(info.labels).get("version", "?") if info else "?"))
             if check is Check.TCP_MUST_BE_OPEN:
                 params.append(("state", _port_state(by_name, port)))
@@ -274,12 +293,12 @@ def _from_group(group: GroupView, now: float, known: set[str]) -> Iterator[Findi
         elif check is Check.SNMP_DEFAULT_COMMUNITY:
             yield _finding(check, target, [("port", port), ("communities", _masked(by_name))])
         elif check is Check.SNMP_V3_REQUIRED:
-            v3 = first("monitord_snmp_hygiene_v3_answering")
+            v3 = first(_V3_ANSWERING)
             answering = "yes" if v3 is not None and v3.value == 1 else "no"
             params = [("port", port), ("v3", answering), ("communities", _masked(by_name) or "-")]
             yield _finding(check, target, params)
 
-    not_after = first("monitord_tls_cert_not_after_timestamp_seconds")
+    not_after = first(_TLS_NOT_AFTER)
     if not_after is not None:
         left = not_after.value - now
         severity = (
@@ -299,9 +318,9 @@ def _from_group(group: GroupView, now: float, known: set[str]) -> Iterator[Findi
                 ("expired", "yes" if left <= 0 else "no"),
             ]
             yield _finding(Check.TLS_CERT_EXPIRY, target, params, severity)
-    valid = first("monitord_tls_cert_valid")
+    valid = first(_TLS_VALID)
     if valid is not None and valid.value == 0:
-        code_sv = first("monitord_tls_verify_result")
+        code_sv = first(_TLS_VERIFY)
         code = int(code_sv.value) if code_sv is not None else -1
         expired = not_after is not None and not_after.value <= now
         if not (code == X509_V_ERR_CERT_HAS_EXPIRED and expired):
@@ -309,7 +328,7 @@ def _from_group(group: GroupView, now: float, known: set[str]) -> Iterator[Findi
                 Check.TLS_CHAIN_INVALID, target, [("port", tls_port), ("verify_code", str(code))]
             )
 
-    for sv in by_name.get("monitord_discovery_unknown_host_info", []):
+    for sv in by_name.get(_UNKNOWN_HOST, []):
         address = dict(sv.labels).get("address", "")
         if address and address not in known:
             yield _finding(Check.UNKNOWN_DEVICE, target, [("address", address)])
@@ -335,7 +354,7 @@ def _finding(
 def _masked(by_name: Mapping[str, list[SeriesValue]]) -> str:
     """`pu**** (v1, v2c), pr**** (v2c)` from the masked info series."""
     versions: dict[str, list[str]] = {}
-    for sv in by_name.get("monitord_snmp_hygiene_default_community_info", []):
+    for sv in by_name.get(_DEFAULT_COMMUNITY, []):
         labels = dict(sv.labels)
         versions.setdefault(labels.get("community", "****"), []).append(labels.get("version", ""))
     return ", ".join(
@@ -344,7 +363,7 @@ def _masked(by_name: Mapping[str, list[SeriesValue]]) -> str:
 
 
 def _port_state(by_name: Mapping[str, list[SeriesValue]], port: str) -> str:
-    for sv in by_name.get("monitord_tcp_port_filtered", []):
+    for sv in by_name.get(_PORT_FILTERED, []):
         if dict(sv.labels).get("port") == port:
             return "filtered" if sv.value == 1 else "refused"
     return "closed"

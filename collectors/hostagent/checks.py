@@ -135,7 +135,7 @@ AGENT_METRICS: Final[tuple[MetricSpec, ...]] = with_roles(
         "monitord_backup_newest_size_bytes": role(
             Role.DAILY_GAUGE, rollup="backup_size", object="backup"
         ),
-        "monitord_backup_files": role(Role.CHECK_INPUT),
+        "monitord_backup_files": role(Role.CHECK_INPUT, rollup="backup_files"),
         "monitord_backup_max_age_seconds": role(
             Role.DAILY_GAUGE, Role.CHECK_INPUT, rollup="backup_max_age", object="backup"
         ),

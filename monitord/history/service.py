@@ -89,12 +89,13 @@ CHECK_NAMES: Final[Mapping[fnd.Check, str]] = {
     fnd.Check.UNKNOWN_DEVICE: "discovery.unknown_device",
 }
 # series of role CHECK_INPUT -> (history check, severity, policy key, ISO/IEC 27001:2022 control)
+# (by the input key the collector declares as the spec's `rollup`)
 AGENT_CHECKS: Final[Mapping[str, tuple[str, str, str, str]]] = {
-    "monitord_host_failed_logins_total": ("auth.failed_logins", "medium", "authentication", "8.5"),
-    "monitord_host_pending_updates": ("updates.pending", "medium", "patching", "8.8"),
-    "monitord_host_firewall_enabled": ("firewall.disabled", "high", "host_firewall", "8.20"),
-    "monitord_backup_newest_age_seconds": ("backup.stale", "high", "backup", "8.13"),
-    "monitord_backup_files": ("backup.missing", "high", "backup", "8.13"),
+    "failed_logins": ("auth.failed_logins", "medium", "authentication", "8.5"),
+    "pending_updates": ("updates.pending", "medium", "patching", "8.8"),
+    "firewall": ("firewall.disabled", "high", "host_firewall", "8.20"),
+    "backup_ts": ("backup.stale", "high", "backup", "8.13"),
+    "backup_files": ("backup.missing", "high", "backup", "8.13"),
 }
 
 
@@ -371,7 +372,7 @@ def history_checks(
         if g.last_poll_ok:
             ran.update((ran_by or {}).get(g.collector, ()))
     out: list[Finding] = []
-    for f in fnd.derive(snap):
+    for f in fnd.derive(snap, roles):
         name = CHECK_NAMES[f.check]
         ran.add(name)
         out.append(
@@ -387,36 +388,37 @@ def agent_findings(
     """Findings from the series of role CHECK_INPUT (the host agent's), and the checks run."""
     out: list[Finding] = []
     ran: set[str] = set()
-    inputs = roles.check_inputs
+    keys = roles.check_keys
     for g in snap.groups.values():
-        if not g.last_poll_ok or not any(sv.name in inputs for sv in g.series.values()):
+        if not g.last_poll_ok or not any(sv.name in keys for sv in g.series.values()):
             continue
         tname = g.target.name
         policies = {
             _label(sv.labels, "backup"): sv.value
             for sv in g.series.values()
-            if sv.name == "monitord_backup_max_age_seconds"
+            if keys.get(sv.name) == "backup_max_age"
         }
         for sv in g.series.values():
-            spec = AGENT_CHECKS.get(sv.name) if sv.name in inputs else None
+            key = keys.get(sv.name)
+            spec = AGENT_CHECKS.get(key) if key is not None else None
             if spec is None:
                 continue
             check, severity, policy, iso = spec
             ran.add(check)
             detail = ""
-            if sv.name == "monitord_host_failed_logins_total":
+            if key == "failed_logins":
                 per_day = (sv.rate or 0.0) * 86400.0
                 if per_day >= failed_logins_day:
                     detail = f"per_day={per_day:.0f}"
-            elif sv.name == "monitord_host_pending_updates" and sv.value > 0:
+            elif key == "pending_updates" and sv.value > 0:
                 detail = f"pending={sv.value:.0f}"
-            elif sv.name == "monitord_host_firewall_enabled" and sv.value < 1:
+            elif key == "firewall" and sv.value < 1:
                 detail = "enabled=0"
-            elif sv.name == "monitord_backup_newest_age_seconds" and sv.value > policies.get(
+            elif key == "backup_ts" and sv.value > policies.get(
                 _label(sv.labels, "backup"), backup_max_age
             ):
                 detail = f"backup={_label(sv.labels, 'backup')} age_hours={sv.value / 3600:.1f}"
-            elif sv.name == "monitord_backup_files" and sv.value < 1:
+            elif key == "backup_files" and sv.value < 1:
                 detail = f"backup={_label(sv.labels, 'backup')} files=0"
             if detail:
                 key = _label(sv.labels, "backup")

@@ -15,6 +15,7 @@ from monitord import findings
 from monitord.errors import ConfigError
 from monitord.state import State
 from monitord.types import Sample, Shared, Target, TargetKind
+from tests.contract.declared import declared_roles
 from tests.peers.netns import netns_host
 
 SWEEP = Target("sweep-lab", "127.0.0.1", TargetKind.OTHER, site="lab")
@@ -132,7 +133,9 @@ def test_findings_report_unknown_devices_not_in_the_inventory() -> None:
     state.set_targets([SWEEP, inventoried])
     state.record(SWEEP, discovery.KIND, samples, ok=True)
     found = [
-        f for f in findings.derive(state.snapshot()) if f.check is findings.Check.UNKNOWN_DEVICE
+        f
+        for f in findings.derive(state.snapshot(), declared_roles())
+        if f.check is findings.Check.UNKNOWN_DEVICE
     ]
     assert [(f.target, f.detail, f.iso_control) for f in found] == [
         ("sweep-lab", "address=127.77.4.1", "5.9")

@@ -16,6 +16,7 @@ from monitord.config import parse_config_text
 from monitord.errors import ConfigError, NameResolutionFailed
 from monitord.state import State
 from monitord.types import Sample, Shared, Target, TargetKind
+from tests.contract.declared import declared_roles
 from tests.peers.snmpsim import SnmpSim, V3User, free_udp_port
 
 SECRET = "s3cr3t-comunidad"  # a site community: it must never be shown
@@ -179,7 +180,7 @@ targets:
     state = State()
     state.set_targets([cfg.targets[0].target])
     state.record(cfg.targets[0].target, snmp_hygiene.KIND, samples, ok=True)
-    found = findings.derive(state.snapshot())
+    found = findings.derive(state.snapshot(), declared_roles())
     default = [f for f in found if f.check is findings.Check.SNMP_DEFAULT_COMMUNITY]
     assert len(default) == 1 and default[0].target == "sw-centro"
     texts = [findings.render(f, lang) for f in found for lang in ("es", "en")]

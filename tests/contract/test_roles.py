@@ -27,7 +27,7 @@ def test_every_name_the_core_consumes_is_declared() -> None:
     roles = declared_roles()
     assert roles.consumed() <= names
     # the security checks' policy table reads only declared CHECK_INPUT series
-    assert set(AGENT_CHECKS) <= roles.check_inputs
+    assert set(AGENT_CHECKS) <= set(roles.check_keys.values())
     # every history distribution the reports read has a collector that declares it
     kinds = set(roles.dists.values()) | {k for k, _ in roles.dist_per.values()}
     assert set(DIST_KINDS) <= kinds | set(roles.counter_dists.values())
@@ -125,3 +125,26 @@ def test_the_prometheus_report_source_reads_gauges_as_declared() -> None:
             assert declared[metric] == kind_obj, metric
     # every declared daily gauge can be read back from Prometheus too
     assert set(declared) <= set(GAUGES)
+
+
+def test_capabilities_replace_kind_checks() -> None:
+    from monitord.types import FetchesInventory, InventoryFromPoll, RunsChecks
+
+    text = """
+targets:
+  - {name: a, address: 127.0.0.1, collectors: {
+      agent: {token: "${T}", allow_plain_http: true}, snmp: {community: "${C}"},
+      tcp: {must_be_closed: [23]}, icmp: {}}}
+"""
+    env = {"T": "t" * 32, "C": "public"}
+    cfg = parse_config_text(text, "t.yaml", COLLECTORS, Shared(), env)
+    built = {cc.kind: cc.collector for cc in cfg.targets[0].collectors}
+    assert isinstance(built["agent"], FetchesInventory)
+    assert built["agent"].inventory_every == 60
+    assert isinstance(built["snmp"], InventoryFromPoll)
+    assert isinstance(built["tcp"], RunsChecks)
+    assert built["tcp"].checks == ("ports.must_be_closed", "ports.must_be_open")
+    for kind, col in built.items():
+        assert isinstance(col, FetchesInventory) == (kind == "agent"), kind
+        assert isinstance(col, InventoryFromPoll) == (kind == "snmp"), kind
+        assert isinstance(col, RunsChecks) == (kind == "tcp"), kind

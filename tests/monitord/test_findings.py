@@ -15,6 +15,7 @@ from monitord.findings import Check, Finding, Severity
 from monitord.state import Snapshot, State
 from monitord.types import Sample, SampleKind, Target, TargetKind
 from tests.conftest import FakeClock
+from tests.contract.declared import declared_roles
 
 DAY = 86400.0
 WEB = Target("portal", "203.0.113.10", TargetKind.WEBSITE)
@@ -177,7 +178,7 @@ def test_each_violation_becomes_one_finding(
     iso: str,
     detail: str,
 ) -> None:
-    found = findings.derive(snapshot({(SW, "x"): samples}, clock))
+    found = findings.derive(snapshot({(SW, "x"): samples}, clock), declared_roles())
     assert len(found) == 1, found
     f = found[0]
     assert (f.check, f.target, f.severity, f.iso_control, f.detail) == (
@@ -211,7 +212,7 @@ def test_compliant_series_make_no_findings(clock: FakeClock) -> None:
             SampleKind.INFO,
         ),
     ]
-    assert findings.derive(snapshot({(SW, "x"): samples}, clock)) == []
+    assert findings.derive(snapshot({(SW, "x"): samples}, clock), declared_roles()) == []
 
 
 @pytest.mark.parametrize(
@@ -237,7 +238,7 @@ def test_tls_expiry_is_graded_against_the_snapshot_time(
         ),
         violation("portal", "tls_chain_invalid", "8443", 0.0),
     ]
-    found = findings.derive(snapshot({(WEB, "http"): samples}, clock))
+    found = findings.derive(snapshot({(WEB, "http"): samples}, clock), declared_roles())
     if severity is None:
         assert found == []
         return
@@ -262,7 +263,7 @@ def test_expired_chain_gives_the_critical_expiry_only(clock: FakeClock) -> None:
         Sample("monitord_tls_verify_result", {"target": "portal"}, 10.0),
         violation("portal", "tls_chain_invalid", "443"),
     ]
-    found = findings.derive(snapshot({(WEB, "http"): samples}, clock))
+    found = findings.derive(snapshot({(WEB, "http"): samples}, clock), declared_roles())
     assert [(f.check, f.severity) for f in found] == [(Check.TLS_CERT_EXPIRY, Severity.CRITICAL)]
 
 
@@ -277,7 +278,10 @@ def test_untrusted_chain_is_its_own_finding(clock: FakeClock) -> None:
         Sample("monitord_tls_verify_result", {"target": "portal"}, 20.0),
         violation("portal", "tls_chain_invalid", "443"),
     ]
-    f = only(findings.derive(snapshot({(WEB, "http"): samples}, clock)), Check.TLS_CHAIN_INVALID)
+    f = only(
+        findings.derive(snapshot({(WEB, "http"): samples}, clock), declared_roles()),
+        Check.TLS_CHAIN_INVALID,
+    )
     assert (f.severity, f.detail) == (Severity.HIGH, "port=443 verify_code=20")
     assert "20" in findings.render(f, "en").detail
 
@@ -301,7 +305,7 @@ def test_findings_are_sorted_most_severe_first_and_summarized(clock: FakeClock) 
         },
         clock,
     )
-    found = findings.derive(snap)
+    found = findings.derive(snap, declared_roles())
     assert [(f.severity.value, f.target, f.check.value, f.detail) for f in found] == [
         ("critical", "portal", "tls_cert_expiry", found[0].detail),
         ("high", "sw-centro", "tcp_must_be_closed", "port=21"),
@@ -320,7 +324,7 @@ def test_findings_are_sorted_most_severe_first_and_summarized(clock: FakeClock) 
 
 def test_unknown_check_labels_are_ignored(clock: FakeClock) -> None:
     samples = [violation("sw-centro", "agent_firewall_disabled", "")]
-    assert findings.derive(snapshot({(SW, "agent"): samples}, clock)) == []
+    assert findings.derive(snapshot({(SW, "agent"): samples}, clock), declared_roles()) == []
 
 
 def test_a_findings_text_never_includes_a_secret(clock: FakeClock) -> None:
@@ -352,7 +356,7 @@ def test_a_findings_text_never_includes_a_secret(clock: FakeClock) -> None:
         ),
         violation("sw-centro", "tls_hostname_mismatch", "443"),
     ]
-    found = findings.derive(snapshot({(SW, "snmp_hygiene"): samples}, clock))
+    found = findings.derive(snapshot({(SW, "snmp_hygiene"): samples}, clock), declared_roles())
     assert {f.check for f in found} == {
         Check.SNMP_DEFAULT_COMMUNITY,
         Check.SNMP_V3_REQUIRED,
