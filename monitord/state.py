@@ -6,6 +6,11 @@ What it keeps, per (target, collector) "group":
 - for counters, the previous raw value and the rate over the last interval, computed
   in integers with 32/64-bit wrap handling; a reset (device uptime going back, or a
   counter going back that is no plausible wrap) yields no rate for that interval;
+  so does a change of the counter's width (a 32-bit reading after a 64-bit one: two
+  different device counters, never a difference to take). Without an uptime sample
+  in the poll, a 32-bit counter that goes back is a wrap only when the wrapped
+  increase fits the series' `max_rate` x interval (the interface speed); with no
+  bound known it is a reset;
 - up/down with hysteresis (`failures_to_down` consecutive failed polls to go down,
   `successes_to_up` to come back) and an `Event` on every transition.
 
@@ -211,7 +216,9 @@ class State:
             labels = _labelset(s.labels)
             skey = (s.name, labels)
             prev = old_series.get(skey)
-            new_series[skey] = _next_value(prev, s, labels, now, now_mono, restarted)
+            new_series[skey] = _next_value(
+                prev, s, labels, now, now_mono, restarted, uptime is not None
+            )
         horizon = stale_after if stale_after is not None else 3.0 * interval
         if not ok:
             new_series = {k: v for k, v in new_series.items() if now_mono - v.mono <= horizon}
@@ -309,7 +316,12 @@ class State:
 
 
 def counter_delta(
-    prev: int | float, cur: int | float, bits: int, *, max_delta: float = 0.0
+    prev: int | float,
+    cur: int | float,
+    bits: int,
+    *,
+    max_delta: float = 0.0,
+    uptime_known: bool = True,
 ) -> int | float | None:
     """Increase of a raw counter between two readings, or None when it was reset.
 
@@ -317,10 +329,14 @@ def counter_delta(
     wrapped increase is plausible: for 32-bit any single wrap, for 64-bit less than
     half the range (a 64-bit counter that goes back is a reset, not 2^64 bytes of
     traffic). A `max_delta` > 0 rejects any larger increase (e.g. speed x interval).
+    Without a device uptime (`uptime_known=False`) nothing tells a wrap from an agent
+    restart, so a decrease is a reset unless a `max_delta` bound admits the wrap.
     """
     if cur >= prev:
         delta: int | float = cur - prev
     elif bits in (32, 64) and 0 <= cur and prev < (1 << bits):
+        if not uptime_known and max_delta <= 0:
+            return None
         delta = cur + (1 << bits) - prev
         if bits == 64 and delta >= (1 << 63):
             return None
@@ -338,6 +354,7 @@ def _next_value(
     now: float,
     now_mono: float,
     restarted: bool,
+    uptime_known: bool = True,
 ) -> SeriesValue:
     if s.kind is not SampleKind.COUNTER:
         return SeriesValue(s.name, labels, s.value, s.kind, now, now_mono)
@@ -345,11 +362,19 @@ def _next_value(
         total = (prev.value if prev is not None else 0) + s.value
         return SeriesValue(s.name, labels, total, s.kind, now, now_mono)
     rate: float | None = None
-    if prev is not None and not restarted:
+    # A reading of another width is another device counter (ifInOctets after
+    # ifHCInOctets): a new baseline, never a difference.
+    if prev is not None and not restarted and not (s.bits and prev.bits and s.bits != prev.bits):
         dt = now_mono - prev.mono
         if dt > 0:
             max_delta = s.max_rate * dt * 1.1 if s.max_rate > 0 else 0.0
-            delta = counter_delta(prev.value, s.value, s.bits or prev.bits, max_delta=max_delta)
+            delta = counter_delta(
+                prev.value,
+                s.value,
+                s.bits or prev.bits,
+                max_delta=max_delta,
+                uptime_known=uptime_known,
+            )
             rate = None if delta is None else delta / dt
     return SeriesValue(s.name, labels, s.value, s.kind, now, now_mono, rate, s.bits)
 

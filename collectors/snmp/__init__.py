@@ -20,12 +20,23 @@ and modules.py):
   `..._battery_runtime_seconds`, `..._battery_charge_ratio`,
   `..._battery_temperature_celsius`, `..._alarms`, `..._{input,output}_voltage_volts{line}`,
   `..._load_ratio{line}`, `monitord_ups_info`.
+- identity (every device, label refresh): `monitord_device_info{vendor,os,version,model,
+  serial}` from vendors.yaml (sysObjectID enterprise, sysDescr, vendor MIB, ENTITY-MIB).
+- health (health.yaml; chosen when the device answers the profile's probe OID):
+  `monitord_cpu_load_ratio{cpu}`, `monitord_memory_pool_{size,used}_bytes{pool}`,
+  `..._used_ratio`, `monitord_temperature_celsius{sensor}` (+ `_high_celsius`, `_ok`),
+  `monitord_fan_speed_rpm`, `monitord_fan_ok`, `monitord_power_supply_ok`,
+  `monitord_{voltage_volts,current_amperes,power_watts}`,
+  `monitord_printer_supply_level_ratio{supply}` (+ `_info`), `monitord_firewall_sessions`,
+  `monitord_vpn_tunnel_up{tunnel}`, `monitord_wireless_clients{ssid,vap}`.
 - self: `monitord_snmp_{requests,retries,timeouts,varbinds}_total`,
   `monitord_snmp_max_repetitions{table}`, `monitord_snmp_poll_partial`.
 - user profiles (YAML under the top-level `snmp.modules:`): whatever they declare.
 
 Series budget: a switch with P ports ≈ 12 x P + 10 (+ 1 per inventory item and LLDP
-neighbour); a 48-port switch ≈ 590; a server ≈ 12 x interfaces + 3 x storage areas + 30.
+neighbour); a 48-port switch ≈ 590; a server ≈ 12 x interfaces + 3 x storage areas + 30;
+health adds about 3 series per sensor, CPU and memory pool (a Cisco stack of 3 ≈ 40, an
+iDRAC ≈ 35).
 Needs no privileges; UDP to port 161 of the targets.
 """
 

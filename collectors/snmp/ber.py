@@ -6,6 +6,12 @@ Response in. Varbind values come back as `(tag, raw)` pairs (see `Tag`), with `r
 tuple for OBJECT IDENTIFIER and `None` for NULL and the v2c exceptions. SNMPv3 does not
 come here: it goes through pysnmp and its USM (see `client.py`).
 
+A well-formed message may still carry values no SNMP type allows (RFC 2578: INTEGER is
+32-bit, Counter32/Gauge32/TimeTicks at most 2^32-1, Counter64 at most 2^64-1, OID arcs
+at most 2^32-1 and 128 of them); such a varbind comes back as `Tag.MALFORMED` with
+`None`, and the rest of the message is kept. Only a message whose structure cannot be
+read raises `BerError`.
+
 Why not pyasn1: decoding a GETBULK response with pysnmp's pyasn1 codec costs about
 100 us of CPU per varbind; this decoder costs 1-2 us (see bench/snmp.py).
 """
@@ -17,6 +23,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 __all__ = [
+    "MAX_ARC",
+    "MAX_OID_ARCS",
     "BerError",
     "Oid",
     "PduType",
@@ -54,6 +62,10 @@ class Tag(IntEnum):
     NO_SUCH_OBJECT = 0x80
     NO_SUCH_INSTANCE = 0x81
     END_OF_MIB_VIEW = 0x82
+    # Not a BER tag: a varbind whose value (or name) no SNMP type allows, e.g. an
+    # INTEGER past 32 bits, a Counter32 past 2^32-1, an OID arc past 2^32-1 or an
+    # unknown type. Its raw value is None; a bad name decodes as the empty OID.
+    MALFORMED = -1
 
 
 class PduType(IntEnum):
@@ -117,16 +129,25 @@ def encode_oid(oid: Oid) -> bytes:
     return bytes(out)
 
 
+MAX_OID_ARCS = 128
+MAX_ARC = 0xFFFFFFFF
+_MAX_OID_OCTETS = MAX_OID_ARCS * 5  # 128 arcs of at most 5 octets (32 bits in 7-bit groups)
+
+
 def decode_oid(raw: bytes) -> Oid:
-    """Decode the content octets of an OBJECT IDENTIFIER."""
+    """Decode the content octets of an OBJECT IDENTIFIER; raise BerError past SNMP's limits."""
     if not raw:
         raise BerError("empty OID")
     if raw.isascii():  # every arc below 128: the common case, done in C
+        if len(raw) >= MAX_OID_ARCS:
+            raise BerError("OID longer than 128 arcs")
         first = raw[0]
         head = (first // 40, first % 40) if first < 80 else (2, first - 80)
         return head + tuple(raw[1:])
     if raw[-1] & 0x80:
         raise BerError("truncated OID arc")
+    if len(raw) > _MAX_OID_OCTETS:
+        raise BerError("OID longer than 128 arcs")
     arcs: list[int] = []
     value = 0
     for byte in raw:
@@ -136,7 +157,13 @@ def decode_oid(raw: bytes) -> Oid:
             value = 0
     first = arcs[0]
     head = (first // 40, first % 40) if first < 80 else (2, first - 80)
-    return (*head, *arcs[1:])
+    out = (*head, *arcs[1:])
+    # an arc past 2^28 takes 4 continuation octets: fewer in all (octets - arcs + 1),
+    # and no arc can pass 2^32-1; the exact check runs for the others alone
+    n = len(out)
+    if n > MAX_OID_ARCS or (len(raw) - n >= 3 and max(out) > MAX_ARC):
+        raise BerError("OID past SNMP's limits (128 arcs, arcs up to 2^32-1)")
+    return out
 
 
 def encode_request(
@@ -194,6 +221,7 @@ def _decode(data: bytes) -> Response:
     varbinds: list[VarBind] = []
     append = varbinds.append
     unsigned, as_bytes, empty = _UNSIGNED, _BYTES, _EMPTY
+    max_arcs = MAX_OID_ARCS
     from_bytes = int.from_bytes
     while pos < vend:
         # varbind SEQUENCE header
@@ -221,13 +249,17 @@ def _decode(data: bytes) -> Response:
         if len(raw) != n:
             raise BerError("truncated varbind name")
         pos += n
-        if raw.isascii():
+        bad = False
+        if raw.isascii() and 0 < n < max_arcs:
             first = raw[0]
             name: Oid = ((first // 40, first % 40) if first < 80 else (2, first - 80)) + tuple(
                 raw[1:]
             )
         else:
-            name = decode_oid(raw)
+            try:
+                name = decode_oid(raw)
+            except BerError:
+                name, bad = (), True
         # value
         tag = data[pos]
         n = data[pos + 1]
@@ -244,17 +276,27 @@ def _decode(data: bytes) -> Response:
         value: object
         if tag in unsigned:
             value = from_bytes(content, "big")
+            if value > 0xFFFFFFFF and (tag != 0x46 or value >> 64):
+                bad = True
         elif tag in as_bytes:
             value = content
         elif tag == 0x02:
             value = from_bytes(content, "big", signed=True)
+            if not -0x80000000 <= value <= 0x7FFFFFFF:
+                bad = True
         elif tag in empty:
             value = None
         elif tag == 0x06:
-            value = decode_oid(content)
+            try:
+                value = decode_oid(content)
+            except BerError:
+                bad = True
         else:
-            raise BerError(f"unknown value type 0x{tag:02x}")
-        append((name, tag, value))
+            bad = True
+        if bad:
+            append((name, -1, None))
+        else:
+            append((name, tag, value))
     if pos != vend:
         raise BerError("varbind list length mismatch")
     return Response(version, community, fields[0], fields[1], fields[2], varbinds)

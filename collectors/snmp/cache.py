@@ -4,8 +4,11 @@ This is not device *data* (that is the core state's): it is the collector's cach
 interface names, aliases, types and speeds, the system group, the rarely-changing
 groups (inventory, LLDP), the profiles chosen for the device, and the walk settings
 that worked (max-repetitions per table, GETNEXT fallback). Labels are re-walked every
-`label_refresh` polls, or at once when sysUpTime goes back or ifNumber changes, so a
-normal poll walks only counters and statuses.
+`label_refresh` polls, or at once when sysUpTime goes back, ifNumber or
+ifTableLastChange changes, so a normal poll walks only counters and statuses. An
+interface keeps its name and its counter width (64-bit once seen) across the periodic
+re-walks; only a change the device announces (restart, ifNumber, ifTableLastChange)
+renames interfaces, so one port is one series.
 
 One `LabelCache` lives in `Shared` under `"snmp.labelcache"`; entries are keyed by
 target name and carry a fingerprint of the options, so a config change starts fresh.
@@ -36,6 +39,7 @@ class IfLabels:
     iftype: str
     iftype_code: int | None
     speed_bytes: int | None
+    hc: bool = False  # the row has 64-bit counters: its counters are those, and only those
 
 
 @dataclass(slots=True)
@@ -49,6 +53,8 @@ class DeviceCache:
     refresh_wanted: bool = True
     uptime_ticks: int | None = None
     if_number: int | None = None
+    if_last_change: int | None = None  # ifTableLastChange; None: the agent has none
+    names_stale: bool = True  # the device announced an interface change: rename on refresh
     sys_object_id: Oid | None = None
     sys_descr: str = ""
     system_info: dict[str, str] = field(default_factory=dict)
@@ -57,10 +63,18 @@ class DeviceCache:
     hc_complete: bool = False
     cached_groups: dict[str, list[Sample]] = field(default_factory=dict)
     repetitions: dict[str, int] = field(default_factory=dict)
+    rep_ceiling: dict[str, int] = field(default_factory=dict)  # table → tooBig limit
     getnext_only: set[str] = field(default_factory=set)
     columns_seen: dict[str, set[Oid]] = field(default_factory=dict)  # table → columns with rows
     broken: dict[str, list[int]] = field(default_factory=dict)  # table → [failures, polls to skip]
+    # table → (timeouts in a row, where the walk stalled): an agent silent at the same OIDs
+    # poll after poll cannot serve them; one silent at different places is only slow
+    table_timeouts: dict[str, tuple[int, tuple[Oid, ...]]] = field(default_factory=dict)
     overrun_logged: bool = False
+    ident_scalars: dict[Oid, str] = field(default_factory=dict)  # identity GET (identify.py)
+    dead_probes: set[Oid] = field(default_factory=set)  # probe OIDs the agent never answers
+    probed: set[Oid] | None = None  # probe OIDs answered at the last label refresh
+    limit_logged: bool = False
 
 
 class LabelCache:

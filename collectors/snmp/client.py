@@ -16,7 +16,9 @@ request cap (`RequestLimiter`) only while a request is in flight, and raise only
 a column on endOfMibView, on leaving its subtree, and on a non-increasing OID (broken
 agents; snmpsim answers past the end with the same OID and endOfMibView forever). It
 shrinks max-repetitions on tooBig and timeouts and falls back to GETNEXT when an agent
-chokes on GETBULK, and reports what worked so the caller can remember it per device.
+chokes on GETBULK, and reports what worked (and whether it was tooBig, a lasting
+limit, or a timeout, a passing one) so the caller can remember it per device and grow
+it back after good walks (`next_repetitions`).
 It writes into a caller-owned dict as it goes, so a walk cut by the deadline leaves
 what it got.
 """
@@ -64,6 +66,7 @@ __all__ = [
     "Community",
     "EnginePool",
     "ErrorStatus",
+    "LimitExceeded",
     "NameNotResolved",
     "NativeSession",
     "PrivProtocol",
@@ -77,6 +80,7 @@ __all__ = [
     "UsmUser",
     "WalkResult",
     "get",
+    "next_repetitions",
     "open_session",
     "walk",
 ]
@@ -137,6 +141,19 @@ class AuthFailure(ClientError):
 
 class BadResponse(ClientError):
     """The agent answered with something unusable."""
+
+
+class LimitExceeded(ClientError):
+    """A per-target bound was reached (`max_varbinds`, `max_series`): the excess is dropped.
+
+    Raised by `walk` once the session has received `max_varbinds`; what was walked
+    until then is kept by the caller. The agent answers: this is no failure of it.
+    """
+
+    def __init__(self, limit: str, value: int) -> None:
+        super().__init__(f"per-target limit {limit}={value} reached; the excess is dropped")
+        self.limit = limit
+        self.value = value
 
 
 class Refused(ClientError):
@@ -374,6 +391,8 @@ class SessionStats:
     retries: int = 0
     timeouts: int = 0
     varbinds: int = 0
+    malformed: int = 0  # varbinds with a value (or name) no SNMP type allows: dropped
+    malformed_oids: list[Oid] = field(default_factory=list)  # the first few, for the log
 
 
 class Session(Protocol):
@@ -740,9 +759,22 @@ async def get(session: Session, oids: Sequence[Oid]) -> dict[Oid, tuple[int, obj
                 continue
             raise
         for name, tag, raw in vbs:
-            if tag not in (Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE, Tag.END_OF_MIB_VIEW, Tag.NULL):
+            if tag == Tag.MALFORMED:
+                _count_malformed(session.stats, name)
+            elif tag not in (
+                Tag.NO_SUCH_OBJECT,
+                Tag.NO_SUCH_INSTANCE,
+                Tag.END_OF_MIB_VIEW,
+                Tag.NULL,
+            ):
                 out[name] = (tag, raw)
     return out
+
+
+def _count_malformed(stats: SessionStats, name: Oid) -> None:
+    stats.malformed += 1
+    if len(stats.malformed_oids) < 5:
+        stats.malformed_oids.append(name)
 
 
 @dataclass(slots=True)
@@ -754,6 +786,27 @@ class WalkResult:
     requests: int = 0
     non_increasing: list[Oid] = field(default_factory=list)
     truncated: list[Oid] = field(default_factory=list)
+    too_big: bool = False  # the agent said tooBig: max_repetitions is a ceiling for it
+    stalled_at: tuple[Oid, ...] = ()  # the request that got no answer, when the walk timed out
+    shrunk: bool = False  # max_repetitions went down during this walk (tooBig or timeout)
+
+
+def next_repetitions(
+    res: WalkResult, configured: int, ceiling: int | None
+) -> tuple[int, int | None]:
+    """Max-repetitions for the next walk of a table, and the tooBig ceiling to remember.
+
+    A walk that had to shrink keeps what worked; tooBig also sets a ceiling (the
+    agent's response size limit does not pass). A walk that went well doubles its
+    repetitions, up to the ceiling or the configured value: after a passing timeout
+    a table is back at the configured value within log2(configured) + 1 good polls.
+    """
+    if res.too_big:
+        ceiling = res.max_repetitions
+    limit = min(configured, ceiling) if ceiling is not None else configured
+    if res.shrunk:
+        return min(res.max_repetitions, limit), ceiling
+    return min(limit, max(res.max_repetitions * 2, 1)), ceiling
 
 
 async def walk(
@@ -764,11 +817,13 @@ async def walk(
     max_repetitions: int,
     bulk: bool = True,
     result: WalkResult | None = None,
+    max_varbinds: int = 0,
 ) -> WalkResult:
     """Walk every column (all together) into `into[column][index] = (tag, raw)`.
 
     `result` (updated as the walk goes) lets a caller that cancels the walk still learn
-    what worked. Raises ClientError when the agent fails for good.
+    what worked. Raises ClientError when the agent fails for good, and LimitExceeded
+    once the session has received `max_varbinds` (> 0) varbinds in all.
     """
     cursors: dict[Oid, Oid] = {}
     for col in columns:
@@ -793,11 +848,13 @@ async def walk(
                 probe_single = False
                 if used < ask:  # a retry after a timeout worked with fewer
                     reps = res.max_repetitions = used
+                    res.shrunk = True
             else:
                 vbs, _ = await session.request(PduType.GET_NEXT, request)
         except ErrorStatus as exc:
             if use_bulk and exc.status == TOO_BIG and reps > 1:
                 reps = res.max_repetitions = max(1, reps // 2)
+                res.too_big = res.shrunk = True
                 continue
             if use_bulk:
                 log.debug("getbulk failed (error-status %d), falling back to getnext", exc.status)
@@ -813,8 +870,9 @@ async def walk(
         except RequestTimeout:
             if use_bulk and reps > 1:  # one last try with the smallest response
                 reps = res.max_repetitions = 1
-                probe_single = True
+                res.shrunk = probe_single = True
                 continue
+            res.stalled_at = tuple(request)
             raise
         res.requests += 1
         if not vbs:
@@ -828,11 +886,17 @@ async def walk(
                 tag in (Tag.END_OF_MIB_VIEW, Tag.NO_SUCH_OBJECT, Tag.NO_SUCH_INSTANCE)
                 or name[: len(col)] != col
             ):
+                if not name:  # a name no SNMP OID can be: the column cannot go on
+                    _count_malformed(session.stats, col)
                 done.add(col)
                 continue
             if name <= cursors[col]:
                 res.non_increasing.append(col)
                 done.add(col)
+                continue
+            if tag < 0:  # Tag.MALFORMED: drop the value, keep walking past its (valid) name
+                _count_malformed(session.stats, name)
+                cursors[col] = name
                 continue
             rows = into[col]
             rows[name[len(col) :]] = (tag, raw)
@@ -844,4 +908,6 @@ async def walk(
             raise BadResponse("short response to a getnext request")
         for col in done:
             cursors.pop(col, None)
+        if max_varbinds and cursors and session.stats.varbinds >= max_varbinds:
+            raise LimitExceeded("max_varbinds", max_varbinds)
     return res

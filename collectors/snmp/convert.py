@@ -12,6 +12,9 @@ Rendering rules for strings (documented, and what the tests check against):
   and newline are dropped. Label values are capped at `MAX_LABEL_LENGTH` characters.
 - `auto` (no MIB at hand): text when the bytes are printable text, otherwise
   colon-separated lower-case hex (`00:1b:54:aa:01:02` for a MAC address).
+- LLDP chassis and port IDs (`render_lldp_id`) by their subtype: a MAC address as
+  `aa:bb:cc:dd:ee:ff` whether the agent sends 6 octets or the MAC as text (RouterOS
+  sends `E8:28:C1:3C:1C:D8`), a network address as an IP address, the rest as `auto`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ __all__ = [
     "COUNTER_TAGS",
     "EXCEPTION_TAGS",
     "INTEGER_TAGS",
+    "LLDP_ID_FORMATS",
     "MAX_LABEL_LENGTH",
     "as_int",
     "as_number",
@@ -37,6 +41,7 @@ __all__ = [
     "is_printable",
     "oid_text",
     "render",
+    "render_lldp_id",
     "speed_bytes",
     "text",
     "utilization_ratio",
@@ -55,6 +60,16 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _NUMBER = re.compile(rb"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
 # ifSpeed saturates at 2^32-1 bit/s; ifHighSpeed (Mb/s) then carries the real speed.
 _IF_SPEED_SATURATED: Final = 4_294_967_295
+# Label formats of LLDP IDs, decoded by the subtype column (LLDP-MIB LldpChassisIdSubtype,
+# LldpPortIdSubtype): which subtype value is a MAC address and which a network address.
+LLDP_ID_FORMATS: Final = ("lldp_chassis_id", "lldp_port_id")
+_LLDP_MAC_SUBTYPE: Final = {"lldp_chassis_id": 4, "lldp_port_id": 3}
+_LLDP_ADDR_SUBTYPE: Final = {"lldp_chassis_id": 5, "lldp_port_id": 4}
+_MAC_TEXT = re.compile(
+    rb"^\s*([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]"
+    rb"([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})[:-]([0-9a-fA-F]{1,2})\s*$"
+)
+_MAC_DOTTED = re.compile(rb"^\s*([0-9a-fA-F]{4})\.([0-9a-fA-F]{4})\.([0-9a-fA-F]{4})\s*$")
 
 
 class _Tag(Protocol):
@@ -158,17 +173,45 @@ def render(tag: int, raw: object, fmt: str = "auto") -> str:
     return ""
 
 
+def render_lldp_id(fmt: str, subtype: int | None, tag: int, raw: object) -> str:
+    """An LLDP chassis ID (`fmt="lldp_chassis_id"`) or port ID (`"lldp_port_id"`) as text.
+
+    MAC-address subtype: `aa:bb:cc:dd:ee:ff` from 6 octets or from the MAC written as
+    text (`E8:28:C1:3C:1C:D8`, `e828.c13c.1cd8`); network-address subtype: the IANA
+    address family octet then the address, as an IP address; anything else (names,
+    aliases, locally assigned IDs) as `auto`: text when printable, hex otherwise.
+    """
+    if not isinstance(raw, bytes):
+        return render(tag, raw)
+    if subtype == _LLDP_MAC_SUBTYPE.get(fmt):
+        if len(raw) == 6:
+            return format_hex(raw)
+        m = _MAC_TEXT.match(raw) or _MAC_DOTTED.match(raw)
+        if m is not None:
+            digits = b"".join(g.rjust(2, b"0") for g in m.groups()).decode().lower()
+            return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    elif subtype == _LLDP_ADDR_SUBTYPE.get(fmt) and len(raw) in (5, 17) and raw[0] in (1, 2):
+        if raw[0] == 1 and len(raw) == 5:
+            return str(ipaddress.IPv4Address(raw[1:]))
+        if raw[0] == 2 and len(raw) == 17:
+            return str(ipaddress.IPv6Address(raw[1:]))
+    return render(tag, raw, "auto")
+
+
 def speed_bytes(if_speed: int | None, if_high_speed: int | None) -> int | None:
     """Interface speed in bytes/s from ifSpeed (bit/s) and ifHighSpeed (Mb/s).
 
     ifHighSpeed wins when it is non-zero and ifSpeed is absent, saturated (2^32-1) or
-    disagrees by more than rounding; ifSpeed is exact below 4.29 Gb/s. None when the
-    device gives neither, 0 when it says 0.
+    disagrees by more than rounding; ifSpeed is exact below 4.29 Gb/s. A saturated
+    ifSpeed without a non-zero ifHighSpeed says only "4.29 Gb/s or more": unknown
+    (None), never 4.29 Gb/s. None when the device gives neither, 0 when it says 0.
     """
     if if_high_speed:
         high = if_high_speed * 1_000_000
         if if_speed is None or if_speed >= _IF_SPEED_SATURATED or abs(if_speed - high) >= 1_000_000:
             return high // 8
+    if if_speed is not None and if_speed >= _IF_SPEED_SATURATED:
+        return None
     if if_speed is not None:
         return if_speed // 8
     if if_high_speed is not None:

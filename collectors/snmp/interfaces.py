@@ -4,9 +4,13 @@ Per poll it walks only statuses and counters; names, aliases, types and speeds c
 from the device's label cache (re-walked on label refresh). Octet and unicast-packet
 counters are the 64-bit HC ones (ifXTable) where a row has them and the 32-bit ifTable
 ones otherwise; the 32-bit columns are skipped on ordinary polls when the last refresh
-found HC counters on every row that has 32-bit ones. Counters leave as raw ints with
-their width (`bits` from the SNMP type) and `max_rate` from the interface speed, so
-the core state can tell wraps from resets and refuse impossible rates.
+found HC counters on every row that has 32-bit ones. The choice is per interface and
+sticky (`IfLabels.hc`): a poll that lacks the HC value of a row that has one gives
+no counter sample for it (a gap), never the 32-bit value, and an ifIndex the label
+cache does not know yet gives no samples until its labels are walked. Counters leave
+as raw ints with their width (`bits` from the SNMP type) and `max_rate` from the
+interface speed, so the core state can tell wraps from resets and refuse impossible
+rates.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from typing import Final
 from collectors.snmp.ber import Oid, Tag
 from collectors.snmp.cache import DeviceCache, IfLabels
 from collectors.snmp.convert import as_int, counter_bits, render, speed_bytes
+from collectors.snmp.iftypes import IF_TYPES, iftype_name
 from monitord.types import MetricSpec, Role, Sample, SampleKind, role, with_roles
 
 __all__ = [
     "IF_NUMBER",
     "IF_TABLE",
+    "IF_TABLE_LAST_CHANGE",
+    "IF_TYPES",
     "IF_X_TABLE",
     "METRICS",
     "build_labels",
@@ -30,6 +37,7 @@ __all__ = [
 ]
 
 IF_NUMBER: Final[Oid] = (1, 3, 6, 1, 2, 1, 2, 1, 0)
+IF_TABLE_LAST_CHANGE: Final[Oid] = (1, 3, 6, 1, 2, 1, 31, 1, 5, 0)
 IF_TABLE: Final[Oid] = (1, 3, 6, 1, 2, 1, 2, 2, 1)
 IF_X_TABLE: Final[Oid] = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1)
 
@@ -56,30 +64,6 @@ _LABEL_COLUMNS_X: Final = (NAME, HIGH_SPEED, ALIAS)
 
 # Interfaces whose ifSpeed says nothing about the traffic they can carry: no max_rate.
 _VIRTUAL_TYPES: Final = frozenset({1, 24, 53, 131, 135, 136, 150, 166, 209})
-# IANAifType names for the common types; others are rendered as their number.
-IF_TYPES: Final[Mapping[int, str]] = {
-    1: "other",
-    6: "ethernetCsmacd",
-    22: "propPointToPointSerial",
-    23: "ppp",
-    24: "softwareLoopback",
-    32: "frameRelay",
-    37: "atm",
-    53: "propVirtual",
-    62: "fastEther",
-    71: "ieee80211",
-    94: "adsl",
-    117: "gigabitEthernet",
-    131: "tunnel",
-    135: "l2vlan",
-    136: "l3ipvlan",
-    150: "mplsTunnel",
-    161: "ieee8023adLag",
-    166: "mpls",
-    209: "bridge",
-    244: "wwanPP2",
-    249: "aluELP",
-}
 
 _IF_LABELS = ("target", "ifindex", "ifname")
 _PLAIN: Final[tuple[MetricSpec, ...]] = (
@@ -207,8 +191,14 @@ def columns_for_poll(
 Rows = Mapping[Oid, Mapping[Oid, tuple[int, object]]]
 
 
-def build_labels(rows: Rows) -> tuple[dict[int, IfLabels], bool]:
-    """Interface labels from a refresh walk, and whether HC counters cover every row."""
+def build_labels(
+    rows: Rows, previous: Mapping[int, IfLabels] | None = None, *, rename: bool = True
+) -> tuple[dict[int, IfLabels], bool]:
+    """Interface labels from a refresh walk, and whether HC counters cover every row.
+
+    With `previous` and `rename=False` (a periodic refresh, no change announced by the
+    device), an interface already known keeps its name, and its HC flag once set.
+    """
     indexes: set[int] = set()
     for col in (
         DESCR,
@@ -229,9 +219,12 @@ def build_labels(rows: Rows) -> tuple[dict[int, IfLabels], bool]:
         name = _text(rows, NAME, key) or _text(rows, DESCR, key) or str(idx)
         alias = _text(rows, ALIAS, key)
         code = _int(rows, TYPE, key)
-        iftype = IF_TYPES.get(code, str(code)) if code is not None else ""
         speed = speed_bytes(_int(rows, SPEED, key), _int(rows, HIGH_SPEED, key))
-        out[idx] = IfLabels(name, alias, iftype, code, speed)
+        hc = key in rows.get(HC_IN_OCTETS, {}) or key in rows.get(HC_OUT_OCTETS, {})
+        old = previous.get(idx) if previous is not None and not rename else None
+        if old is not None:
+            name, hc = old.ifname, hc or old.hc
+        out[idx] = IfLabels(name, alias, iftype_name(code), code, speed, hc)
     hc_complete = all(
         key in rows.get(hc, {})
         for c32, hc in zip(_COUNTER32_COLUMNS, _HC_COLUMNS, strict=True)
@@ -280,15 +273,16 @@ def samples(target: str, rows: Rows, cache: DeviceCache) -> tuple[list[Sample], 
             continue
         idx = key[0]
         lab = cache.interfaces.get(idx)
-        if lab is None:
+        if lab is None:  # no name yet: a gap, not a series under a stand-in name
             unknown = True
-            lab = IfLabels(str(idx), "", "", None, None)
+            continue
         labels = {"target": target, "ifindex": str(idx), "ifname": lab.ifname}
         speed = lab.speed_bytes or 0
         max_bytes = float(speed) if speed > 0 and lab.iftype_code not in _VIRTUAL_TYPES else 0.0
         max_pkts = max_bytes / 40.0
+        width = hc if lab.hc else c32
         for i, name in enumerate(names_c):
-            vb = hc[i].get(key) or c32[i].get(key)
+            vb = width[i].get(key)
             if (
                 vb is not None
                 and vb[0] in (Tag.COUNTER32, Tag.COUNTER64)

@@ -1,8 +1,9 @@
-"""The SNMP collector's inventory: sysName/sysDescr and the ENTITY-MIB chassis of a poll.
+"""The SNMP collector's inventory: sysName/sysDescr, identity and the ENTITY-MIB chassis.
 
 `inventory_from` reads the series of role INVENTORY (`monitord_snmp_info`,
-`monitord_inventory_info`) and gives the document the history keeps per target
-(`monitord.history.db.add_inventory`); the daemon calls it after each good poll
+`monitord_device_info`, `monitord_inventory_info`) and gives the document the history
+keeps per target (`monitord.history.db.add_inventory`); the daemon calls it after each
+good poll
 through the `InventoryFromPoll` capability.
 """
 
@@ -29,16 +30,28 @@ _CHASSIS = (
     ("firmware", "firmware"),
     ("hardware", "hardware"),
 )
+# monitord_device_info (identify.py) wins over the chassis row; a change of os_version
+# between snapshots is a firmware change in the reports' change tables
+_DEVICE = (
+    ("vendor", "manufacturer"),
+    ("os", "os"),
+    ("version", "os_version"),
+    ("model", "model"),
+    ("serial", "serial"),
+)
 
 
 def inventory_from(
     target: Target, series: Sequence[tuple[str, Mapping[str, str], float]]
 ) -> dict[str, Any]:
-    """An inventory snapshot from an SNMP poll: system group and ENTITY-MIB chassis."""
+    """An inventory snapshot from an SNMP poll: system group, identity, ENTITY-MIB chassis."""
     out: dict[str, Any] = {}
     parts: list[dict[str, str]] = []
+    device: Mapping[str, str] = {}
     for name, labels, _ in series:
-        if name == "monitord_snmp_info":
+        if name == "monitord_device_info":
+            device = labels
+        elif name == "monitord_snmp_info":
             for src, dst in _SYSTEM:
                 if labels.get(src):
                     out[dst] = labels[src]
@@ -51,6 +64,9 @@ def inventory_from(
             if chassis.get(src):
                 out[dst] = chassis[src]
         out["components"] = parts
+    for src, dst in _DEVICE:
+        if device.get(src):
+            out[dst] = device[src]
     if out:
         out["address"] = target.address
     return out

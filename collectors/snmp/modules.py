@@ -45,13 +45,15 @@ marks restarts. A metric that reuses a built-in name inherits its roles.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from importlib import resources
 from typing import Final
 
 from collectors.snmp.ber import Oid, parse_oid
+from collectors.snmp.convert import LLDP_ID_FORMATS
+from collectors.snmp.health import HEALTH_METRICS
 from monitord.errors import ConfigError, ConfigIssue
 from monitord.types import MetricSpec, Role, Roles, SampleKind, role, with_roles
 from monitord.yamlfile import parse_yaml
@@ -71,6 +73,8 @@ __all__ = [
     "parse_profiles",
 ]
 
+# The data profiles shipped with monitord (general MIBs, then the health ones).
+_BUILTIN_FILES: Final = ("profiles.yaml", "health.yaml")
 # Profiles implemented in code, not data.
 BUILTIN_CODE_PROFILES: Final = ("system", "interfaces")
 # Chosen for every device when `profiles` is omitted (they cost one request when absent).
@@ -129,22 +133,22 @@ _PLAIN: Final[tuple[MetricSpec, ...]] = (
     MetricSpec(
         "monitord_device_load1",
         SampleKind.GAUGE,
-        "1-minute load average (UCD-SNMP-MIB laLoad.1 1.3.6.1.4.1.2021.10.1.3.1); value from the "
-        "last poll.",
+        "1-minute load average (UCD-SNMP-MIB laLoad.1 1.3.6.1.4.1.2021.10.1.3.1, or laLoadInt.1 "
+        "1.3.6.1.4.1.2021.10.1.5.1 / 100 when the agent has no laLoad); value from the last poll.",
         ("target",),
     ),
     MetricSpec(
         "monitord_device_load5",
         SampleKind.GAUGE,
-        "5-minute load average (UCD-SNMP-MIB laLoad.2 1.3.6.1.4.1.2021.10.1.3.2); value from the "
-        "last poll.",
+        "5-minute load average (UCD-SNMP-MIB laLoad.2 1.3.6.1.4.1.2021.10.1.3.2, or laLoadInt.2 "
+        "1.3.6.1.4.1.2021.10.1.5.2 / 100 when the agent has no laLoad); value from the last poll.",
         ("target",),
     ),
     MetricSpec(
         "monitord_device_load15",
         SampleKind.GAUGE,
-        "15-minute load average (UCD-SNMP-MIB laLoad.3 1.3.6.1.4.1.2021.10.1.3.3); value from the "
-        "last poll.",
+        "15-minute load average (UCD-SNMP-MIB laLoad.3 1.3.6.1.4.1.2021.10.1.3.3, or laLoadInt.3 "
+        "1.3.6.1.4.1.2021.10.1.5.3 / 100 when the agent has no laLoad); value from the last poll.",
         ("target",),
     ),
     MetricSpec(
@@ -316,6 +320,7 @@ _PLAIN: Final[tuple[MetricSpec, ...]] = (
         "upsOutputPercentLoad; PowerNet upsHighPrecOutputLoad); value from the last poll.",
         ("target", "line"),
     ),
+    *HEALTH_METRICS,
 )
 PROFILE_METRICS: Final[tuple[MetricSpec, ...]] = with_roles(
     _PLAIN, {"monitord_inventory_info": role(Role.INVENTORY)}
@@ -325,7 +330,7 @@ _METRIC_NAME = re.compile(r"^monitord_[a-z][a-z0-9_]*$")
 _ROLLUP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _LABEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _PROFILE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
-_INDEX_PART = re.compile(r"^index\[(\d+)\]$")
+_INDEX_PART = re.compile(r"^index\[(-?\d+)\]$")
 _RESERVED_LABELS: Final = frozenset({"target", "job", "instance", "le", "quantile"})
 
 
@@ -345,6 +350,8 @@ class Column:
     fmt: str = "auto"  # auto | text | hex
     enum: Mapping[str, str] = field(default_factory=dict)
     hex_if: tuple[str, frozenset[str]] | None = None  # (other column, values) → render as hex
+    extract: re.Pattern[str] | None = None  # a number inside a string: group 1
+    subtype: str | None = None  # the column whose value is this one's LLDP ID subtype
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +380,12 @@ class MetricDef:
     multiply: str | None = None
     mapping: Mapping[int, float] | None = None
     default: float | None = None
+    when: Mapping[str, frozenset[str]] = field(default_factory=dict)  # per-metric row filter
+    pow10: tuple[tuple[str, int, int], ...] = ()  # x 10^(sum(factor x column + offset))
+    divide: str | None = None  # by another column (a level over its maximum)
+    minimum: float | None = None  # raw values below are "no value" (e.g. -2 unknown)
+    add: str | None = None  # + another column (used + free = size)
+    subtract: str | None = None  # - another column (total - free = used)
     roles: Roles = _NO_ROLES
 
     def spec(self) -> MetricSpec:
@@ -419,14 +432,40 @@ class Profile:
     descr: re.Pattern[str] | None = None
     groups: tuple[Group, ...] = ()
     code: bool = False
+    probes: tuple[Oid, ...] = ()  # chosen when the device answers under one of these
 
-    def matches(self, sys_object_id: Oid | None, sys_descr: str) -> bool:
-        """True when a device with this sysObjectID/sysDescr should get this profile."""
-        if self.name in AUTO_ALWAYS:
-            return True
+    def _criteria(self, sys_object_id: Oid | None, sys_descr: str) -> bool:
         if sys_object_id is not None and any(sys_object_id[: len(p)] == p for p in self.object_ids):
             return True
         return bool(self.descr is not None and sys_descr and self.descr.search(sys_descr))
+
+    def to_probe(self, sys_object_id: Oid | None, sys_descr: str) -> bool:
+        """True when this profile's probe OIDs should be asked of such a device.
+
+        With `probe`, sysObjectID/sysDescr criteria only narrow who is asked (a vendor MIB
+        is not probed on other vendors' devices); without criteria everyone is asked.
+        """
+        if not self.probes:
+            return False
+        return not (self.object_ids or self.descr) or self._criteria(sys_object_id, sys_descr)
+
+    def matches(
+        self, sys_object_id: Oid | None, sys_descr: str, answered: Set[Oid] | None = None
+    ) -> bool:
+        """True when a device with this sysObjectID/sysDescr should get this profile.
+
+        `answered`: the probe OIDs the device answered (None: not probed, so no
+        profile with `probe` is chosen).
+        """
+        if self.name in AUTO_ALWAYS:
+            return True
+        if self.probes:
+            if answered is None:
+                return False
+            return self.to_probe(sys_object_id, sys_descr) and any(
+                p in answered for p in self.probes
+            )
+        return self._criteria(sys_object_id, sys_descr)
 
     def specs(self) -> list[MetricSpec]:
         """Every metric this profile's groups may emit."""
@@ -443,9 +482,21 @@ class ProfileSet:
         """Known profile names, sorted."""
         return sorted(self.profiles)
 
-    def auto(self, sys_object_id: Oid | None, sys_descr: str) -> tuple[str, ...]:
-        """The profiles chosen for a device when the config names none."""
-        return tuple(n for n, p in self.profiles.items() if p.matches(sys_object_id, sys_descr))
+    def auto(
+        self, sys_object_id: Oid | None, sys_descr: str, answered: Set[Oid] | None = None
+    ) -> tuple[str, ...]:
+        """The profiles chosen for a device when the config names none (see `matches`)."""
+        return tuple(
+            n for n, p in self.profiles.items() if p.matches(sys_object_id, sys_descr, answered)
+        )
+
+    def probe_oids(self, sys_object_id: Oid | None, sys_descr: str) -> list[Oid]:
+        """The OIDs to GETNEXT at a label refresh to choose the probed profiles."""
+        out: dict[Oid, None] = {}
+        for p in self.profiles.values():
+            if p.to_probe(sys_object_id, sys_descr):
+                out.update(dict.fromkeys(p.probes))
+        return list(out)
 
     def specs(self) -> list[MetricSpec]:
         """Every metric the data profiles may emit (first definition of a name wins)."""
@@ -458,9 +509,12 @@ class ProfileSet:
 
 def load_builtin_profiles() -> dict[str, Profile]:
     """The built-in data profiles from `profiles.yaml` (plus the code profiles' stubs)."""
-    text = resources.files("collectors.snmp").joinpath("profiles.yaml").read_text(encoding="utf-8")
-    data = parse_yaml(text, "collectors/snmp/profiles.yaml").data
-    profiles = parse_profiles(data, where="profiles.yaml", reserved=PROFILE_METRICS)
+    here = resources.files("collectors.snmp")
+    profiles: dict[str, Profile] = {}
+    for fname in _BUILTIN_FILES:
+        text = here.joinpath(fname).read_text(encoding="utf-8")
+        data = parse_yaml(text, f"collectors/snmp/{fname}").data
+        profiles.update(parse_profiles(data, where=fname, reserved=PROFILE_METRICS))
     declared = {s.name for s in PROFILE_METRICS}
     used = {m.name for p in profiles.values() for g in p.groups for m in g.metrics}
     if used - declared:
@@ -535,9 +589,13 @@ def _profile(name: str, body: object, loc: str, taken: dict[str, MetricSpec]) ->
         raise _Invalid(loc, f"invalid or reserved profile name {name!r}")
     m = _mapping(body, loc, ("description", "match", "scalars", "tables"))
     object_ids: list[Oid] = []
+    probes: list[Oid] = []
     descr: re.Pattern[str] | None = None
     if "match" in m:
-        match = _mapping(m["match"], f"{loc}.match", ("sys_object_id", "sys_descr"))
+        match = _mapping(m["match"], f"{loc}.match", ("sys_object_id", "sys_descr", "probe"))
+        raw_probes = match.get("probe", [])
+        for i, text in enumerate(raw_probes if isinstance(raw_probes, list) else [raw_probes]):
+            probes.append(_oid(text, f"{loc}.match.probe[{i}]"))
         ids = match.get("sys_object_id", [])
         if not isinstance(ids, list):
             ids = [ids]
@@ -579,6 +637,7 @@ def _profile(name: str, body: object, loc: str, taken: dict[str, MetricSpec]) ->
         object_ids=tuple(object_ids),
         descr=descr,
         groups=tuple(groups),
+        probes=tuple(probes),
     )
 
 
@@ -602,6 +661,13 @@ def _group(
     for c in columns:
         if c.hex_if is not None and c.hex_if[0] not in names:
             raise _Invalid(f"{loc}.columns.{c.name}.hex_if", f"unknown column {c.hex_if[0]!r}")
+        if c.subtype is not None and c.subtype not in names:
+            raise _Invalid(f"{loc}.columns.{c.name}.subtype", f"unknown column {c.subtype!r}")
+        if (c.subtype is None) != (c.fmt not in LLDP_ID_FORMATS):
+            raise _Invalid(
+                f"{loc}.columns.{c.name}.subtype",
+                "format lldp_chassis_id / lldp_port_id and subtype go together",
+            )
     try:
         refresh = Refresh(_str(m.get("refresh", "poll"), f"{loc}.refresh"))
     except ValueError:
@@ -626,10 +692,10 @@ def _column(name: str, spec: object, loc: str) -> Column:
         raise _Invalid(loc, "column names are lower-case letters, digits and _")
     if not isinstance(spec, Mapping):
         return Column(name, _oid(spec, loc))
-    m = _mapping(spec, loc, ("oid", "format", "enum", "hex_if"))
+    m = _mapping(spec, loc, ("oid", "format", "enum", "hex_if", "regex", "subtype"))
     fmt = _str(m.get("format", "auto"), f"{loc}.format")
-    if fmt not in ("auto", "text", "hex"):
-        raise _Invalid(f"{loc}.format", "expected auto, text or hex")
+    if fmt not in ("auto", "text", "hex", *LLDP_ID_FORMATS):
+        raise _Invalid(f"{loc}.format", "expected auto, text, hex, lldp_chassis_id or lldp_port_id")
     enum: dict[str, str] = {}
     if "enum" in m:
         em = m["enum"]
@@ -642,7 +708,14 @@ def _column(name: str, spec: object, loc: str) -> Column:
         vals = hm.get("in", [])
         vals = vals if isinstance(vals, list) else [vals]
         hex_if = (_str(hm.get("column"), f"{loc}.hex_if.column"), frozenset(str(v) for v in vals))
-    return Column(name, _oid(m.get("oid"), f"{loc}.oid"), fmt, enum, hex_if)
+    extract = None
+    if "regex" in m:
+        try:
+            extract = re.compile(_str(m["regex"], f"{loc}.regex"))
+        except re.error as exc:
+            raise _Invalid(f"{loc}.regex", f"invalid regular expression: {exc}") from None
+    subtype = _str(m["subtype"], f"{loc}.subtype") if "subtype" in m else None
+    return Column(name, _oid(m.get("oid"), f"{loc}.oid"), fmt, enum, hex_if, extract, subtype)
 
 
 def _metric(
@@ -661,6 +734,12 @@ def _metric(
             "multiply",
             "map",
             "default",
+            "when",
+            "pow10",
+            "divide",
+            "min",
+            "add",
+            "subtract",
             "roles",
             "rollup",
             "object",
@@ -697,7 +776,7 @@ def _metric(
     if multiply is not None and str(multiply) not in columns:
         raise _Invalid(f"{loc}.multiply", "expected one of the group's columns")
     mapping: dict[int, float] | None = None
-    if "map" in m:
+    if m.get("map") is not None:
         mm = m["map"]
         if not isinstance(mm, Mapping):
             raise _Invalid(f"{loc}.map", "expected a mapping of integer value → number")
@@ -711,6 +790,33 @@ def _metric(
     except (TypeError, ValueError):
         raise _Invalid(f"{loc}.scale", "expected a number") from None
     help_text = m.get("help")
+    when: dict[str, frozenset[str]] = {}
+    if "when" in m:
+        for cname, values in _mapping(m["when"], f"{loc}.when", tuple(columns)).items():
+            vals = values if isinstance(values, list) else [values]
+            when[str(cname)] = frozenset(_str(v, f"{loc}.when.{cname}") for v in vals)
+    pow10: list[tuple[str, int, int]] = []
+    raw_pow10 = m.get("pow10") or []
+    if not isinstance(raw_pow10, list):
+        raise _Invalid(f"{loc}.pow10", "expected a list of {column, factor, offset}")
+    for i, term in enumerate(raw_pow10):
+        tm = _mapping(term, f"{loc}.pow10[{i}]", ("column", "factor", "offset"))
+        if str(tm.get("column")) not in columns:
+            raise _Invalid(f"{loc}.pow10[{i}].column", "expected one of the group's columns")
+        try:
+            pow10.append((str(tm["column"]), int(tm.get("factor", 1)), int(tm.get("offset", 0))))  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            raise _Invalid(f"{loc}.pow10[{i}]", "factor and offset are integers") from None
+    arith: dict[str, str | None] = {}
+    for key in ("divide", "add", "subtract"):
+        other = m.get(key)
+        if other is not None and str(other) not in columns:
+            raise _Invalid(f"{loc}.{key}", "expected one of the group's columns")
+        arith[key] = None if other is None else str(other)
+    try:
+        minimum = None if m.get("min") is None else float(m.get("min"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise _Invalid(f"{loc}.min", "expected a number") from None
     roles = _roles(m, loc, [lbl.name for lbl in labels])
     metric = MetricDef(
         name,
@@ -722,6 +828,12 @@ def _metric(
         None if multiply is None else str(multiply),
         mapping,
         default,
+        when,
+        tuple(pow10),
+        arith["divide"],
+        minimum,
+        arith["add"],
+        arith["subtract"],
         roles,
     )
     spec = metric.spec()

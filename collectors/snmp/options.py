@@ -89,6 +89,12 @@ class Options:
       `timeout` less a margin (10 %, at least 0.5 s), so it always ends before the
       runner cancels the poll; outside the daemon (probe), 4 s.
     - `label_refresh`: polls between re-walks of names/aliases/speeds and inventory.
+    - `max_series`: series one poll of the device may return (its own self-metrics
+      aside); `max_varbinds`: varbinds one poll may walk. Past either, the rest is
+      dropped, the poll says `monitord_snmp_poll_partial` 1 and counts
+      `monitord_snmp_limit_exceeded_total{limit}`: an agent that returns endless OIDs
+      costs a bounded share of the daemon. The defaults fit a 500-port switch (about
+      6,000 series; 9,000 varbinds on a label refresh) three times over.
     - `client`: `native` (own v1/v2c codec) or `pysnmp` (pysnmp's engine); v3 always
       uses pysnmp.
     """
@@ -110,6 +116,8 @@ class Options:
     request_timeout: Duration = 1.0
     walk_budget: Duration | None = None
     label_refresh: int = 10
+    max_series: int = 20_000
+    max_varbinds: int = 50_000
     client: str = "native"
 
 
@@ -135,6 +143,10 @@ def validate_numbers(opts: Options) -> list[ConfigIssue]:
         )
     if not 1 <= opts.label_refresh <= 10_000:
         bad("label_refresh", "must be between 1 and 10000 polls")
+    if not 10 <= opts.max_series <= 1_000_000:
+        bad("max_series", "must be between 10 and 1000000")
+    if not 100 <= opts.max_varbinds <= 10_000_000:
+        bad("max_varbinds", "must be between 100 and 10000000")
     if opts.client not in ("native", "pysnmp"):
         bad("client", "expected native or pysnmp")
     if opts.profiles is not None and opts.modules is not None:

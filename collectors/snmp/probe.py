@@ -28,6 +28,8 @@ from collectors.snmp.ber import Oid
 from collectors.snmp.client import ClientError, EnginePool, RequestLimiter, get, open_session
 from collectors.snmp.collector import SYS_DESCR, SYS_NAME, SYS_OBJECT_ID
 from collectors.snmp.convert import oid_text, render
+from collectors.snmp.health import probe as health_probe
+from collectors.snmp.identify import Identity, load_vendors
 from collectors.snmp.modules import ProfileSet, load_builtin_profiles
 from collectors.snmp.options import CREDENTIAL_FIELDS, Options, resolve_credentials
 from monitord.config import parse_options
@@ -126,6 +128,10 @@ async def discover(
     limiter = RequestLimiter(concurrency)
     engines = EnginePool()
     found: dict[str, dict[Oid, tuple[int, object]]] = {}
+    scalars: dict[str, dict[Oid, str]] = {}
+    answered: dict[str, set[Oid]] = {}
+    profiles = ProfileSet(load_builtin_profiles())
+    vendors = load_vendors()
 
     async def ask(host: str) -> None:
         try:
@@ -139,7 +145,16 @@ async def discover(
                 engines=engines,
             )
             try:
-                found[host] = await get(session, [SYS_OBJECT_ID, SYS_NAME, SYS_DESCR, SYS_SERVICES])
+                got = await get(session, [SYS_OBJECT_ID, SYS_NAME, SYS_DESCR, SYS_SERVICES])
+                found[host] = got
+                sys_oid, descr = _system(got)
+                oids = vendors.scalar_oids(sys_oid)
+                scalars[host] = {
+                    o: render(*vb, "text") for o, vb in (await get(session, oids)).items()
+                }
+                answered[host] = await health_probe(
+                    session, profiles.probe_oids(sys_oid, descr), set()
+                )
             finally:
                 await session.aclose()
         except ClientError:
@@ -151,7 +166,6 @@ async def discover(
                 tg.create_task(ask(host))
     finally:
         await engines.aclose()
-    profiles = ProfileSet(load_builtin_profiles())
     snmp_block = _snippet_options(raw, opts)
     targets: list[dict[str, object]] = []
     used: set[str] = set()
@@ -167,13 +181,12 @@ async def discover(
                 }
             )
             continue
-        oid_vb = got.get(SYS_OBJECT_ID)
-        sys_oid = oid_vb[1] if oid_vb is not None and isinstance(oid_vb[1], tuple) else None
-        descr = render(*got[SYS_DESCR], "text") if SYS_DESCR in got else ""
+        sys_oid, descr = _system(got)
         sysname = render(*got[SYS_NAME], "text") if SYS_NAME in got else ""
         services = got.get(SYS_SERVICES)
-        chosen = list(profiles.auto(sys_oid, descr))
-        kind = _guess_kind(
+        chosen = list(profiles.auto(sys_oid, descr, answered.get(host, set())))
+        ident = vendors.identify(sys_oid, descr, scalars.get(host, {}))
+        kind = ident.kind or _guess_kind(
             chosen, services[1] if services and isinstance(services[1], int) else 0, descr
         )
         one_line = " ".join(descr.split())
@@ -181,7 +194,7 @@ async def discover(
             "name": _unique(_NAME_OK.sub("-", sysname).strip("-.") or f"snmp-{host}", used),
             "address": host,
             "kind": kind,
-            "description": f"{one_line[:80]} (sysObjectID {oid_text(sys_oid) if sys_oid else '?'})",
+            "description": _description(ident, one_line, sys_oid),
             "collectors": {"icmp": {}, "snmp": {**snmp_block, "profiles": chosen}},
         }
         targets.append(entry)
@@ -228,6 +241,18 @@ async def _icmp_sweep(
     except* PermissionDenied as group:
         raise group.exceptions[0] from None
     return alive
+
+
+def _system(got: Mapping[Oid, tuple[int, object]]) -> tuple[Oid | None, str]:
+    oid_vb = got.get(SYS_OBJECT_ID)
+    sys_oid = oid_vb[1] if oid_vb is not None and isinstance(oid_vb[1], tuple) else None
+    return sys_oid, render(*got[SYS_DESCR], "text") if SYS_DESCR in got else ""
+
+
+def _description(ident: Identity, descr: str, sys_oid: Oid | None) -> str:
+    what = " ".join(x for x in (ident.vendor, ident.model, ident.os, ident.version) if x)
+    where = f"sysObjectID {oid_text(sys_oid) if sys_oid else '?'}"
+    return f"{what} ({where})" if what else f"{descr[:80]} ({where})"
 
 
 def _snippet_options(raw: Mapping[str, object], opts: Options) -> dict[str, object]:
@@ -288,6 +313,9 @@ def _describe(samples: Sequence[Sample], lines: list[str]) -> None:
     for s in by_name.pop("monitord_snmp_info", []):
         for k in ("sysname", "sysdescr", "sysobjectid", "syslocation"):
             lines.append(f"  {k:12} {s.labels.get(k, '')!s}".replace("\n", " "))
+    for s in by_name.pop("monitord_device_info", []):
+        for k in ("vendor", "os", "version", "model", "serial"):
+            lines.append(f"  {k:12} {s.labels.get(k, '')!s}")
     for s in by_name.pop("monitord_device_uptime_seconds", []):
         lines.append(f"  {'uptime':12} {s.value:.0f} s")
     info = by_name.pop("monitord_interface_info", [])

@@ -464,12 +464,80 @@ def _self() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     ]
 
 
+def _device() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One SNMP device: identity, health (CPU, memory, sensors, supplies), interfaces."""
+    t = 'target=~"$target"'
+    s = f"{{{t}}}"
+    return [SITE, _target("monitord_device_info")], [
+        _panel(
+            "Identidad / Identity",
+            "table",
+            [(f"monitord_device_info{s}", "")],
+            w=24,
+            h=5,
+            description="Vendor, OS, version, model and serial (monitord_device_info).",
+        ),
+        _panel(
+            "CPU",
+            "timeseries",
+            [(f"monitord_cpu_load_ratio{s}", "{{target}} {{cpu}}")],
+            unit="percentunit",
+        ),
+        _panel(
+            "Memoria usada / Memory used",
+            "timeseries",
+            [
+                (
+                    f"monitord_memory_pool_used_bytes{s} / monitord_memory_pool_size_bytes{s}",
+                    "{{target}} {{pool}}",
+                ),
+                (f"monitord_memory_pool_used_ratio{s}", "{{target}} {{pool}}"),
+            ],
+            unit="percentunit",
+        ),
+        _panel(
+            "Temperaturas / Temperatures",
+            "timeseries",
+            [(f"monitord_temperature_celsius{s}", "{{target}} {{sensor}}")],
+            unit="celsius",
+        ),
+        _panel(
+            "Ventiladores y fuentes / Fans and power supplies (1 ok, 0 failed)",
+            "table",
+            [
+                (f"monitord_fan_ok{s}", ""),
+                (f"monitord_power_supply_ok{s}", ""),
+            ],
+        ),
+        _panel(
+            "Consumibles de impresora / Printer supplies",
+            "bargauge",
+            [(f"monitord_printer_supply_level_ratio{s}", "{{target}} {{supply}}")],
+            unit="percentunit",
+            thresholds=[(None, "red"), (0.1, "orange"), (0.2, "green")],
+        ),
+        _panel(
+            "Tráfico de interfaces / Interface traffic (in)",
+            "timeseries",
+            [
+                (
+                    f"rate(monitord_interface_in_bytes_total{s}[5m]) * 8",
+                    "{{target}} {{ifname}}",
+                )
+            ],
+            unit="bps",
+            w=24,
+        ),
+    ]
+
+
 DASHBOARDS = {
     "monitord-overview": ("monitord — Resumen / Overview", _overview),
     "monitord-network": ("monitord — Red / Network", _network),
     "monitord-servers": ("monitord — Servidores / Servers", _servers),
     "monitord-databases": ("monitord — Bases de datos / Databases", _databases),
     "monitord-self": ("monitord — El propio monitord / monitord itself", _self),
+    "monitord-device": ("monitord — Equipo / Device (SNMP)", _device),
 }
 
 

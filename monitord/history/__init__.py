@@ -22,6 +22,8 @@ collectors declare on their metric specs (`monitord.types.Role`, indexed by
 - per target and day: the distributions of the series of role DISTRIBUTION (ICMP RTT and
   loss, CPU; `per` divides by another series: memory used / total), their max
   (DISTRIBUTION_MAX) and increases per poll (COUNTER_DISTRIBUTION: failed logins);
+  the `partial` distribution (monitord_snmp_poll_partial: one 0/1 value per poll; n =
+  polls, sum = polls that returned partial data) is the report's data completeness;
 - per interface and day (roles INTERFACE_*): bytes in/out as rate x elapsed, peak rates,
   errors and discards, seconds observed and oper-up, oper-status changes, seconds at
   >= 80 % of the interface speed;

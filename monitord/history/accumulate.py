@@ -56,6 +56,9 @@ DIST_KINDS: Final[Mapping[str, HistKind]] = {
     "cpu": HistKind.LINEAR,
     "mem": HistKind.LINEAR,
     "failed_logins": HistKind.LOG,  # increases per poll: the month's total is the sum
+    # 1 per poll that returned partial data, 0 per complete one (monitord_*_poll_partial):
+    # n = polls that said, sum = partial polls; the report's completeness reads it
+    "partial": HistKind.LINEAR,
 }
 # What the recorder keeps follows the roles the collectors declare (monitord.contract);
 # this table is only the Prometheus report source's view of the daily gauges (metric ->

@@ -145,6 +145,7 @@ def test_grafana_provisioning_matches_the_compose_mounts_and_dashboards() -> Non
         "monitord-servers",
         "monitord-databases",
         "monitord-self",
+        "monitord-device",
     }
 
 

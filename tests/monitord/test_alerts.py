@@ -86,6 +86,10 @@ def test_every_builtin_rule_is_valid_and_has_texts_in_both_languages() -> None:
         "backup_stale",
         "tls_cert_expiring",
         "ups_on_battery",
+        "temperature_high",
+        "fan_failed",
+        "power_supply_failed",
+        "printer_supply_low",
     }
     texts = catalog()["rules"]
     for name, rule in rules.items():

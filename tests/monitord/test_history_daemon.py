@@ -188,6 +188,7 @@ def test_daemon_records_findings_and_snmp_inventory(
     inv = rows("SELECT target, data FROM inventory")
     assert [r[0] for r in inv] == ["sw-inv"]
     assert '"sys_name":"sw-inv"' in str(inv[0][1])
+    assert '"manufacturer":"Cisco"' in str(inv[0][1])  # monitord_device_info
     assert "gen" not in str(inv[0][1]).replace("generated", "")  # no community
 
 

@@ -51,6 +51,76 @@ def test_counter_delta_table(
     assert counter_delta(prev, cur, bits, max_delta=max_delta) == expected
 
 
+@pytest.mark.parametrize(
+    ("prev", "cur", "max_delta", "expected"),
+    [
+        (C32 - 1000, 3000, 0.0, None),  # no uptime, no speed: nothing makes a wrap plausible
+        (C32 - 1000, 3000, 125e6 * 60, 4000),  # a wrap that fits speed x interval
+        (3_000_000_000, 1_000_000, 12.5e6 * 60 * 1.1, None),  # 1.3 GB in 60 s at 100 Mb/s
+        (1000, 3000, 0.0, 2000),  # an increase needs no uptime
+    ],
+    ids=["unbounded-reset", "bounded-wrap", "bounded-reset", "increase"],
+)
+def test_counter32_decrease_without_uptime(
+    prev: int, cur: int, max_delta: float, expected: int | None
+) -> None:
+    assert counter_delta(prev, cur, 32, max_delta=max_delta, uptime_known=False) == expected
+
+
+def _bounded(value: int, bits: int, max_rate: float) -> Sample:
+    return Sample(
+        "monitord_interface_in_bytes_total",
+        {"target": "sw-1", "ifname": "ge1"},
+        value,
+        SampleKind.COUNTER,
+        bits=bits,
+        max_rate=max_rate,
+    )
+
+
+def test_counter32_going_back_without_uptime_is_a_reset_not_a_spike(clock) -> None:
+    # A device without sysUpTime restarts its agent: 3 GB -> 1 MB on a 100 Mb/s port.
+    # As a wrap that would be 1.29 GB in 60 s (21 MB/s, past the link); it is a reset.
+    st = State(clock)
+    st.record(T, "snmp", [_bounded(3_000_000_000, 32, 12.5e6)], ok=True)
+    clock.advance(60)
+    st.record(T, "snmp", [_bounded(1_000_000, 32, 12.5e6)], ok=True)
+    snap = st.snapshot()
+    assert snap.value("sw-1", "snmp", "monitord_interface_in_bytes_total", ifname="ge1") == (
+        1_000_000
+    )
+    assert snap.rate("sw-1", "snmp", "monitord_interface_in_bytes_total", ifname="ge1") is None
+    # ... while a real wrap of the same port (60 MB in 60 s) still counts.
+    clock.advance(60)
+    st.record(T, "snmp", [_bounded(C32 - 10_000_000, 32, 12.5e6)], ok=True)
+    clock.advance(60)
+    st.record(T, "snmp", [_bounded(50_000_000, 32, 12.5e6)], ok=True)
+    rate = st.snapshot().rate("sw-1", "snmp", "monitord_interface_in_bytes_total", ifname="ge1")
+    assert rate == pytest.approx(60_000_000 / 60)
+
+
+def test_counter_width_change_is_a_new_baseline(clock) -> None:
+    # The same port read as ifHCInOctets, then ifInOctets, then ifHCInOctets again.
+    hc = 1_006_632_688_123
+    st = State(clock, uptime_names=frozenset({"monitord_device_uptime_seconds"}))
+    rates = []
+    for bits in (64, 32, 64, 64):
+        st.record(
+            T,
+            "snmp",
+            [
+                _uptime(100 + clock.monotonic()),
+                _bounded(hc if bits == 64 else hc % 2**32, bits, 0.0),
+            ],
+            ok=True,
+        )
+        rates.append(
+            st.snapshot().rate("sw-1", "snmp", "monitord_interface_in_bytes_total", ifname="ge1")
+        )
+        clock.advance(60)
+    assert rates == [None, None, None, 0.0]
+
+
 def _counter(value: int, bits: int = 64, **labels: str) -> Sample:
     return Sample(
         "monitord_interface_in_bytes_total",
@@ -66,10 +136,11 @@ def _uptime(seconds: float) -> Sample:
 
 
 def test_counter32_wrap_accumulates_delta(clock) -> None:
-    st = State(clock)
-    st.record(T, "snmp", [_counter(C32 - 1000, bits=32, ifname="ge1")], ok=True)
+    # The device reports an uptime that did not go back: the decrease is a wrap.
+    st = State(clock, uptime_names=frozenset({"monitord_device_uptime_seconds"}))
+    st.record(T, "snmp", [_uptime(100), _counter(C32 - 1000, bits=32, ifname="ge1")], ok=True)
     clock.advance(10)
-    st.record(T, "snmp", [_counter(3000, bits=32, ifname="ge1")], ok=True)
+    st.record(T, "snmp", [_uptime(110), _counter(3000, bits=32, ifname="ge1")], ok=True)
     snap = st.snapshot()
     assert snap.value("sw-1", "snmp", "monitord_interface_in_bytes_total", ifname="ge1") == 3000
     assert snap.rate(

@@ -32,6 +32,7 @@ class Faults:
     drop_all: bool = False  # never answer
     delay: float = 0.0  # seconds before each answer
     max_response_varbinds: int = 0  # truncate GETBULK responses (0: no limit)
+    drop_under: Oid | None = None  # never answer a request that names an OID under this
 
 
 @dataclass
@@ -108,6 +109,9 @@ class ScriptedAgent(asyncio.DatagramProtocol):
             status = 0
             out: list[tuple[Oid, object]] = []
             if f.drop_all:
+                return
+            under = f.drop_under
+            if under is not None and any(o[: len(under)] == under for o in oids):
                 return
             if isinstance(req, v2c.GetBulkRequestPDU):
                 reps = int(v2c.apiBulkPDU.get_max_repetitions(req))

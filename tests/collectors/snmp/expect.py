@@ -3,7 +3,8 @@
 The rules restated here are the documented ones: HC counters where the row has them,
 32-bit otherwise; status 1 → 1 else 0; ifName, else ifDescr, else the ifIndex as the
 name; DisplayString text with trailing NULs and control characters (but tab/newline)
-dropped; speed from ifHighSpeed when ifSpeed is absent, saturated or disagrees.
+dropped; speed from ifHighSpeed when ifSpeed is absent, saturated or disagrees, and
+none when ifSpeed is saturated and ifHighSpeed absent or 0.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def expected_interfaces(
         h = high[1] if high else None
         if h and (s is None or s >= 4_294_967_295 or abs(s - h * 1_000_000) >= 1_000_000):  # type: ignore[operator]
             e["monitord_interface_speed_bytes"] = h * 1_000_000 // 8  # type: ignore[operator]
-        elif s is not None:
+        elif s is not None and s < 4_294_967_295:  # saturated, no ifHighSpeed: unknown
             e["monitord_interface_speed_bytes"] = s // 8  # type: ignore[operator]
         elif h is not None:
             e["monitord_interface_speed_bytes"] = h * 1_000_000 // 8  # type: ignore[operator]

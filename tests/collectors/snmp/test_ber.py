@@ -193,3 +193,74 @@ def test_garbage_never_raises_anything_but_ber_error(data: bytes) -> None:
 def test_any_oid_round_trips(arcs: list[int]) -> None:
     oid = (1, 3, *arcs)
     assert decode_oid(encode_oid(oid)) == oid
+
+
+# --- values no SNMP type allows (issue 14, point 6) ----------------------------------
+
+
+def _message(*vbs: bytes) -> bytes:
+    from tests.collectors.snmp.hostile import response
+
+    return response(1, b"public", 7, list(vbs))
+
+
+@pytest.mark.parametrize(
+    ("tag", "content", "name_arcs"),
+    [
+        (0x02, b"\x01" + b"\x00" * 8, ()),  # INTEGER of 2^64
+        (0x02, (1 << 31).to_bytes(5, "big"), ()),  # INTEGER one past Integer32
+        (0x41, (1 << 32).to_bytes(5, "big"), ()),  # Counter32 of 2^32
+        (0x43, (1 << 40).to_bytes(6, "big"), ()),  # TimeTicks past 32 bits
+        (0x46, b"\x01" + b"\x00" * 8, ()),  # Counter64 of 2^64
+        (0x06, None, ()),  # OID value with an arc of 2^40
+        (0x47, b"\x01\x02", ()),  # a type SNMP does not have
+        (0x42, b"\x05", (1 << 40,)),  # a good value under a name with an arc of 2^40
+    ],
+    ids=[
+        "integer-2^64",
+        "integer-2^31",
+        "counter32-2^32",
+        "timeticks-2^40",
+        "counter64-2^64",
+        "oid-arc-2^40",
+        "unknown-type",
+        "name-arc-2^40",
+    ],
+)
+def test_malformed_varbind_is_marked_and_the_rest_kept(
+    tag: int, content: bytes | None, name_arcs: tuple[int, ...]
+) -> None:
+    from tests.collectors.snmp.hostile import oid_content, tlv, varbind
+
+    good1 = varbind((1, 3, 6, 1, 2, 1, 1, 3, 0), 0x43, b"\x05")
+    good2 = varbind((1, 3, 6, 1, 2, 1, 2, 1, 0), 0x02, b"\x03")
+    if content is None:
+        content = oid_content((1, 3, 6, 1, 4, 1, 1 << 40))
+    bad_name = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7, *name_arcs) if name_arcs else (1, 3, 6, 1, 9)
+    bad = tlv(0x30, tlv(0x06, oid_content(bad_name)) + tlv(tag, content))
+    resp = decode_response(_message(good1, bad, good2))
+    assert resp.varbinds[0] == ((1, 3, 6, 1, 2, 1, 1, 3, 0), Tag.TIMETICKS, 5)
+    assert resp.varbinds[2] == ((1, 3, 6, 1, 2, 1, 2, 1, 0), Tag.INTEGER, 3)
+    name, got_tag, raw = resp.varbinds[1]
+    assert (got_tag, raw) == (Tag.MALFORMED, None)
+    assert name == (() if name_arcs else bad_name)
+
+
+def test_values_at_the_limits_of_their_types_are_kept() -> None:
+    from tests.collectors.snmp.hostile import int_content, oid_content, varbind
+
+    vbs = [
+        varbind((1, 3, 6, 1, 9, 1), 0x02, int_content(-(1 << 31))),
+        varbind((1, 3, 6, 1, 9, 2), 0x02, int_content((1 << 31) - 1)),
+        varbind((1, 3, 6, 1, 9, 3), 0x41, int_content((1 << 32) - 1)),
+        varbind((1, 3, 6, 1, 9, 4), 0x46, int_content((1 << 64) - 1)),
+        varbind((1, 3, 6, 1, 9, 5), 0x06, oid_content((1, 3, 6, 1, 4, 1, (1 << 32) - 1))),
+    ]
+    resp = decode_response(_message(*vbs))
+    assert [(t, v) for _, t, v in resp.varbinds] == [
+        (Tag.INTEGER, -(1 << 31)),
+        (Tag.INTEGER, (1 << 31) - 1),
+        (Tag.COUNTER32, (1 << 32) - 1),
+        (Tag.COUNTER64, (1 << 64) - 1),
+        (Tag.OBJECT_IDENTIFIER, (1, 3, 6, 1, 4, 1, (1 << 32) - 1)),
+    ]

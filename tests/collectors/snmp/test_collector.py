@@ -289,19 +289,22 @@ DEVICE_PARAMS = DEVICES or [
 def test_monitord_devices_values_equal_recording(recordings: Recordings, stem: str) -> None:
     """Every real recording: counters and statuses equal the recorded values exactly.
 
-    An agent that stops answering part-way (the Windows recording) yields a partial
-    poll (TargetTimeout with samples) whose interface values must still be right, and
-    the next poll skips the broken table and succeeds.
+    An agent that stops answering part-way (the Windows recording) yields partial
+    polls (TargetTimeout with samples) whose interface values must still be right: the
+    table is walked again once (a timeout may pass), then skipped, and the third poll
+    succeeds.
     """
     from tests.peers.snmprec_gen import read_snmprec
 
     community = "dev-" + stem
     rec = read_snmprec(recordings.files[community])
     opts = {"community": community, "port": recordings.sim.port, "walk_budget": "10s"}
-    polls = run(poll_many(opts, Target(community, "127.0.0.1"), times=2))
+    polls = run(poll_many(opts, Target(community, "127.0.0.1"), times=3))
     for p in polls:
         assert p.error is None or isinstance(p.error, TargetTimeout), p.error
-        check_interfaces(p.samples, rec, community)
+        named = [s for s in p.samples if s.name == "monitord_interface_info"]
+        if p.error is None or named:  # a cut-short first poll may not have named them yet
+            check_interfaces(p.samples, rec, community)
         check_system(p.samples, rec, community)
     assert polls[-1].error is None, polls[-1].error
 
@@ -323,26 +326,30 @@ def test_agent_that_stops_answering_mid_walk_gives_a_partial_poll(
 
     The auto-chosen entity walk runs past the end of the recording into them: the first
     poll is a TargetTimeout that carries the samples it got (interfaces exact, marked
-    partial, the silent table named); the next poll skips that table and is complete.
+    partial, the silent table named); the next poll walks it again (a timeout may pass)
+    and times out again; the one after skips that table and is complete.
     """
     from tests.peers.snmprec_gen import read_snmprec
 
     community = "dev-" + stem
     rec = read_snmprec(recordings.files[community])
     opts = {"community": community, "port": recordings.sim.port, "request_timeout": "0.5s"}
-    first, second = run(poll_many(opts, Target(community, "127.0.0.1"), times=2))
+    first, again, second = run(poll_many(opts, Target(community, "127.0.0.1"), times=3))
 
-    assert isinstance(first.error, TargetTimeout), first.error
-    assert "tables=entPhysicalTable" in str(first.error)
-    assert "stopped answering during a walk" in str(first.error)
-    s1 = by_series(first.samples)
     t = (("target", community),)
-    assert s1[("monitord_snmp_poll_partial", t)].value == 1
-    assert s1[("monitord_snmp_timeouts_total", t)].value >= 1
     skipped = (("table", "entPhysicalTable"), ("target", community))
-    assert s1[("monitord_snmp_table_skipped", skipped)].value == 1
-    assert check_interfaces(first.samples, rec, community) >= 24 * 10  # 24 interfaces
-    check_system(first.samples, rec, community)
+    # one timeout may pass (a hang): the table is walked again on the next poll; silent on
+    # it twice in a row while the rest answers, it is skipped from then on
+    for p, skipping in ((first, 0), (again, 1)):
+        assert isinstance(p.error, TargetTimeout), p.error
+        assert "tables=entPhysicalTable" in str(p.error)
+        assert "stopped answering during a walk" in str(p.error)
+        s1 = by_series(p.samples)
+        assert s1[("monitord_snmp_poll_partial", t)].value == 1
+        assert s1[("monitord_snmp_timeouts_total", t)].value >= 1
+        assert s1[("monitord_snmp_table_skipped", skipped)].value == skipping
+        assert check_interfaces(p.samples, rec, community) >= 24 * 10  # 24 interfaces
+        check_system(p.samples, rec, community)
 
     assert second.error is None, second.error
     s2 = by_series(second.samples)

@@ -13,6 +13,7 @@ from collectors.snmp.convert import (
     from_pysnmp,
     is_printable,
     render,
+    render_lldp_id,
     speed_bytes,
     text,
     utilization_ratio,
@@ -116,6 +117,8 @@ def test_is_printable(raw: bytes, printable: bool) -> None:
         (None, 0, 0),
         (None, None, None),
         (10_000_000, 1000, 125_000_000),  # disagree by far more than rounding: ifHighSpeed
+        (4_294_967_295, None, None),  # saturated, no ifHighSpeed: unknown, not 4.29 Gb/s
+        (4_294_967_295, 0, None),  # ifHighSpeed 0 says nothing more
     ],
 )
 def test_speed_bytes(if_speed: int | None, if_high_speed: int | None, expected: int | None) -> None:
@@ -185,3 +188,42 @@ def test_utilization_ratio(rate: float | None, speed: float | None, expected: fl
 )
 def test_from_pysnmp_matches_the_native_shape(value: object, expected: tuple[int, object]) -> None:
     assert from_pysnmp(value) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "subtype", "raw", "expected"),
+    [
+        ("lldp_chassis_id", 4, bytes.fromhex("e828c13c1cd8"), "e8:28:c1:3c:1c:d8"),
+        ("lldp_chassis_id", 4, b"E8:28:C1:3C:1C:D8", "e8:28:c1:3c:1c:d8"),  # RouterOS
+        ("lldp_chassis_id", 4, b"e828.c13c.1cd8", "e8:28:c1:3c:1c:d8"),
+        ("lldp_chassis_id", 4, b"0:1b:54:aa:1:2", "00:1b:54:aa:01:02"),
+        ("lldp_chassis_id", 4, b"not a mac", "not a mac"),
+        ("lldp_chassis_id", 5, bytes.fromhex("017f000005"), "127.0.0.5"),
+        ("lldp_chassis_id", 5, bytes.fromhex("02") + bytes(15) + b"\x01", "::1"),
+        ("lldp_chassis_id", 7, b"sw-core", "sw-core"),
+        ("lldp_chassis_id", 1, b"\x00\x01\xff", "00:01:ff"),  # binary component: hex
+        ("lldp_port_id", 3, bytes.fromhex("02e854fb7c77"), "02:e8:54:fb:7c:77"),
+        ("lldp_port_id", 5, b"ether1", "ether1"),
+        ("lldp_port_id", 4, bytes.fromhex("017f000001"), "127.0.0.1"),
+        ("lldp_port_id", 4, b"Gi0/1", "Gi0/1"),  # the chassis' MAC subtype is no port's
+        ("lldp_chassis_id", None, b"E8:28:C1:3C:1C:D8", "E8:28:C1:3C:1C:D8"),  # no subtype
+    ],
+    ids=[
+        "mac-octets",
+        "mac-text",
+        "mac-dotted",
+        "mac-short-groups",
+        "mac-subtype-not-a-mac",
+        "ipv4",
+        "ipv6",
+        "local",
+        "binary",
+        "port-mac",
+        "port-name",
+        "port-ipv4",
+        "port-subtype-4-text",
+        "no-subtype",
+    ],
+)
+def test_render_lldp_id(fmt: str, subtype: int | None, raw: bytes, expected: str) -> None:
+    assert render_lldp_id(fmt, subtype, Tag.OCTET_STRING, raw) == expected

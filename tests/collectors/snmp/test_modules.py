@@ -27,6 +27,23 @@ def test_builtin_profiles_load_and_use_only_declared_metrics() -> None:
         "lldp",
         "ups",
         "ups_apc",
+        # health.yaml
+        "entity_sensor",
+        "cisco_entity_sensor",
+        "cisco_cpm",
+        "cisco_memory",
+        "cisco_envmon",
+        "hp_icf",
+        "juniper",
+        "fortigate",
+        "mikrotik",
+        "edgeswitch",
+        "unifi_ap",
+        "dell_idrac",
+        "hp_cpqhealth",
+        "synology",
+        "qnap",
+        "printer",
     }
     declared = {s.name: s for s in PROFILE_METRICS}
     used = {m.name for p in profiles.values() for g in p.groups for m in g.metrics}
@@ -38,42 +55,69 @@ def test_builtin_profiles_load_and_use_only_declared_metrics() -> None:
                 assert m.spec().labels == declared[m.name].labels
 
 
+HR = (1, 3, 6, 1, 2, 1, 25, 2, 3, 1, 2)
+UCD = (1, 3, 6, 1, 4, 1, 2021, 4, 5)
+CPM = (1, 3, 6, 1, 4, 1, 9, 9, 109, 1, 1, 1, 1, 8)
+ALWAYS = {"system", "interfaces", "entity", "lldp"}
+
+
 @pytest.mark.parametrize(
-    ("sys_object_id", "descr", "expected"),
+    ("sys_object_id", "descr", "answered", "expected"),
     [
-        (
-            (1, 3, 6, 1, 4, 1, 9, 1, 1208),
-            "Cisco IOS Software",
-            {"system", "interfaces", "entity", "lldp"},
-        ),
+        ((1, 3, 6, 1, 4, 1, 9, 1, 1208), "Cisco IOS Software", set(), ALWAYS),
+        ((1, 3, 6, 1, 4, 1, 9, 1, 1208), "Cisco IOS Software", {CPM}, ALWAYS | {"cisco_cpm"}),
+        # the Cisco MIB answered by a non-Cisco device is not even asked for
+        ((1, 3, 6, 1, 4, 1, 2636, 1), "Juniper", {CPM, HR}, ALWAYS | {"host_resources"}),
         (
             (1, 3, 6, 1, 4, 1, 8072, 3, 2, 10),
             "Linux nas0 3.2.101",
-            {"system", "interfaces", "entity", "lldp", "host_resources", "ucd"},
+            {HR, UCD},
+            ALWAYS | {"host_resources", "ucd"},
         ),
         (
             (1, 3, 6, 1, 4, 1, 311, 1, 1, 3, 1, 2),
             "Hardware: Intel64 - Software: Windows Version 6.3",
-            {"system", "interfaces", "entity", "lldp", "host_resources"},
+            {HR},
+            ALWAYS | {"host_resources"},
         ),
-        (
-            (1, 3, 6, 1, 4, 1, 705, 1),
-            "Eaton 9PX",
-            {"system", "interfaces", "entity", "lldp", "ups"},
-        ),
+        ((1, 3, 6, 1, 4, 1, 705, 1), "Eaton 9PX", set(), ALWAYS | {"ups"}),
         (
             (1, 3, 6, 1, 4, 1, 318, 1, 3, 27),
             "APC Web/SNMP Management Card",
-            {"system", "interfaces", "entity", "lldp", "ups_apc"},
+            set(),
+            ALWAYS | {"ups_apc"},
         ),
-        (None, "", {"system", "interfaces", "entity", "lldp"}),
+        ((1, 3, 6, 1, 4, 1, 8072, 3, 2, 10), "Linux nas0", None, ALWAYS),
+        (None, "", set(), ALWAYS),
     ],
-    ids=["cisco", "net-snmp", "windows", "eaton", "apc", "unknown"],
+    ids=[
+        "cisco",
+        "cisco-cpm",
+        "juniper-hr",
+        "net-snmp",
+        "windows",
+        "eaton",
+        "apc",
+        "unprobed",
+        "unknown",
+    ],
 )
-def test_auto_selection_by_sys_object_id_and_descr(
-    sys_object_id: tuple[int, ...] | None, descr: str, expected: set[str]
+def test_auto_selection_by_sys_object_id_descr_and_probes(
+    sys_object_id: tuple[int, ...] | None,
+    descr: str,
+    answered: set[tuple[int, ...]] | None,
+    expected: set[str],
 ) -> None:
-    assert set(ProfileSet(load_builtin_profiles()).auto(sys_object_id, descr)) == expected
+    got = ProfileSet(load_builtin_profiles()).auto(sys_object_id, descr, answered)
+    assert set(got) == expected
+
+
+def test_probe_oids_are_asked_only_where_the_criteria_allow() -> None:
+    ps = ProfileSet(load_builtin_profiles())
+    cisco = set(ps.probe_oids((1, 3, 6, 1, 4, 1, 9, 1, 1208), "Cisco IOS"))
+    windows = set(ps.probe_oids((1, 3, 6, 1, 4, 1, 311, 1), "Hardware: x - Software: Windows"))
+    assert CPM in cisco and HR in cisco and HR in windows
+    assert CPM not in windows and UCD not in windows  # vendor trees only on that vendor
 
 
 GOOD = """
