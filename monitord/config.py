@@ -37,10 +37,12 @@ from monitord.configtypes import (
     SecretValue,
     StrictModel,
     check_address,
+    check_regex,
     format_duration,
     parse_duration,
 )
 from monitord.errors import ConfigError, ConfigIssue
+from monitord.events.config import EventsConfig
 from monitord.log import collect_secrets
 from monitord.reports.settings import HistoryConfig, ReportsConfig, check_reports
 from monitord.secrets import ENV_REF, ExpandedText, Secret, SecretError, expand_env, resolve_secret
@@ -62,10 +64,12 @@ __all__ = [
     "DaemonConfig",
     "Defaults",
     "Duration",
+    "EventsConfig",
     "Language",
     "SecretValue",
     "ShardConfig",
     "TargetConfig",
+    "check_regex",
     "format_duration",
     "load_config",
     "parse_config_text",
@@ -210,6 +214,8 @@ class _ConfigModel(StrictModel):
     alerts: AlertsConfig = AlertsConfig()
     history: HistoryConfig = HistoryConfig()
     reports: ReportsConfig = ReportsConfig()
+    # Traps and syslog sent by the devices (monitord/events, collectors/events); off by default.
+    events: EventsConfig = EventsConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +271,7 @@ class Config:
     history: HistoryConfig = field(default_factory=HistoryConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     secrets: tuple[Secret, ...] = field(default=(), repr=False)  # every secret of the file
+    events: EventsConfig = field(default_factory=EventsConfig)
 
     def stale_after(self, interval: float) -> float:
         """How long a series survives without a refresh."""
@@ -393,6 +400,8 @@ def parse_config_text(
     shared.settings["snmp"] = model.snmp.model_dump(exclude_unset=True)
     # Discovery sweeps report addresses that are not any configured target's.
     shared.settings["target_addresses"] = [t.address for _, t in valid]
+    # The extra event meaning table, read by a check of the wiring (monitord.daemon).
+    shared.settings["events_patterns"] = model.events.patterns
     raw_names = {str(r["name"]) for r in raw_targets if isinstance(r, dict) and "name" in r}
     targets = _build_targets(model, valid, raw_names, registry, shared, path, line_of, issues)
     for loc, msg in check_reports(model.reports, model.alerts):
@@ -420,6 +429,7 @@ def parse_config_text(
         history=model.history,
         reports=model.reports,
         secrets=tuple(Secret(s) for s in sorted(secrets)),
+        events=model.events,
     )
 
 
@@ -612,7 +622,7 @@ def _expand(
         return [_expand(v, (*loc, i), environ, issues, path, line_of) for i, v in enumerate(data)]
     if not isinstance(data, str):
         return data
-    if loc and loc[-1] in SECRET_KEYS and data:
+    if data and _is_secret_location(loc):
         return _secret_ref(data, loc, environ, issues, path, line_of)
     if "${" in data:
         try:
@@ -623,6 +633,14 @@ def _expand(
             issues.append(ConfigIssue(path, line_of(loc), _loc(loc), str(exc)))
             return ""
     return data
+
+
+def _is_secret_location(loc: tuple[str | int, ...]) -> bool:
+    """A secret key's value, or an item of a `communities:` list (events.traps)."""
+    if not loc:
+        return False
+    last = loc[-1]
+    return last in SECRET_KEYS or (isinstance(last, int) and loc[-2:-1] == ("communities",))
 
 
 def _secret_ref(

@@ -24,6 +24,7 @@ __all__ = [
     "SecretValue",
     "StrictModel",
     "check_address",
+    "check_regex",
     "format_duration",
     "parse_duration",
 ]
@@ -80,6 +81,15 @@ def check_address(value: str) -> str:
     if _HOSTNAME.match(value) and not re.match(r"^[\d.]+$", value):
         return value
     raise ValueError(f"invalid address {value!r}: expected an IPv4/IPv6 address or a host name")
+
+
+def check_regex(value: str) -> str:
+    """Return `value` if it compiles as a Python regular expression, else raise ValueError."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+    return value
 
 
 def _secret(value: object) -> Secret:

@@ -1,7 +1,9 @@
 """The composition root: builds everything, starts and stops it in order, handles signals.
 
-Start order: state → history → runner → HTTP server → scheduler (first polls).
-Stop order (SIGTERM/SIGINT): scheduler stops firing → in-flight polls are cancelled
+Start order: state → history → runner → event receiver (when `events:` enables it) →
+HTTP server → scheduler (first polls).
+Stop order (SIGTERM/SIGINT): event receiver closes its sockets and writes what it holds
+→ scheduler stops firing → in-flight polls are cancelled
 and awaited → HTTP server stops → history is checkpointed and closed → shared
 collector resources are closed.
 SIGHUP re-reads the config: it is parsed and validated in full, then swapped in;
@@ -9,7 +11,8 @@ a bad config is logged and the running one stays.
 
 Outputs are handed in here: the notifiers, the /metrics server and its web config, the
 report renderer and mailer (`MonthlyReports`), and the config checks that belong to an
-output or a collector (`CONFIG_CHECKS`: the web config file, the top-level `snmp:` section).
+output or a collector (`CONFIG_CHECKS`: the web config file, the top-level `snmp:`
+section, the extra event meaning table `events.patterns`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Final
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from collectors.events import EventReceiver, load_table
 from collectors.snmp import validate_settings as snmp_settings_issues
 from exporters.notify import build_notifiers
 from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, specs_by_name
@@ -43,17 +47,26 @@ from monitord.config import (
 )
 from monitord.contract import RoleIndex
 from monitord.errors import ConfigError, ConfigIssue, HistoryError
+from monitord.events.config import patterns_path
+from monitord.events.service import EVENT_SPECS, EventsService
 from monitord.history.db import History
 from monitord.history.service import HistoryService
 from monitord.httpguard import http_connection_cap
 from monitord.log import RedactionFilter, collect_secrets
 from monitord.reports.monthly import MonthlyReports
 from monitord.runner import Runner, SelfMetrics
-from monitord.scheduler import Scheduler
+from monitord.scheduler import Scheduler, job_id
 from monitord.state import Event, GroupView, State
 from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock, metrics_of
 
-__all__ = ["CONFIG_CHECKS", "Daemon", "collector_specs", "snmp_section_check", "web_config_check"]
+__all__ = [
+    "CONFIG_CHECKS",
+    "Daemon",
+    "collector_specs",
+    "events_patterns_check",
+    "snmp_section_check",
+    "web_config_check",
+]
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +98,25 @@ def snmp_section_check(
     ]
 
 
-CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (web_config_check, snmp_section_check)
+def events_patterns_check(
+    path: str, daemon: DaemonConfig, settings: Mapping[str, object]
+) -> Iterable[ConfigIssue]:
+    """`events.patterns`: the extra meaning table must load (collectors/events)."""
+    extra = settings.get("events_patterns")
+    if not isinstance(extra, Path):
+        return []
+    try:
+        load_table(Path(path).parent / extra)
+    except ConfigError as exc:
+        return exc.issues
+    return []
+
+
+CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (
+    web_config_check,
+    snmp_section_check,
+    events_patterns_check,
+)
 
 
 def collector_specs(config: Config) -> list[MetricSpec]:
@@ -136,6 +167,8 @@ class Daemon:
         self.control: ControlServer | None = None
         self.server: MetricsServer | None = None
         self.scheduler: Scheduler | None = None
+        self.events: EventsService | None = None
+        self.receiver: EventReceiver | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[bool]] = set()
         self._reload_lock = asyncio.Lock()
@@ -147,6 +180,8 @@ class Daemon:
         data_dir = Path(cfg.daemon.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         specs = collector_specs(cfg)
+        if cfg.events.enabled:
+            specs.extend(EVENT_SPECS)
         roles = RoleIndex.of(specs)
         self.state.uptime_names = roles.uptime
         hist = self.hist = HistoryService(
@@ -182,6 +217,8 @@ class Daemon:
             clock=self.clock,
         )
         self._runner = runner
+        if cfg.events.enabled:
+            await self._start_events(cfg, hist)
         host, port = parse_listen(cfg.daemon.listen)
         web_path = web_config_path(self.config_path, cfg.daemon)
         self.server = MetricsServer(
@@ -259,6 +296,8 @@ class Daemon:
             )
             notifiers = self._notifiers(new)
             specs = collector_specs(new)
+            if self.events is not None:
+                specs.extend(EVENT_SPECS)
             renderer = ExpositionRenderer(specs)
             roles = RoleIndex.of(specs)
         except ConfigError as exc:
@@ -298,6 +337,10 @@ class Daemon:
             self.monthly.reconfigure(new)
         if self.alerts is not None:
             await self.alerts.reconfigure(new.alerts, notifiers)
+        if self.events is not None:
+            self.events.set_targets(tc.target for tc in new.targets)
+        if old.events != new.events:
+            log.warning("config reload: events changed; restart monitord to apply it")
         self.metrics.config_reloads.labels(result="ok").inc()
         log.info(
             "config reloaded added=%d removed=%d replaced=%d kept=%d",
@@ -308,7 +351,38 @@ class Daemon:
         )
         return True
 
+    async def _start_events(self, cfg: Config, hist: HistoryService) -> None:
+        table = load_table(patterns_path(self.config_path, cfg.events))
+        events = self.events = EventsService(
+            cfg.events,
+            [tc.target for tc in cfg.targets],
+            self.state,
+            self.metrics.registry,
+            history=hist.history,
+            recorder=hist.recorder,
+            repoll=self._repoll,
+            poke=self.alerts.poke if self.alerts is not None else None,
+            clock=self.clock,
+            timezone=cfg.daemon.timezone,
+            retention_months=cfg.history.retention_months,
+        )
+        self.receiver = EventReceiver(
+            cfg.events, table, events.handle, events.count_drop, clock=self.clock
+        )
+        await self.receiver.start()
+        log.info(
+            "event receiver listening %s",
+            " ".join(f"{k}={h}:{p}" for k, (h, p) in self.receiver.addresses.items()),
+        )
+
+    def _repoll(self, target: str) -> bool:
+        return self.scheduler is not None and self.scheduler.run_now(job_id(target, "snmp"))
+
     async def _shutdown(self) -> None:
+        if self.receiver is not None:
+            await self.receiver.aclose()
+        if self.events is not None:
+            await self.events.aclose()
         if self.scheduler is not None:
             n = len(self._runner._inflight)
             await self.scheduler.shutdown()
@@ -334,6 +408,8 @@ class Daemon:
             self.hist.add_jobs(sched)
         if self.monthly is not None:
             self.monthly.add_jobs(sched)
+        if self.events is not None:
+            self.events.add_jobs(sched)
 
     def _on_events(self, events: list[Event]) -> None:
         if self.alerts is not None:
@@ -376,4 +452,5 @@ class Daemon:
             for cc in tc.collectors:
                 secrets |= collect_secrets(cc.collector)
                 secrets |= collect_secrets(cc.options)
+        secrets |= {c.reveal() for c in cfg.events.traps.communities if c.reveal()}
         self.redaction.set_secrets(secrets)

@@ -196,6 +196,13 @@ class Scheduler:
         self.metrics.declare({cc.kind for _, cc, _ in self._jobs.values()})
         return SyncResult(added, removed, replaced, kept)
 
+    def run_now(self, jid: str) -> bool:
+        """Move a job's next run to now (an event asked for a fresh poll); False if unknown."""
+        if self._sched is None or self._stopping or jid not in self._jobs:
+            return False
+        self._sched.modify_job(jid, next_run_time=datetime.now(UTC))
+        return True
+
     async def _run(self, jid: str) -> None:
         entry = self._jobs.get(jid)
         if entry is None or self._stopping:

@@ -308,6 +308,26 @@ class State:
                     self._events.popleft()
         return events
 
+    def publish(self, target: Target, collector: str, samples: Iterable[Sample]) -> GroupView:
+        """Replace the series of a (target, collector) that is not polled (device events).
+
+        No up/down, no poll time: the group only carries its series, refreshed (and so
+        kept from pruning) by each call. Counters are taken as given (no rate).
+        """
+        now, now_mono = self.clock.time(), self.clock.monotonic()
+        series = {
+            (s.name, ls): SeriesValue(s.name, ls, s.value, s.kind, now, now_mono)
+            for s in samples
+            for ls in (_labelset(s.labels),)
+        }
+        key = (target.name, collector)
+        with self._lock:
+            old = self._groups.get(key)
+            view = GroupView(target, collector, (old.version + 1) if old else 1, series)
+            if target.name in self._targets or not self._targets:
+                self._groups[key] = view
+        return view
+
     def prune(self, stale_after: Mapping[GroupKey, float] | None = None) -> int:
         """Drop series older than their group's horizon (3 x interval by default).
 

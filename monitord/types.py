@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
@@ -28,6 +28,9 @@ __all__ = [
     "Closable",
     "Collector",
     "CollectorFactory",
+    "DeviceEvent",
+    "DeviceEventKind",
+    "EventOrigin",
     "FailureReason",
     "FetchesInventory",
     "InstanceMetrics",
@@ -203,6 +206,48 @@ class Target:
     tags: tuple[str, ...] = ()
     critical: bool = False
     description: str = ""
+
+
+class EventOrigin(StrEnum):
+    """How a device told us something on its own (the `source` label of event counters)."""
+
+    TRAP = "trap"
+    SYSLOG = "syslog"
+
+
+class DeviceEventKind(StrEnum):
+    """What a device event means (the `kind` label of event counters); a closed set."""
+
+    INTERFACE = "interface"
+    REBOOT = "reboot"
+    FAILED_LOGIN = "failed_login"
+    CONFIG_CHANGE = "config_change"
+    HEALTH = "health"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """One message a device sent (trap, inform or syslog line), already given its meaning.
+
+    `address` is the sender's IP as seen on the socket; `agent` the agent-addr of a v1
+    trap or the HOSTNAME of a syslog line (either may name the device when a relay
+    sent it); `name` the table entry that matched (`linkDown`, `cisco_login_failed`) or
+    the trap OID for an unknown trap; `fields` what the entry extracted (`ifindex`,
+    `user`...), and for unknown traps the varbinds as `oid -> value`; `repoll` asks the
+    core for a fresh poll of the device (its state changed: a link went down).
+    """
+
+    ts: float
+    origin: EventOrigin
+    address: str
+    kind: DeviceEventKind
+    name: str
+    message: str = ""
+    agent: str = ""
+    severity: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)
+    repoll: bool = False
 
 
 class Clock(Protocol):

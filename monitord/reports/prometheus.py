@@ -44,7 +44,14 @@ from monitord.history import (
 )
 from monitord.history.db import AlertEvent, InventorySnapshot, StoredEvent, StoredFinding
 from monitord.reports.period import Interval, Period, union
-from monitord.reports.store import GaugeStat, IfaceDay, IfaceStat, PollSummary, TargetInfo
+from monitord.reports.store import (
+    DeviceEventRow,
+    GaugeStat,
+    IfaceDay,
+    IfaceStat,
+    PollSummary,
+    TargetInfo,
+)
 from monitord.state import EventKind
 
 __all__ = ["PrometheusSource"]
@@ -236,6 +243,10 @@ class PrometheusSource:
     def check_runs(self, start: float, end: float) -> dict[str, list[float]]:
         """Not held by Prometheus."""
         return {}
+
+    def device_events(self, start: float, end: float, kinds: Iterable[str]) -> list[DeviceEventRow]:
+        """Device events are not in Prometheus: the receiver keeps them in the history only."""
+        return []
 
     # --- internals ------------------------------------------------------------------
 

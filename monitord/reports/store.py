@@ -13,11 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from monitord.events.store import StoredDeviceEvent as DeviceEventRow
+from monitord.events.store import read_device_events
 from monitord.history import DistAcc, IfaceAcc
 from monitord.history.db import AlertEvent, History, InventorySnapshot, StoredEvent, StoredFinding
 from monitord.reports.period import Interval, Period, union
 
 __all__ = [
+    "DeviceEventRow",
     "GaugeStat",
     "HistorySource",
     "IfaceDay",
@@ -155,6 +158,10 @@ class Source(Protocol):
 
     def check_runs(self, start: float, end: float) -> dict[str, list[float]]:
         """When each security check ran in [start, end)."""
+        ...
+
+    def device_events(self, start: float, end: float, kinds: Iterable[str]) -> list[DeviceEventRow]:
+        """Events the devices sent (traps, syslog) in [start, end), of these kinds."""
         ...
 
 
@@ -341,6 +348,10 @@ class HistorySource:
     def findings(self, start: float, end: float) -> list[StoredFinding]:
         """Security findings seen in [start, end)."""
         return self.h.findings(start, end)
+
+    def device_events(self, start: float, end: float, kinds: Iterable[str]) -> list[DeviceEventRow]:
+        """Events the devices sent (table `device_events`) in [start, end), of these kinds."""
+        return read_device_events(self.h, start, end, kinds=kinds)
 
     def check_runs(self, start: float, end: float) -> dict[str, list[float]]:
         """When each security check ran."""
