@@ -11,15 +11,21 @@ scenario it measures this process's CPU (time.process_time) for
   (ifTable, ifXTable), CPU from getrusage(RUSAGE_CHILDREN);
 
 and prints CPU per varbind (varbinds received, for monitord; varbinds printed, for
-snmpbulkwalk) and the ratio. `--clients` adds pysnmp's engine (`client: pysnmp`) and
-SNMPv3 authPriv (SHA-256/AES, through pysnmp) for comparison; `--profile` prints the
-functions where monitord's CPU goes.
+snmpbulkwalk) and the ratio. `--clients` chooses what monitord runs: `native` (v2c, own
+codec), `pysnmp` (v2c through pysnmp's engine), `v3` (SNMPv3 authPriv SHA-256/AES with
+the native codec and USM) and `v3-pysnmp` (the same through pysnmp). With a v3 client,
+`snmpbulkwalk -v3` with the same user and contexts is measured too, and v3 rows are
+compared with it (its CPU includes, per run, engine discovery and the two 1 MB
+password-to-key hashes: net-snmp's own price for a poll from a fresh process).
+`--profile` prints the functions where monitord's CPU goes.
 
 Reference figures (issue 3): pysnmp hlapi ~300 us/varbind with MIB lookup, ~140 us
 without; snmpbulkwalk 7-14 us; snmp_exporter 13-15 us. Goal: at most 5 x snmp_exporter
-end to end, i.e. about 70 us per varbind.
+end to end, i.e. about 70 us per varbind. Issue 16: v3 authPriv through pysnmp 243 us;
+goal for the native v3 client at most 2 x snmp_exporter (30 us).
 
-Run: python bench/snmp.py [--polls 3] [--clients native,pysnmp,v3] [--profile]
+Run: python bench/snmp.py [--polls 3] [--clients native,pysnmp,v3,v3-pysnmp] [--rounds 3]
+     [--only-48] [--devices48 100] [--ref-devices N] [--profile]
 """
 
 from __future__ import annotations
@@ -71,12 +77,14 @@ def options(client: str, community: str, port: int) -> dict[str, object]:
     base: dict[str, object] = {
         "port": port,
         "profiles": ["system", "interfaces"],
-        "walk_budget": "60s",
-        "request_timeout": "5s",
+        # generous: one snmpsim serves every device, slowly on a loaded machine
+        "walk_budget": "300s",
+        "request_timeout": "20s",
         "max_repetitions": 25,
     }
-    if client == "v3":
+    if client in ("v3", "v3-pysnmp"):
         return base | {
+            "client": "pysnmp" if client == "v3-pysnmp" else "native",
             "version": 3,
             "user": V3.user,
             "auth_protocol": "SHA256",
@@ -144,7 +152,12 @@ async def run_monitord(
         await shared.aclose()
 
 
-def run_snmpbulkwalk(communities: Sequence[str], port: int) -> Result:
+def median(results: Sequence[Result]) -> Result:
+    """The result with the median CPU per varbind."""
+    return sorted(results, key=lambda r: r.us_per_varbind)[len(results) // 2]
+
+
+def run_snmpbulkwalk(communities: Sequence[str], port: int, v3: bool = False) -> Result:
     exe = shutil.which("snmpbulkwalk")
     if exe is None:
         raise SystemExit("snmpbulkwalk not found (apt-get install snmp)")
@@ -152,9 +165,14 @@ def run_snmpbulkwalk(communities: Sequence[str], port: int) -> Result:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     lines = 0
     for c in communities:
+        if v3:
+            auth = ["-v3", "-l", "authPriv", "-u", V3.user, "-a", "SHA-256", "-A", V3.auth_key]
+            auth += ["-x", "AES", "-X", V3.priv_key, "-n", c]
+        else:
+            auth = ["-v2c", "-c", c]
         for oid in ("1.3.6.1.2.1.2.2", "1.3.6.1.2.1.31.1.1"):
             out = subprocess.run(
-                [exe, "-v2c", "-c", c, "-On", "-Cr25", "-t", "5", f"127.0.0.1:{port}", oid],
+                [exe, *auth, "-On", "-Cr25", "-t", "5", f"127.0.0.1:{port}", oid],
                 capture_output=True,
                 env=env,
                 check=True,
@@ -162,7 +180,8 @@ def run_snmpbulkwalk(communities: Sequence[str], port: int) -> Result:
             lines += out.stdout.count(b"\n")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Result("snmpbulkwalk -Cr25 (ifTable + ifXTable)", cpu, lines)
+    name = "snmpbulkwalk -v3 authPriv SHA-256/AES" if v3 else "snmpbulkwalk -v2c -Cr25"
+    return Result(f"{name} (ifTable + ifXTable)", cpu, lines)
 
 
 def main(argv: list[str]) -> int:
@@ -170,8 +189,18 @@ def main(argv: list[str]) -> int:
     ap.add_argument(
         "--polls", type=int, default=3, help="ordinary polls measured after the first one"
     )
-    ap.add_argument("--clients", default="native", help="comma list of native, pysnmp, v3")
+    ap.add_argument(
+        "--clients", default="native", help="comma list of native, pysnmp, v3, v3-pysnmp"
+    )
     ap.add_argument("--devices48", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=1, help="interleaved rounds; medians shown")
+    ap.add_argument("--only-48", action="store_true", help="skip the 500-port device")
+    ap.add_argument(
+        "--ref-devices",
+        type=int,
+        default=0,
+        help="snmpbulkwalk only the first N devices (per-varbind CPU; saves snmpsim time)",
+    )
     ap.add_argument("--profile", action="store_true", help="print where monitord's CPU goes")
     args = ap.parse_args(argv)
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
@@ -190,15 +219,33 @@ def main(argv: list[str]) -> int:
             )
             scenarios = [("1 x 500 ports", ["sw500"]), (f"{len(names48)} x 48 ports", names48)]
             for title, comms in [sc for sc in scenarios if sc[1]]:
+                if args.only_48 and len(comms) == 1:
+                    continue
                 print(f"== {title}")
-                ref = run_snmpbulkwalk(comms, sim.port)
-                rows = [ref]
                 prof = cProfile.Profile() if args.profile else None
-                for client in clients:
-                    first, steady = asyncio.run(
-                        run_monitord(client, comms, sim.port, args.polls, prof)
-                    )
-                    rows += [first, steady]
+                runs: dict[str, list[Result]] = {}
+                for round_ in range(args.rounds):  # interleaved: every client once per round
+                    walked = comms[: args.ref_devices or None]
+                    got = [run_snmpbulkwalk(walked, sim.port)]
+                    if any(c.startswith("v3") for c in clients):
+                        got.append(run_snmpbulkwalk(walked, sim.port, v3=True))
+                    for client in clients:
+                        got += asyncio.run(
+                            run_monitord(
+                                client, comms, sim.port, args.polls, prof if not round_ else None
+                            )
+                        )
+                    for r in got:
+                        runs.setdefault(r.name, []).append(r)
+                rows = [median(rs) for rs in runs.values()]
+                ref, ref3 = rows[0], rows[1] if rows[1].name.startswith("snmpbulkwalk") else None
+                compared = [
+                    (r, ref3 if r.name.startswith("monitord v3") and ref3 else ref)
+                    for r in rows
+                    if r.phases
+                ]
+                if args.rounds > 1:
+                    print(f"  (median of {args.rounds} interleaved rounds)")
                 for r in rows:
                     extra = f", {r.series} exposition lines" if r.series else ""
                     print(
@@ -213,14 +260,19 @@ def main(argv: list[str]) -> int:
                             f"poll (walk, decode, samples) {us[0]:.1f}, state.record {us[1]:.1f}, "
                             f"exposition {us[2]:.1f}"
                         )
-                for r in rows[2::2]:
+                for r, against in compared:
                     name = r.name.split(",")[0]
-                    vs_walk = r.us_per_varbind / ref.us_per_varbind
+                    vs_walk = r.us_per_varbind / against.us_per_varbind
                     vs_exporter = r.us_per_varbind / SNMP_EXPORTER_US
+                    walker = against.name.split(" (")[0]
                     print(
-                        f"  ratio {name} / snmpbulkwalk: {vs_walk:.1f}x; "
+                        f"  ratio {name} / {walker}: {vs_walk:.1f}x; "
                         f"/ snmp_exporter ({SNMP_EXPORTER_US:g} us): {vs_exporter:.1f}x"
                     )
+                steady = {r.name.split(",")[0]: r.us_per_varbind for r, _ in compared}
+                if "monitord v3" in steady and "monitord native" in steady:
+                    v3, v2 = steady["monitord v3"], steady["monitord native"]
+                    print(f"  v3 over v2c, both native: {v3 - v2:+.1f} us/varbind, {v3 / v2:.2f}x")
                 if prof is not None:
                     buf = io.StringIO()
                     pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(18)

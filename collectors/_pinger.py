@@ -34,14 +34,15 @@ import socket
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, Generic, Literal, TypeVar
+from typing import Final, Literal
 
 from icmplib import NameLookupError, async_resolve
 
+from collectors._delayline import DelayLine
 from monitord.errors import (
     CollectorError,
     NameResolutionFailed,
@@ -124,8 +125,8 @@ class Pinger:
         self._pending: dict[tuple[str, int, int], tuple[_Probe, int]] = {}
         self._probes: set[_Probe] = set()  # every ping() in progress
         self._queue: deque[tuple[_Probe, int, int]] = deque()
-        self._next_send: dict[float, _DelayLine[tuple[_Probe, int]]] = {}
-        self._expiry: dict[float, _DelayLine[_Probe]] = {}
+        self._next_send: dict[float, DelayLine[tuple[_Probe, int]]] = {}
+        self._expiry: dict[float, DelayLine[_Probe]] = {}
         self._payloads: dict[int, tuple[bytes, int]] = {}
         self._flush_handle: asyncio.Handle | None = None
         self._batch = 1 << 12
@@ -168,10 +169,10 @@ class Pinger:
         ch = self._channel(family, privileged)
         next_send = self._next_send.get(interval)
         if next_send is None:
-            next_send = self._next_send[interval] = _DelayLine(self._loop, interval, self._resume)
+            next_send = self._next_send[interval] = DelayLine(self._loop, interval, self._resume)
         expiry = self._expiry.get(timeout)
         if expiry is None:
-            expiry = self._expiry[timeout] = _DelayLine(
+            expiry = self._expiry[timeout] = DelayLine(
                 self._loop, timeout, _Probe.finish, before=self._drain
             )
         probe = _Probe(
@@ -469,8 +470,8 @@ class _Probe:
         payload: tuple[bytes, int],
         count: int,
         timeout: float,
-        next_send: _DelayLine[tuple[_Probe, int]],
-        expiry: _DelayLine[_Probe],
+        next_send: DelayLine[tuple[_Probe, int]],
+        expiry: DelayLine[_Probe],
         waiter: asyncio.Future[None],
     ) -> None:
         self.channel = channel
@@ -520,54 +521,6 @@ class _Probe:
         self.left -= 1
         if self.left == 0:
             self.finish()
-
-
-_T = TypeVar("_T")
-
-
-class _DelayLine(Generic[_T]):
-    """Items handed to `fire` a fixed delay after `add()`, in order, with one timer for all.
-
-    The delay is the same for every item, so due times only grow and a deque suffices.
-    """
-
-    __slots__ = ("before", "delay", "fire", "items", "loop", "timer")
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        delay: float,
-        fire: Callable[[_T], object],
-        before: Callable[[], object] | None = None,
-    ) -> None:
-        self.loop = loop
-        self.delay = delay
-        self.fire = fire
-        self.before = before  # called once before each batch of items is fired
-        self.items: deque[tuple[float, _T]] = deque()
-        self.timer: asyncio.TimerHandle | None = None
-
-    def add(self, item: _T) -> None:
-        due = self.loop.time() + self.delay
-        self.items.append((due, item))
-        if self.timer is None:
-            self.timer = self.loop.call_at(due, self._run)
-
-    def clear(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self.items.clear()
-
-    def _run(self) -> None:
-        self.timer = None
-        items, fire, now = self.items, self.fire, self.loop.time()
-        if self.before is not None and items and items[0][0] <= now:
-            self.before()
-        while items and items[0][0] <= now:
-            fire(items.popleft()[1])
-        if items:
-            self.timer = self.loop.call_at(items[0][0], self._run)
 
 
 async def resolve(

@@ -22,12 +22,13 @@ import math
 import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitord.state import GroupView, Snapshot
+from monitord.httpguard import ConnectionGuard, DeadlineHandler, GuardedHTTPServer
+from monitord.state import GroupView, LabelSet, Snapshot
 from monitord.types import MetricSpec, SampleKind
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ CORE_SPECS: tuple[MetricSpec, ...] = (
 )
 
 _GroupKey = tuple[str, str]
+# (view, its version, text per metric name, label text by id of the labels tuple)
+_Rendered = tuple[GroupView, int, dict[str, bytes], dict[int, tuple[LabelSet, str]]]
 
 
 def format_value(v: float) -> str:
@@ -109,25 +112,47 @@ def _labels(pairs: Iterable[tuple[str, str]]) -> str:
 
 
 class ExpositionRenderer:
-    """Renders snapshots to the Prometheus text format, caching per group."""
+    """Renders snapshots to the Prometheus text format, caching per group.
+
+    The text of a group is rendered once per group version and kept; `prepare()` renders a
+    group as soon as a poll changed it (the daemon calls it on the event loop after each
+    poll, once a first scrape has shown that someone reads /metrics), so a scrape mostly
+    joins text rendered beforehand, in small pieces spread over the polls: a big scrape
+    neither holds the GIL for long against the event loop nor delays a poll. Label text is
+    kept per labels tuple (the state reuses a series' tuple poll after poll), so rendering
+    a group formats values, not labels.
+    """
 
     def __init__(self, specs: Iterable[MetricSpec]) -> None:
-        self._headers: dict[str, str] = {}
+        self._headers: dict[str, bytes] = {}
         for spec in (*CORE_SPECS, *specs):
             mtype = "counter" if spec.kind is SampleKind.COUNTER else "gauge"
             help_text = spec.help.replace("\\", "\\\\").replace("\n", "\\n")
             self._headers[spec.name] = (
-                f"# HELP {spec.name} {help_text}\n# TYPE {spec.name} {mtype}\n"
+                f"# HELP {spec.name} {help_text}\n# TYPE {spec.name} {mtype}\n".encode()
             )
-        self._cache: dict[_GroupKey, tuple[GroupView, int, dict[str, str]]] = {}
-        self._info_cache: dict[str, tuple[object, str]] = {}
+        # group → (view, version, text per metric name, label text by id(labels tuple))
+        self._cache: dict[_GroupKey, _Rendered] = {}
+        self._info_cache: dict[str, tuple[object, bytes]] = {}
         self._last: tuple[tuple[tuple[_GroupKey, int], ...], int, bytes] | None = None
         self._lock = threading.Lock()
+        self.scraped = False  # True once render() ran: from then on prepare() renders
 
     def render(self, snapshot: Snapshot) -> bytes:
         """Render a `monitord.state.Snapshot` to exposition text."""
         with self._lock:
+            self.scraped = True
             return self._render(snapshot)
+
+    def prepare(self, g: GroupView) -> None:
+        """Render one group's text now (after its poll), unless nobody scrapes yet."""
+        if not self.scraped:
+            return
+        key = (g.target.name, g.collector)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is g:
+            return
+        self._cache[key] = (g, g.version, *self._render_group(g, cached))
 
     def _render(self, snap: Snapshot) -> bytes:
         groups = snap.groups
@@ -136,20 +161,24 @@ class ExpositionRenderer:
         tsig = hash(tuple(targets.values()))
         if self._last is not None and self._last[0] == signature and self._last[1] == tsig:
             return self._last[2]
-        families: dict[str, list[str]] = {}
-        new_cache: dict[_GroupKey, tuple[GroupView, int, dict[str, str]]] = {}
+        families: dict[str, list[bytes]] = {}
+        cache = self._cache
         for key, g in groups.items():
-            cached = self._cache.get(key)
-            if cached is not None and cached[0] is g and cached[1] == g.version:
+            cached = cache.get(key)
+            if cached is not None and cached[0] is g:
                 chunks = cached[2]
             else:
-                chunks = self._render_group(g)
-            new_cache[key] = (g, g.version, chunks)
+                rendered = self._render_group(g, cached)
+                chunks = rendered[0]
+                now = cache.get(key)  # prepare() may have stored a newer view meanwhile
+                if now is None or now is cached:
+                    cache[key] = (g, g.version, *rendered)
             for name, text in chunks.items():
                 families.setdefault(name, []).append(text)
-        self._cache = new_cache
-        info_lines: list[str] = []
-        new_info: dict[str, tuple[object, str]] = {}
+        for key in [k for k in cache if k not in groups]:
+            cache.pop(key, None)
+        info_lines: list[bytes] = []
+        new_info: dict[str, tuple[object, bytes]] = {}
         for name, t in targets.items():
             ci = self._info_cache.get(name)
             if ci is None or ci[0] != t:
@@ -164,27 +193,38 @@ class ExpositionRenderer:
                         )
                     )
                     + "} 1\n"
-                )
+                ).encode("utf-8")
                 ci = (t, line)
             new_info[name] = ci
             info_lines.append(ci[1])
         self._info_cache = new_info
         if info_lines:
             families["monitord_target_info"] = info_lines
-        parts: list[str] = []
+        parts: list[bytes] = []
         for name in sorted(families):
-            parts.append(self._headers.get(name, f"# TYPE {name} untyped\n"))
+            header = self._headers.get(name)
+            parts.append(header or f"# TYPE {name} untyped\n".encode())
             parts.extend(families[name])
-        out = "".join(parts).encode("utf-8")
+        out = b"".join(parts)
         self._last = (signature, tsig, out)
         return out
 
-    def _render_group(self, g: GroupView) -> dict[str, str]:
+    def _render_group(
+        self, g: GroupView, before: _Rendered | None
+    ) -> tuple[dict[str, bytes], dict[int, tuple[LabelSet, str]]]:
+        known = before[3] if before is not None else {}
+        memo: dict[int, tuple[LabelSet, str]] = {}
         per: dict[str, list[str]] = {}
-        for sv in g.series.values():
-            per.setdefault(sv.name, []).append(
-                f"{sv.name}{{{_labels(sv.labels)}}} {format_value(sv.value)}\n"
-            )
+        for name, series in g.by_name().items():
+            lines = per[name] = []
+            append = lines.append
+            for sv in series:
+                lid = id(sv.labels)
+                hit = memo.get(lid) or known.get(lid)
+                if hit is None or hit[0] is not sv.labels:
+                    hit = (sv.labels, "{" + _labels(sv.labels) + "} ")
+                memo[lid] = hit
+                append(f"{name}{hit[1]}{format_value(sv.value)}\n")
         target = g.target.name
         collector = g.collector
         lbl = _labels((("collector", collector), ("target", target)))
@@ -202,14 +242,17 @@ class ExpositionRenderer:
             per["monitord_last_poll_success"] = [
                 f"monitord_last_poll_success{{{lbl}}} {1 if g.last_poll_ok else 0}\n"
             ]
-        return {name: "".join(lines) for name, lines in per.items()}
+        return {name: "".join(lines).encode("utf-8") for name, lines in per.items()}, memo
 
 
 class MetricsServer:
     """HTTP server (threads) for /metrics and /healthz.
 
     With a `web_config` (exporters/webconfig.py) connections are TLS-wrapped in their
-    own thread and every path needs basic auth when users are configured.
+    own thread and every path needs basic auth when users are configured. At most
+    `max_connections` connections are served at once (more are closed on accept and
+    reported to `on_reject`), and each
+    request must arrive and be answered within `request_timeout` (monitord.httpguard).
     """
 
     def __init__(
@@ -220,6 +263,10 @@ class MetricsServer:
         self_registry: CollectorRegistry,
         healthy: Callable[[], bool],
         web_config: WebConfig | None = None,
+        *,
+        max_connections: int = 64,
+        request_timeout: float = 10.0,
+        on_reject: Callable[[], None] | None = None,
     ) -> None:
         self._web = web_config
         self._render_state = render_state
@@ -227,7 +274,7 @@ class MetricsServer:
         self._healthy = healthy
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(DeadlineHandler):
             server_version = "monitord"
             sys_version = ""
 
@@ -241,20 +288,25 @@ class MetricsServer:
 
         web = web_config
 
-        class _Server(ThreadingHTTPServer):
+        class _Server(GuardedHTTPServer):
             address_family = family
-            daemon_threads = True
 
-            def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+            def serve_connection(self, request: socket.socket, client_address: object) -> None:
                 if web is None:
-                    super().finish_request(request, client_address)
+                    self.finish_request(request, client_address)
                     return
-                web.serve_connection(request, lambda conn: self._finish(conn, client_address))
+                web.serve_connection(
+                    request, lambda conn: self.finish_request(conn, client_address)
+                )
 
-            def _finish(self, conn: socket.socket, client_address: object) -> None:
-                super().finish_request(conn, client_address)
-
-        self._httpd = _Server((host, port), Handler)
+        self._httpd = _Server((host, port), Handler, bind_and_activate=False)
+        self._httpd.guard = ConnectionGuard(max_connections, request_timeout, on_reject)
+        try:
+            self._httpd.server_bind()
+            self._httpd.server_activate()
+        except OSError:
+            self._httpd.server_close()
+            raise
         self.port: int = self._httpd.server_address[1]
         self._thread: threading.Thread | None = None
 

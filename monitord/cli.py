@@ -154,9 +154,11 @@ def _check(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from collectors import COLLECTORS
     from monitord.daemon import Daemon
+    from monitord.httpguard import raise_nofile_limit
     from monitord.log import setup_logging
 
     redaction = setup_logging(args.log_level or "info")
+    raise_nofile_limit()
     try:
         cfg, shared = _load(args.config)
     except ConfigError as exc:

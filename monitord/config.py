@@ -37,13 +37,17 @@ from monitord.configtypes import (
     SecretValue,
     StrictModel,
     check_address,
+    check_regex,
     format_duration,
     parse_duration,
 )
 from monitord.errors import ConfigError, ConfigIssue
+from monitord.events.config import EventsConfig
+from monitord.log import collect_secrets
 from monitord.reports.settings import HistoryConfig, ReportsConfig, check_reports
-from monitord.secrets import SecretError, expand_env
+from monitord.secrets import ENV_REF, ExpandedText, Secret, SecretError, expand_env, resolve_secret
 from monitord.types import (
+    ChecksTarget,
     Collector,
     CollectorFactory,
     SettingsFingerprint,
@@ -51,7 +55,7 @@ from monitord.types import (
     Target,
     TargetKind,
 )
-from monitord.yamlfile import parse_yaml
+from monitord.yamlfile import decode_utf8, parse_yaml
 
 __all__ = [
     "CollectorConfig",
@@ -60,10 +64,12 @@ __all__ = [
     "DaemonConfig",
     "Defaults",
     "Duration",
+    "EventsConfig",
     "Language",
     "SecretValue",
     "ShardConfig",
     "TargetConfig",
+    "check_regex",
     "format_duration",
     "load_config",
     "parse_config_text",
@@ -132,6 +138,10 @@ class DaemonConfig(StrictModel):
     # (exporters/webconfig.py); a relative path is relative to this config file.
     web_config: Path | None = None
     concurrency: dict[str, Annotated[int, Field(ge=1, le=100_000)]] = {}
+    # The /metrics server against hostile clients (monitord.httpguard): connections
+    # served at once (more are closed on accept), and the whole-request deadline.
+    http_max_connections: int = Field(64, ge=1, le=4096)
+    http_request_timeout: Duration = 10.0
 
     @field_validator("listen")
     @classmethod
@@ -204,6 +214,8 @@ class _ConfigModel(StrictModel):
     alerts: AlertsConfig = AlertsConfig()
     history: HistoryConfig = HistoryConfig()
     reports: ReportsConfig = ReportsConfig()
+    # Traps and syslog sent by the devices (monitord/events, collectors/events); off by default.
+    events: EventsConfig = EventsConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +270,8 @@ class Config:
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    secrets: tuple[Secret, ...] = field(default=(), repr=False)  # every secret of the file
+    events: EventsConfig = field(default_factory=EventsConfig)
 
     def stale_after(self, interval: float) -> float:
         """How long a series survives without a refresh."""
@@ -303,11 +317,12 @@ def load_config(
     """Read, validate and build a config file; raise ConfigError listing every issue."""
     p = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(
             [ConfigIssue(p, 0, "", f"cannot read config file: {exc.strerror}")]
         ) from None
+    text = decode_utf8(raw, p)
     return parse_config_text(text, p, registry, shared or Shared(), environ, checks)
 
 
@@ -339,14 +354,20 @@ def parse_config_text(
     line_of = doc.line_of
 
     data = _expand(data, (), environ, issues, path, line_of)
+    secrets = collect_secrets(data)
     raw_targets = data.pop("targets", None) or []
     # A section left with only comments (`history:` and nothing under it) means its defaults.
     data = {k: v for k, v in data.items() if not (v is None and k in _ConfigModel.model_fields)}
-    model = _ConfigModel()
-    try:
-        model = _ConfigModel.model_validate(data)
-    except ValidationError as exc:
-        _add_validation_issues(exc, (), path, line_of, issues)
+    # Each section is validated on its own: a bad section falls back to its defaults
+    # without hiding the errors the others' checks (targets, reports) would find.
+    good: dict[str, object] = {}
+    for key, value in data.items():
+        try:
+            _ConfigModel.model_validate({key: value})
+            good[key] = value
+        except ValidationError as exc:
+            _add_validation_issues(exc, (), path, line_of, issues)
+    model = _ConfigModel.model_validate(good)
     # Targets are validated one by one so that one bad target does not hide the
     # errors of the others (duplicates, unknown collectors, bad options).
     valid: list[tuple[int, _TargetModel]] = []
@@ -360,10 +381,27 @@ def parse_config_text(
             valid.append((i, _TargetModel.model_validate(raw)))
         except ValidationError as exc:
             _add_validation_issues(exc, ("targets", i), path, line_of, issues)
+    for i, t in valid:
+        if t.name in secrets:
+            # The log redaction masks a secret's text: every line naming this target
+            # would be garbled. The message does not say which secret it is.
+            issues.append(
+                ConfigIssue(
+                    path,
+                    line_of(("targets", i, "name")),
+                    f"targets[{i}].name",
+                    "is the text of a secret of this config (a community, key or password):"
+                    " change the secret or the name",
+                )
+            )
 
+    # Written into `shared.settings`: on a reload that is a staged view (Shared.staged),
+    # committed only when the whole reload succeeds.
     shared.settings["snmp"] = model.snmp.model_dump(exclude_unset=True)
     # Discovery sweeps report addresses that are not any configured target's.
     shared.settings["target_addresses"] = [t.address for _, t in valid]
+    # The extra event meaning table, read by a check of the wiring (monitord.daemon).
+    shared.settings["events_patterns"] = model.events.patterns
     raw_names = {str(r["name"]) for r in raw_targets if isinstance(r, dict) and "name" in r}
     targets = _build_targets(model, valid, raw_names, registry, shared, path, line_of, issues)
     for loc, msg in check_reports(model.reports, model.alerts):
@@ -390,6 +428,8 @@ def parse_config_text(
         alerts=model.alerts,
         history=model.history,
         reports=model.reports,
+        secrets=tuple(Secret(s) for s in sorted(secrets)),
+        events=model.events,
     )
 
 
@@ -511,6 +551,9 @@ def _build_targets(
                 continue
             try:
                 collector = factory(opts, shared)
+                # Optional: checks that need the target (e.g. the agent's default url).
+                if isinstance(collector, ChecksTarget):
+                    collector.check_target(target)
             except ConfigError as exc:
                 for issue in exc.issues:
                     sub = _split_field(issue.field)
@@ -577,29 +620,58 @@ def _expand(
         }
     if isinstance(data, list):
         return [_expand(v, (*loc, i), environ, issues, path, line_of) for i, v in enumerate(data)]
-    if isinstance(data, str) and "${" in data:
+    if not isinstance(data, str):
+        return data
+    if data and _is_secret_location(loc):
+        return _secret_ref(data, loc, environ, issues, path, line_of)
+    if "${" in data:
         try:
-            return expand_env(data, environ)
+            # Marked as already expanded: a `file:` or `${` in the variable's value is
+            # text, never a second reference (SecretValue takes it literally).
+            return ExpandedText(expand_env(data, environ))
         except SecretError as exc:
             issues.append(ConfigIssue(path, line_of(loc), _loc(loc), str(exc)))
             return ""
-    if (
-        isinstance(data, str)
-        and data
-        and loc
-        and loc[-1] in SECRET_KEYS
-        and not data.startswith("file:")
-    ):
-        # The text itself is never repeated here: it is the secret.
-        issues.append(
-            ConfigIssue(
-                path,
-                line_of(loc),
-                _loc(loc),
-                "a secret is written as ${ENV_VAR} or file:/path, not as text in the config",
-            )
-        )
     return data
+
+
+def _is_secret_location(loc: tuple[str | int, ...]) -> bool:
+    """A secret key's value, or an item of a `communities:` list (events.traps)."""
+    if not loc:
+        return False
+    last = loc[-1]
+    return last in SECRET_KEYS or (isinstance(last, int) and loc[-2:-1] == ("communities",))
+
+
+def _secret_ref(
+    raw: str,
+    loc: tuple[str | int, ...],
+    environ: Mapping[str, str] | None,
+    issues: list[ConfigIssue],
+    path: str,
+    line_of: Callable[[Sequence[str | int]], int],
+) -> Secret | str:
+    """Resolve a secret key's value, once: `file:/path` (the path may use `${VAR}`) or
+    text made only of `${VAR}` references. Anything else is a secret written in the
+    config (`literal${EMPTY}` too, whatever the variable holds). Messages never hold
+    the text."""
+    try:
+        if raw.startswith("file:"):
+            return resolve_secret("file:" + expand_env(raw[len("file:") :], environ))
+        if ENV_REF.sub("", raw) == "":
+            return Secret(expand_env(raw, environ))
+    except SecretError as exc:
+        issues.append(ConfigIssue(path, line_of(loc), _loc(loc), str(exc)))
+        return ""
+    issues.append(
+        ConfigIssue(
+            path,
+            line_of(loc),
+            _loc(loc),
+            "a secret is written as ${ENV_VAR} or file:/path, not as text in the config",
+        )
+    )
+    return ""
 
 
 def _loc(loc: Sequence[str | int]) -> str:

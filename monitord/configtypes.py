@@ -7,6 +7,7 @@ uses them (alerts, reports, history) can import these without a cycle.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from enum import StrEnum
 from typing import Annotated
@@ -16,17 +17,22 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, Pl
 from monitord.secrets import Secret, SecretError, resolve_secret
 
 __all__ = [
+    "MAX_DURATION",
     "Address",
     "Duration",
     "Language",
     "SecretValue",
     "StrictModel",
     "check_address",
+    "check_regex",
     "format_duration",
     "parse_duration",
 ]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+# The longest duration any setting accepts (ten years): beyond it a timer or a date
+# computed from it overflows, and no monitoring period is that long.
+MAX_DURATION = 3650 * 86400.0
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
@@ -34,7 +40,11 @@ _HOSTNAME = re.compile(
 
 
 def parse_duration(value: object) -> float:
-    """Parse `"30s"`, `"5m"`, `"500ms"`, `"1h"`, `"1d"` or a number of seconds; > 0."""
+    """Parse `"30s"`, `"5m"`, `"500ms"`, `"1h"`, `"1d"` or a number of seconds.
+
+    The result is finite, greater than zero and at most `MAX_DURATION` (3650d): NaN and
+    infinities (YAML `.nan`, `.inf`) and absurd values (`9999999999d`) are refused.
+    """
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30s, 5m or 1h")
     if isinstance(value, int | float):
@@ -45,8 +55,12 @@ def parse_duration(value: object) -> float:
         raise ValueError(
             f"invalid duration {value!r}: expected a number and a unit (ms, s, m, h, d), e.g. 30s"
         )
+    if not math.isfinite(seconds):
+        raise ValueError("duration must be a finite number (not .nan or .inf)")
     if seconds <= 0:
         raise ValueError("duration must be greater than zero")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is too long: at most {format_duration(MAX_DURATION)}")
     return seconds
 
 
@@ -67,6 +81,15 @@ def check_address(value: str) -> str:
     if _HOSTNAME.match(value) and not re.match(r"^[\d.]+$", value):
         return value
     raise ValueError(f"invalid address {value!r}: expected an IPv4/IPv6 address or a host name")
+
+
+def check_regex(value: str) -> str:
+    """Return `value` if it compiles as a Python regular expression, else raise ValueError."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+    return value
 
 
 def _secret(value: object) -> Secret:

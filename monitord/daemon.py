@@ -1,7 +1,9 @@
 """The composition root: builds everything, starts and stops it in order, handles signals.
 
-Start order: state → history → runner → HTTP server → scheduler (first polls).
-Stop order (SIGTERM/SIGINT): scheduler stops firing → in-flight polls are cancelled
+Start order: state → history → runner → event receiver (when `events:` enables it) →
+HTTP server → scheduler (first polls).
+Stop order (SIGTERM/SIGINT): event receiver closes its sockets and writes what it holds
+→ scheduler stops firing → in-flight polls are cancelled
 and awaited → HTTP server stops → history is checkpointed and closed → shared
 collector resources are closed.
 SIGHUP re-reads the config: it is parsed and validated in full, then swapped in;
@@ -9,7 +11,8 @@ a bad config is logged and the running one stays.
 
 Outputs are handed in here: the notifiers, the /metrics server and its web config, the
 report renderer and mailer (`MonthlyReports`), and the config checks that belong to an
-output or a collector (`CONFIG_CHECKS`: the web config file, the top-level `snmp:` section).
+output or a collector (`CONFIG_CHECKS`: the web config file, the top-level `snmp:`
+section, the extra event meaning table `events.patterns`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Final
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from collectors.events import EventReceiver, load_table
 from collectors.snmp import validate_settings as snmp_settings_issues
 from exporters.notify import build_notifiers
 from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, specs_by_name
@@ -43,16 +47,26 @@ from monitord.config import (
 )
 from monitord.contract import RoleIndex
 from monitord.errors import ConfigError, ConfigIssue, HistoryError
+from monitord.events.config import patterns_path
+from monitord.events.service import EVENT_SPECS, EventsService
 from monitord.history.db import Delivery, History
 from monitord.history.service import HistoryService
+from monitord.httpguard import http_connection_cap
 from monitord.log import RedactionFilter, collect_secrets
 from monitord.reports.monthly import MonthlyReports
 from monitord.runner import Runner, SelfMetrics
-from monitord.scheduler import Scheduler
-from monitord.state import Event, State
+from monitord.scheduler import Scheduler, job_id
+from monitord.state import Event, GroupView, State
 from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock, metrics_of
 
-__all__ = ["CONFIG_CHECKS", "Daemon", "collector_specs", "snmp_section_check", "web_config_check"]
+__all__ = [
+    "CONFIG_CHECKS",
+    "Daemon",
+    "collector_specs",
+    "events_patterns_check",
+    "snmp_section_check",
+    "web_config_check",
+]
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +98,25 @@ def snmp_section_check(
     ]
 
 
-CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (web_config_check, snmp_section_check)
+def events_patterns_check(
+    path: str, daemon: DaemonConfig, settings: Mapping[str, object]
+) -> Iterable[ConfigIssue]:
+    """`events.patterns`: the extra meaning table must load (collectors/events)."""
+    extra = settings.get("events_patterns")
+    if not isinstance(extra, Path):
+        return []
+    try:
+        load_table(Path(path).parent / extra)
+    except ConfigError as exc:
+        return exc.issues
+    return []
+
+
+CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (
+    web_config_check,
+    snmp_section_check,
+    events_patterns_check,
+)
 
 
 def collector_specs(config: Config) -> list[MetricSpec]:
@@ -135,8 +167,11 @@ class Daemon:
         self.control: ControlServer | None = None
         self.server: MetricsServer | None = None
         self.scheduler: Scheduler | None = None
+        self.events: EventsService | None = None
+        self.receiver: EventReceiver | None = None
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[bool]] = set()
+        self._reload_lock = asyncio.Lock()
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT (or `request_stop()`)."""
@@ -145,9 +180,13 @@ class Daemon:
         data_dir = Path(cfg.daemon.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         specs = collector_specs(cfg)
+        if cfg.events.enabled:
+            specs.extend(EVENT_SPECS)
         roles = RoleIndex.of(specs)
         self.state.uptime_names = roles.uptime
-        hist = self.hist = HistoryService(cfg, self.state.snapshot, self.clock, roles)
+        hist = self.hist = HistoryService(
+            cfg, self.state.snapshot, self.clock, roles, metrics=self.metrics
+        )
         self.history = hist.history
         self.monthly = MonthlyReports(
             cfg, hist.history, hist.flush, write_files, send_reports, self.clock
@@ -175,10 +214,12 @@ class Daemon:
             specs_by_name(specs),
             limits=cfg.daemon.concurrency,
             on_events=self._on_events,
-            on_poll=hist.on_poll,
+            on_poll=self._on_poll,
             clock=self.clock,
         )
         self._runner = runner
+        if cfg.events.enabled:
+            await self._start_events(cfg, hist)
         host, port = parse_listen(cfg.daemon.listen)
         web_path = web_config_path(self.config_path, cfg.daemon)
         self.server = MetricsServer(
@@ -188,6 +229,9 @@ class Daemon:
             self.metrics.registry,
             healthy=lambda: self.scheduler is not None and self.scheduler.running,
             web_config=load_web_config(web_path) if web_path is not None else None,
+            max_connections=http_connection_cap(cfg.daemon.http_max_connections),
+            request_timeout=cfg.daemon.http_request_timeout,
+            on_reject=self.metrics.http_rejected.labels(server="metrics").inc,
         )
         self.server.start()
         self.scheduler = Scheduler(
@@ -231,15 +275,32 @@ class Daemon:
         task.add_done_callback(self._tasks.discard)
 
     async def reload(self) -> bool:
-        """Parse the config file again and swap it in; keep the old one on any error."""
+        """Parse the config file again and swap it in; keep the old one on any error.
+
+        All or nothing: the config is parsed and its collectors built in a thread against
+        a staged view of the shared settings (`Shared.staged`), the notifiers and the
+        exposition specs are built next; only then is everything swapped in, on the loop,
+        in one go. A refused reload changes nothing the running jobs read.
+        """
+        async with self._reload_lock:  # SIGHUPs in a row: one reload at a time, in order
+            return await self._reload()
+
+    async def _reload(self) -> bool:
+        staged = self.shared.staged()
         try:
             new = await asyncio.to_thread(
                 load_config,
                 self.config_path,
                 self.registry,
-                self.shared,
+                staged,
                 checks=CONFIG_CHECKS,
             )
+            notifiers = self._notifiers(new)
+            specs = collector_specs(new)
+            if self.events is not None:
+                specs.extend(EVENT_SPECS)
+            renderer = ExpositionRenderer(specs)
+            roles = RoleIndex.of(specs)
         except ConfigError as exc:
             self.metrics.config_reloads.labels(result="error").inc()
             log.error(
@@ -249,26 +310,38 @@ class Daemon:
                 log.error("config error: %s", issue)
             return False
         old = self.config
-        for fld in ("listen", "data_dir", "concurrency", "web_config"):
+        for fld in (
+            "listen",
+            "data_dir",
+            "concurrency",
+            "web_config",
+            "http_max_connections",
+            "http_request_timeout",
+        ):
             if getattr(old.daemon, fld) != getattr(new.daemon, fld):
                 log.warning("config reload: daemon.%s changed; restart monitord to apply it", fld)
+        # The swap. The job table is changed in batches that yield to the loop (a
+        # reload of thousands of targets must not hold up the running polls).
+        staged.commit()
         self._feed_redaction(new)
-        specs = collector_specs(new)
-        roles = RoleIndex.of(specs)
-        self._renderer = ExpositionRenderer(specs)
+        self._renderer = renderer
         self._runner.specs = specs_by_name(specs)
         self.state.uptime_names = roles.uptime
         self.state.failures_to_down = new.defaults.failures_to_down
         self.state.successes_to_up = new.defaults.successes_to_up
         assert self.scheduler is not None
-        if self.alerts is not None:
-            await self.alerts.reconfigure(new.alerts, self._notifiers(new))
+        result = await self.scheduler.sync_async(new)
+        self.config = new
         if self.hist is not None:
             self.hist.reconfigure(new, roles)
         if self.monthly is not None:
             self.monthly.reconfigure(new)
-        result = self.scheduler.sync(new)
-        self.config = new
+        if self.alerts is not None:
+            await self.alerts.reconfigure(new.alerts, notifiers)
+        if self.events is not None:
+            self.events.set_targets(tc.target for tc in new.targets)
+        if old.events != new.events:
+            log.warning("config reload: events changed; restart monitord to apply it")
         self.metrics.config_reloads.labels(result="ok").inc()
         log.info(
             "config reloaded added=%d removed=%d replaced=%d kept=%d",
@@ -279,7 +352,38 @@ class Daemon:
         )
         return True
 
+    async def _start_events(self, cfg: Config, hist: HistoryService) -> None:
+        table = load_table(patterns_path(self.config_path, cfg.events))
+        events = self.events = EventsService(
+            cfg.events,
+            [tc.target for tc in cfg.targets],
+            self.state,
+            self.metrics.registry,
+            history=hist.history,
+            recorder=hist.recorder,
+            repoll=self._repoll,
+            poke=self.alerts.poke if self.alerts is not None else None,
+            clock=self.clock,
+            timezone=cfg.daemon.timezone,
+            retention_months=cfg.history.retention_months,
+        )
+        self.receiver = EventReceiver(
+            cfg.events, table, events.handle, events.count_drop, clock=self.clock
+        )
+        await self.receiver.start()
+        log.info(
+            "event receiver listening %s",
+            " ".join(f"{k}={h}:{p}" for k, (h, p) in self.receiver.addresses.items()),
+        )
+
+    def _repoll(self, target: str) -> bool:
+        return self.scheduler is not None and self.scheduler.run_now(job_id(target, "snmp"))
+
     async def _shutdown(self) -> None:
+        if self.receiver is not None:
+            await self.receiver.aclose()
+        if self.events is not None:
+            await self.events.aclose()
         if self.scheduler is not None:
             n = len(self._runner._inflight)
             await self.scheduler.shutdown()
@@ -305,17 +409,16 @@ class Daemon:
             self.hist.add_jobs(sched)
         if self.monthly is not None:
             self.monthly.add_jobs(sched)
+        if self.events is not None:
+            self.events.add_jobs(sched)
 
     def _on_events(self, events: list[Event]) -> None:
         if self.alerts is not None:
             self.alerts.poke()
-        if self.history is None:
+        if self.hist is None:
             return
         start = self.clock.monotonic()
-        try:
-            self.history.add_events(events)
-        except HistoryError as exc:
-            log.error("history write failed: %s", exc)
+        self.hist.pending.add_events(events)  # kept in memory while the disk is full
         self.metrics.history_write.observe(self.clock.monotonic() - start)
 
     def _on_deliveries(self, rows: list[Delivery]) -> None:
@@ -327,16 +430,23 @@ class Daemon:
             log.error("history write failed: %s", exc)
 
     def _on_alert_events(self, rows: list[AlertEvent]) -> None:
-        if self.history is None:
+        if self.hist is None:
             return
         try:
-            self.history.add_alert_events(rows)
+            self.hist.pending.add_alert_events(rows)
         except HistoryError as exc:
             log.error("history write failed: %s", exc)
 
     @staticmethod
     def _notifiers(cfg: Config) -> list[Notifier]:
         return build_notifiers(cfg.alerts, cfg.daemon.language, cfg.daemon.timezone)
+
+    def _on_poll(self, view: GroupView) -> None:
+        # On the event loop, after each poll: the group's /metrics text is rendered now, a
+        # small piece at a time, instead of all at once in the scrape's thread (issue 16).
+        self._renderer.prepare(view)
+        if self.hist is not None:
+            self.hist.on_poll(view)
 
     def _render(self) -> bytes:
         snap = self.state.snapshot()
@@ -346,9 +456,10 @@ class Daemon:
     def _feed_redaction(self, cfg: Config) -> None:
         if self.redaction is None:
             return
-        secrets: set[str] = set()
+        secrets: set[str] = {s.reveal() for s in cfg.secrets}
         for tc in cfg.targets:
             for cc in tc.collectors:
                 secrets |= collect_secrets(cc.collector)
                 secrets |= collect_secrets(cc.options)
+        secrets |= {c.reveal() for c in cfg.events.traps.communities if c.reveal()}
         self.redaction.set_secrets(secrets)

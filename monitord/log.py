@@ -28,16 +28,31 @@ class RedactionFilter(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self._secrets: tuple[str, ...] = ()
+        self._pattern: re.Pattern[str] | None = None
 
     def set_secrets(self, secrets: Iterable[str]) -> None:
-        """Replace the set of texts to mask (longest first; empty and 1-2 char texts ignored)."""
+        """Replace the set of texts to mask (longest first; empty and 1-2 char texts ignored).
+
+        A secret is masked as a whole token: not where its text is only part of a longer
+        word or name (`sede1` in `sede1-router`), so a target named like its community
+        still reads right. Token characters are letters, digits, `_`, `-`, and `.` between
+        two of them.
+        """
         self._secrets = tuple(sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True))
+        self._pattern = (
+            re.compile(
+                r"(?<![\w-])(?<!\w\.)(?:"
+                + "|".join(map(re.escape, self._secrets))
+                + r")(?![\w-]|\.\w)"
+            )
+            if self._secrets
+            else None
+        )
 
     def redact(self, text: str) -> str:
         """Return `text` with every known secret masked."""
-        for s in self._secrets:
-            if s in text:
-                text = text.replace(s, "<secret>")
+        if self._pattern is not None:
+            text = self._pattern.sub("<secret>", text)
         return _KEY_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}<secret>", text)
 
     def filter(self, record: logging.LogRecord) -> bool:

@@ -73,7 +73,7 @@ class SelfMetrics:
         self.scheduler_lag = Histogram(
             "monitord_scheduler_lag_seconds",
             "Delay between a job's scheduled time and its start.",
-            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.5, 1, 5, 30),
             registry=r,
         )
         self.missed_runs = Counter(
@@ -92,10 +92,29 @@ class SelfMetrics:
         self.series = Gauge("monitord_series", "Device series held in the state.", registry=r)
         self.history_write = Histogram(
             "monitord_history_write_duration_seconds",
-            "Time to write one batch to the on-disk history.",
+            "Time to write one batch to the on-disk history (events, or one history flush).",
             buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
             registry=r,
         )
+        self.history_pending = Gauge(
+            "monitord_history_pending_events",
+            "Events (up/down, alerts) kept in memory because the history could not be"
+            " written; written in order when it can again.",
+            registry=r,
+        )
+        self.history_write_errors = Counter(
+            "monitord_history_write_errors",
+            "Failed writes of events to the on-disk history (disk full, read-only...).",
+            registry=r,
+        )
+        self.http_rejected = Counter(
+            "monitord_http_connections_rejected",
+            "Connections to an HTTP server closed on accept because all its slots were busy"
+            " (daemon.http_max_connections).",
+            ["server"],
+            registry=r,
+        )
+        self.http_rejected.labels(server="metrics")
         self.config_reloads = Counter(
             "monitord_config_reloads", "Config reloads, by result.", ["result"], registry=r
         )

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -111,14 +112,37 @@ class Scheduler:
         self._sched.start()
 
     async def shutdown(self) -> None:
-        """Stop scheduling, cancel in-flight polls and wait for them."""
+        """Stop scheduling, cancel in-flight polls and wait for them.
+
+        APScheduler cancels the jobs it submitted but that had not started yet, and logs
+        each as `Error running job` with a CancelledError traceback; during a clean stop
+        those records are dropped (`_QuietCancel`), nothing else is.
+        """
         self._stopping = True
+        executor_log = logging.getLogger("apscheduler.executors.default")
+        if not any(isinstance(f, _QuietCancel) for f in executor_log.filters):
+            executor_log.addFilter(_QuietCancel())
         if self._sched is not None and self._sched.running:
             self._sched.shutdown(wait=False)
         await self.runner.cancel_inflight()
 
     def sync(self, config: Config) -> SyncResult:
-        """Make the job table match `config`."""
+        """Make the job table match `config` (in one go: at start)."""
+        result = _advance(self._sync_steps(config), sys.maxsize)
+        assert result is not None
+        return result
+
+    async def sync_async(self, config: Config, batch: int = 50) -> SyncResult:
+        """`sync`, yielding to the event loop every `batch` job changes: a reload that
+        adds thousands of jobs (about 1 ms each in APScheduler) does not hold up the
+        running polls."""
+        steps = self._sync_steps(config)
+        while (result := _advance(steps, batch)) is None:
+            await asyncio.sleep(0)
+        return result
+
+    def _sync_steps(self, config: Config) -> Generator[None, None, SyncResult]:
+        """The work of `sync`, one job change per step; returns the SyncResult."""
         assert self._sched is not None, "start() first"
         wanted: dict[str, tuple[Target, CollectorConfig, float]] = {}
         for tc in config.targets:
@@ -136,6 +160,7 @@ class Scheduler:
                 self._remove_job(jid)
                 self.state.remove(target.name, cc.kind)
                 removed += 1
+                yield
         now = datetime.now(UTC)
         for jid, (target, cc, stale) in wanted.items():
             old = self._jobs.get(jid)
@@ -165,10 +190,18 @@ class Scheduler:
                 misfire_grace_time=max(1, int(cc.interval)),
                 replace_existing=True,
             )
+            yield
         self.metrics.jobs.set(len(self._jobs))
         self.metrics.targets.set(len(config.targets))
         self.metrics.declare({cc.kind for _, cc, _ in self._jobs.values()})
         return SyncResult(added, removed, replaced, kept)
+
+    def run_now(self, jid: str) -> bool:
+        """Move a job's next run to now (an event asked for a fresh poll); False if unknown."""
+        if self._sched is None or self._stopping or jid not in self._jobs:
+            return False
+        self._sched.modify_job(jid, next_run_time=datetime.now(UTC))
+        return True
 
     async def _run(self, jid: str) -> None:
         entry = self._jobs.get(jid)
@@ -205,3 +238,22 @@ class Scheduler:
         elif event.code == EVENT_JOB_MISSED:
             self.metrics.missed_runs.labels(collector=collector).inc()
             log.debug("poll missed its time job=%s", event.job_id)
+
+
+def _advance(steps: Generator[None, None, SyncResult], n: int) -> SyncResult | None:
+    """Run up to `n` steps of a sync; its result once it is done, else None."""
+    try:
+        for _ in range(n):
+            next(steps)
+    except StopIteration as done:
+        result: SyncResult = done.value
+        return result
+    return None
+
+
+class _QuietCancel(logging.Filter):
+    """Drops APScheduler's error records for jobs cancelled by a clean shutdown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)

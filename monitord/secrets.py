@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 
-__all__ = ["ENV_REF", "Secret", "SecretError", "expand_env", "resolve_secret"]
+__all__ = ["ENV_REF", "ExpandedText", "Secret", "SecretError", "expand_env", "resolve_secret"]
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -51,6 +51,16 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+class ExpandedText(str):
+    """Config text whose `${VAR}` references were already replaced: taken as it is.
+
+    `resolve_secret` never interprets it again, so a variable whose value starts with
+    `file:` or holds `${` stays that text (and is never echoed in an error).
+    """
+
+    __slots__ = ()
+
+
 def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
     """Replace every `${VAR}` in `text`; raise SecretError naming an undefined variable."""
     env = os.environ if environ is None else environ
@@ -65,7 +75,9 @@ def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
 
 
 def resolve_secret(raw: str, environ: Mapping[str, str] | None = None) -> Secret:
-    """Resolve `${VAR}`, `file:/path` or a literal into a Secret."""
+    """Resolve `${VAR}`, `file:/path` or a literal into a Secret (ExpandedText: as is)."""
+    if isinstance(raw, ExpandedText):
+        return Secret(str(raw))
     if raw.startswith("file:"):
         path = raw[len("file:") :]
         try:

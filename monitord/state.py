@@ -18,6 +18,12 @@ Concurrency: `record()` runs on the event loop; `snapshot()` may run in any thre
 (the HTTP server's). Each group is copy-on-write: a poll builds a new immutable
 `GroupView` and swaps it in under a lock, so a snapshot is a shallow copy of a dict
 of references and never waits for a poll.
+
+Keying: a series is keyed by (name, sorted label pairs). The sorted tuple is built once
+per labels mapping and reused while the collector hands the same mapping object again
+(the SNMP collector keeps one per interface until its labels refresh), so a poll does
+not sort labels per sample. A labels mapping given to `record()` must not be mutated
+afterwards (samples are frozen; their labels are treated the same way).
 """
 
 from __future__ import annotations
@@ -109,6 +115,26 @@ class GroupView:
     consecutive_successes: int = 0
     uptime: float | None = None
     interval: float = 60.0
+    oldest: float = 0.0  # monotonic time of the oldest series (prune skips fresh groups)
+    # The series by metric name, built on first use and kept with this (immutable) view:
+    # once per group version, shared by every reader (alert rules, /metrics).
+    _names: dict[str, list[SeriesValue]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def by_name(self) -> Mapping[str, list[SeriesValue]]:
+        """The group's series by metric name (in series order); do not mutate."""
+        names = self._names
+        if not names and self.series:
+            built: dict[str, list[SeriesValue]] = {}
+            for sv in self.series.values():
+                lst = built.get(sv.name)
+                if lst is None:
+                    built[sv.name] = [sv]
+                else:
+                    lst.append(sv)
+            names.update(built)  # one step: a concurrent reader sees all or nothing new
+        return names
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +183,12 @@ class State:
     _targets: dict[str, Target] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _events: deque[Event] = field(default_factory=deque)
+    # Per group, the label tuples of the last poll by the identity of the collector's
+    # labels mapping: a collector that hands the same mapping object poll after poll
+    # (until its labels refresh) gets the same tuple back without a sort.
+    _labelsets: dict[GroupKey, dict[int, tuple[Mapping[str, str], LabelSet]]] = field(
+        default_factory=dict
+    )
 
     # --- targets -------------------------------------------------------------
 
@@ -167,6 +199,7 @@ class State:
             self._targets = new
             for key in [k for k in self._groups if k[0] not in new]:
                 del self._groups[key]
+                self._labelsets.pop(key, None)
             for key, g in list(self._groups.items()):
                 if g.target != new[key[0]]:
                     self._groups[key] = replace(g, target=new[key[0]], version=g.version + 1)
@@ -175,6 +208,7 @@ class State:
         """Forget one (target, collector): its series disappear from the next scrape."""
         with self._lock:
             self._groups.pop((target, collector), None)
+            self._labelsets.pop((target, collector), None)
 
     # --- polls ---------------------------------------------------------------
 
@@ -212,16 +246,27 @@ class State:
             and uptime + 1.0 < old.uptime
         )
         new_series: dict[SeriesKey, SeriesValue] = {} if ok else dict(old_series)
+        known = self._labelsets.get(key, {})
+        seen: dict[int, tuple[Mapping[str, str], LabelSet]] = {}
         for s in samples:
-            labels = _labelset(s.labels)
+            lm = s.labels
+            hit = seen.get(id(lm))
+            if hit is None:
+                hit = known.get(id(lm))
+                if hit is None or hit[0] is not lm:
+                    hit = (lm, _labelset(lm))
+                seen[id(lm)] = hit
+            labels = hit[1]
             skey = (s.name, labels)
             prev = old_series.get(skey)
             new_series[skey] = _next_value(
                 prev, s, labels, now, now_mono, restarted, uptime is not None
             )
         horizon = stale_after if stale_after is not None else 3.0 * interval
+        oldest = now_mono
         if not ok:
             new_series = {k: v for k, v in new_series.items() if now_mono - v.mono <= horizon}
+            oldest = min((v.mono for v in new_series.values()), default=now_mono)
 
         fails = 0 if ok else (old.consecutive_failures if old else 0) + 1
         succ = (old.consecutive_successes if old else 0) + 1 if ok else 0
@@ -251,15 +296,37 @@ class State:
             consecutive_successes=succ,
             uptime=uptime if uptime is not None else (old.uptime if old and not ok else None),
             interval=interval,
+            oldest=oldest,
         )
         with self._lock:
             if target.name in self._targets or not self._targets:
                 self._groups[key] = view
+                self._labelsets[key] = seen
             for ev in events:
                 self._events.append(ev)
                 while len(self._events) > self.event_log_size:
                     self._events.popleft()
         return events
+
+    def publish(self, target: Target, collector: str, samples: Iterable[Sample]) -> GroupView:
+        """Replace the series of a (target, collector) that is not polled (device events).
+
+        No up/down, no poll time: the group only carries its series, refreshed (and so
+        kept from pruning) by each call. Counters are taken as given (no rate).
+        """
+        now, now_mono = self.clock.time(), self.clock.monotonic()
+        series = {
+            (s.name, ls): SeriesValue(s.name, ls, s.value, s.kind, now, now_mono)
+            for s in samples
+            for ls in (_labelset(s.labels),)
+        }
+        key = (target.name, collector)
+        with self._lock:
+            old = self._groups.get(key)
+            view = GroupView(target, collector, (old.version + 1) if old else 1, series)
+            if target.name in self._targets or not self._targets:
+                self._groups[key] = view
+        return view
 
     def prune(self, stale_after: Mapping[GroupKey, float] | None = None) -> int:
         """Drop series older than their group's horizon (3 x interval by default).
@@ -271,10 +338,17 @@ class State:
         with self._lock:
             for key, g in list(self._groups.items()):
                 horizon = (stale_after or {}).get(key, 3.0 * g.interval)
+                if now_mono - g.oldest <= horizon:
+                    continue  # nothing in this group is old enough: no need to look
                 keep = {k: v for k, v in g.series.items() if now_mono - v.mono <= horizon}
+                oldest = min((v.mono for v in keep.values()), default=now_mono)
                 if len(keep) != len(g.series):
                     dropped += len(g.series) - len(keep)
-                    self._groups[key] = replace(g, series=keep, version=g.version + 1)
+                    self._groups[key] = replace(
+                        g, series=keep, version=g.version + 1, oldest=oldest
+                    )
+                elif oldest != g.oldest:
+                    self._groups[key] = replace(g, oldest=oldest)
         return dropped
 
     # --- readers -------------------------------------------------------------

@@ -7,7 +7,7 @@ The metric contract: a collector declares every series it may emit as a `MetricS
 (per class in `metrics`, and per instance in `extra_metrics` when its config adds some,
 see `metrics_of`). A spec's `roles` say what the core may do with the series (`Role`):
 the history's rollups, restarts and inventory are built from the declared roles, never
-from collector kinds or metric names. Optional capabilities (`FetchesInventory`,
+from collector kinds or metric names. Optional capabilities (`ChecksTarget`, `FetchesInventory`,
 `InventoryFromPoll`, `RunsChecks`, `InstanceMetrics`, `SettingsFingerprint`) replace
 checks of the collector's kind.
 """
@@ -17,16 +17,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
     "POLL_DEADLINE",
+    "ChecksTarget",
     "Clock",
     "Closable",
     "Collector",
     "CollectorFactory",
+    "DeviceEvent",
+    "DeviceEventKind",
+    "EventOrigin",
     "FailureReason",
     "FetchesInventory",
     "InstanceMetrics",
@@ -204,6 +208,48 @@ class Target:
     description: str = ""
 
 
+class EventOrigin(StrEnum):
+    """How a device told us something on its own (the `source` label of event counters)."""
+
+    TRAP = "trap"
+    SYSLOG = "syslog"
+
+
+class DeviceEventKind(StrEnum):
+    """What a device event means (the `kind` label of event counters); a closed set."""
+
+    INTERFACE = "interface"
+    REBOOT = "reboot"
+    FAILED_LOGIN = "failed_login"
+    CONFIG_CHANGE = "config_change"
+    HEALTH = "health"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """One message a device sent (trap, inform or syslog line), already given its meaning.
+
+    `address` is the sender's IP as seen on the socket; `agent` the agent-addr of a v1
+    trap or the HOSTNAME of a syslog line (either may name the device when a relay
+    sent it); `name` the table entry that matched (`linkDown`, `cisco_login_failed`) or
+    the trap OID for an unknown trap; `fields` what the entry extracted (`ifindex`,
+    `user`...), and for unknown traps the varbinds as `oid -> value`; `repoll` asks the
+    core for a fresh poll of the device (its state changed: a link went down).
+    """
+
+    ts: float
+    origin: EventOrigin
+    address: str
+    kind: DeviceEventKind
+    name: str
+    message: str = ""
+    agent: str = ""
+    severity: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)
+    repoll: bool = False
+
+
 class Clock(Protocol):
     """Time source injected into the state and the scheduler glue."""
 
@@ -277,6 +323,15 @@ class SettingsFingerprint(Protocol):
 
 
 @runtime_checkable
+class ChecksTarget(Protocol):
+    """Capability: config-time checks that need the target (the agent's default url)."""
+
+    def check_target(self, target: Target) -> None:
+        """Raise ConfigError when the options do not suit `target`."""
+        ...
+
+
+@runtime_checkable
 class FetchesInventory(Protocol):
     """Capability: fetches a target's inventory on its own schedule (the host agent)."""
 
@@ -326,12 +381,40 @@ class Shared:
     Resources are created lazily, on first use inside the running event loop, by the
     factory the collector passes; `aclose()` closes every resource that is `Closable`,
     newest first. `limits` carries the configured concurrency caps by collector kind.
+
+    `settings` holds config-wide data the collectors read (the `snmp:` section, the list
+    of target addresses). A reload builds its collectors against `staged()`, a view with
+    its own settings and the same resources; `commit()` makes those settings the live
+    ones for every collector at once, so a refused reload changes nothing.
     """
 
     def __init__(self, limits: Mapping[str, int] | None = None) -> None:
         self.limits: dict[str, int] = dict(limits or {})
-        self.settings: dict[str, object] = {}
+        self._settings: dict[str, object] = {}
         self._resources: dict[str, object] = {}
+        self._root: Shared = self
+        self._staged: dict[str, object] | None = None
+
+    @property
+    def settings(self) -> dict[str, object]:
+        """The live settings, or the pending ones of a staged view not yet committed."""
+        return self._staged if self._staged is not None else self._root._settings
+
+    def staged(self) -> Shared:
+        """A view sharing this object's resources, with empty pending settings."""
+        view = Shared.__new__(Shared)
+        view.limits, view._resources = self.limits, self._resources
+        view._settings, view._root, view._staged = {}, self._root, {}
+        return view
+
+    def commit(self) -> None:
+        """Make a staged view's settings the live ones (no-op on a committed object)."""
+        if self._staged is None:
+            return
+        live = self._root._settings
+        live.clear()
+        live.update(self._staged)
+        self._staged = None
 
     def get(self, key: str, factory: Callable[[], T]) -> T:
         """Return the resource stored under `key`, creating it with `factory` once."""

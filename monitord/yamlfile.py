@@ -1,9 +1,10 @@
 """The one YAML reader with line numbers: the config, the web config, the agent's config.
 
 `parse_yaml(text, path)` parses once (a composed node tree for the line of every key,
-then the plain data) and returns a `YamlDoc`; a syntax error raises `ConfigError`
-naming the file and line (`invalid YAML: <problem>`). `read_yaml(path, what)` reads
-the file first (`cannot read <what>: <reason>`). `YamlDoc.line_of(loc)` gives the line
+then the plain data; aliases bounded by `monitord.yamlload`) and returns a `YamlDoc`;
+a syntax error raises `ConfigError` naming the file and line (`invalid YAML:
+<problem>`). `read_yaml(path, what)` reads the file first (`cannot read <what>:
+<reason>`; `not UTF-8 (byte 0x..)` with its line). `YamlDoc.line_of(loc)` gives the line
 of a dotted location, or of its nearest parent; duplicate keys are listed, for the
 caller to report in its own field syntax.
 """
@@ -17,8 +18,9 @@ from pathlib import Path
 import yaml
 
 from monitord.errors import ConfigError, ConfigIssue
+from monitord.yamlload import load_bounded
 
-__all__ = ["Loc", "YamlDoc", "parse_yaml", "read_yaml"]
+__all__ = ["Loc", "YamlDoc", "decode_utf8", "parse_yaml", "read_yaml"]
 
 Loc = tuple[str | int, ...]
 
@@ -44,8 +46,7 @@ class YamlDoc:
 def parse_yaml(text: str, path: str) -> YamlDoc:
     """Parse `text` (the content of `path`); raise ConfigError on a syntax error."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = load_bounded(text)  # aliases bounded (monitord.yamlload)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
@@ -62,10 +63,22 @@ def read_yaml(path: str | Path, what: str = "config file") -> YamlDoc:
     """Read and parse a YAML file; raise ConfigError when unreadable or invalid."""
     p = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError([ConfigIssue(p, 0, "", f"cannot read {what}: {exc.strerror}")]) from None
-    return parse_yaml(text, p)
+    return parse_yaml(decode_utf8(raw, p), p)
+
+
+def decode_utf8(raw: bytes, path: str) -> str:
+    """The text of a file; ConfigError `FILE:LINE: not UTF-8 (byte 0x..)` otherwise."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        issue = ConfigIssue(
+            path, line, "", f"not UTF-8 (byte 0x{raw[exc.start]:02x}): save it as UTF-8"
+        )
+        raise ConfigError([issue]) from None
 
 
 def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], dups: list[tuple[Loc, int]]) -> None:

@@ -105,7 +105,10 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProc]]:
     started: list[DaemonProc] = []
 
     def start(
-        config_text: str, env: dict[str, str] | None = None, wait_ready: bool = True
+        config_text: str,
+        env: dict[str, str] | None = None,
+        wait_ready: bool = True,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> DaemonProc:
         port = free_port()
         cfg = tmp_path / f"monitord-{len(started)}.yaml"
@@ -120,6 +123,7 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonProc]]:
                 text=True,
                 env=full_env,
                 cwd=tmp_path,
+                preexec_fn=preexec_fn,
             )
         d = DaemonProc(proc, port, cfg, log_path, env or {})
         started.append(d)

@@ -218,7 +218,7 @@ def _self_metrics() -> list[tuple[str, str, str, tuple[str, ...]]]:
 
     out = []
     self_metrics = SelfMetrics()
-    for holder in (self_metrics, DeliveryMetrics()):
+    for holder in (self_metrics, DeliveryMetrics(), _events_service()):
         for m in vars(holder).values():
             if not isinstance(m, MetricWrapperBase):
                 continue
@@ -243,11 +243,24 @@ def _self_metrics() -> list[tuple[str, str, str, tuple[str, ...]]]:
     return sorted(set(out))
 
 
+def _events_service() -> Any:
+    """An `EventsService`, for the counters of the event receiver (`events:`)."""
+    from prometheus_client import CollectorRegistry
+
+    from monitord.events.config import EventsConfig
+    from monitord.events.service import EventsService
+    from monitord.state import State
+
+    return EventsService(EventsConfig(), [], State(), CollectorRegistry())
+
+
 def metrics_md() -> str:
     """The text of docs/metrics.md."""
     from exporters.prometheus import CORE_SPECS
+    from monitord.events.service import EVENT_SPECS
 
     specs = _collector_specs()
+    specs["events"] = list(EVENT_SPECS)
     by_name: dict[str, tuple[Any, list[str]]] = {}
     for s in CORE_SPECS:
         by_name[s.name] = (s, ["core"])

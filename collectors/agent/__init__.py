@@ -117,6 +117,11 @@ class AgentCollector:
         self._specs = {m.name: m for m in self.metrics}
         self._excl = Exclusions.defaults()
 
+    def check_target(self, target: Target) -> None:
+        """Config-time check against the target (its address gives the default url):
+        raise ConfigError when the token would go over plain HTTP off this host."""
+        _check_clear_text(self.options, self.url(target, "metrics"))
+
     async def collect(self, target: Target) -> list[Sample]:
         """One poll: GET /metrics (twice `cpu_window` apart for exporters) and map it."""
         opts = self.options
@@ -236,17 +241,7 @@ def build(options: Mapping[str, object], shared: Shared) -> AgentCollector:
             raise ConfigError("expected http(s)://HOST:PORT", field="url")
         if parts.query or parts.fragment or parts.username:
             raise ConfigError("no query, fragment or credentials in the url", field="url")
-        if (
-            parts.scheme == "http"
-            and opts.token is not None
-            and not opts.allow_plain_http
-            and not _loopback(parts.hostname)
-        ):
-            raise ConfigError(
-                "the token would cross the network in clear text: use https:// (agent"
-                " --tls-cert/--tls-key) or set allow_plain_http: true",
-                field="url",
-            )
+        _check_clear_text(opts, opts.url)
     if opts.kind is AgentKind.MONITORD and (opts.token is None or not opts.token):
         raise ConfigError("the monitord agent needs a token (file:/path or ${ENV})", field="token")
     if opts.ca_file and not os.access(opts.ca_file, os.R_OK):
@@ -260,6 +255,22 @@ def build(options: Mapping[str, object], shared: Shared) -> AgentCollector:
     if opts.http_timeout > 60:
         raise ConfigError("at most 60s; keep it below the job's timeout", field="http_timeout")
     return AgentCollector(opts, shared)
+
+
+def _check_clear_text(opts: Options, url: str) -> None:
+    """Refuse a token sent over http:// to a non-loopback host unless allowed explicitly."""
+    parts = urlsplit(url)
+    if (
+        parts.scheme == "http"
+        and opts.token is not None
+        and not opts.allow_plain_http
+        and not _loopback(parts.hostname or "")
+    ):
+        raise ConfigError(
+            "the token would cross the network in clear text: use https:// (agent"
+            " --tls-cert/--tls-key) or set allow_plain_http: true",
+            field="url" if opts.url else "token",
+        )
 
 
 def _loopback(hostname: str) -> bool:

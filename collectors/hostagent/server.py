@@ -19,7 +19,9 @@ Failed attempts are rate-limited per client address with a token bucket
 request from that address gets `429` without its token being checked. TLS is optional
 (`--tls-cert/--tls-key`); the handshake runs in the connection's thread with the request
 timeout, so a slow client cannot stall the accept loop. At most `max_connections`
-connections are served at once; more are closed at once. No request names a command,
+connections are served at once; more are closed at once and counted. Each request,
+handshake included, has `request_timeout` as a whole (not per read): a slow client
+is dropped at that deadline (monitord.httpguard). No request names a command,
 path or unit: the routes are fixed and the checks come from the agent's own config.
 
 Served with the standard library (ThreadingHTTPServer + ssl) to stay small: the agent
@@ -44,7 +46,6 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 
 import psutil
@@ -61,6 +62,12 @@ from collectors.hostagent.config import (
 from collectors.hostagent.inventory import basic_info, read_inventory
 from monitord import __version__
 from monitord.errors import ConfigError
+from monitord.httpguard import (
+    ConnectionGuard,
+    DeadlineHandler,
+    GuardedHTTPServer,
+    raise_nofile_limit,
+)
 from monitord.types import MetricSpec, Sample, SampleKind
 
 __all__ = [
@@ -75,6 +82,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+
+
+_REJECTED: Final = MetricSpec(
+    "monitord_http_connections_rejected_total",
+    SampleKind.COUNTER,
+    "Connections to the agent closed on accept because all max_connections slots were busy.",
+    ("target", "server"),
+)
 
 
 class FailureLimiter:
@@ -111,10 +126,14 @@ class FailureLimiter:
             del self._buckets[min(self._buckets, key=lambda a: self._buckets[a][1])]
 
 
-class AgentServer(ThreadingHTTPServer):
-    """The HTTP(S) server; one thread per connection, at most `max_connections`."""
+class AgentServer(GuardedHTTPServer):
+    """The HTTP(S) server; one thread per connection, at most `max_connections`.
 
-    daemon_threads = True
+    Each request (TLS handshake included) must arrive and be answered within
+    `request_timeout` as a whole (monitord.httpguard); connections past the cap are
+    closed on accept and counted in `monitord_http_connections_rejected_total`.
+    """
+
     allow_reuse_address = True
 
     def __init__(self, cfg: AgentConfig, token: bytes, name: str) -> None:
@@ -146,8 +165,10 @@ class AgentServer(ThreadingHTTPServer):
             cfg.updates_interval,
             cfg.command_timeout,
         )
-        self.specs: dict[str, MetricSpec] = {s.name: s for s in (*hostread.METRICS, *AGENT_METRICS)}
-        self._slots = threading.BoundedSemaphore(cfg.max_connections)
+        self.specs: dict[str, MetricSpec] = {
+            s.name: s for s in (*hostread.METRICS, *AGENT_METRICS, _REJECTED)
+        }
+        self.guard = ConnectionGuard(cfg.max_connections, cfg.request_timeout)
         self._info: tuple[float, dict[str, str]] = (float("-inf"), {})
         self._inventory: tuple[float, bytes] = (float("-inf"), b"")
         self._inventory_lock = threading.Lock()
@@ -164,6 +185,14 @@ class AgentServer(ThreadingHTTPServer):
         out: list[Sample] = []
         self.host.read_into(self.name, out)
         out.extend(self.checks.samples())
+        out.append(
+            Sample(
+                "monitord_http_connections_rejected_total",
+                {"target": self.name, "server": "agent"},
+                self.guard.rejected,
+                SampleKind.COUNTER,
+            )
+        )
         now = time.monotonic()
         if now - self._info[0] > 60.0:
             self._info = (now, basic_info())
@@ -187,37 +216,26 @@ class AgentServer(ThreadingHTTPServer):
                 self._inventory = (time.monotonic(), body)
             return body
 
-    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
-        """Start a connection thread, or close the connection when all slots are busy."""
-        if not self._slots.acquire(blocking=False):
-            log.debug("connection refused: all %d slots busy", self.cfg.max_connections)
-            self.shutdown_request(request)
-            return
+    def serve_connection(self, request: socket.socket, client_address: object) -> None:
+        """Serve one connection (TLS handshake here, under the request deadline)."""
+        request.settimeout(self.cfg.request_timeout)
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.debug(
+                    "tls handshake failed peer=%s error=%s", client_address, type(exc).__name__
+                )
+                request.close()
+                return
         try:
-            super().process_request(request, client_address)
-        except RuntimeError:  # cannot start a thread
-            self._slots.release()
-            self.shutdown_request(request)
-
-    def process_request_thread(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
-        """Serve one connection (TLS handshake here, with the request timeout)."""
-        try:
-            request.settimeout(self.cfg.request_timeout)
-            if self.tls is not None:
-                try:
-                    request = self.tls.wrap_socket(request, server_side=True)
-                except (ssl.SSLError, OSError) as exc:
-                    log.debug(
-                        "tls handshake failed peer=%s error=%s", client_address, type(exc).__name__
-                    )
-                    request.close()
-                    return
-            super().process_request_thread(request, client_address)
+            self.finish_request(request, client_address)
         finally:
-            self._slots.release()
+            if self.tls is not None:
+                request.close()  # the TLS wrapper owns the descriptor now
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(DeadlineHandler):
     server: AgentServer
     protocol_version = "HTTP/1.1"
     server_version = "monitord-agent"
@@ -377,6 +395,7 @@ def run(args: argparse.Namespace) -> int:
             log.error("config error: %s", issue)
         return 2
     name = cfg.name or socket.gethostname()
+    raise_nofile_limit()
     try:
         server = AgentServer(cfg, token, name)
     except (OSError, ssl.SSLError) as exc:

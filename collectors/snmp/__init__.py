@@ -1,4 +1,4 @@
-"""SNMP collector (v1, v2c, v3; pysnmp 7 for v3, a native v1/v2c codec): interfaces and profiles.
+"""SNMP collector (v1, v2c, v3 on a native codec and USM; pysnmp 7 as the alternative client).
 
 Emits, per target (names and HELP in the `metrics` tables of collector.py, interfaces.py
 and modules.py):

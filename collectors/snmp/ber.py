@@ -3,8 +3,8 @@
 Only what a command generator needs: GetRequest, GetNextRequest and GetBulkRequest out,
 Response in. Varbind values come back as `(tag, raw)` pairs (see `Tag`), with `raw` an
 `int` for the integer types, `bytes` for OCTET STRING / Opaque / IpAddress, an OID
-tuple for OBJECT IDENTIFIER and `None` for NULL and the v2c exceptions. SNMPv3 does not
-come here: it goes through pysnmp and its USM (see `client.py`).
+tuple for OBJECT IDENTIFIER and `None` for NULL and the v2c exceptions. The PDU itself
+(`encode_pdu`, `decode_pdu`) is shared with the SNMPv3 message codec (`v3message.py`).
 
 A well-formed message may still carry values no SNMP type allows (RFC 2578: INTEGER is
 32-bit, Counter32/Gauge32/TimeTicks at most 2^32-1, Counter64 at most 2^64-1, OID arcs
@@ -27,13 +27,16 @@ __all__ = [
     "MAX_OID_ARCS",
     "BerError",
     "Oid",
+    "Pdu",
     "PduType",
     "Response",
     "Tag",
     "VarBind",
     "decode_oid",
+    "decode_pdu",
     "decode_response",
     "encode_oid",
+    "encode_pdu",
     "encode_request",
     "parse_oid",
 ]
@@ -84,6 +87,17 @@ class Response:
 
     version: int
     community: bytes
+    request_id: int
+    error_status: int
+    error_index: int
+    varbinds: list[VarBind]
+
+
+@dataclass(frozen=True, slots=True)
+class Pdu:
+    """A decoded PDU of any version (Response, or Report for SNMPv3)."""
+
+    type: int
     request_id: int
     error_status: int
     error_index: int
@@ -177,11 +191,24 @@ def encode_request(
     max_repetitions: int = 0,
 ) -> bytes:
     """Encode a v1 (version 0) or v2c (version 1) request with NULL values."""
+    body = encode_pdu(
+        pdu, request_id, oids, non_repeaters=non_repeaters, max_repetitions=max_repetitions
+    )
+    return _tlv(0x30, _int(version) + _tlv(0x04, community) + body)
+
+
+def encode_pdu(
+    pdu: PduType,
+    request_id: int,
+    oids: Sequence[Oid],
+    *,
+    non_repeaters: int = 0,
+    max_repetitions: int = 0,
+) -> bytes:
+    """Encode a request PDU (tag, length and content) with NULL values."""
     vbs = b"".join(_tlv(0x30, _tlv(0x06, encode_oid(o)) + b"\x05\x00") for o in oids)
     a, b = (non_repeaters, max_repetitions) if pdu is PduType.GET_BULK else (0, 0)
-    body = _int(request_id) + _int(a) + _int(b) + _tlv(0x30, vbs)
-    msg = _int(version) + _tlv(0x04, community) + _tlv(int(pdu), body)
-    return _tlv(0x30, msg)
+    return _tlv(int(pdu), _int(request_id) + _int(a) + _int(b) + _tlv(0x30, vbs))
 
 
 def decode_response(data: bytes) -> Response:
@@ -206,9 +233,28 @@ def _decode(data: bytes) -> Response:
     if tag != 0x04:
         raise BerError("bad community field")
     community = data[p:pos]
-    tag, pos, end = _header(data, pos)
-    if tag != PduType.RESPONSE:
-        raise BerError(f"unexpected PDU type 0x{tag:02x}")
+    pdu = _decode_pdu(data, pos, len(data))
+    if pdu.type != PduType.RESPONSE:
+        raise BerError(f"unexpected PDU type 0x{pdu.type:02x}")
+    return Response(
+        version, community, pdu.request_id, pdu.error_status, pdu.error_index, pdu.varbinds
+    )
+
+
+def decode_pdu(data: bytes, pos: int, end: int) -> Pdu:
+    """Decode the PDU whose TLV spans `data[pos:end]` exactly; raise BerError if malformed."""
+    try:
+        return _decode_pdu(data, pos, end)
+    except (IndexError, ValueError) as exc:
+        if isinstance(exc, BerError):
+            raise
+        raise BerError("truncated or malformed PDU") from None
+
+
+def _decode_pdu(data: bytes, pos: int, stop: int) -> Pdu:
+    pdu_type, pos, end = _header(data, pos)
+    if end != stop:
+        raise BerError("PDU length mismatch")
     fields = []
     for _ in range(3):
         tag, p, pos = _header(data, pos)
@@ -299,7 +345,7 @@ def _decode(data: bytes) -> Response:
             append((name, tag, value))
     if pos != vend:
         raise BerError("varbind list length mismatch")
-    return Response(version, community, fields[0], fields[1], fields[2], varbinds)
+    return Pdu(pdu_type, fields[0], fields[1], fields[2], varbinds)
 
 
 def _header(data: bytes, pos: int) -> tuple[int, int, int]:

@@ -4,7 +4,10 @@ Two session kinds behind one `Session` protocol:
 - `NativeSession` (v1, v2c): a connected asyncio UDP socket per poll and the BER codec
   of `ber.py`. A connected socket means the kernel drops datagrams from anyone but the
   agent, and an ICMP port-unreachable surfaces as `Refused`.
-- `PysnmpSession` (v3, and v1/v2c with `client: pysnmp`): pysnmp 7's engine (USM,
+- `v3session.UsmSession` (v3): the same socket handling with the SNMPv3 message codec
+  and USM of `v3message.py`/`usm.py`; engines and localised keys live in the shared
+  `EnginePool.usm`.
+- `PysnmpSession` (any version with `client: pysnmp`): pysnmp 7's engine (USM,
   engine discovery, time windows) shared by all targets, driven with its command
   generators and plain OID tuples, so no MIB is ever consulted.
 
@@ -44,6 +47,7 @@ from pysnmp.entity.rfc3413 import cmdgen
 from pysnmp.proto import errind
 from pysnmp.proto.rfc1902 import Null, ObjectName
 
+from collectors._delayline import Deadlines
 from collectors.snmp.ber import (
     BerError,
     Oid,
@@ -55,6 +59,7 @@ from collectors.snmp.ber import (
     encode_request,
 )
 from collectors.snmp.convert import from_pysnmp
+from collectors.snmp.usm import UsmCache
 from monitord.secrets import Secret
 
 __all__ = [
@@ -263,11 +268,23 @@ Credentials = Community | UsmUser
 
 
 class RequestLimiter:
-    """Global cap on SNMP requests in flight (one semaphore for every target)."""
+    """Global cap on SNMP requests in flight (one semaphore for every target).
+
+    It also holds the request deadlines: one `Deadlines` line (one event-loop timer)
+    per distinct timeout, shared by every session, instead of a timer per request.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._sem: asyncio.Semaphore | None = None
+        self._deadlines: dict[float, Deadlines] = {}
+
+    def deadlines(self, timeout: float) -> Deadlines:
+        """The shared deadline line for requests of `timeout` seconds."""
+        line = self._deadlines.get(timeout)
+        if line is None:
+            line = self._deadlines[timeout] = Deadlines(timeout)
+        return line
 
     @property
     def semaphore(self) -> asyncio.Semaphore:
@@ -291,6 +308,7 @@ class EnginePool:
     def __init__(self) -> None:
         self._engines: dict[str, _Engine] = {}
         self._by_user: dict[str, str] = {}
+        self.usm = UsmCache()  # the native v3 client's engines and keys
 
     def engine(self, creds: Credentials) -> _Engine:
         """The engine to use for `creds`."""
@@ -437,20 +455,27 @@ async def resolve(host: str, port: int) -> tuple[int, tuple[str, int]]:
 
 
 class _Datagrams(asyncio.DatagramProtocol):
+    """Replies go to the future waiting for their id; undecodable ones are counted."""
+
     def __init__(self) -> None:
-        self.waiters: dict[int, asyncio.Future[Response]] = {}
+        self.waiters: dict[int, asyncio.Future[object]] = {}
         self.malformed = 0
         self.error: OSError | None = None
 
+    def decode(self, data: bytes) -> tuple[int, object]:
+        """(id, reply) of a datagram; raise BerError. v1/v2c: the request-id."""
+        resp = decode_response(data)
+        return resp.request_id, resp
+
     def datagram_received(self, data: bytes, addr: object) -> None:
         try:
-            resp = decode_response(data)
+            key, reply = self.decode(data)
         except BerError:
             self.malformed += 1
             return
-        fut = self.waiters.get(resp.request_id)
+        fut = self.waiters.get(key)
         if fut is not None and not fut.done():
-            fut.set_result(resp)
+            fut.set_result(reply)
 
     def error_received(self, exc: Exception) -> None:
         if isinstance(exc, OSError):
@@ -540,18 +565,29 @@ class NativeSession(_RetryingSession):
         return self._transport
 
     async def _attempt(self, pdu: PduType, oids: Sequence[Oid], reps: int) -> list[VarBind] | None:
-        transport = await self._open()
         rid = next(self._ids) & 0x7FFFFFFF
         msg = encode_request(self.version, self._community, pdu, rid, oids, max_repetitions=reps)
-        fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self._proto.waiters[rid] = fut
+        resp = await self._exchange(rid, msg)
+        if not isinstance(resp, Response):
+            return None
+        if resp.community != self._community or resp.version != self.version:
+            raise BadResponse("response with another community or version")
+        if resp.error_status:
+            _raise_status(resp.error_status, resp.error_index)
+        return resp.varbinds
+
+    async def _exchange(self, key: int, data: bytes) -> object | None:
+        """Send `data`, wait for the reply with id `key` (see `_Datagrams`); None on timeout."""
+        transport = await self._open()
+        fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._proto.waiters[key] = fut
         try:
             async with self._limiter.semaphore:
                 self.stats.requests += 1
-                transport.sendto(msg)
+                transport.sendto(data)
+                self._limiter.deadlines(self._timeout).expire_later(fut)
                 try:
-                    async with asyncio.timeout(self._timeout):
-                        resp = await fut
+                    return await fut
                 except TimeoutError:
                     return None
         except ConnectionRefusedError:
@@ -559,12 +595,7 @@ class NativeSession(_RetryingSession):
         except OSError as exc:
             raise Unreachable(f"{self._addr[0]}:{self._addr[1]}: {exc.strerror}") from None
         finally:
-            self._proto.waiters.pop(rid, None)
-        if resp.community != self._community or resp.version != self.version:
-            raise BadResponse("response with another community or version")
-        if resp.error_status:
-            _raise_status(resp.error_status, resp.error_index)
-        return resp.varbinds
+            self._proto.waiters.pop(key, None)
 
     def _no_response(self) -> None:
         if self._proto.malformed:
@@ -603,7 +634,7 @@ _AUTH_INDICATIONS: Final[tuple[tuple[type[errind.ErrorIndication], AuthProblem],
 
 
 class PysnmpSession(_RetryingSession):
-    """Any version through pysnmp's engine (needed for v3: USM, discovery, time windows).
+    """Any version through pysnmp's engine (`client: pysnmp`; the native v3 session's reference).
 
     It sends PDUs with pysnmp's single-run command generators and plain `(OID, Null)`
     varbinds on an engine configured by `EnginePool`. Going below hlapi's
@@ -670,9 +701,9 @@ class PysnmpSession(_RetryingSession):
                 _NEXT.send_varbinds(self._engine, target, None, self._context, varbinds, done)
             else:
                 _GET.send_varbinds(self._engine, target, None, self._context, varbinds, done)
+            self._limiter.deadlines(self._timeout).expire_later(fut)
             try:
-                async with asyncio.timeout(self._timeout):
-                    ei, es, ex, vbs = await fut
+                ei, es, ex, vbs = await fut
             except TimeoutError:
                 return None
         if ei:
@@ -725,7 +756,13 @@ async def open_session(
     if isinstance(creds, Community) and native:
         return NativeSession(address, creds, timeout=timeout, retries=retries, limiter=limiter)
     if engines is None:
-        raise ValueError("a pysnmp session needs the engine pool")
+        raise ValueError("a v3 or pysnmp session needs the engine pool")
+    if isinstance(creds, UsmUser) and native:
+        from collectors.snmp.v3session import UsmSession  # it builds on this module
+
+        return UsmSession(
+            address, creds, engines.usm, timeout=timeout, retries=retries, limiter=limiter
+        )
     return PysnmpSession(
         address, creds, engines.engine(creds), timeout=timeout, retries=retries, limiter=limiter
     )

@@ -419,6 +419,7 @@ class SnmpCollector:
                 retries=0,
                 limiter=self._limiter(),
                 engines=engines,
+                native=self._native,
             )
             try:
                 await get(session, [SYS_UPTIME])
@@ -802,7 +803,8 @@ def evaluate_group(
             sample = _sample(target, group, metric, row, index)
             if sample is None:
                 continue
-            key = (sample.name, tuple(sorted(sample.labels.items())))
+            # one metric builds its labels in one order: no sort needed to compare them
+            key = (sample.name, tuple(sample.labels.items()))
             if key in seen:
                 continue
             seen.add(key)

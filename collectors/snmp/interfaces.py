@@ -268,6 +268,7 @@ def samples(target: str, rows: Rows, cache: DeviceCache) -> tuple[list[Sample], 
         "monitord_interface_in_discards_total",
         "monitord_interface_out_discards_total",
     )
+    known_maps, label_maps = cache.label_maps, {}
     for key in sorted(indexes):
         if len(key) != 1:
             continue
@@ -276,7 +277,13 @@ def samples(target: str, rows: Rows, cache: DeviceCache) -> tuple[list[Sample], 
         if lab is None:  # no name yet: a gap, not a series under a stand-in name
             unknown = True
             continue
-        labels = {"target": target, "ifindex": str(idx), "ifname": lab.ifname}
+        maps = known_maps.get(idx)
+        if maps is None or maps[1] is not lab or maps[0] != target:
+            labels = {"target": target, "ifindex": str(idx), "ifname": lab.ifname}
+            info_labels = {**labels, "ifalias": lab.ifalias, "iftype": lab.iftype}
+            maps = (target, lab, labels, info_labels)
+        label_maps[idx] = maps
+        labels, info_labels = maps[2], maps[3]
         speed = lab.speed_bytes or 0
         max_bytes = float(speed) if speed > 0 and lab.iftype_code not in _VIRTUAL_TYPES else 0.0
         max_pkts = max_bytes / 40.0
@@ -311,11 +318,12 @@ def samples(target: str, rows: Rows, cache: DeviceCache) -> tuple[list[Sample], 
         append(
             Sample(
                 "monitord_interface_info",
-                {**labels, "ifalias": lab.ifalias, "iftype": lab.iftype},
+                info_labels,
                 1,
                 info,
             )
         )
+    cache.label_maps = label_maps
     return out, unknown
 
 

@@ -19,7 +19,13 @@ from monitord.config import Duration, SecretValue
 from monitord.errors import ConfigError, ConfigIssue
 from monitord.secrets import Secret, SecretError, resolve_secret
 
-__all__ = ["CREDENTIAL_FIELDS", "Options", "resolve_credentials", "validate_numbers"]
+__all__ = [
+    "CREDENTIAL_FIELDS",
+    "MIN_COMMUNITY",
+    "Options",
+    "resolve_credentials",
+    "validate_numbers",
+]
 
 # The inline credential options, in the order the snippets and errors list them.
 CREDENTIAL_FIELDS: Final = (
@@ -31,6 +37,8 @@ CREDENTIAL_FIELDS: Final = (
     "priv_key",
     "context",
 )
+
+MIN_COMMUNITY: Final = 4  # characters; shorter communities are refused
 
 _P = TypeVar("_P", AuthProtocol, PrivProtocol)
 
@@ -95,8 +103,8 @@ class Options:
       `monitord_snmp_limit_exceeded_total{limit}`: an agent that returns endless OIDs
       costs a bounded share of the daemon. The defaults fit a 500-port switch (about
       6,000 series; 9,000 varbinds on a label refresh) three times over.
-    - `client`: `native` (own v1/v2c codec) or `pysnmp` (pysnmp's engine); v3 always
-      uses pysnmp.
+    - `client`: `native` (own codec: v1/v2c, and v3 with its own USM) or `pysnmp`
+      (pysnmp's engine).
     """
 
     version: str | int = "2c"
@@ -295,6 +303,12 @@ def _build(
             raise fail(
                 "community",
                 f"version {version} needs a community (e.g. community: ${{SNMP_COMMUNITY}})",
+            )
+        if len(community.reveal()) < MIN_COMMUNITY:
+            raise fail(
+                "community",
+                f"a community must be at least {MIN_COMMUNITY} characters (a shorter one is"
+                " guessed at once, and its text would mask words in the log)",
             )
         return Community(ver, community)
     if community is not None:

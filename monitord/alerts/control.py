@@ -126,7 +126,7 @@ class ControlServer:
                     comment=str(req.get("comment", "")),
                     created_by=str(req.get("created_by", "")),
                 )
-                log.info("silence added id=%s by=%s until=%d", s.id, s.created_by, s.ends_at)
+                log.info("silence added id=%s by=%s until=%.0f", s.id, s.created_by, s.ends_at)
                 self.engine.poke()
                 return {"ok": True, "silence": s.to_dict()}
             if op == "silence.list":
@@ -286,8 +286,12 @@ def _strs(req: dict[str, Any], key: str) -> list[str]:
     return [str(v) for v in value]
 
 
-def _local(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+def _local(ts: object) -> str:
+    """A time for people; `?` for anything that is not a usable Unix time."""
+    try:
+        return datetime.fromtimestamp(float(ts)).strftime("%Y-%m-%d %H:%M")  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "?"
 
 
 def _matchers(s: dict[str, Any]) -> str:

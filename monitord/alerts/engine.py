@@ -212,8 +212,7 @@ class AlertEngine:
         now, mono = self.clock.time(), self.clock.monotonic()
         snap = self.snapshot()
         self.silences.expire(now)
-        names = {n for ev in self._evaluators.values() for n in ev.metric_names()}
-        index = SnapshotIndex(snap, names)
+        index = SnapshotIndex(snap)
         down = self._down_map(index)
         seen: set[tuple[str, InstanceKey]] = set()
         events: list[AlertEvent] = []

@@ -21,6 +21,8 @@ data directory so a restart keeps them, and expire by themselves.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
 import re
 import secrets
@@ -36,7 +38,17 @@ from pydantic import field_validator, model_validator
 from monitord.configtypes import Duration, StrictModel
 from monitord.types import Target
 
-__all__ = ["Cron", "MaintenanceWindow", "Silence", "SilenceStore", "WeeklySchedule", "in_scope"]
+__all__ = [
+    "Cron",
+    "MaintenanceWindow",
+    "Silence",
+    "SilenceStore",
+    "WeeklySchedule",
+    "check_times",
+    "in_scope",
+]
+
+log = logging.getLogger(__name__)
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -266,6 +278,7 @@ class SilenceStore:
     """The silences of one daemon, persisted to `path` (if given) on every change."""
 
     MAX_SILENCES = 1000
+    MAX_LENGTH = 366 * 86400.0  # a silence ends at most a year after it starts
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
@@ -285,7 +298,9 @@ class SilenceStore:
         comment: str = "",
         created_by: str = "",
     ) -> Silence:
-        """Add a silence; raise ValueError if it matches nothing or ends before it starts."""
+        """Add a silence; raise ValueError (storing nothing) if it matches nothing, ends
+        before it starts, or its times are not finite or it lasts more than a year."""
+        check_times(float(starts_at), float(ends_at), self.MAX_LENGTH)
         s = Silence(
             secrets.token_hex(4),
             float(starts_at),
@@ -340,9 +355,18 @@ class SilenceStore:
         return tuple(sorted(self._silences.values(), key=lambda s: s.starts_at))
 
     def _load(self, path: Path) -> None:
+        """Read the stored silences; a bad entry (or a bad file) is skipped with a
+        warning, never fatal: one broken silence must not stop alerting or listing."""
         try:
             data = json.loads(path.read_text("utf-8"))
-            for item in data.get("silences", []):
+            items = data.get("silences", [])
+            if not isinstance(items, list):
+                raise TypeError("silences is not a list")
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            log.warning("silences file ignored path=%s error=%s", path, type(exc).__name__)
+            return
+        for n, item in enumerate(items):
+            try:
                 lists = {k: tuple(str(x) for x in item.get(k, ())) for k in _LISTS}
                 s = Silence(
                     id=str(item["id"]),
@@ -355,15 +379,19 @@ class SilenceStore:
                     comment=str(item.get("comment", "")),
                     created_by=str(item.get("created_by", "")),
                 )
-                self._silences[s.id] = s
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"cannot read silences from {path}: {exc}") from exc
+                check_times(s.starts_at, s.ends_at, self.MAX_LENGTH)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("stored silence %d ignored path=%s: %s", n, path, exc)
+                continue
+            self._silences[s.id] = s
 
     def _save(self) -> None:
         if self.path is None:
             return
         tmp = self.path.with_suffix(".tmp")
-        body = json.dumps({"silences": [s.to_dict() for s in self._silences.values()]}, indent=1)
+        body = json.dumps(
+            {"silences": [s.to_dict() for s in self._silences.values()]}, indent=1, allow_nan=False
+        )
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(body)
@@ -371,6 +399,19 @@ class SilenceStore:
 
 
 _LISTS = ("targets", "sites", "tags", "alertnames")
+
+
+def check_times(starts_at: float, ends_at: float, max_length: float) -> None:
+    """Raise ValueError unless both times are finite Unix times and the silence lasts
+    more than zero and at most `max_length` seconds."""
+    if not (math.isfinite(starts_at) and math.isfinite(ends_at)):
+        raise ValueError("silence times must be finite numbers")
+    if not 0 <= starts_at < 4102444800:  # 2100-01-01
+        raise ValueError("silence start out of range")
+    if ends_at <= starts_at:
+        raise ValueError("a silence must end after it starts")
+    if ends_at - starts_at > max_length:
+        raise ValueError(f"a silence lasts at most {max_length / 86400:g} days")
 
 
 def _cron_field(part: str, lo: int, hi: int, alias: dict[str, int]) -> frozenset[int]:

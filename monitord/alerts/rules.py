@@ -1,12 +1,14 @@
 """Rule conditions over a state snapshot: one `Observation` per alert instance.
 
-Pure computation, no I/O. `SnapshotIndex` indexes one snapshot once per evaluation
-(only the metric names the rules use); an `Evaluator` per rule turns it into
-observations, each carrying both the trigger condition (`firing`) and the separate
-clear condition (`clearing`) so the engine can apply hysteresis. `trend` and `growth`
-rules keep their own small rings of (timestamp, value) per series: at most
-`RING_POINTS` points spaced at least window/RING_POINTS apart, dropped past the window,
-and rings of vanished series are forgotten after one window, so memory stays bounded.
+Pure computation, no I/O. `SnapshotIndex` indexes one snapshot per evaluation (by
+target; by metric name through each group's own index, built once per group version);
+an `Evaluator` per rule turns it into observations, each carrying both the trigger
+condition (`firing`) and the separate clear condition (`clearing`) so the engine can
+apply hysteresis. Threshold rules reuse a group's observations until its next poll.
+`trend` and `growth` rules keep their own small rings of (timestamp, value) per series:
+at most `RING_POINTS` points spaced at least window/RING_POINTS apart, dropped past the
+window, and rings of vanished series are forgotten after one window, so memory stays
+bounded.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ RING_POINTS = 64
 
 InstanceKey = tuple[str, LabelSet]  # (target, instance labels without target)
 _Judgement = tuple[float, bool, bool, float]  # (value shown, firing, clearing, threshold)
+# A group's observations by one rule, and what they were made of: (view, target, the
+# target's groups when the rule joins an info metric, observations)
+_Kept = tuple["GroupView", "Target | None", tuple["GroupView", ...], list["Observation"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,20 +55,32 @@ class Observation:
 
 
 class SnapshotIndex:
-    """A snapshot indexed by target and by metric name (for the names asked for)."""
+    """A snapshot indexed by target, and by metric name on demand.
 
-    def __init__(self, snap: Snapshot, names: Iterable[str]) -> None:
+    Built per evaluation in O(groups). Each group's series are grouped by name once per
+    group version (`GroupView.by_name`, kept with the immutable view), so the series no
+    rule reads are never visited, and `series(name)` lists one name across groups only
+    when asked. Companion lookups (`divide_by`, `threshold_metric`) go through a hash
+    index per (group, name, labels compared), built on first use, instead of a scan of
+    the group's series per lookup.
+    """
+
+    def __init__(self, snap: Snapshot) -> None:
         self.snap = snap
-        wanted = {n for n in names if n}
         self.groups_by_target: dict[str, list[GroupView]] = {}
-        self.by_name: dict[str, list[tuple[GroupView, SeriesValue]]] = {n: [] for n in wanted}
-        self.by_group: dict[tuple[str, str, str], list[SeriesValue]] = {}
-        for (target, collector), g in snap.groups.items():
+        for (target, _), g in snap.groups.items():
             self.groups_by_target.setdefault(target, []).append(g)
-            for (name, _), sv in g.series.items():
-                if name in wanted:
-                    self.by_name[name].append((g, sv))
-                    self.by_group.setdefault((target, collector, name), []).append(sv)
+        self._series: dict[str, list[tuple[GroupView, SeriesValue]]] = {}
+        self._companions: dict[tuple[str, str, str, tuple[str, ...]], _CompanionIndex] = {}
+
+    def series(self, name: str) -> list[tuple[GroupView, SeriesValue]]:
+        """Every (group, series) of metric `name`, in group then series order."""
+        found = self._series.get(name)
+        if found is None:
+            found = self._series[name] = [
+                (g, sv) for g in self.snap.groups.values() for sv in g.by_name().get(name, ())
+            ]
+        return found
 
     def target(self, name: str) -> Target | None:
         """The configured target, or the one a group carries."""
@@ -75,15 +92,54 @@ class SnapshotIndex:
     def companion(
         self, g: GroupView, name: str, labels: LabelSet, on: Sequence[str]
     ) -> SeriesValue | None:
-        """The series `name` of the same group whose labels match (all, or just `on`)."""
+        """The series `name` of the same group whose labels match (all, or just `on`).
+
+        With `on`, the first series (in series order) whose labels `on` equal those of
+        `labels`; without, the first whose labels other than `target` equal those of
+        `labels`, with as many labels in all.
+        """
+        ckey = (g.target.name, g.collector, name, tuple(on))
+        idx = self._companions.get(ckey)
+        if idx is None:
+            idx = self._companions[ckey] = _CompanionIndex(g.by_name().get(name, ()), tuple(on))
+        return idx.find(labels)
+
+
+class _CompanionIndex:
+    """One group's series of one name, hashed by the labels a companion lookup compares."""
+
+    __slots__ = ("exact", "on", "others")
+
+    def __init__(self, series: Sequence[SeriesValue], on: tuple[str, ...]) -> None:
+        self.on = on
+        self.exact: dict[tuple[object, ...], tuple[int, SeriesValue]] = {}
+        self.others: list[tuple[int, SeriesValue]] = []  # without labels: series lacking target
+        for pos, sv in enumerate(series):
+            if on:
+                have = dict(sv.labels)
+                self.exact.setdefault(tuple(have.get(k) for k in on), (pos, sv))
+            elif any(k == "target" for k, _ in sv.labels):
+                self.exact.setdefault(tuple(p for p in sv.labels if p[0] != "target"), (pos, sv))
+            else:
+                self.others.append((pos, sv))
+
+    def find(self, labels: LabelSet) -> SeriesValue | None:
         want = dict(labels)
-        for sv in self.by_group.get((g.target.name, g.collector, name), ()):
+        if self.on:
+            hit = self.exact.get(tuple(want.get(k) for k in self.on))
+            return None if hit is None else hit[1]
+        best: tuple[int, SeriesValue] | None = None
+        if "target" in want:  # an indexed series has target, so as many labels as `want`
+            best = self.exact.get(tuple(p for p in labels if p[0] != "target"))
+        keys = [k for k in want if k != "target"]
+        for pos, sv in self.others:  # the rare series without a target label: compare
+            if best is not None and best[0] < pos:
+                break
             have = dict(sv.labels)
-            keys = on or [k for k in want if k != "target"]
-            if all(have.get(k) == want.get(k) for k in keys):
-                if on or len(have) == len(want):
-                    return sv
-        return None
+            if len(have) == len(want) and all(have.get(k) == want[k] for k in keys):
+                best = (pos, sv)
+                break
+        return None if best is None else best[1]
 
 
 def target_down_state(
@@ -132,6 +188,7 @@ class Evaluator:
         )
         self._rings: dict[tuple[str, str, LabelSet], deque[tuple[float, float]]] = {}
         self._ring_seen: dict[tuple[str, str, LabelSet], float] = {}
+        self._kept: dict[tuple[str, str], _Kept] = {}  # see observe()
 
     def metric_names(self) -> set[str]:
         """Metric names this rule reads."""
@@ -142,15 +199,60 @@ class Evaluator:
         return {n for n in names if n}
 
     def observe(self, index: SnapshotIndex, now: float) -> list[Observation]:
-        """This rule's observations in `index` (wall-clock `now`)."""
-        if self.rule.kind is RuleKind.DOWN:
+        """This rule's observations in `index` (wall-clock `now`).
+
+        A threshold rule's observations of a group depend only on that group's view, the
+        target and (with an info join) the target's other groups, so they are kept and
+        reused while all of those are the same objects (a poll makes a new view): an
+        evaluation costs the series of the groups polled since the last one, not every
+        series the rule reads. Trend and growth rules feed their rings every time.
+        """
+        r = self.rule
+        if r.kind is RuleKind.DOWN:
             return self._down(index)
         out: list[Observation] = []
-        infos = self._info_index(index)
-        for g, sv in index.by_name.get(self.rule.metric, ()):
-            target = index.target(g.target.name)
-            if target is None or not self.rule.scope.matches(target):
+        reuse = r.kind not in (RuleKind.TREND, RuleKind.GROWTH)
+        kept: dict[tuple[str, str], _Kept] = {}
+        for gkey, g in index.snap.groups.items():
+            series = g.by_name().get(r.metric)
+            if not series:
                 continue
+            target = index.target(g.target.name)
+            siblings = tuple(index.groups_by_target.get(g.target.name, ())) if r.info else ()
+            if reuse:
+                hit = self._kept.get(gkey)
+                if (
+                    hit is not None
+                    and hit[0] is g
+                    and hit[1] is target
+                    and len(hit[2]) == len(siblings)
+                    and all(a is b for a, b in zip(hit[2], siblings, strict=True))
+                ):
+                    kept[gkey] = hit
+                    out.extend(hit[3])
+                    continue
+            found = self._observe_group(index, g, series, target, siblings, now)
+            if reuse:
+                kept[gkey] = (g, target, siblings, found)
+            out.extend(found)
+        self._kept = kept
+        self._forget_rings(now)
+        return out
+
+    def _observe_group(
+        self,
+        index: SnapshotIndex,
+        g: GroupView,
+        series: Iterable[SeriesValue],
+        target: Target | None,
+        siblings: Sequence[GroupView],
+        now: float,
+    ) -> list[Observation]:
+        if target is None or not self.rule.scope.matches(target):
+            return []
+        infos = self._info_index(siblings)
+        out: list[Observation] = []
+        for sv in series:
             labels = {k: v for k, v in sv.labels if k != "target"}
             if not all(p.fullmatch(labels.get(k, "")) for k, p in self._where.items()):
                 continue
@@ -163,7 +265,6 @@ class Evaluator:
             obs = self._observe_one(index, g, sv, target, labels, extra, now)
             if obs is not None:
                 out.append(obs)
-        self._forget_rings(now)
         return out
 
     def _down(self, index: SnapshotIndex) -> list[Observation]:
@@ -274,16 +375,18 @@ class Evaluator:
         growth = (value - first) / first * (r.window / span if span < r.window else 1.0)
         return self._against(growth, r.threshold, r.clear_threshold())
 
-    def _info_index(self, index: SnapshotIndex) -> dict[tuple[str, ...], dict[str, str]]:
+    def _info_index(self, groups: Sequence[GroupView]) -> dict[tuple[str, ...], dict[str, str]]:
+        """The info join's labels from one target's groups, by (target, `on` values)."""
         info = self.rule.info
         if info is None:
             return {}
         out: dict[tuple[str, ...], dict[str, str]] = {}
-        for g, sv in index.by_name.get(info.metric, ()):
-            labels = dict(sv.labels)
-            if all(p.fullmatch(labels.get(k, "")) for k, p in self._info_where.items()):
-                extra = {k: v for k, v in labels.items() if k not in ("target", *info.on)}
-                out[(g.target.name, *(labels.get(k, "") for k in info.on))] = extra
+        for g in groups:
+            for sv in g.by_name().get(info.metric, ()):
+                labels = dict(sv.labels)
+                if all(p.fullmatch(labels.get(k, "")) for k, p in self._info_where.items()):
+                    extra = {k: v for k, v in labels.items() if k not in ("target", *info.on)}
+                    out[(g.target.name, *(labels.get(k, "") for k in info.on))] = extra
         return out
 
     def _forget_rings(self, now: float) -> None:

@@ -98,18 +98,29 @@ class RollupRecorder:
     def observe(self, view: GroupView) -> None:
         """Account one poll's outcome (the runner's `on_poll`); in memory only."""
         ts = view.last_poll_ts or self.clock.time()
-        tname = view.target.name
         with self._lock:
-            if self._started is None:
-                self._started = ts
-            batch = self._pending.get(w := int(ts // self.window))
-            if batch is None:
-                batch = self._pending[w] = Batch()
-            if self._targets.get(tname) != view.target:
-                self._targets[tname] = view.target
-                batch.targets[tname] = (view.target, ts)
+            batch = self._batch(view.target, ts)
             self._observe_polls(batch, view, ts)
             self._observe_series(batch, view, ts, self._day(ts))
+
+    def add_count(self, target: Target, collector: str, kind: str, value: float, ts: float) -> None:
+        """Add an increase of a counted distribution (`failed_logins`) that no poll saw."""
+        with self._lock:
+            batch = self._batch(target, ts)
+            sid = (target.name, collector, kind, "")
+            self._dist(batch, sid, self._day(ts)).add(value, DIST_KINDS.get(kind, _DEFAULT_HIST))
+
+    def _batch(self, target: Target, ts: float) -> Batch:
+        """The open window's batch for `ts` (under the lock); notes a new or changed target."""
+        if self._started is None:
+            self._started = ts
+        batch = self._pending.get(w := int(ts // self.window))
+        if batch is None:
+            batch = self._pending[w] = Batch()
+        if self._targets.get(target.name) != target:
+            self._targets[target.name] = target
+            batch.targets[target.name] = (target, ts)
+        return batch
 
     def _observe_polls(self, batch: Batch, view: GroupView, ts: float) -> None:
         gk = (view.target.name, view.collector)

@@ -4,8 +4,10 @@
 sections. It owns the `History` (SQLite, WAL) and the `RollupRecorder`, and adds these
 jobs to the daemon's scheduler (`add_jobs`, given as `Scheduler(extra_jobs=...)`):
 
-- `history-flush`, every `history.flush_interval` (60 s): closed rollup windows,
-  changed inventory snapshots and the session's heartbeat, in one thread;
+- `history-flush`, every `history.flush_interval` (60 s): events kept in memory while
+  the disk was full (`PendingWrites`), closed rollup windows, changed inventory
+  snapshots and the session's heartbeat, in one thread, timed in
+  `monitord_history_write_duration_seconds`;
 - `history-findings`, every `history.findings_interval` (5 minutes): security
   findings derived from the state snapshot (`monitord.findings.derive`, plus the
   series of role CHECK_INPUT: backups, updates, firewall and failed logins) and the
@@ -36,7 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -46,6 +48,7 @@ from monitord import findings as fnd
 from monitord.contract import RoleIndex
 from monitord.errors import CollectorError, HistoryError
 from monitord.history.db import Finding, History, retention_cutoff
+from monitord.history.pending import PendingWrites
 from monitord.history.recorder import RollupRecorder
 from monitord.state import GroupView, LabelSet, Snapshot
 from monitord.types import (
@@ -56,6 +59,9 @@ from monitord.types import (
     SystemClock,
     Target,
 )
+
+if TYPE_CHECKING:
+    from monitord.runner import SelfMetrics
 
 __all__ = [
     "AGENT_CHECKS",
@@ -146,6 +152,7 @@ class HistoryService:
         snapshot: Callable[[], Snapshot],
         clock: Clock | None = None,
         roles: RoleIndex | None = None,
+        metrics: SelfMetrics | None = None,
     ) -> None:
         self.config = config
         self.roles = roles or RoleIndex()
@@ -155,6 +162,12 @@ class HistoryService:
         s = self.settings
         s.db.parent.mkdir(parents=True, exist_ok=True)
         self.history = History(s.db)
+        self.metrics = metrics
+        self.pending = PendingWrites(
+            self.history, on_error=metrics.history_write_errors.inc if metrics else None
+        )
+        if metrics is not None:
+            metrics.history_pending.set_function(lambda: float(len(self.pending)))
         self.recorder = RollupRecorder(
             self.history,
             self.clock,
@@ -240,7 +253,16 @@ class HistoryService:
         return await asyncio.to_thread(self.flush_sync, force)
 
     def flush_sync(self, force: bool = False) -> int:
-        """`flush` without the thread hop (tests, shutdown)."""
+        """`flush` without the thread hop (tests, shutdown); timed as a history write."""
+        start = self.clock.monotonic()
+        try:
+            return self._flush(force)
+        finally:
+            if self.metrics is not None:
+                self.metrics.history_write.observe(self.clock.monotonic() - start)
+
+    def _flush(self, force: bool) -> int:
+        self.pending.retry()
         rows = 0
         try:
             rows = self.recorder.flush(force=force)

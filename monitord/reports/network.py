@@ -7,6 +7,7 @@ from collections import defaultdict
 from monitord.history import DIST_KINDS, quantile
 from monitord.reports.availability import Outage
 from monitord.reports.common import NETWORK_KINDS, ReportContext, assemble, light, since
+from monitord.reports.device_events import config_changes_table
 from monitord.reports.inventory import changes_table
 from monitord.reports.links import capacity_section, interfaces_section, wan_section
 from monitord.reports.model import (
@@ -96,6 +97,7 @@ def build_network(ctx: ReportContext) -> Report:
             tables=(
                 _added_removed(ctx, targets),
                 changes_table(ctx, {t.name for t in targets}, "network"),
+                config_changes_table(ctx, NETWORK_KINDS),
             ),
         ),
         Section(

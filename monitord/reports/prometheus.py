@@ -53,6 +53,7 @@ from monitord.history.db import (
 )
 from monitord.reports.period import Interval, Period, union
 from monitord.reports.store import (
+    DeviceEventRow,
     GaugeStat,
     IfaceDay,
     IfaceStat,
@@ -292,6 +293,10 @@ class PrometheusSource:
     def check_runs(self, start: float, end: float) -> dict[str, list[float]]:
         """Not held by Prometheus."""
         return {}
+
+    def device_events(self, start: float, end: float, kinds: Iterable[str]) -> list[DeviceEventRow]:
+        """Device events are not in Prometheus: the receiver keeps them in the history only."""
+        return []
 
     # --- internals ------------------------------------------------------------------
 

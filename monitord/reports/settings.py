@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator, model_validator
 
 from monitord.alerts.config import AlertsConfig, EmailConfig
-from monitord.configtypes import Duration, Language, StrictModel
+from monitord.configtypes import Duration, Language, StrictModel, check_regex
 
 __all__ = [
     "Action",
@@ -56,11 +56,7 @@ class HistoryConfig(StrictModel):
     @field_validator("wan_alias")
     @classmethod
     def _regex(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return v
+        return check_regex(v)
 
 
 class Targets(StrictModel):

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from monitord.events.store import StoredDeviceEvent as DeviceEventRow
+from monitord.events.store import read_device_events
 from monitord.history import DistAcc, IfaceAcc, iface_parts
 from monitord.history.db import (
     AlertEvent,
@@ -25,6 +27,7 @@ from monitord.history.db import (
 from monitord.reports.period import Interval, Period, union
 
 __all__ = [
+    "DeviceEventRow",
     "GaugeStat",
     "HistorySource",
     "IfaceDay",
@@ -193,6 +196,10 @@ class Source(Protocol):
 
     def check_runs(self, start: float, end: float) -> dict[str, list[float]]:
         """When each security check ran in [start, end)."""
+        ...
+
+    def device_events(self, start: float, end: float, kinds: Iterable[str]) -> list[DeviceEventRow]:
+        """Events the devices sent (traps, syslog) in [start, end), of these kinds."""
         ...
 
 
@@ -413,6 +420,10 @@ class HistorySource:
     def findings(self, start: float, end: float) -> list[StoredFinding]:
         """Security findings seen in [start, end)."""
         return self.h.findings(start, end)
+
+    def device_events(self, start: float, end: float, kinds: Iterable[str]) -> list[DeviceEventRow]:
+        """Events the devices sent (table `device_events`) in [start, end), of these kinds."""
+        return read_device_events(self.h, start, end, kinds=kinds)
 
     def check_runs(self, start: float, end: float) -> dict[str, list[float]]:
         """When each security check ran."""

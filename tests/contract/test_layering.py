@@ -41,6 +41,8 @@ CORE_VOCABULARY = frozenset(
         "monitord.secrets",  # Secret, ${ENV}/file: references
         "monitord.log",  # the one log format and the redaction filter
         "monitord.yamlfile",  # the one YAML reader with line numbers
+        "monitord.yamlload",  # YAML with bounded alias expansion (under yamlfile)
+        "monitord.httpguard",  # connection cap and deadlines of the HTTP servers
         # shared core models the outputs render or send (read-only data, no I/O):
         "monitord.state",  # Snapshot, what /metrics exposes
         "monitord.alerts.config",  # notifier settings (EmailConfig...) and alert events

@@ -77,10 +77,10 @@ def test_user_profile_added_by_sighup_reaches_metrics_alerts_history_and_report(
     with SnmpSim(tmp_path / "snmp") as sim:
         recs = switch(2, name="srv-v")
         recs += [Record((*VENDOR, 1, 0), GAUGE32, 73), Record((*VENDOR, 2, 0), GAUGE32, 41)]
-        sim.add_records("gen", recs)
+        sim.add_records("gen-sw", recs)
         sim.start()
         cfile = tmp_path / "community"
-        cfile.write_text("gen\n")
+        cfile.write_text("gen-sw\n")
         base = {"port": sim.port, "cfile": cfile}
         d = start_daemon(BASE.format(extra="", more="", **base))
         wait_for(

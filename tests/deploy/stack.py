@@ -95,7 +95,7 @@ targets:
     site: centro
     collectors:
       icmp: {{count: 1}}
-      snmp: {{community: {ref("gen", "gen")}, port: {snmp_port}, version: 2c, profiles: [system, interfaces, entity, lldp]}}
+      snmp: {{community: {ref("gen", "gen-sw")}, port: {snmp_port}, version: 2c, profiles: [system, interfaces, entity, lldp]}}
   - name: rt-recorded
     address: 127.0.0.1
     kind: router
@@ -193,7 +193,7 @@ class Stack:
         pg = self._exit.enter_context(any_server())
         self._exit.enter_context(self.sim)
         self.hook = self._exit.enter_context(WebhookReceiver())
-        self.sim.add_records("gen", switch(24, seed=7, name="sw-core"))
+        self.sim.add_records("gen-sw", switch(24, seed=7, name="sw-core"))
         from tests.peers.snmpsim import bundled_recordings
 
         recorded = next(

@@ -83,12 +83,17 @@ class Snmpd(ProcessPeer):
         self.log_path = workdir / "snmpd.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 20.0) -> None:
-        """Write the config, start snmpd and wait until it answers a v2c GET."""
-        self.port = free_udp_port()
+    def start(self, timeout: float = 20.0, *, port: int = 0, keep_state: bool = False) -> None:
+        """Write the config, start snmpd and wait until it answers a v2c GET.
+
+        `port` 0 picks a free one. `keep_state` keeps the persistent directory: the same
+        engine ID, with engine boots one higher and engine time from zero.
+        """
         persist = self.workdir / "persist"
-        shutil.rmtree(persist, ignore_errors=True)
-        persist.mkdir(parents=True)
+        self.port = port or free_udp_port()
+        if not keep_state:
+            shutil.rmtree(persist, ignore_errors=True)
+        persist.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "snmpd.conf"
         lines = [
             f"agentAddress udp:{self.host}:{self.port}",
@@ -103,9 +108,13 @@ class Snmpd(ProcessPeer):
             lines += u.config_lines()
         conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
         env = dict(os.environ, SNMP_PERSISTENT_DIR=str(persist), MIBS="", MIBDIRS="/nonexistent")
+        # -C reads no other config, the persistent one included: name it to keep the state.
+        confs = str(conf)
+        if keep_state and (persist / "snmpd.conf").exists():
+            confs += f",{persist / 'snmpd.conf'}"
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
-            [SNMPD, "-f", "-Lo", "-C", "-c", str(conf), "-p", str(self.workdir / "snmpd.pid")],
+            [SNMPD, "-f", "-Lo", "-C", "-c", confs, "-p", str(self.workdir / "snmpd.pid")],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -138,6 +147,11 @@ class Snmpd(ProcessPeer):
         wait_started(
             self._proc, answers, timeout, f"snmpd on {self.host}:{self.port}", self.log_tail
         )
+
+    def restart(self, *, keep_state: bool = True) -> None:
+        """Stop snmpd and start it again on the same port (see `start`)."""
+        self.stop()
+        self.start(port=self.port, keep_state=keep_state)
 
     def __enter__(self) -> Snmpd:
         self.start()

@@ -129,9 +129,9 @@ def test_probe_with_a_wrong_community_exits_1_and_says_why(recordings: Recording
     ("args", "message"),
     [
         (["--community", "${NOT_SET_ANYWHERE}"], "environment variable NOT_SET_ANYWHERE"),
-        (["--community", "x", "--timeout", "soon"], "monitord probe: --timeout:"),
-        (["--community", "x", "--port", "70000"], "monitord probe: --port: must be between"),
-        (["--community", "x", "--profile", "nonesuch"], "unknown profile 'nonesuch'"),
+        (["--community", "xxxx", "--timeout", "soon"], "monitord probe: --timeout:"),
+        (["--community", "xxxx", "--port", "70000"], "monitord probe: --port: must be between"),
+        (["--community", "xxxx", "--profile", "nonesuch"], "unknown profile 'nonesuch'"),
         (["--v3", "--user", "u", "--auth-protocol", "SHA"], "auth_key"),
     ],
     ids=["unset-env", "bad-duration", "bad-port", "unknown-profile", "v3-missing-key"],
@@ -196,7 +196,7 @@ def test_discover_snippet_loads_as_a_config(recordings: Recordings, tmp_path: Pa
     assert_no_secret(out, COMMUNITY)
     config = tmp_path / "discovered.yaml"
     config.write_text(out.stdout, encoding="utf-8")
-    check = monitord("check-config", "-c", str(config), env={"SNMP_COMMUNITY": "x"})
+    check = monitord("check-config", "-c", str(config), env={"SNMP_COMMUNITY": "xxxx"})
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.strip() == f"{config}: ok (1 targets, 2 jobs)"
 
@@ -204,10 +204,10 @@ def test_discover_snippet_loads_as_a_config(recordings: Recordings, tmp_path: Pa
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["10.0.0.0/8", "--community", "x"], "more than max_hosts=4096"),
-        (["not-a-range", "--community", "x"], "not-a-range"),
+        (["10.0.0.0/8", "--community", "xxxx"], "more than max_hosts=4096"),
+        (["not-a-range", "--community", "xxxx"], "not-a-range"),
         (["127.0.0.0/30", "--community", "${NOT_SET_ANYWHERE}"], "NOT_SET_ANYWHERE"),
-        (["127.0.0.0/30", "--community", "x", "--concurrency", "0"], "--concurrency"),
+        (["127.0.0.0/30", "--community", "xxxx", "--concurrency", "0"], "--concurrency"),
     ],
     ids=["too-large", "not-a-range", "unset-env", "bad-concurrency"],
 )

@@ -31,7 +31,7 @@ from tests.peers.snmpsim import SnmpSim
 class Hostile:
     """One hostile agent process; `port` once it listens."""
 
-    def __init__(self, mode: str, lifetime: float = 300.0) -> None:
+    def __init__(self, mode: str, lifetime: float = 300.0, community: str = "hostile") -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -41,6 +41,8 @@ class Hostile:
                 mode,
                 "--lifetime",
                 str(lifetime),
+                "--community",
+                community,
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -163,7 +165,8 @@ def _families(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
 def test_endless_agent_costs_healthy_targets_nothing(start_daemon, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Endless OIDs: bounded by max_varbinds (LimitExceeded, partial), while four ICMP
     targets and a healthy switch keep every poll of their 2 s interval, never down."""
-    hostile = Hostile("endless", lifetime=120)
+    # Its community differs from the target's name (a secret equal to a name is refused).
+    hostile = Hostile("endless", lifetime=120, community="hostile-agent")
     try:
         with SnmpSim(tmp_path / "sim") as sim:
             sim.add_records("healthy", switch(24, seed=3, name="healthy-sw"))
@@ -174,7 +177,7 @@ def test_endless_agent_costs_healthy_targets_nothing(start_daemon, tmp_path: Pat
             )
             d = start_daemon(
                 CONFIG.format(hostile=hostile.port, sim=sim.port, icmp=icmp),
-                env={"C_HOSTILE": "hostile", "C_HEALTHY": "healthy"},
+                env={"C_HOSTILE": "hostile-agent", "C_HEALTHY": "healthy"},
             )
             t0 = time.monotonic()
 

@@ -93,7 +93,7 @@ def _device() -> list[Record]:
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpSim]:
     with SnmpSim(tmp_path_factory.mktemp("snmpsim-lldp")) as s:
-        s.add_records("rb", _device())
+        s.add_records("rb-dev", _device())
         s.start()
         yield s
 
@@ -110,7 +110,7 @@ def _neighbours(samples: list[Sample]) -> dict[tuple[str, str], tuple[str, str, 
 
 @pytest.mark.peer
 def test_lldp_ids_by_subtype_and_neighbours_by_local_port_and_index(sim: SnmpSim) -> None:
-    opts = {"community": "rb", "port": sim.port, "profiles": ["system", "lldp"]}
+    opts = {"community": "rb-dev", "port": sim.port, "profiles": ["system", "lldp"]}
     (poll,) = run(poll_many(opts, Target("rb", "127.0.0.1")))
     assert poll.error is None, poll.error
     assert _neighbours(poll.samples) == EXPECTED
@@ -118,7 +118,7 @@ def test_lldp_ids_by_subtype_and_neighbours_by_local_port_and_index(sim: SnmpSim
 
 @pytest.mark.peer
 def test_interface_types_speeds_and_load_from_lainteger(sim: SnmpSim) -> None:
-    opts = {"community": "rb", "port": sim.port, "profiles": ["system", "interfaces", "ucd"]}
+    opts = {"community": "rb-dev", "port": sim.port, "profiles": ["system", "interfaces", "ucd"]}
     (poll,) = run(poll_many(opts, Target("rb", "127.0.0.1")))
     assert poll.error is None, poll.error
     s = by_series(poll.samples)

@@ -120,4 +120,4 @@ def test_discover_sweeps_a_thousand_addresses_without_false_loss(recordings: Rec
 
 def test_discover_refuses_a_huge_range() -> None:
     with pytest.raises(ValueError, match="more than max_hosts"):
-        run(discover("127.0.0.0/8", {"community": "x"}))
+        run(discover("127.0.0.0/8", {"community": "xxxx"}))

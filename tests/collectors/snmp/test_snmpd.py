@@ -1,5 +1,7 @@
 """The snmp collector against net-snmp's snmpd on loopback: v2c and every v3 auth/priv combination.
 
+Every v3 test runs with both clients: the native one (default) and pysnmp (the reference).
+
 snmpd serves this machine's real interfaces. Their counters move while we look (our
 own SNMP traffic crosses `lo`), so counters are checked between two `snmpbulkwalk`
 readings, one before and one after our poll; everything else must be equal.
@@ -19,7 +21,7 @@ from tests.collectors.snmp.expect import COUNTERS, expected_interfaces, from_net
 from tests.peers.snmpd import Snmpd, SnmpdUser, parse_snmp_output, snmpbulkwalk
 
 AUTHS = ["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"]
-PRIVS = ["", "DES", "AES", "AES-192", "AES-256"]
+PRIVS = ["", "DES", "AES", "AES-192", "AES-256", "AES-192-C", "AES-256-C"]
 USERS = [
     SnmpdUser(
         f"u_{a}_{p or 'none'}".replace("-", ""),
@@ -31,8 +33,17 @@ USERS = [
     for a in AUTHS
     for p in PRIVS
 ] + [SnmpdUser("u_noauth")]
-# net-snmp spells them with a dash; our config without one.
-PRIV_NAMES = {"DES": "DES", "AES": "AES", "AES-192": "AES192", "AES-256": "AES256"}
+# net-snmp spells them with a dash; our config without one. net-snmp's AES-192/AES-256
+# are Blumenthal's key extension, AES-192-C/AES-256-C Reeder's (Cisco's).
+PRIV_NAMES = {
+    "DES": "DES",
+    "AES": "AES",
+    "AES-192": "AES192",
+    "AES-256": "AES256",
+    "AES-192-C": "AES192C",
+    "AES-256-C": "AES256C",
+}
+CLIENTS = ["native", "pysnmp"]
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +52,13 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:
         yield a
 
 
-def v3_options(agent: Snmpd, u: SnmpdUser) -> dict[str, object]:
+def v3_options(agent: Snmpd, u: SnmpdUser, client: str = "native") -> dict[str, object]:
     opts: dict[str, object] = {
         "version": 3,
         "port": agent.port,
         "user": u.name,
         "profiles": ["system", "interfaces"],
+        "client": client,
     }
     if u.auth:
         opts |= {"auth_protocol": u.auth.replace("-", ""), "auth_key": u.auth_key}
@@ -100,9 +112,10 @@ def test_v2c_values_match_snmpbulkwalk(agent: Snmpd) -> None:
 
 
 @pytest.mark.peer
+@pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize("user", USERS, ids=[u.name for u in USERS])
-def test_v3_every_auth_priv_combination(agent: Snmpd, user: SnmpdUser) -> None:
-    [p] = run(poll_many(v3_options(agent, user), Target("v3", "127.0.0.1")))
+def test_v3_every_auth_priv_combination(agent: Snmpd, user: SnmpdUser, client: str) -> None:
+    [p] = run(poll_many(v3_options(agent, user, client), Target("v3", "127.0.0.1")))
     assert p.error is None, p.error
     info = [s for s in p.samples if s.name == "monitord_snmp_info"]
     assert len(info) == 1 and info[0].labels["syslocation"] == "monitord tests"
@@ -113,6 +126,7 @@ def test_v3_every_auth_priv_combination(agent: Snmpd, user: SnmpdUser) -> None:
 
 
 @pytest.mark.peer
+@pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
@@ -131,10 +145,14 @@ def test_v3_every_auth_priv_combination(agent: Snmpd, user: SnmpdUser) -> None:
     ],
 )
 def test_v3_wrong_credentials_is_auth_failure(
-    agent: Snmpd, change: dict[str, str], problem: str, caplog: pytest.LogCaptureFixture
+    agent: Snmpd,
+    change: dict[str, str],
+    problem: str,
+    client: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     user = next(u for u in USERS if u.name == "u_SHA256_AES")
-    opts = v3_options(agent, user) | change | {"request_timeout": "0.5s"}
+    opts = v3_options(agent, user, client) | change | {"request_timeout": "0.5s"}
     caplog.set_level(logging.DEBUG)
     [p] = run(poll_many(opts, Target("v3bad", "127.0.0.1")))
     assert isinstance(p.error, AuthFailed), p.error
@@ -146,9 +164,11 @@ def test_v3_wrong_credentials_is_auth_failure(
 
 
 @pytest.mark.peer
-def test_v3_user_above_its_security_level_is_auth_failure(agent: Snmpd) -> None:
+@pytest.mark.parametrize("client", CLIENTS)
+def test_v3_user_above_its_security_level_is_auth_failure(agent: Snmpd, client: str) -> None:
     """A noAuthNoPriv user asked for with keys: the agent reports the level is unsupported."""
     opts = {
+        "client": client,
         "version": 3,
         "port": agent.port,
         "user": "u_noauth",
