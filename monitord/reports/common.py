@@ -215,12 +215,36 @@ def _intro(ctx: ReportContext, kind: str, scope: list[TargetInfo] | None) -> tup
     ]
     if not av.has_sessions:
         completeness_msgs.append(Msg("intro.no_sessions"))
+    completeness_msgs.extend(_partial_polls(ctx, names))
     return (
         Section("objective", "objective", (Msg(f"intro.objective.{kind}"),)),
         Section("scope", "scope", tuple(scope_msgs)),
         Section("method", "method", tuple(method)),
         Section("completeness", "completeness", tuple(completeness_msgs), (completeness, gaps)),
     )
+
+
+def _partial_polls(ctx: ReportContext, names: set[str] | None) -> list[Msg]:
+    """Polls that answered with part of their data (a table cut short, a per-target limit).
+
+    Read from the `partial` distribution (one 0/1 value per poll of collectors that declare
+    it, e.g. monitord_snmp_poll_partial): n = polls, sum = partial polls. No message when no
+    collector in scope declares it (e.g. a month read from Prometheus)."""
+    polls, partial, devices = 0, 0, set()
+    for (target, _collector), acc in ctx.source.dists("partial", ctx.period).items():
+        if names is not None and target not in names:
+            continue
+        got = round(acc.sum)
+        polls += acc.n
+        partial += got
+        if got:
+            devices.add(target)
+    if polls == 0:
+        return []
+    if partial == 0:
+        return [Msg("intro.partial_none", {"polls": Num(polls)})]
+    shown = ", ".join(sorted(devices))
+    return [Msg("intro.partial", {"partial": Num(partial), "polls": Num(polls), "devices": shown})]
 
 
 def _actions(ctx: ReportContext, kind: str) -> Table | None:

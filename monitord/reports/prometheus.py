@@ -203,6 +203,10 @@ class PrometheusSource:
                 for _, _, inc in _deltas(samples):
                     acc.add(inc, hk)
             return out
+        if kind == "partial":
+            # one value per poll in the history; scrapes sample the last poll's gauge, so
+            # the share of partial polls cannot be told from Prometheus: not reported
+            return out
         metric, collector = _DIST_METRIC[kind]
         for labels, samples in self._raw(metric, period.start, period.end):
             acc = out.setdefault((labels.get("target", ""), collector), DistAcc())

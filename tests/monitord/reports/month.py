@@ -34,6 +34,8 @@ def at(day: int, hour: int, minute: int = 0) -> float:
     return datetime(2026, 10, day, hour, minute, tzinfo=TZ).timestamp()
 
 
+PARTIAL_FROM, PARTIAL_TO = at(9, 10), at(9, 11)  # core-rtr's SNMP polls with partial data
+
 # (target, start, minutes): ICMP polls fail from start for `minutes` polls
 OUTAGES = [
     ("sw-1", at(3, 10), 10),
@@ -255,6 +257,9 @@ def _snmp(state: State, rec: RollupRecorder, m: Month, c: dict[str, int], now: f
             Sample("monitord_interface_in_bytes_total", mini, c["mini"] * rate, SampleKind.COUNTER,
                    bits=64)
         )  # fmt: skip
+    # the polls of 9/10 10:00-11:00 (12 at 5 min) answered with part of their tables
+    partial = 1.0 if PARTIAL_FROM <= now < PARTIAL_TO else 0.0
+    samples.append(Sample("monitord_snmp_poll_partial", {"target": "core-rtr"}, partial))
     state.record(RTR, "snmp", samples, ok=True, interval=SNMP_EVERY)
     rec.observe(state.group("core-rtr", "snmp"))  # type: ignore[arg-type]
 

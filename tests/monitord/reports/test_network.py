@@ -173,3 +173,26 @@ def test_interfaces_sharing_a_name_stay_apart(ctx: ReportContext, month: Month) 
     assert got["WAN Miniport (IP) (ifIndex 10)"].acc.in_bytes == pytest.approx(1000 * secs)
     assert got["WAN Miniport (IP) (ifIndex 11)"].acc.in_bytes == pytest.approx(3000 * secs)
     assert {i.key for i in got.values()} == {"10:WAN Miniport (IP)", "11:WAN Miniport (IP)"}
+
+
+def test_completeness_says_how_many_snmp_polls_returned_partial_data(ctx: ReportContext) -> None:
+    from exporters.reports.text import Formatter
+
+    report = build_network(ctx)
+    [section] = [s for s in report.intro if s.id == "completeness"]
+    polls = 31 * 24 * 3600 // 300  # core-rtr polled by SNMP every 5 min all October: 8,928
+    partial = 12  # 9/10 10:00-11:00
+    assert (
+        Msg("intro.partial", {"partial": Num(partial), "polls": Num(polls), "devices": "core-rtr"})
+        in section.paragraphs
+    )
+    es = Formatter("es", "America/Bogota")
+    text = es.msg(
+        Msg("intro.partial", {"partial": Num(partial), "polls": Num(polls), "devices": "core-rtr"})
+    )
+    assert text.startswith("12 sondeos SNMP devolvieron datos parciales (de 8.928 en el periodo;")
+    assert text.endswith(": core-rtr. Los valores que faltaron no se rellenan.")
+    one = es.msg(Msg("intro.partial", {"partial": Num(1), "polls": Num(polls), "devices": "x"}))
+    assert one.startswith("1 sondeo SNMP devolvió datos parciales")
+    en = Formatter("en", "America/Bogota").msg(Msg("intro.partial_none", {"polls": Num(polls)}))
+    assert en == "All 8,928 SNMP polls of the period returned complete data."
