@@ -636,11 +636,14 @@ def _expand(
 
 
 def _is_secret_location(loc: tuple[str | int, ...]) -> bool:
-    """A secret key's value, or an item of a `communities:` list (events.traps)."""
+    """A secret key's value, or an item of the trap receiver's `events.traps.communities`
+    (snmp_hygiene's `communities` lists well-known defaults such as `public`: not secrets)."""
     if not loc:
         return False
     last = loc[-1]
-    return last in SECRET_KEYS or (isinstance(last, int) and loc[-2:-1] == ("communities",))
+    return last in SECRET_KEYS or (
+        isinstance(last, int) and tuple(loc[-4:-1]) == ("events", "traps", "communities")
+    )
 
 
 def _secret_ref(

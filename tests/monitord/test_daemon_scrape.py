@@ -56,9 +56,9 @@ def test_scrapes_of_a_big_state_do_not_delay_polls(
     with SnmpSim(tmp_path / "snmp") as sim:
         lines = []
         for i in range(SWITCHES):
-            sim.add_records(f"sw{i}", switch(PORTS, seed=i, name=f"sw-{i}"))
+            sim.add_records(f"switch-{i}", switch(PORTS, seed=i, name=f"sw-{i}"))
             community = tmp_path / f"community-{i}"
-            community.write_text(f"sw{i}\n")
+            community.write_text(f"switch-{i}\n")
             lines.append(SWITCH.format(i=i, community=community, port="{port}"))
         sim.start()
         text = CONFIG.format(switches="".join(lines).replace("{port}", str(sim.port)))

@@ -132,7 +132,8 @@ def test_traps_and_syslog_end_to_end(start_daemon, tmp_path: Path) -> None:
     assert files, sorted(p.name for p in out.rglob("*"))
     with files[0].open(encoding="utf-8-sig") as f:
         table = list(csv.reader(f, delimiter=";"))
-    counts = {row[0]: row[-1] for row in table[1:]}
+    month_col = table[0].index("Intentos fallidos en el mes")
+    counts = {row[0]: row[month_col] for row in table[1:]}
     assert counts == {"core-sw": "1", "fw-01": "4"}, table
     # and the network report lists the configuration change the firewall reported
     (changes,) = [p for p in out.rglob("*.csv") if "cambios_de_configuraci" in p.name]

@@ -55,7 +55,7 @@ DEVICES: dict[str, list[Record]] = {
         ),
         Record(_o("1.3.6.1.2.1.43.5.1.1.17.1"), S, b"E175M123456"),
     ],
-    "ilo": [
+    "hp-ilo": [
         *_system("1.3.6.1.4.1.232.9.4.10", "Integrated Lights-Out 5 2.72 Sep 04 2022"),
         *_table(
             "1.3.6.1.4.1.232.6.2.6.7.1",
@@ -190,7 +190,7 @@ def test_printer_supplies_level_over_max_and_special_values(sim: SnmpSim) -> Non
 
 @pytest.mark.peer
 def test_hp_cpqhealth_temperatures_thresholds_fans_and_power(sim: SnmpSim) -> None:
-    samples = _poll(sim, "ilo")
+    samples = _poll(sim, "hp-ilo")
     assert _values(samples, "monitord_temperature_celsius") == {
         (("sensor", "ambient"), ("sensor_index", "0.1")): 21,
         (("sensor", "cpu"), ("sensor_index", "0.2")): 71,

@@ -153,8 +153,11 @@ def test_counter_width_flip_records_no_traffic_and_one_name(sim: SnmpSim, tmp_pa
         ([(HC, 64, "Vl1")], None),  # back: no previous reading in the state
         ([(HC, 64, "Vl1")], 0.0),  # the counter did not move
     ]
-    assert [r[0] for r in rows] == ["Gi1/0/1", "Gi1/0/2", "Po1", "Vl1"]  # one name per port
-    assert {r[0]: r[1:] for r in rows}["Vl1"] == (60.0, 0.0, 0.0, 0.0)
+    # one name per port; the rollup keys an interface by ifIndex and name
+    assert [r[0] for r in rows] == [
+        f"{PORT1}:Gi1/0/1", f"{PORT1 + 1}:Gi1/0/2", f"{VL1}:Vl1", "5001:Po1"
+    ]  # fmt: skip
+    assert {r[0]: r[1:] for r in rows}[f"{VL1}:Vl1"] == (60.0, 0.0, 0.0, 0.0)
     assert all(r[2] == 0.0 and r[3] == 0.0 for r in rows)  # no counter moved: no traffic
 
 
@@ -202,8 +205,8 @@ def test_counter32_going_back_without_sysuptime_is_a_reset(sim: SnmpSim, tmp_pat
         (6_000_000 / 60, 60_000 / 60),
     ]
     # secs observed (out rates known), in_bytes: the known intervals only, no spike
-    assert rows["Gi1/0/1"][:2] == (240.0, 66_000_000.0)
-    assert rows["Vl1"][:2] == (240.0, 180_000.0)
+    assert rows[f"{PORT1}:Gi1/0/1"][:2] == (240.0, 66_000_000.0)
+    assert rows[f"{VL1}:Vl1"][:2] == (240.0, 180_000.0)
 
 
 @pytest.mark.peer
