@@ -604,6 +604,9 @@ SECRET_KEYS: Final = frozenset(
     {"community", "auth_key", "priv_key", "auth_password", "priv_password", "password", "token",
      "secret"}
 )  # fmt: skip
+# Lists whose every item is a secret, by their path from the top of the file. Not every
+# `communities` list: snmp_hygiene's lists well-known defaults such as `public`.
+SECRET_LISTS: Final = frozenset({("events", "traps", "communities")})
 
 
 def _expand(
@@ -636,14 +639,11 @@ def _expand(
 
 
 def _is_secret_location(loc: tuple[str | int, ...]) -> bool:
-    """A secret key's value, or an item of the trap receiver's `events.traps.communities`
-    (snmp_hygiene's `communities` lists well-known defaults such as `public`: not secrets)."""
+    """A secret key's value, or an item of a list in `SECRET_LISTS`."""
     if not loc:
         return False
     last = loc[-1]
-    return last in SECRET_KEYS or (
-        isinstance(last, int) and tuple(loc[-4:-1]) == ("events", "traps", "communities")
-    )
+    return last in SECRET_KEYS or (isinstance(last, int) and tuple(loc[:-1]) in SECRET_LISTS)
 
 
 def _secret_ref(
