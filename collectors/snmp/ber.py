@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Final
 
 __all__ = [
     "MAX_ARC",
@@ -267,7 +268,7 @@ def _decode_pdu(data: bytes, pos: int, stop: int) -> Pdu:
     varbinds: list[VarBind] = []
     append = varbinds.append
     unsigned, as_bytes, empty = _UNSIGNED, _BYTES, _EMPTY
-    max_arcs = MAX_OID_ARCS
+    names = _NAMES
     from_bytes = int.from_bytes
     while pos < vend:
         # varbind SEQUENCE header
@@ -292,20 +293,13 @@ def _decode_pdu(data: bytes, pos: int, stop: int) -> Pdu:
             n = from_bytes(data[pos + 2 : pos + 2 + k], "big")
             pos += 2 + k
         raw = data[pos : pos + n]
-        if len(raw) != n:
-            raise BerError("truncated varbind name")
         pos += n
-        bad = False
-        if raw.isascii() and 0 < n < max_arcs:
-            first = raw[0]
-            name: Oid = ((first // 40, first % 40) if first < 80 else (2, first - 80)) + tuple(
-                raw[1:]
-            )
-        else:
-            try:
-                name = decode_oid(raw)
-            except BerError:
-                name, bad = (), True
+        # the same names come back poll after poll: decoded once (a bounded memo)
+        name = names.get(raw)
+        if name is None:
+            if len(raw) != n:
+                raise BerError("truncated varbind name")
+            name = _decode_name(raw, n)
         # value
         tag = data[pos]
         n = data[pos + 1]
@@ -323,29 +317,53 @@ def _decode_pdu(data: bytes, pos: int, stop: int) -> Pdu:
         if tag in unsigned:
             value = from_bytes(content, "big")
             if value > 0xFFFFFFFF and (tag != 0x46 or value >> 64):
-                bad = True
+                tag, value = -1, None
         elif tag in as_bytes:
             value = content
         elif tag == 0x02:
             value = from_bytes(content, "big", signed=True)
             if not -0x80000000 <= value <= 0x7FFFFFFF:
-                bad = True
+                tag, value = -1, None
         elif tag in empty:
             value = None
         elif tag == 0x06:
             try:
                 value = decode_oid(content)
             except BerError:
-                bad = True
+                tag, value = -1, None
         else:
-            bad = True
-        if bad:
-            append((name, -1, None))
-        else:
+            tag, value = -1, None
+        if name:
             append((name, tag, value))
+        else:  # a name no SNMP OID can be: the varbind is malformed whatever its value
+            append((name, -1, None))
     if pos != vend:
         raise BerError("varbind list length mismatch")
     return Pdu(pdu_type, fields[0], fields[1], fields[2], varbinds)
+
+
+# Decoded varbind names by their encoding. Agents answer the same names poll after
+# poll (the walked columns x the interfaces), so a name is decoded once and its tuple
+# shared; past _MAX_NAMES entries (an agent inventing names, or a fleet larger than
+# that) the memo starts over, so its size stays bounded (about 4 MB).
+_NAMES: dict[bytes, Oid] = {}
+_MAX_NAMES: Final = 16384
+
+
+def _decode_name(raw: bytes, n: int) -> Oid:
+    """A varbind name (memoised in _NAMES); the empty OID when no SNMP OID is encoded."""
+    if raw.isascii() and 0 < n < MAX_OID_ARCS:  # every arc below 128: done in C
+        first = raw[0]
+        name: Oid = ((first // 40, first % 40) if first < 80 else (2, first - 80)) + tuple(raw[1:])
+    else:
+        try:
+            name = decode_oid(raw)
+        except BerError:
+            return ()  # not memoised: junk gets no room
+    if len(_NAMES) >= _MAX_NAMES:
+        _NAMES.clear()
+    _NAMES[raw] = name
+    return name
 
 
 def _header(data: bytes, pos: int) -> tuple[int, int, int]:

@@ -75,6 +75,7 @@ class DeviceCache:
     dead_probes: set[Oid] = field(default_factory=set)  # probe OIDs the agent never answers
     probed: set[Oid] | None = None  # probe OIDs answered at the last label refresh
     limit_logged: bool = False
+    device_info: Sample | None = None  # monitord_device_info as of the last identification
     # ifIndex → (target, IfLabels, sample labels, info labels): the same label mappings
     # poll after poll until the labels refresh, so the state keys them without a sort.
     label_maps: dict[int, tuple[str, IfLabels, dict[str, str], dict[str, str]]] = field(

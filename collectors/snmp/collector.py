@@ -719,6 +719,7 @@ class SnmpCollector:
             )
         if_rows: dict[Oid, dict[Oid, tuple[int, object]]] = {}
         fetched: set[str] = set()
+        labels_fetched = False  # a label-refresh group was (re)fetched by this poll
         for step in poll.steps:
             if step.group is None:
                 if_rows.update(step.rows)
@@ -726,6 +727,7 @@ class SnmpCollector:
             samples = evaluate_group(name, step.group, step.rows)
             out.extend(samples)
             fetched.add(step.group.name)
+            labels_fetched = labels_fetched or step.group.refresh is Refresh.LABELS
             if step.group.refresh is Refresh.LABELS and step.done:
                 cache.cached_groups[step.group.name] = samples
         if if_rows:
@@ -741,11 +743,13 @@ class SnmpCollector:
                 if group.refresh is Refresh.LABELS and group.name not in fetched:
                     out.extend(cache.cached_groups.get(group.name, ()))
         if cache.system_info and "system" in chosen:
-            out.append(
-                identify.device_info(
+            # what it is made of changes at a label refresh only (system group, identity
+            # GET, the inventory groups): identified then, the same sample in between
+            if poll.refresh or labels_fetched or cache.device_info is None:
+                cache.device_info = identify.device_info(
                     name, cache.sys_object_id, cache.sys_descr, cache.ident_scalars, out
                 )
-            )
+            out.append(cache.device_info)
         return out
 
     def _self_samples(

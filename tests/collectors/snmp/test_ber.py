@@ -264,3 +264,44 @@ def test_values_at_the_limits_of_their_types_are_kept() -> None:
         (Tag.COUNTER64, (1 << 64) - 1),
         (Tag.OBJECT_IDENTIFIER, (1, 3, 6, 1, 4, 1, (1 << 32) - 1)),
     ]
+
+
+# --- the memo of varbind names ---------------------------------------------------------
+
+
+def test_names_decoded_once_stay_right_and_the_memo_stays_bounded() -> None:
+    """More distinct names than the memo holds: each decodes to its own OID, the memo
+    never passes its bound, and a name seen again is the same (shared) tuple."""
+    from collectors.snmp import ber
+    from tests.collectors.snmp.hostile import oid_content, uint_content, varbind
+
+    column = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6)
+    total = ber._MAX_NAMES + 1000
+    for start in range(0, total, 200):  # ifIndex 10000.. (two-octet arcs past 127)
+        idx = range(start, min(total, start + 200))
+        msg = _message(*(varbind((*column, 10000 + i), 0x46, uint_content(i)) for i in idx))
+        resp = decode_response(msg)
+        assert [(n, t, v) for n, t, v in resp.varbinds] == [
+            ((*column, 10000 + i), Tag.COUNTER64, i) for i in idx
+        ]
+        assert len(ber._NAMES) <= ber._MAX_NAMES
+    raw = oid_content((*column, 10000 + total - 1))
+    assert ber._NAMES.get(raw) == (*column, 10000 + total - 1)
+    first = decode_response(_message(varbind((*column, 10000 + total - 1), 0x46, b"\x01")))
+    assert first.varbinds[0][0] is ber._NAMES[raw]
+
+
+def test_a_malformed_name_is_not_memoised_and_stays_malformed() -> None:
+    from collectors.snmp import ber
+    from tests.collectors.snmp.hostile import oid_content, tlv, varbind
+
+    bad_name = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7, 1 << 40)
+    bad = tlv(0x30, tlv(0x06, oid_content(bad_name)) + tlv(0x42, b"\x05"))
+    good = varbind((1, 3, 6, 1, 2, 1, 1, 3, 0), 0x43, b"\x05")
+    for _ in range(2):
+        resp = decode_response(_message(bad, good))
+        assert resp.varbinds == [
+            ((), Tag.MALFORMED, None),
+            ((1, 3, 6, 1, 2, 1, 1, 3, 0), Tag.TIMETICKS, 5),
+        ]
+        assert oid_content(bad_name) not in ber._NAMES

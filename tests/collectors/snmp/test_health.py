@@ -142,11 +142,18 @@ DEVICES: dict[str, list[Record]] = {
 }
 
 
+_UPGRADED = (
+    _system("1.3.6.1.4.1.8072.3.2.10", "Linux web2 6.1.0-18-amd64 #1 SMP x86_64"),
+    _system("1.3.6.1.4.1.8072.3.2.10", "Linux web2 6.6.15-2-amd64 #1 SMP x86_64"),
+)
+
+
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpSim]:
     with SnmpSim(Path(tmp_path_factory.mktemp("health"))) as s:
         for community, records in DEVICES.items():
             s.add_records(community, sorted(records, key=lambda r: r.oid))
+        s.add_records("upgraded", _UPGRADED[0])  # replaced while polled (identity test)
         s.start()
         yield s
 
@@ -297,3 +304,35 @@ def test_a_device_without_health_mibs_gets_no_health_series(sim: SnmpSim) -> Non
     }
     assert health == set()
     assert _info(samples) == ("net-snmp", "Linux", "6.1.0-18-amd64", "", "")
+
+
+@pytest.mark.peer
+def test_device_identity_follows_the_label_refresh(sim: SnmpSim) -> None:
+    """The identity is worked out at a label refresh and kept until the next one: a
+    device upgraded between polls shows its new version at the next refresh, not before."""
+    from collectors import snmp
+    from monitord.types import Shared
+
+    before, after = _UPGRADED
+    opts = {"community": "upgraded", "port": sim.port, "walk_budget": "20s", "label_refresh": 2}
+    target = Target("upgraded", "127.0.0.1")
+
+    async def polls() -> list[tuple[str, ...]]:
+        shared = Shared()
+        collector = snmp.build(opts, shared)
+        seen = []
+        try:
+            for i in range(3):  # a refresh, an ordinary poll, a refresh
+                sim.replace_records("upgraded", before if i == 0 else after)
+                seen.append(_info(await collector.collect(target)))
+        finally:
+            await shared.aclose()
+        return seen
+
+    def fresh(records: list[Record]) -> tuple[str, ...]:
+        sim.replace_records("upgraded", records)
+        return _info(_poll(sim, "upgraded"))
+
+    old, new = fresh(before), fresh(after)
+    assert old[2] == "6.1.0-18-amd64" and new[2] == "6.6.15-2-amd64"  # version, from sysDescr
+    assert run(polls()) == [old, old, new]
