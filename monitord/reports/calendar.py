@@ -3,9 +3,13 @@
 The reports exclude from availability every planned stretch the office declared, wherever
 it declared it: `reports.maintenance` (one-off windows), `alerts.maintenance` (one-off,
 cron-like and weekly windows, expanded into their occurrences in the month) and the run-time
-silences (`monitord silence add`, kept in `silences.json`). A window or silence limited to
-some alert names mutes those alerts only: it is not maintenance of the device, so it stays
-out of the calendar.
+silences (`monitord silence add`). A window or silence limited to some alert names mutes
+those alerts only: it is not maintenance of the device, so it stays out of the calendar.
+
+Silences come from the history (`silences` table: the daemon records each one when it is
+added, and its removal), where they stay after they expire or are removed, and from
+`silences.json` (those not yet in the history: a daemon from before it kept them). A
+removed silence counts until its removal.
 """
 
 from __future__ import annotations
@@ -18,24 +22,48 @@ from zoneinfo import ZoneInfo
 
 from monitord.alerts.maintenance import MaintenanceWindow as AlertWindow
 from monitord.alerts.maintenance import Silence, SilenceStore
+from monitord.errors import HistoryError
+from monitord.history.db import History, StoredSilence
 from monitord.reports.period import Period
 from monitord.reports.settings import MaintenanceWindow, ReportsConfig
 
-__all__ = ["planned", "silences", "with_calendar"]
+__all__ = ["from_stored", "planned", "silences", "with_calendar"]
 
 log = logging.getLogger(__name__)
 
 
-def silences(data_dir: Path) -> list[Silence]:
-    """The silences kept in `<data_dir>/silences.json` (none when unreadable or absent)."""
+def silences(data_dir: Path, db: Path | None = None, period: Period | None = None) -> list[Silence]:
+    """The silences of the history `db` (those touching `period`, expired and removed
+    ones included) and those kept in `<data_dir>/silences.json`; one per id, the
+    history's record first (it knows a removal)."""
+    out: dict[str, Silence] = {}
+    if db is not None and db.exists():
+        try:
+            h = History(db)
+            try:
+                rows = h.silences(*((period.start, period.end) if period else (0.0, 1e18)))
+            finally:
+                h.close()
+        except HistoryError as exc:
+            log.warning("silences not read from the history for the reports: %s", exc)
+            rows = []
+        out.update((r.id, from_stored(r)) for r in rows)
     path = data_dir / "silences.json"
-    if not path.exists():
-        return []
-    try:
-        return list(SilenceStore(path).all())
-    except ValueError as exc:
-        log.warning("silences not read for the reports: %s", exc)
-        return []
+    if path.exists():
+        try:
+            for s in SilenceStore(path).all():
+                out.setdefault(s.id, s)
+        except ValueError as exc:
+            log.warning("silences not read for the reports: %s", exc)
+    return sorted(out.values(), key=lambda s: (s.starts_at, s.id))
+
+
+def from_stored(s: StoredSilence) -> Silence:
+    """A silence of the history as the alerts' type, ending when it stopped muting."""
+    return Silence(
+        s.id, s.starts_at, s.effective_end, s.targets, s.sites, s.tags, s.alertnames,
+        s.comment, s.created_by,
+    )  # fmt: skip
 
 
 def planned(
@@ -55,7 +83,7 @@ def planned(
             continue
         out.append(
             _window(s.starts_at, s.ends_at, s.comment, list(s.targets), list(s.sites),
-                    list(s.tags), zone)
+                    list(s.tags), zone, s.created_by)
         )  # fmt: skip
     return out
 
@@ -82,11 +110,13 @@ def _window(
     sites: list[str],
     tags: list[str],
     tz: ZoneInfo,
+    author: str = "",
 ) -> MaintenanceWindow:
     return MaintenanceWindow(
         start=datetime.fromtimestamp(a, tz),
         end=datetime.fromtimestamp(b, tz),
         description=description,
+        author=author,
         targets=targets,
         sites=sites,
         tags=tags,

@@ -128,11 +128,12 @@ def write_monthly(
     """The daemon's monthly job: last month's reports into `<data_dir>/reports/YYYY-MM/`.
 
     Maintenance comes from one calendar (`reports.maintenance`, the `alerts.maintenance`
-    windows given here, the silences kept in the data directory); observations and
+    windows given here, the silences kept in the history, expired and removed ones
+    included, and in the data directory); observations and
     improvement actions from `<data_dir>/observations/`.
     """
     period = Period.containing(time.time() if now is None else now, ZoneInfo(tz)).shift(-1)
-    config = with_calendar(config, alert_windows, silences(data_dir), period, tz)
+    config = with_calendar(config, alert_windows, silences(data_dir, db, period), period, tz)
     config = with_notes(config, data_dir, period)
     out = config.output_dir or (data_dir / "reports")
     files = write_reports(

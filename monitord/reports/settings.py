@@ -115,6 +115,7 @@ class MaintenanceWindow(StrictModel):
     start: datetime
     end: datetime
     description: str = ""
+    author: str = ""  # who declared it (a silence's `created_by`)
     targets: list[str] = []  # empty with empty sites and tags: every target
     sites: list[str] = []
     tags: list[str] = []
