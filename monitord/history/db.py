@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 from monitord.errors import HistoryError
 from monitord.state import Event, EventKind
+from monitord.types import TableSize
 
 __all__ = [
     "MAX_TABLES",
@@ -648,7 +649,7 @@ class History:
     # --- largest tables of the database servers ----------------------------------
 
     def add_table_sizes(
-        self, target: str, collector: str, ts: float, day: int, tables: Iterable[TableSizeRow]
+        self, target: str, collector: str, ts: float, day: int, tables: Iterable[TableSize]
     ) -> int:
         """Store a server's largest tables as the snapshot of `day` (replacing an earlier
         one of that day); at most `MAX_TABLES`, the largest. Return the rows stored."""
@@ -662,7 +663,7 @@ class History:
                 "INSERT OR REPLACE INTO table_sizes(target, collector, day, ts, database, "
                 "schema, name, bytes, rows) VALUES (?,?,?,?,?,?,?,?,?)",
                 [
-                    (target, collector, day, ts, t.database[:200], t.schema[:200], t.name[:200],
+                    (target, collector, day, ts, t.database[:200], t.schema[:200], t.table[:200],
                      float(t.bytes), None if t.rows is None else float(t.rows))
                     for t in items
                 ],

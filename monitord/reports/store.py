@@ -23,6 +23,7 @@ from monitord.history.db import (
     InventorySnapshot,
     StoredEvent,
     StoredFinding,
+    TableSizeRow,
 )
 from monitord.reports.period import Interval, Period, union
 
@@ -200,6 +201,11 @@ class Source(Protocol):
 
     def device_events(self, start: float, end: float, kinds: Iterable[str]) -> list[DeviceEventRow]:
         """Events the devices sent (traps, syslog) in [start, end), of these kinds."""
+        ...
+
+    def table_sizes(self, period: Period) -> list[TableSizeRow] | None:
+        """The database servers' largest-tables snapshots of the month's days, oldest
+        first; None when the source does not hold them."""
         ...
 
 
@@ -428,3 +434,7 @@ class HistorySource:
     def check_runs(self, start: float, end: float) -> dict[str, list[float]]:
         """When each security check ran."""
         return self.h.check_runs(start, end)
+
+    def table_sizes(self, period: Period) -> list[TableSizeRow] | None:
+        """The largest-tables snapshots of the month (table `table_sizes`)."""
+        return self.h.table_sizes(period.first_day, period.last_day)
