@@ -2,7 +2,12 @@
 
 Files land in `<out>/<YYYY-MM>/`: `<YYYY-MM>_<report>.html` and `.pdf`, and one CSV per
 table in `csv/`. Report kinds are built in parallel worker processes when `jobs` > 1
-(each opens its own read connection; SQLite WAL lets the daemon keep writing).
+(each opens its own read connection; SQLite WAL lets the daemon keep writing), the
+largest first. The inventory of more than `RECORDS_PER_PDF` devices is a PDF in parts
+(hojas de vida, 100 per file); its parts are shared out among the workers (each builds
+the report, the first also writes its HTML and CSV, each renders every `jobs`-th part),
+so its long rendering does not run alone at the end. A worker's peak memory is that of
+its largest rendering: no document rendered at once exceeds 100 hojas de vida.
 
 Writing is done by a `Render` function handed in by the composition root (in the daemon
 and the CLI, `exporters.reports.files.write_files`); this module never imports an output.
@@ -23,8 +28,8 @@ from zoneinfo import ZoneInfo
 from monitord.alerts.maintenance import MaintenanceWindow as AlertWindow
 from monitord.history.db import History
 from monitord.reports.calendar import silences, with_calendar
-from monitord.reports.common import ReportContext
-from monitord.reports.model import Report
+from monitord.reports.common import NETWORK_KINDS, SERVER_KINDS, ReportContext
+from monitord.reports.model import RECORDS_PER_PDF, Report, split_records
 from monitord.reports.observations import with_notes
 from monitord.reports.period import Period
 from monitord.reports.settings import ALL_KINDS, ReportsConfig, Schedule
@@ -86,6 +91,13 @@ def write_reports(
     """Build and write the reports; return the files written (for the e-mail notifier)."""
     config = config or ReportsConfig()
     generated = time.time() if generated is None else generated
+    parallel = jobs > 1 and source is None
+    tasks: list[tuple[str, tuple[int, int] | None]] = []
+    for kind in kinds:
+        if kind == "inventory" and parallel and "pdf" in formats and _records(db) > RECORDS_PER_PDF:
+            tasks.extend((kind, (k, jobs)) for k in range(jobs))
+        else:
+            tasks.append((kind, None))
     args = [
         (
             kind,
@@ -100,12 +112,13 @@ def write_reports(
             generated,
             source,
             render,
+            shard,
         )
-        for kind in kinds
+        for kind, shard in tasks
     ]
     # the largest first: with fewer workers than reports, the long one never starts last
     args.sort(key=lambda a: SIZE_ORDER.index(a[0]) if a[0] in SIZE_ORDER else len(SIZE_ORDER))
-    if jobs > 1 and len(args) > 1 and source is None:
+    if parallel and len(args) > 1:
         with ProcessPoolExecutor(min(jobs, len(args)), mp_context=get_context("spawn")) as ex:
             results = list(ex.map(_write_one, args))
     else:
@@ -166,7 +179,10 @@ def cron_fields(schedule: Schedule) -> dict[str, int]:
 
 
 def _write_one(a: tuple[Any, ...]) -> list[Path]:
-    kind, db, month, tz, out_dir, formats, lang, config, configured, generated, source, render = a
+    kind, db, month, tz, out_dir, formats, lang, config, configured, generated, source, render = a[
+        :12
+    ]
+    shard: tuple[int, int] | None = a[12] if len(a) > 12 else None
     period = Period.parse(month, tz)
     history: History | None = None
     if source is None:
@@ -180,8 +196,31 @@ def _write_one(a: tuple[Any, ...]) -> list[Path]:
     finally:
         if history is not None:
             history.close()
-    files: list[Path] = render(report, kind, out_dir, formats, lang, tz, month)
+    if shard is None:
+        files: list[Path] = render(report, kind, out_dir, formats, lang, tz, month)
+        return files
+    k, n = shard
+    files = []
+    if k == 0 and (rest := tuple(f for f in formats if f != "pdf")):
+        files += render(report, kind, out_dir, rest, lang, tz, month)
+    parts = split_records(report)
+    for i, part in enumerate(parts):
+        if i % n == k:
+            files += render(part, kind, out_dir, ("pdf",), lang, tz, month)
     return files
+
+
+def _records(db: Path) -> int:
+    """How many hojas de vida the inventory will hold, about (devices in the history)."""
+    kinds = sorted(NETWORK_KINDS | SERVER_KINDS)
+    h = History(db)
+    try:
+        rows = h.query(
+            f"SELECT COUNT(*) FROM targets WHERE kind IN ({','.join('?' * len(kinds))})", kinds
+        )
+    finally:
+        h.close()
+    return int(rows[0][0])
 
 
 def configured_targets(cfg: Any) -> dict[str, TargetInfo]:
