@@ -3,11 +3,11 @@
 Files land in `<out>/<YYYY-MM>/`: `<YYYY-MM>_<report>.html` and `.pdf`, and one CSV per
 table in `csv/`. Report kinds are built in parallel worker processes when `jobs` > 1
 (each opens its own read connection; SQLite WAL lets the daemon keep writing), the
-largest first. The inventory of more than `RECORDS_PER_PDF` devices is a PDF in parts
-(hojas de vida, 100 per file); its parts are shared out among the workers (each builds
-the report, the first also writes its HTML and CSV, each renders every `jobs`-th part),
-so its long rendering does not run alone at the end. A worker's peak memory is that of
-its largest rendering: no document rendered at once exceeds 100 hojas de vida.
+largest first. The inventory, whose PDF is in parts of `RECORDS_PER_PDF` hojas de vida,
+is built in this process while the workers render the other reports; each of its parts
+(and its HTML and CSV) is then one task for the next free worker, so its long rendering
+neither runs alone at the end nor is built twice. A worker's peak memory is that of its
+largest rendering: no document rendered at once exceeds 100 hojas de vida.
 
 Writing is done by a `Render` function handed in by the composition root (in the daemon
 and the CLI, `exporters.reports.files.write_files`); this module never imports an output.
@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 from monitord.alerts.maintenance import MaintenanceWindow as AlertWindow
 from monitord.history.db import History
 from monitord.reports.calendar import silences, with_calendar
-from monitord.reports.common import NETWORK_KINDS, SERVER_KINDS, ReportContext
-from monitord.reports.model import RECORDS_PER_PDF, Report, split_records
+from monitord.reports.common import ReportContext
+from monitord.reports.model import Report, split_records
 from monitord.reports.observations import with_notes
 from monitord.reports.period import Period
 from monitord.reports.settings import ALL_KINDS, ReportsConfig, Schedule
@@ -91,13 +91,6 @@ def write_reports(
     """Build and write the reports; return the files written (for the e-mail notifier)."""
     config = config or ReportsConfig()
     generated = time.time() if generated is None else generated
-    parallel = jobs > 1 and source is None
-    tasks: list[tuple[str, tuple[int, int] | None]] = []
-    for kind in kinds:
-        if kind == "inventory" and parallel and "pdf" in formats and _records(db) > RECORDS_PER_PDF:
-            tasks.extend((kind, (k, jobs)) for k in range(jobs))
-        else:
-            tasks.append((kind, None))
     args = [
         (
             kind,
@@ -112,18 +105,31 @@ def write_reports(
             generated,
             source,
             render,
-            shard,
         )
-        for kind, shard in tasks
+        for kind in kinds
     ]
     # the largest first: with fewer workers than reports, the long one never starts last
     args.sort(key=lambda a: SIZE_ORDER.index(a[0]) if a[0] in SIZE_ORDER else len(SIZE_ORDER))
-    if parallel and len(args) > 1:
-        with ProcessPoolExecutor(min(jobs, len(args)), mp_context=get_context("spawn")) as ex:
-            results = list(ex.map(_write_one, args))
-    else:
-        results = [_write_one(a) for a in args]
-    return [p for r in results for p in r]
+    if not (jobs > 1 and len(args) > 1 and source is None):
+        return [p for a in args for p in _write_one(a)]
+    with ProcessPoolExecutor(min(jobs, len(args)), mp_context=get_context("spawn")) as ex:
+        futures = [ex.submit(_write_one, a) for a in args if a[0] != "inventory"]
+        for a in args:
+            if a[0] != "inventory":
+                continue
+            # built here while the workers render the other reports; its PDF parts (100
+            # hojas de vida each) are rendered by the workers as they come free
+            report = _build(a)
+            rest = tuple(f for f in formats if f != "pdf")
+            if rest:
+                futures.append(ex.submit(render, report, *_render_args(a, rest)))
+            if "pdf" in formats:
+                futures.extend(
+                    ex.submit(render, part, *_render_args(a, ("pdf",)))
+                    for part in split_records(report)
+                )
+            del report
+        return [p for f in futures for p in f.result()]
 
 
 def write_monthly(
@@ -178,11 +184,8 @@ def cron_fields(schedule: Schedule) -> dict[str, int]:
 # --- internals -------------------------------------------------------------------
 
 
-def _write_one(a: tuple[Any, ...]) -> list[Path]:
-    kind, db, month, tz, out_dir, formats, lang, config, configured, generated, source, render = a[
-        :12
-    ]
-    shard: tuple[int, int] | None = a[12] if len(a) > 12 else None
+def _build(a: tuple[Any, ...]) -> Report:
+    kind, db, month, tz, _, _, _, config, configured, generated, source, _ = a
     period = Period.parse(month, tz)
     history: History | None = None
     if source is None:
@@ -192,35 +195,22 @@ def _write_one(a: tuple[Any, ...]) -> list[Path]:
         src = source()
     try:
         ctx = ReportContext(src, period, config, configured, generated)
-        report = build_report(kind, ctx)
+        return build_report(kind, ctx)
     finally:
         if history is not None:
             history.close()
-    if shard is None:
-        files: list[Path] = render(report, kind, out_dir, formats, lang, tz, month)
-        return files
-    k, n = shard
-    files = []
-    if k == 0 and (rest := tuple(f for f in formats if f != "pdf")):
-        files += render(report, kind, out_dir, rest, lang, tz, month)
-    parts = split_records(report)
-    for i, part in enumerate(parts):
-        if i % n == k:
-            files += render(part, kind, out_dir, ("pdf",), lang, tz, month)
+
+
+def _render_args(a: tuple[Any, ...], formats: tuple[str, ...]) -> tuple[Any, ...]:
+    """The arguments of `render` after the report: kind, out_dir, formats, lang, tz, month."""
+    kind, _, month, tz, out_dir, _, lang = a[:7]
+    return (kind, out_dir, formats, lang, tz, month)
+
+
+def _write_one(a: tuple[Any, ...]) -> list[Path]:
+    report = _build(a)
+    files: list[Path] = a[11](report, *_render_args(a, a[5]))
     return files
-
-
-def _records(db: Path) -> int:
-    """How many hojas de vida the inventory will hold, about (devices in the history)."""
-    kinds = sorted(NETWORK_KINDS | SERVER_KINDS)
-    h = History(db)
-    try:
-        rows = h.query(
-            f"SELECT COUNT(*) FROM targets WHERE kind IN ({','.join('?' * len(kinds))})", kinds
-        )
-    finally:
-        h.close()
-    return int(rows[0][0])
 
 
 def configured_targets(cfg: Any) -> dict[str, TargetInfo]:

@@ -1,9 +1,9 @@
 """The report job shares the parts of a large inventory PDF out among its worker processes.
 
 A history of 130 devices (more than the 100 hojas de vida of one PDF file) written with
-`write_batch`; `write_reports(jobs=2)` renders the inventory in two worker processes:
-two PDF parts, each written once, which together hold every device's hoja de vida
-exactly once; the HTML and the CSV are written once, by the first share.
+`write_batch`; `write_reports(jobs=2)` builds the inventory once and hands its PDF parts
+to the worker processes: two PDF parts, each written once, the second holding exactly
+the hojas de vida the first does not; the HTML and the CSV are written once.
 """
 
 from __future__ import annotations
@@ -50,14 +50,17 @@ def test_inventory_parts_are_shared_out_and_every_record_is_written_once(
     names = _history(db)
     out = tmp_path / "out"
     files = write_reports(
-        db, OCT, out, render=write_files, kinds=["inventory"], formats=("html", "pdf", "csv"),
-        jobs=2,
+        db, OCT, out, render=write_files, kinds=["security", "inventory"],
+        formats=("html", "pdf", "csv"), jobs=2,
     )  # fmt: skip
     counts = Counter(f.name for f in files)
     assert all(c == 1 for c in counts.values()), counts
-    pdfs = sorted(f for f in files if f.suffix == ".pdf")
+    pdfs = sorted(f for f in files if f.suffix == ".pdf" and "inventario" in f.name)
     assert [p.name for p in pdfs] == ["2026-10_inventario_1-2.pdf", "2026-10_inventario_2-2.pdf"]
-    assert [f.name for f in files if f.suffix == ".html"] == ["2026-10_inventario.html"]
+    assert sorted(f.name for f in files if f.suffix == ".html") == [
+        "2026-10_inventario.html",
+        "2026-10_seguridad.html",
+    ]
     per_part = []
     for p in pdfs:
         text = subprocess.run(
