@@ -188,15 +188,20 @@ def _services(
     target: str,
     collectors: list[Availability],
     units: dict[tuple[str, str, str], DistAcc],
+    intervals: dict[str, float],
 ) -> list[tuple[Value, ...]]:
     """The server's real services: its systemd units / Windows services (the agent's
     monitord_service_up: share of polls running), its database and its web portal (their
     collectors' availability). monitord's own probes (host, tcp, agent) are not services."""
     rows: list[tuple[Value, ...]] = []
-    for (t, _col, name), d in sorted(units.items()):
+    for (t, col, name), d in sorted(units.items()):
         if t == target and d.n:
+            # time down: the readings that found it stopped, one poll interval each; the
+            # readings hold no transitions, so its incidents are not counted ("—")
+            iv = intervals.get(col, 0.0)
+            down = Dur((d.n - d.sum) * iv) if iv > 0 else "—"
             rows.append(
-                (target, name, Msg("service_kind.unit"), Pct(d.sum / d.n, 3), "—", "—", Num(d.n))
+                (target, name, Msg("service_kind.unit"), Pct(d.sum / d.n, 3), "—", down, Num(d.n))
             )
     for a in collectors:
         kind = SERVICE_COLLECTORS.get(a.collector)
@@ -262,7 +267,8 @@ def _status(ctx: ReportContext, servers: list[TargetInfo]) -> Section:
                     Pct(m.max if m and m.n else None, 1),
                 )
             )
-        svc_rows.extend(_services(t.name, av.services(t.name), units))
+        every = {c: a.interval for (n, c), a in av.pairs.items() if n == t.name}
+        svc_rows.extend(_services(t.name, av.services(t.name), units, every))
     return Section(
         "status",
         "servers.status",
