@@ -289,6 +289,9 @@ def agent_tables(ctx: ReportContext) -> dict[str, tuple[Table, ...]]:
                 ],
             ),
         )
+    devices = _device_logins(ctx)
+    if devices is not None:
+        out["auth"] = (*out.get("auth", ()), devices)
     gs = ctx.source.gauges(("pending_updates", "firewall"), ctx.period)
     by_target: dict[str, dict[str, GaugeStat]] = {}
     for g in gs:
@@ -340,6 +343,40 @@ def agent_tables(ctx: ReportContext) -> dict[str, tuple[Table, ...]]:
             ),
         )
     return out
+
+
+def _device_logins(ctx: ReportContext) -> Table | None:
+    """Failed logins the devices reported (traps, syslog: events of kind failed_login):
+    per device, the messages received, the first and last, and the users named."""
+    p = ctx.period
+    by: dict[str, list[tuple[float, float, int, str]]] = {}
+    for e in ctx.source.device_events(p.start, p.end, ("failed_login",)):
+        by.setdefault(e.target or e.address, []).append(
+            (e.ts, e.last_ts, e.count, e.fields.get("user", ""))
+        )
+    if not by:
+        return None
+    rows = [
+        (
+            name,
+            Num(sum(x[2] for x in ev)),
+            Ts(min(x[0] for x in ev), True),
+            Ts(max(x[1] for x in ev), True),
+            ", ".join(sorted({x[3] for x in ev if x[3]})) or "—",
+        )
+        for name, ev in sorted(by.items())
+    ]
+    return Table(
+        "device_failed_logins",
+        (
+            Column("device"),
+            Column("failed_logins", "right"),
+            Column("first_seen"),
+            Column("last_seen"),
+            Column("users"),
+        ),
+        rows,
+    )
 
 
 # --- sections ------------------------------------------------------------------
