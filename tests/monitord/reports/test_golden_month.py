@@ -520,7 +520,7 @@ def test_english_network_report(gm: GoldenMonth, out: Path) -> None:
     """The same month in English: the same figures with English separators and words."""
     base = gm.data_dir / "out-en"
     rc = main(["report", "-c", str(gm.config), "--month", "2026-10", "--out", str(base),
-               "--kind", "network,security", "--lang", "en", "--jobs", "1"])  # fmt: skip
+               "--kind", "network,security,kpi", "--lang", "en", "--jobs", "2"])  # fmt: skip
     assert rc == 0
     files = sorted(p.name for p in (base / "2026-10" / "csv").iterdir())
     inc = next(f for f in files if f.endswith("_incidents.csv"))
@@ -534,6 +534,10 @@ def test_english_network_report(gm: GoldenMonth, out: Path) -> None:
     assert html["WAN and internet links: traffic and utilization"][0][2:] == [
         "9.0 Mb/s", "16.0 Mb/s", "4.5 Mb/s", "8.0 Mb/s", "16.0 Mb/s", "8.0 Mb/s", "80.0%"
     ]  # fmt: skip
+    kpi = html_tables(base / "2026-10", "indicators")["Indicators"]
+    # English writes a percentage without the space, the target too
+    assert kpi[0][:5] == ["IND-01", "Network availability", "99.94%", "≥ 99.5%", "Green"]
+    assert kpi[5][:3] == ["IND-06", "MTBF", "1,734.58 h"]
     assert_pdf_rows(base / "2026-10", "network", [
         ["core-rtr", "centro", "Router", "99.955%", "20 min", "1"],
         ["core-rtr", "wan0", "9.0 Mb/s", "16.0 Mb/s", "4.5 Mb/s", "8.0 Mb/s", "16.0 Mb/s",
