@@ -483,6 +483,46 @@ def test_inventory(out: Path) -> None:
     ]  # fmt: skip
 
 
+# --- the summaries ----------------------------------------------------------------
+
+SUMMARIES = {
+    # own-cause incidents 10 + 20 + 90 min = 2 h; MTTR 120 / 3 = 40 min; 5 network devices
+    # in centro and norte; IND-01 99,94 %
+    "red": [
+        "La disponibilidad global de la red fue 99,94 %, por encima de la meta de 99,50 %; "
+        "se registraron 3 incidentes con un tiempo total fuera de servicio de 2 h.",
+        "El tiempo medio de restauración (MTTR) fue 40 min.",
+        "Se monitorearon 5 dispositivos en 2 sedes, con una cobertura de datos del 100,00 %.",
+    ],
+    "servidores": [
+        "Se monitoreó 1 servidor con una disponibilidad promedio de 100,00 % (meta 99,70 %) "
+        "y 0 incidentes."
+    ],
+    # 12 checks ran, 4 have an open finding: 8 / 12 = 66,7 % comply
+    "seguridad": [
+        "Hay 4 hallazgos abiertos al cierre del mes (3 críticos o altos); 66,7 % de los 12 "
+        "chequeos ejecutados cumplen la política."
+    ],
+    # 6 devices; snapshots of core-rtr and srv-1
+    "inventario": ["Se registran 6 equipos; 2 tienen instantánea de inventario."],
+    # with a target: IND-01, 02, 03, 05, 07, 08, 09; met: 01, 02, 03, 05, 08
+    "indicadores": ["5 de 7 indicadores con meta cumplen su meta en el periodo."],
+}
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_summary_sentences_in_html_and_pdf(out: Path, stem: str) -> None:
+    page = flat(htmlmod.unescape(re.sub(r"<[^>]+>", " ", _read(out / f"2026-10_{stem}.html"))))
+    pdf = flat(" ".join(pdf_text(p) for p in sorted(out.glob(f"2026-10_{stem}*.pdf"))))
+    for sentence in SUMMARIES[stem]:
+        assert sentence in page
+        assert sentence in pdf
+
+
+def _read(p: Path) -> str:
+    return p.read_text(encoding="utf-8")
+
+
 # --- every report: PDF text against the HTML tables; layout ------------------------
 
 
