@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from monitord.history import DIST_KINDS, DistAcc, quantile
 from monitord.reports.availability import Availability
-from monitord.reports.common import SERVER_KINDS, ReportContext, assemble, light
+from monitord.reports.common import SERVER_KINDS, WEB_KINDS, ReportContext, assemble, light
 from monitord.reports.model import (
     Bytes,
     Column,
@@ -269,6 +269,16 @@ def _status(ctx: ReportContext, servers: list[TargetInfo]) -> Section:
             )
         every = {c: a.interval for (n, c), a in av.pairs.items() if n == t.name}
         svc_rows.extend(_services(t.name, av.services(t.name), units, every))
+    # web portals watched as targets of their own (kind website): their HTTP check is the
+    # service citizens see, and IND-03 (web availability) is verified against this table
+    for t in ctx.of_kinds(WEB_KINDS):
+        w = av.device(t.name)
+        if w is not None and w.polls:
+            name = Msg("service_kind.web_name", {"collector": w.collector})
+            svc_rows.append(
+                (t.name, name, Msg("service_kind.web"), Pct(w.ratio, 3), Num(w.incidents),
+                 Dur(w.down), Num(w.polls))
+            )  # fmt: skip
     return Section(
         "status",
         "servers.status",

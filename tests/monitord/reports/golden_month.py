@@ -21,7 +21,8 @@ Targets and what happens to them:
   nginx stopped 12 Oct 00:00:17-06:00:17 (72 readings), postgresql always running;
   1 failed login per 5-min reading; backup "db-dump" made daily at 02:00 until 20 Oct.
 - portal (website): hourly HTTPS poll, certificate "CA Prueba", TLS 1.3, expires
-  6 Nov 2026 00:00 local: 5 days after the close of the month.
+  6 Nov 2026 00:00 local: 5 days after the close of the month; the portal does not
+  answer 15 Oct 14:00:17-16:00:17 (two failed polls).
 - fw-1 (firewall): hourly TCP poll; port 22 must be closed, open from 10 Oct 00:00:17.
 - sw-1 also sent 3 syslog failed-login messages (folded rows of 4, 2 and 1 messages).
 Alerts: the 3 Oct outage's alert delivered by e-mail and webhook (one resend), the 25 Oct
@@ -77,6 +78,7 @@ OUTAGES = [
     ("sw-1", at(25, 2), 90),
 ]
 NGINX_DOWN = (at(12, 0), at(12, 6))
+PORTAL_DOWN = (at(15, 14), at(15, 16))  # two failed hourly polls: 14:00:17 and 15:00:17
 PORT_OPEN_FROM = at(10, 0)
 CERT_NOT_AFTER = datetime(2026, 11, 6, tzinfo=TZ).timestamp()
 BACKUP_LAST = datetime(2026, 10, 20, 2, tzinfo=TZ).timestamp()
@@ -339,7 +341,10 @@ def _hourly(state: State, rec: RollupRecorder, h: History, now: float) -> None:
         viol("tls_obsolete_protocol", False),
         viol("tls_cert_expiry", CERT_NOT_AFTER - now < 30 * 86400.0),
     ]
-    _poll(state, rec, h, PORTAL, "http", tls, 3600.0)
+    if PORTAL_DOWN[0] <= now < PORTAL_DOWN[1]:
+        _poll(state, rec, h, PORTAL, "http", [], 3600.0, ok=False)
+    else:
+        _poll(state, rec, h, PORTAL, "http", tls, 3600.0)
     fw = {"target": "fw-1", "port": "22"}
     _poll(
         state,

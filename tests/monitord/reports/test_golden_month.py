@@ -291,12 +291,15 @@ def test_servers_services_databases_and_backups(out: Path) -> None:
         ["srv-1", "centro", "100,0000", "0", "0,00", "0", "61301,95", "100,00", "Verde"]
     ]
     # nginx stopped in 72 of 8 928 readings: 8 856 / 8 928 = 0.991935 -> 99,1935;
-    # 72 x 5 min = 360 min down; the database engine's polls all answered
+    # 72 x 5 min = 360 min down; the database engine's polls all answered; the portal (a
+    # website target) did not answer 15 Oct 14:00:17-16:00:17: 120 of 44 640 min,
+    # 44 520 / 44 640 = 0.997311828 -> 99,7312, 1 incident, 744 hourly polls
     assert read_csv(out, "servidores_servicios_criticos")[1:] == [
         ["srv-1", "nginx", "Servicio del sistema", "99,1935", "—", "360,00", "8928"],
         ["srv-1", "postgresql", "Servicio del sistema", "100,0000", "—", "0,00", "8928"],
         ["srv-1", "Motor de base de datos (postgres)", "Base de datos", "100,0000", "0", "0,00",
          "8928"],
+        ["portal", "Portal web (chequeo HTTP)", "Portal web", "99,7312", "1", "120,00", "744"],
     ]  # fmt: skip
     assert read_csv(out, "servidores_servidores_de_bases_de_datos")[1:] == [
         ["srv-1", "postgresql", "15.4", "20", "100", "20,00"]
@@ -421,19 +424,21 @@ def test_security_findings_certificates_logins_and_backups(out: Path) -> None:
 def test_indicators(out: Path) -> None:
     # IND-01: mean of the 5 network devices (0.999551971 + 1 + 0.997753818 + 0.999663978
     #   + 1) / 5 = 4.996969767 / 5 = 0.999393953 -> 99,939
-    # IND-04: own-cause incidents outside maintenance: sw-1 3 Oct, core-rtr, sw-1 25 Oct = 3
-    # IND-05 MTTR: (10 + 20 + 90) / 3 = 40 min = 0,67 h
-    # IND-06 MTBF: time in service of the 7 devices (7 x 44 640 - 120 maintenance - 135
-    #   down = 312 225 min = 5 203,75 h) / 3 incidents = 1 734,58 h
+    # IND-03: the portal, 0.997311828 -> 99,731
+    # IND-04: own-cause incidents outside maintenance, every device: sw-1 3 Oct, core-rtr,
+    #   sw-1 25 Oct, portal 15 Oct = 4
+    # IND-05 MTTR: (10 + 20 + 90 + 120) / 4 = 60 min = 1,00 h
+    # IND-06 MTBF: time in service of the 7 devices (7 x 44 640 - 120 maintenance - 255
+    #   down (10 + 20 + 15 + 90 + 120) = 312 105 min = 5 201,75 h) / 4 = 1 300,44 h
     # IND-07: 0 of 1 backups on time; IND-08: 1 of 1 filesystems under 85 %;
     # IND-09: 0 of 1 certificates with more than 30 days left; IND-10: 4 open findings
     assert read_csv(out, "indicadores_indicadores")[1:] == [
         ["IND-01", "Disponibilidad de la red", "99,939", "≥ 99,5 %", "Verde"],
         ["IND-02", "Disponibilidad de servidores críticos", "100,000", "≥ 99,7 %", "Verde"],
-        ["IND-03", "Disponibilidad del portal web", "100,000", "≥ 99,5 %", "Verde"],
-        ["IND-04", "Incidentes", "3", "—", "No aplica"],
-        ["IND-05", "MTTR", "0,67", "≤ 4,0 horas", "Verde"],
-        ["IND-06", "MTBF", "1734,58", "—", "No aplica"],
+        ["IND-03", "Disponibilidad del portal web", "99,731", "≥ 99,5 %", "Verde"],
+        ["IND-04", "Incidentes", "4", "—", "No aplica"],
+        ["IND-05", "MTTR", "1,00", "≤ 4,0 horas", "Verde"],
+        ["IND-06", "MTBF", "1300,44", "—", "No aplica"],
         ["IND-07", "Copias de seguridad al día", "0,000", "≥ 100,0 %", "Rojo"],
         ["IND-08", "Almacenamiento bajo umbral", "100,000", "≥ 90,0 %", "Verde"],
         ["IND-09", "Certificados vigentes", "0,000", "≥ 100,0 %", "Rojo"],
@@ -441,22 +446,22 @@ def test_indicators(out: Path) -> None:
     ]
     h = html_tables(out, "indicadores")
     assert [r[2] for r in h["Indicadores"]] == [
-        "99,94 %", "100,00 %", "100,00 %", "3", "0,67 h", "1.734,58 h", "0,00 %", "100,00 %",
+        "99,94 %", "100,00 %", "99,73 %", "4", "1,00 h", "1.300,44 h", "0,00 %", "100,00 %",
         "0,00 %", "4",
     ]  # fmt: skip
     sheet = [r for t, rows in html_list(out, "indicadores") if t == "Ficha del indicador"
              for r in rows]  # fmt: skip
-    # numerators and denominators: IND-01 499,70 / 5; IND-05 2,00 h / 3; IND-06 5 203,75 / 3
+    # numerators and denominators: IND-01 499,70 / 5; IND-05 4,00 h / 4; IND-06 5 201,75 / 4
     nums = [r[1] for r in sheet if r[0] == "Numerador (mes)"]
     dens = [r[1] for r in sheet if r[0] == "Denominador (mes)"]
     assert (nums[0], dens[0]) == ("499,70", "5")
-    assert (nums[4], dens[4]) == ("2,00", "3")
-    assert (nums[5], dens[5]) == ("5.203,75", "3")
+    assert (nums[4], dens[4]) == ("4,00", "4")
+    assert (nums[5], dens[5]) == ("5.201,75", "4")
     assert_pdf_rows(out, "indicadores", [
         ["IND-01", "Disponibilidad de la red", "99,94 %", "≥ 99,5 %", "Verde"],
-        ["IND-04", "Incidentes", "3", "—", "No aplica"],
-        ["IND-05", "MTTR", "0,67 h", "≤ 4,0 horas", "Verde"],
-        ["IND-06", "MTBF", "1.734,58 h", "—", "No aplica"],
+        ["IND-04", "Incidentes", "4", "—", "No aplica"],
+        ["IND-05", "MTTR", "1,00 h", "≤ 4,0 horas", "Verde"],
+        ["IND-06", "MTBF", "1.300,44 h", "—", "No aplica"],
         ["IND-09", "Certificados vigentes", "0,00 %", "≥ 100,0 %", "Rojo"],
     ])  # fmt: skip
 
@@ -577,7 +582,7 @@ def test_english_network_report(gm: GoldenMonth, out: Path) -> None:
     kpi = html_tables(base / "2026-10", "indicators")["Indicators"]
     # English writes a percentage without the space, the target too
     assert kpi[0][:5] == ["IND-01", "Network availability", "99.94%", "≥ 99.5%", "Green"]
-    assert kpi[5][:3] == ["IND-06", "MTBF", "1,734.58 h"]
+    assert kpi[5][:3] == ["IND-06", "MTBF", "1,300.44 h"]
     assert_pdf_rows(base / "2026-10", "network", [
         ["core-rtr", "centro", "Router", "99.955%", "20 min", "1"],
         ["core-rtr", "wan0", "9.0 Mb/s", "16.0 Mb/s", "4.5 Mb/s", "8.0 Mb/s", "16.0 Mb/s",
