@@ -519,7 +519,11 @@ SUMMARIES = {
 def test_summary_sentences_in_html_and_pdf(out: Path, stem: str) -> None:
     page = flat(htmlmod.unescape(re.sub(r"<[^>]+>", " ", _read(out / f"2026-10_{stem}.html"))))
     pdf = flat(" ".join(pdf_text(p) for p in sorted(out.glob(f"2026-10_{stem}*.pdf"))))
-    for sentence in SUMMARIES[stem]:
+    # the office's observation for every report of the month (notes file, "all")
+    for sentence in [
+        *SUMMARIES[stem],
+        "Se cambió el proveedor del canal de internet el 14 de octubre.",
+    ]:
         assert sentence in page
         assert sentence in pdf
 
