@@ -150,6 +150,34 @@ def flat(text: str) -> str:
     return " ".join(text.replace("\u2060", "").split())
 
 
+def assert_pdf_words(out: Path, stem: str) -> None:
+    """Every word of every HTML table cell is a whole word of the PDF; nothing past the
+    right margin; no hyphenation."""
+    pdfs = sorted(out.glob(f"2026-10_{stem}*.pdf"))
+    assert pdfs
+    # every word of every cell, as often as the tables hold it (a wrapped cell's lines may
+    # interleave with its neighbours' in the text, so words, not whole cells)
+    words: Counter[str] = Counter(
+        w for _t, rows in html_list(out, stem) for row in rows for cell in row for w in cell.split()
+    )
+    assert sum(words.values()) > 50
+    # the words as the PDF places them (-bbox: split where the glyphs are apart; the plain
+    # text glues a right-aligned "6 h" into "6h")
+    found: Counter[str] = Counter()
+    for p in pdfs:
+        found.update(
+            htmlmod.unescape(w).replace("\u2060", "")
+            for w in re.findall(r"<word [^>]*>([^<]*)</word>", pdf_text(p, "-bbox"))
+        )
+    missing = {w: (found[w], n) for w, n in words.items() if found[w] < n}
+    assert not missing, f"{stem}: words broken or missing in the PDF (found, wanted): {missing}"
+    for p in pdfs:
+        bbox = pdf_text(p, "-bbox")
+        right = [float(x) for x in re.findall(r'xMax="([\d.]+)"', bbox)]
+        assert right and max(right) <= A4_WIDTH_PT - RIGHT_MARGIN_PT + 1.0, p.name
+        assert "\u2010" not in bbox and "\u00ad" not in bbox
+
+
 # --- network -----------------------------------------------------------------------
 
 
@@ -540,29 +568,7 @@ def test_pdf_holds_every_table_cell_whole_and_within_the_margin(out: Path, stem:
     """Every table cell of the HTML appears in the PDF text with its words whole, as many
     times as the tables hold it (a word split by a line break or a hyphen, or a table cut
     at the margin, fails); no word ends right of the page's right margin."""
-    pdfs = sorted(out.glob(f"2026-10_{stem}*.pdf"))
-    assert pdfs
-    # every word of every cell, as often as the tables hold it (a wrapped cell's lines may
-    # interleave with its neighbours' in the text, so words, not whole cells)
-    words: Counter[str] = Counter(
-        w for _t, rows in html_list(out, stem) for row in rows for cell in row for w in cell.split()
-    )
-    assert sum(words.values()) > 50
-    # the words as the PDF places them (-bbox: split where the glyphs are apart; the plain
-    # text glues a right-aligned "6 h" into "6h")
-    found: Counter[str] = Counter()
-    for p in pdfs:
-        found.update(
-            htmlmod.unescape(w).replace("\u2060", "")
-            for w in re.findall(r"<word [^>]*>([^<]*)</word>", pdf_text(p, "-bbox"))
-        )
-    missing = {w: (found[w], n) for w, n in words.items() if found[w] < n}
-    assert not missing, f"{stem}: words broken or missing in the PDF (found, wanted): {missing}"
-    for p in pdfs:
-        bbox = pdf_text(p, "-bbox")
-        right = [float(x) for x in re.findall(r'xMax="([\d.]+)"', bbox)]
-        assert right and max(right) <= A4_WIDTH_PT - RIGHT_MARGIN_PT + 1.0, p.name
-        assert "\u2010" not in bbox and "\u00ad" not in bbox
+    assert_pdf_words(out, stem)
 
 
 def test_english_network_report(gm: GoldenMonth, out: Path) -> None:
@@ -583,6 +589,8 @@ def test_english_network_report(gm: GoldenMonth, out: Path) -> None:
     assert html["WAN and internet links: traffic and utilization"][0][2:] == [
         "9.0 Mb/s", "16.0 Mb/s", "4.5 Mb/s", "8.0 Mb/s", "16.0 Mb/s", "8.0 Mb/s", "80.0%"
     ]  # fmt: skip
+    for stem in ("network", "security", "indicators"):
+        assert_pdf_words(base / "2026-10", stem)
     kpi = html_tables(base / "2026-10", "indicators")["Indicators"]
     # English writes a percentage without the space, the target too
     assert kpi[0][:5] == ["IND-01", "Network availability", "99.94%", "≥ 99.5%", "Green"]
