@@ -73,6 +73,11 @@ MAX_OPEN: Final = 100_000  # open dedupe windows; beyond, the oldest are closed 
 DROP_REASONS: Final = (
     "rate_limit", "queue_full", "too_large", "malformed", "community",
     "unsupported_version", "not_a_trap", "connections", "history_cap",
+    # SNMPv3 (USM): no such user, an engine not accepted, another security level, a
+    # wrong key (digest, decryption), a replay or a clock out of the 150 s window
+    "unknown_user", "unknown_engine_id", "security_level", "wrong_digest", "decryption",
+    "not_in_time_window",
+    "tls_handshake",  # syslog over TLS: failed or timed-out handshake, plain text sent
 )  # fmt: skip
 
 EVENT_SPECS: tuple[MetricSpec, ...] = (
@@ -159,7 +164,9 @@ class EventsService:
         self.dropped = Counter(
             "monitord_events_dropped",
             "Device messages dropped, by reason (rate_limit, queue_full, too_large, malformed,"
-            " community, unsupported_version, not_a_trap, connections, history_cap).",
+            " community, unsupported_version, not_a_trap, connections, history_cap,"
+            " unknown_user, unknown_engine_id, security_level, wrong_digest, decryption,"
+            " not_in_time_window, tls_handshake).",
             ["reason"],
             registry=registry,
         )
