@@ -227,8 +227,15 @@ class UsmReceiver:
                 return self._refuse(msg, "not_in_time_window", mono, user, counted=not probe)
         elif level and not self._timely(msg, mono):
             return self._refuse(msg, "not_in_time_window", mono)
-        ctx_engine, ctx_name, pdu_at = _scoped(scoped)
-        trap = decode_pdu(scoped, pdu_at, 3, user.name)
+        try:
+            ctx_engine, ctx_name, pdu_at = _scoped(scoped)
+            trap = decode_pdu(scoped, pdu_at, 3, user.name)
+        except TrapError as exc:
+            if exc.reason == "malformed" and level & Flags.PRIV:
+                # the digest was right, the plaintext is not a ScopedPDU: a wrong priv key
+                # (CFB and CBC decrypt anything; only the parse can tell)
+                return self._refuse(msg, "decryption", mono)
+            raise
         if trap.pdu != PDU_INFORM:
             return V3Result(trap)
         if not ours:  # an inform must be sent to the receiver's engine (reportable, above)
