@@ -67,7 +67,15 @@ from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler, job_id
 from monitord.secrets import Secret
 from monitord.state import Event, GroupView, State
-from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock, metrics_of
+from monitord.types import (
+    Clock,
+    CollectorFactory,
+    MetricSpec,
+    Shared,
+    SystemClock,
+    Target,
+    metrics_of,
+)
 
 __all__ = [
     "CONFIG_CHECKS",
@@ -440,6 +448,7 @@ class Daemon:
             recorder=hist.recorder,
             repoll=self._repoll,
             poke=self.alerts.poke if self.alerts is not None else None,
+            maintenance=self._in_maintenance,
             clock=self.clock,
             timezone=cfg.daemon.timezone,
             retention_months=cfg.history.retention_months,
@@ -522,6 +531,15 @@ class Daemon:
         log.info(
             "config reload: event receiver listening %s",
             " ".join(f"{k}={h}:{p}" for k, (h, p) in self.receiver.addresses.items()),
+        )
+
+    def _in_maintenance(self, target: Target, alertname: str, ts: float) -> bool:
+        """True when a maintenance window of the running alerts config covers `target`."""
+        if self.alerts is None:
+            return False
+        return any(
+            w.active(target, alertname, ts, self.alerts.timezone)
+            for w in self.alerts.config.maintenance
         )
 
     def _repoll(self, target: str) -> bool:

@@ -126,6 +126,8 @@ class EventsConfig(StrictModel):
     queue_size: int = Field(10_000, ge=10, le=1_000_000)  # parsed messages waiting for the core
     dedupe_window: Duration = 60.0  # same device, same event within this: folded into one
     failed_logins_window: Duration = 600.0  # monitord_device_recent_failed_logins window
+    # monitord_device_unplanned_config_changes window: how long device_config_changed fires
+    config_change_window: Duration = 600.0
     repoll_on_link_change: bool = True  # linkDown/linkUp: poll the target's snmp job now
     patterns: Path | None = None  # extra YAML table, read before the built-in one
 

@@ -19,8 +19,8 @@ from tests.collectors.events.senders import tool
 from tests.collectors.events.test_receiver import Sink, port, run
 from tests.conftest import free_port
 
-SSHD = "<38>1 2026-12-03T06:00:00Z web-01 sshd 311 - - Failed password for root from 10.1.1.2 port 4242 ssh2"  # noqa: E501
-CISCO = "<189>1 2026-12-03T06:00:01Z sw-core-1 ios - - - %SYS-5-CONFIG_I: Configured from console by admin on vty0"  # noqa: E501
+SSHD = "<38>1 2026-12-03T06:00:00Z web-01 sshd 311 - - Failed password for root from 10.1.1.2 port 4242 ssh2"
+CISCO = "<189>1 2026-12-03T06:00:01Z sw-core-1 ios - - - %SYS-5-CONFIG_I: Configured from console by admin on vty0"
 
 
 def frame(msg: str) -> bytes:
@@ -69,7 +69,7 @@ def client_context(certs: tuple[Path, Path, Path, Path], *, with_cert: bool) -> 
 def test_octet_counted_frames_over_tls_from_python_and_openssl(certs) -> None:  # type: ignore[no-untyped-def]
     async def body(rx: EventReceiver, sink: Sink) -> None:
         p = port(rx, "syslog_tls")
-        reader, writer = await asyncio.open_connection(
+        _reader, writer = await asyncio.open_connection(
             "127.0.0.1", p, ssl=client_context(certs, with_cert=False)
         )
         both = frame(SSHD) + frame(CISCO)
