@@ -137,6 +137,11 @@ def event_v3_users(events: EventsConfig, snmp: object) -> list[V3User]:
     """`events.traps.users` resolved against `snmp.auths`; raise ConfigError naming the field."""
     auths = snmp.get("auths") if isinstance(snmp, Mapping) else None
     out: list[V3User] = []
+    issues: list[ConfigIssue] = []
+
+    def reveal(secret: object) -> bytes:
+        return secret.reveal().encode("utf-8") if isinstance(secret, Secret) else b""
+
     for i, u in enumerate(events.traps.users):
         where = f"events.traps.users[{i}].auth"
         try:
@@ -144,13 +149,13 @@ def event_v3_users(events: EventsConfig, snmp: object) -> list[V3User]:
                 SnmpOptions(auth=u.auth), auths if isinstance(auths, Mapping) else None
             )
         except ConfigError as exc:
-            raise ConfigError("; ".join(i.message for i in exc.issues), field=where) from None
+            issues.append(ConfigIssue("", 0, where, "; ".join(i.message for i in exc.issues)))
+            continue
         if not isinstance(creds, UsmUser):
-            raise ConfigError(f"auth {u.auth!r} is not an SNMPv3 user (version 3)", field=where)
-
-        def reveal(secret: object) -> bytes:
-            return secret.reveal().encode("utf-8") if isinstance(secret, Secret) else b""
-
+            issues.append(
+                ConfigIssue("", 0, where, f"auth {u.auth!r} is not an SNMPv3 user (version 3)")
+            )
+            continue
         out.append(
             V3User(
                 creds.user,
@@ -161,6 +166,8 @@ def event_v3_users(events: EventsConfig, snmp: object) -> list[V3User]:
                 frozenset(bytes.fromhex(e) for e in u.engine_ids),
             )
         )
+    if issues:
+        raise ConfigError(issues)
     if len({u.name for u in out}) != len(out):
         raise ConfigError("two entries name the same SNMPv3 user", field="events.traps.users")
     return out
