@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from collectors.events.receiver import EventReceiver
-from collectors.events.v3 import V3User
+from collectors.events.v3 import UsmReceiver, V3User
 from monitord.events.engine import ENGINE_FILE, start_engine
-from tests.collectors.events.senders import snmptrap
+from tests.collectors.events.senders import capture_trap, snmptrap
 from tests.collectors.events.test_receiver import Sink, port, run
 
 ENGINE = bytes.fromhex("80001f8805a1b2c3d4e5f60718")  # the receiver's
@@ -161,3 +162,24 @@ def test_engine_boots_grow_at_every_start_and_restart_with_a_new_id(tmp_path: Pa
     assert (configured, boots3) == (bytes.fromhex("8000000001aabbcc"), 1)
     saved = json.loads((tmp_path / ENGINE_FILE).read_text())
     assert saved == {"engine_id": "8000000001aabbcc", "boots": 1}
+
+
+def test_truncated_and_corrupted_v3_datagrams_are_drops_never_exceptions() -> None:
+    """Every truncation and every one-bit change of a real authPriv trap: all refused."""
+    data = capture_trap([*TRAPPER, "-e", SENDER], LINK_DOWN)
+    usm = UsmReceiver(USERS, ENGINE, 7, 0.0)
+    assert usm.receive(data, 1.0).trap is not None  # the datagram itself is good
+    reasons: Counter[str] = Counter()
+    for cut in range(len(data)):
+        res = usm.receive(data[:cut], 1.0)
+        assert res.trap is None and res.drop is not None
+        reasons[res.drop] += 1
+    for i in range(len(data)):
+        for flip in (0x01, 0x80):
+            bad = data[:i] + bytes((data[i] ^ flip,)) + data[i + 1 :]
+            res = usm.receive(bad, 1.0)  # the digest covers every octet: all refused
+            assert res.trap is None and res.drop is not None, (i, flip)
+            reasons[res.drop] += 1
+    assert reasons["malformed"] >= len(data)  # every truncation at least
+    assert reasons["wrong_digest"] > 0  # the signed part changed
+    print(f"{len(data)} octets: {dict(reasons)}")
