@@ -167,3 +167,34 @@ def test_unreadable_certificate_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         build_tls_context(tmp_path / "c.pem", tmp_path / "missing.key", None)
     assert exc.value.issues[0].field == "events.syslog.tls"
+
+
+def test_a_reload_with_a_new_certificate_rebinds_the_tls_listener(certs, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    new_cert, new_key = make_cert(tmp_path, "renewed")
+
+    async def body(rx: EventReceiver, sink: Sink) -> None:
+        p = port(rx, "syslog_tls")
+        assert rx.config.syslog.tls is not None
+        tls = rx.config.syslog.tls.model_copy(update={"cert_file": new_cert, "key_file": new_key})
+        config = rx.config.model_copy(
+            update={"syslog": rx.config.syslog.model_copy(update={"tls": tls})}
+        )
+        problems = await rx.reconfigure(
+            config, rx.table, tls=build_tls_context(new_cert, new_key, None), tls_changed=True
+        )
+        assert problems == [] and port(rx, "syslog_tls") == p
+        # a client that trusts only the old certificate is refused now, the new one works
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await asyncio.open_connection(
+                "127.0.0.1", p, ssl=client_context(certs, with_cert=False)
+            )
+        trusting = ssl.create_default_context(cafile=str(new_cert))
+        _, w = await asyncio.open_connection("127.0.0.1", p, ssl=trusting)
+        w.write(frame(SSHD))
+        await w.drain()
+        await sink.wait(1)
+        w.close()
+
+    sink = tls_run(body, certs)
+    assert [e.kind for e in sink.events] == [DeviceEventKind.FAILED_LOGIN]
+    assert sink.drops == {"tls_handshake": 1}
