@@ -90,7 +90,7 @@ def _decode(data: bytes) -> Trap:
         raise TrapError("malformed", "bad version field")
     version = int.from_bytes(data[p:pos], "big", signed=True)
     if version == 3:
-        raise TrapError("unsupported_version", "SNMPv3 traps are not supported yet")
+        raise TrapError("unsupported_version", "SNMPv3: the USM receiver (v3.py) decodes it")
     if version not in (0, 1):
         raise TrapError("malformed", f"unknown SNMP version {version}")
     tag, p, pos = read_tlv(data, pos)
