@@ -21,8 +21,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from monitord.alerts.maintenance import MaintenanceWindow
 from monitord.reports.period import Interval, Period, intersect, subtract, total, union
-from monitord.reports.settings import MaintenanceWindow
 from monitord.reports.store import Source, TargetInfo
 from monitord.state import EventKind
 
@@ -143,7 +143,10 @@ class AvailabilityModel:
         self.gaps = subtract([(p0, p1)], self.coverage)
         self.seen = source.seen()
         self.maint_windows = [
-            (w, *w.bounds(period.tz)) for w in maintenance if _overlaps(w.bounds(period.tz), p0, p1)
+            (w, a, b)
+            for w in maintenance
+            if w.device_maintenance
+            for a, b in w.occurrences(p0, p1, period.tz.key)
         ]
         events = source.events(p0, p1)
         earliest = min((e.ts for e in events), default=p0)
@@ -294,7 +297,3 @@ def _with_parent(o: Outage, parent: str) -> Outage:
         parent,
         o.maintenance,
     )
-
-
-def _overlaps(bounds: tuple[float, float], p0: float, p1: float) -> bool:
-    return bounds[0] < p1 and bounds[1] > p0
