@@ -36,6 +36,7 @@ __all__ = [
     "InstanceMetrics",
     "InventoryFromPoll",
     "MetricSpec",
+    "Reach",
     "Role",
     "Roles",
     "RunsChecks",
@@ -46,7 +47,9 @@ __all__ = [
     "SystemClock",
     "Target",
     "TargetKind",
+    "concurrency_of",
     "metrics_of",
+    "reach_of",
     "role",
     "with_roles",
 ]
@@ -106,7 +109,8 @@ class Role(StrEnum):
     """
 
     UPTIME = "uptime"  # seconds since start; a decrease is a restart (counters reset)
-    DISTRIBUTION = "distribution"  # daily distribution of the value (RTT, loss, CPU)
+    DISTRIBUTION = "distribution"  # daily distribution of the value (RTT, loss, CPU);
+    # with `object`: one distribution per object (a service's share of polls running)
     DISTRIBUTION_MAX = "distribution_max"  # raises the max of that distribution (RTT max)
     RATIO_PART = "ratio_part"  # numerator of a ratio kept as a distribution (memory used)
     RATIO_WHOLE = "ratio_whole"  # its denominator (memory total)
@@ -119,6 +123,8 @@ class Role(StrEnum):
     INTERFACE_INFO = "interface_info"  # per interface: ifalias (WAN by alias), ifindex
     INVENTORY = "inventory"  # inventory facts, read by the collector's InventoryFromPoll
     CHECK_INPUT = "check_input"  # input of a security check (findings)
+    GAUGE_META = "gauge_meta"  # info series: its `meta_labels` are kept as the meta of the
+    # history series of gauge kind `meta_of` in the same group (certificate issuer, engine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +146,8 @@ class MetricSpec:
     rollup: str = ""
     object: str = ""
     per: str = ""  # DISTRIBUTION of value / the series named here (memory used / total)
+    meta_of: str = ""  # GAUGE_META: the gauge kind whose series keep the labels below
+    meta_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,8 +281,26 @@ class SystemClock:
         return time.time()
 
 
+class Reach(StrEnum):
+    """What a collector's answer says about its target (`reach` on the collector class).
+
+    The built-in `down` rules select collectors by reach, never by kind: `target_down` is
+    "every DEVICE collector of the target is down", `database_down` "a DATABASE collector
+    is down". A collector without `reach` only counts for rules that name its kind.
+    """
+
+    DEVICE = "device"  # an answer means the device itself is up (ping, SNMP, agent, ...)
+    DATABASE = "database"  # the database server on the target answers
+
+
 class Collector(Protocol):
-    """One poll of one target; stateless between calls."""
+    """One poll of one target; stateless between calls.
+
+    Optional class attributes the core reads (absent: the default in brackets):
+    `concurrency: ClassVar[int]`, the polls of this kind in flight at once
+    (`daemon.concurrency` overrides it) [64]; `reach: ClassVar[Reach]`, what an answer
+    says about the target (see `Reach`) [none].
+    """
 
     kind: ClassVar[str]
     metrics: ClassVar[tuple[MetricSpec, ...]]
@@ -300,6 +326,18 @@ class InstanceMetrics(Protocol):
     """
 
     extra_metrics: tuple[MetricSpec, ...]
+
+
+def concurrency_of(collector: object, default: int = 64) -> int:
+    """The polls of this collector's kind in flight at once, as its class declares."""
+    value = getattr(collector, "concurrency", default)
+    return value if isinstance(value, int) and value >= 1 else default
+
+
+def reach_of(collector: object) -> str:
+    """The collector's declared `Reach` value, or "" when it declares none."""
+    value = getattr(collector, "reach", "")
+    return str(value) if isinstance(value, Reach) else ""
 
 
 def metrics_of(collector: object) -> tuple[MetricSpec, ...]:

@@ -7,6 +7,8 @@ machine and hands `Notification`s to the senders in `exporters/notify`.
 A rule is one of four kinds:
 - `down`: a target whose collectors (all of `collectors`, or any of them with
   `any_collector: true`) are down in the state (after the state's own hysteresis);
+  instead of naming kinds, `reach` selects the collectors that declare that reach
+  (`device`, `database`: `monitord.types.Reach`), so a new collector needs no rule edit;
 - `threshold`: a series (`metric`, optionally its `rate`, optionally divided by
   another series) compared with `threshold` (`op`), cleared by `clear` (hysteresis);
 - `trend`: a linear fit of a series over `window` reaching zero within `horizon`;
@@ -36,7 +38,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_
 from monitord.alerts.maintenance import MaintenanceWindow
 from monitord.configtypes import Duration, Language, SecretValue, StrictModel, parse_duration
 from monitord.history.db import AlertEvent
-from monitord.types import Target, TargetKind
+from monitord.types import Reach, Target, TargetKind
 
 __all__ = [
     "AlertEvent",
@@ -170,8 +172,9 @@ class RuleConfig(StrictModel):
     summary: Text | None = None
     description: Text | None = None
     unit: Literal["ratio", "seconds", "bytes", "bytes_per_second", "number"] = "number"
-    # down
+    # down: the collectors named, else those declaring `reach`, else all
     collectors: list[str] = []
+    reach: Reach | None = None
     any_collector: bool = False
     # threshold, trend, growth
     metric: str = ""

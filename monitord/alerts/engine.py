@@ -54,19 +54,20 @@ from monitord.alerts.rules import (
     InstanceKey,
     Observation,
     SnapshotIndex,
+    selects,
     target_down_state,
 )
 from monitord.alerts.texts import Composer, dependents
 from monitord.configtypes import Language
 from monitord.history.db import Delivery
 from monitord.state import Snapshot
-from monitord.types import Clock, SystemClock, Target
+from monitord.types import Clock, Reach, SystemClock, Target
 
 __all__ = ["AlertEngine"]
 
 log = logging.getLogger(__name__)
 
-_DEFAULT_REACH = ("icmp", "snmp", "agent", "http", "tcp")
+_DEFAULT_REACH = Reach.DEVICE  # target_down's reach when the rule is disabled
 
 
 @dataclass(eq=False)
@@ -448,10 +449,10 @@ class AlertEngine:
 
     def _down_map(self, index: SnapshotIndex) -> dict[str, tuple[bool, bool]]:
         rule = self._rule("target_down")
-        collectors = rule.collectors if rule is not None else list(_DEFAULT_REACH)
+        collectors, reach = _reach(rule)
         out = {}
         for name, groups in index.groups_by_target.items():
-            down, suspect, _ = target_down_state(groups, collectors)
+            down, suspect, _ = target_down_state(groups, collectors, reach=reach)
             out[name] = (bool(down), suspect)
         return out
 
@@ -463,12 +464,14 @@ class AlertEngine:
         outage is not reported as a child outage first.
         """
         rule = self._rule("target_down")
-        reach = rule.collectors if rule is not None else list(_DEFAULT_REACH)
+        collectors, reach = _reach(rule)
         parent = inst.target.parent
         for _ in range(len(index.snap.targets) + 1):
             if parent is None:
                 return False
-            groups = [g for g in index.groups_by_target.get(parent, ()) if g.collector in reach]
+            groups = [
+                g for g in index.groups_by_target.get(parent, ()) if selects(g, collectors, reach)
+            ]
             if groups and all(g.last_poll_ts < inst.since_wall for g in groups):
                 wait = 2 * max(g.interval for g in groups)
                 if now - inst.since_wall < wait:
@@ -534,3 +537,10 @@ class _AlertCollector:
                 labels=labels,
             ),
         )
+
+
+def _reach(rule: RuleConfig | None) -> tuple[list[str], str]:
+    """The (collectors, reach) that say whether a target is down (target_down's)."""
+    if rule is None:
+        return [], _DEFAULT_REACH.value
+    return rule.collectors, (rule.reach.value if rule.reach is not None else "")
