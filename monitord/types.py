@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
+    "LEGACY_SEVERITY_WORDS",
     "POLL_DEADLINE",
     "ChecksTarget",
     "Clock",
@@ -43,6 +44,7 @@ __all__ = [
     "Sample",
     "SampleKind",
     "SettingsFingerprint",
+    "Severity",
     "Shared",
     "SystemClock",
     "Target",
@@ -279,6 +281,60 @@ class SystemClock:
     def time(self) -> float:
         """Wall-clock seconds since the epoch."""
         return time.time()
+
+
+class Severity(StrEnum):
+    """The one severity vocabulary: alert rules, notifier filters, security findings and
+    the reports (most urgent first; `rank` orders them).
+
+    Alerts leave monitord with the Alertmanager words their receivers route on
+    (`alert_label`): critical -> "critical"; high, medium -> "warning"; low, info -> "info".
+    Config and rules still accept the former alert word "warning" (= medium). The
+    reports' labels come from the message catalogues (`severity.<value>`, es/en).
+    """
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical ... 4 for info."""
+        return _SEVERITY_ORDER.index(self)
+
+    @property
+    def alert_label(self) -> str:
+        """The word an alert carries (label `severity`, notifications, the event log)."""
+        return _ALERT_LABEL[self]
+
+    @classmethod
+    def parse(cls, word: object) -> Severity:
+        """A severity from its word, the former alert word "warning" included (= medium);
+        ValueError naming the accepted words otherwise."""
+        if isinstance(word, Severity):
+            return word
+        w = str(word).strip().lower()
+        if w in LEGACY_SEVERITY_WORDS:
+            return LEGACY_SEVERITY_WORDS[w]
+        try:
+            return cls(w)
+        except ValueError:
+            known = ", ".join([*(s.value for s in cls), *LEGACY_SEVERITY_WORDS])
+            raise ValueError(f"unknown severity {word!r} (known: {known})") from None
+
+
+_SEVERITY_ORDER: tuple[Severity, ...] = tuple(Severity)
+_ALERT_LABEL: dict[Severity, str] = {
+    Severity.CRITICAL: "critical",
+    Severity.HIGH: "warning",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "info",
+    Severity.INFO: "info",
+}
+# former words -> the vocabulary (alerts said critical / warning / info)
+LEGACY_SEVERITY_WORDS: dict[str, Severity] = {"warning": Severity.MEDIUM}
 
 
 class Reach(StrEnum):

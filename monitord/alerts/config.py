@@ -36,9 +36,16 @@ import yaml
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from monitord.alerts.maintenance import MaintenanceWindow
-from monitord.configtypes import Duration, Language, SecretValue, StrictModel, parse_duration
+from monitord.configtypes import (
+    Duration,
+    Language,
+    SecretValue,
+    SeverityWord,
+    StrictModel,
+    parse_duration,
+)
 from monitord.history.db import AlertEvent
-from monitord.types import Reach, Target, TargetKind
+from monitord.types import Reach, Severity, Target, TargetKind
 
 __all__ = [
     "AlertEvent",
@@ -75,14 +82,6 @@ def _non_negative_duration(value: object) -> float:
 
 
 Delay = Annotated[float, BeforeValidator(_non_negative_duration)]
-
-
-class Severity(StrEnum):
-    """How urgent an alert is; a label on every notification."""
-
-    CRITICAL = "critical"
-    WARNING = "warning"
-    INFO = "info"
 
 
 class RuleKind(StrEnum):
@@ -158,13 +157,15 @@ class InfoJoin(StrictModel):
 
 
 class RuleConfig(StrictModel):
-    """One rule; every field of a built-in rule may be overridden in the config."""
+    """One rule; every field of a built-in rule may be overridden in the config.
+    `severity` (and a notifier's `severities`) also accepts the former alert word
+    `warning`, read as medium; alerts leave as critical, warning or info."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     kind: RuleKind | None = None
     enabled: bool = True
-    severity: Severity = Severity.WARNING
+    severity: SeverityWord = Severity.MEDIUM  # leaves as "warning" (Severity.alert_label)
     for_: Delay = Field(0.0, alias="for")
     clear_for: Delay = 0.0
     labels: dict[str, str] = {}
@@ -250,7 +251,7 @@ class _NotifierBase(StrictModel):
 
     name: str = ""
     timeout: Duration = 10.0
-    severities: list[Severity] = []
+    severities: list[SeverityWord] = []  # by alert word: [warning] = high and medium
     send_resolved: bool = True
 
 

@@ -245,12 +245,12 @@ class AlertEngine:
             ) or (gone and not inst.announced and not inst.flap_announced):
                 del self._instances[ikey]
         view = [
-            (i.rule, i.target.name, self._severity(i.rule).value, bool(i.muted or i.flapping))
+            (i.rule, i.target.name, self._severity(i.rule).alert_label, bool(i.muted or i.flapping))
             for i in self._instances.values()
             if i.state == "firing"
         ]
         view += [
-            (f"{i.rule}_flapping", i.target.name, self._severity(i.rule).value, bool(i.muted))
+            (f"{i.rule}_flapping", i.target.name, self._severity(i.rule).alert_label, bool(i.muted))
             for i in self._instances.values()
             if i.flapping
         ]
@@ -282,7 +282,7 @@ class AlertEngine:
 
     def _severity(self, name: str) -> Severity:
         rule = self._rule(name)
-        return rule.severity if rule is not None else Severity.WARNING
+        return rule.severity if rule is not None else Severity.MEDIUM
 
     def _step(
         self,
@@ -383,7 +383,7 @@ class AlertEngine:
                     now,
                     inst.rule,
                     inst.target.name,
-                    severity,
+                    severity.alert_label,
                     kind,
                     bool(own_mute),
                     n is not None,
@@ -421,7 +421,14 @@ class AlertEngine:
             msg += " — " + c.mute_text(muted) if muted else ""
             events.append(
                 AlertEvent(
-                    now, fname, inst.target.name, severity, kind, bool(muted), fn is not None, msg
+                    now,
+                    fname,
+                    inst.target.name,
+                    severity.alert_label,
+                    kind,
+                    bool(muted),
+                    fn is not None,
+                    msg,
                 )
             )
 

@@ -39,6 +39,7 @@ from monitord.reports.model import (
     Value,
 )
 from monitord.reports.store import GaugeStat
+from monitord.types import Severity
 
 __all__ = [
     "AREAS",
@@ -62,7 +63,8 @@ AREAS: Mapping[str, tuple[str, ...]] = {
     "backups": ("backup", "backups"),
     "unknown_devices": ("unknown_device", "discovery"),
 }
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+# the one vocabulary (monitord.types.Severity), most urgent first; labels `severity.<v>`
+SEVERITIES = tuple(s.value for s in Severity)
 # policy keys the catalogs translate (`policy.<key>`, `policy_short.<key>`)
 POLICIES = frozenset(
     {
@@ -356,7 +358,7 @@ def _summary(
                 "open": Num(len(now_open)),
                 "checks": Num(len(month_runs)),
                 "compliant": Pct(checks_ok / len(month_runs), 1),
-                "critical": Num(sev.get("critical", 0) + sev.get("high", 0)),
+                "critical": Num(sev.get(Severity.CRITICAL, 0) + sev.get(Severity.HIGH, 0)),
             },
         ),
     )
