@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
+from collectors._snmpwire.ber import Oid, PduType, Tag
 from collectors.snmp import health, identify, interfaces
-from collectors.snmp.ber import Oid, PduType, Tag
 from collectors.snmp.cache import DeviceCache, LabelCache
 from collectors.snmp.client import (
     AuthFailure,
