@@ -53,7 +53,7 @@ from monitord.config import (
     parse_listen,
     web_config_path,
 )
-from monitord.contract import RoleIndex
+from monitord.contract import RoleIndex, collector_traits
 from monitord.errors import ConfigError, ConfigIssue, HistoryError
 from monitord.events.config import EventsConfig, patterns_path
 from monitord.events.engine import start_engine
@@ -282,7 +282,13 @@ class Daemon:
         )
         self.history = hist.history
         self.monthly = MonthlyReports(
-            cfg, hist.history, hist.flush, write_files, send_reports, self.clock
+            cfg,
+            hist.history,
+            hist.flush,
+            write_files,
+            send_reports,
+            self.clock,
+            collectors=collector_traits(self.registry),
         )
         self.alerts = AlertEngine(
             cfg.alerts,

@@ -176,15 +176,8 @@ def build_servers(ctx: ReportContext) -> Report:
     return assemble(ctx, "servers", tuple(summary), sections, scope_targets=servers)
 
 
-# collectors whose availability is a service the users see (the agent's units are apart)
-SERVICE_COLLECTORS: dict[str, str] = {
-    "postgres": "database",
-    "mysql": "database",
-    "http": "web",
-}
-
-
 def _services(
+    ctx: ReportContext,
     target: str,
     collectors: list[Availability],
     units: dict[tuple[str, str, str], DistAcc],
@@ -192,7 +185,8 @@ def _services(
 ) -> list[tuple[Value, ...]]:
     """The server's real services: its systemd units / Windows services (the agent's
     monitord_service_up: share of polls running), its database and its web portal (their
-    collectors' availability). monitord's own probes (host, tcp, agent) are not services."""
+    collectors' availability: those whose class declares `service`). monitord's own probes
+    (host, tcp, agent) are not services."""
     rows: list[tuple[Value, ...]] = []
     for (t, col, name), d in sorted(units.items()):
         if t == target and d.n:
@@ -204,8 +198,8 @@ def _services(
                 (target, name, Msg("service_kind.unit"), Pct(d.sum / d.n, 3), "—", down, Num(d.n))
             )
     for a in collectors:
-        kind = SERVICE_COLLECTORS.get(a.collector)
-        if kind is None:
+        kind = ctx.service(a.collector)
+        if not kind:
             continue
         rows.append(
             (
@@ -268,7 +262,7 @@ def _status(ctx: ReportContext, servers: list[TargetInfo]) -> Section:
                 )
             )
         every = {c: a.interval for (n, c), a in av.pairs.items() if n == t.name}
-        svc_rows.extend(_services(t.name, av.services(t.name), units, every))
+        svc_rows.extend(_services(ctx, t.name, av.services(t.name), units, every))
     # web portals watched as targets of their own (kind website): their HTTP check is the
     # service citizens see, and IND-03 (web availability) is verified against this table
     for t in ctx.of_kinds(WEB_KINDS):
