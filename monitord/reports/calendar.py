@@ -1,15 +1,16 @@
 """One maintenance calendar for alerts and reports.
 
 The reports exclude from availability every planned stretch the office declared, wherever
-it declared it: `reports.maintenance` (one-off windows), `alerts.maintenance` (one-off,
-cron-like and weekly windows, expanded into their occurrences in the month) and the run-time
+it declared it: `alerts.maintenance` and `reports.maintenance` (one model,
+`monitord.alerts.maintenance.MaintenanceWindow`: one-off, cron-like and weekly windows; the
+alerts' ones are expanded here into their occurrences in the month) and the run-time
 silences (`monitord silence add`). A window or silence limited to some alert names mutes
 those alerts only: it is not maintenance of the device, so it stays out of the calendar.
 
 Silences come from the history (`silences` table: the daemon records each one when it is
 added, and its removal), where they stay after they expire or are removed, and from
 `silences.json` (those not yet in the history: a daemon from before it kept them). A
-removed silence counts until its removal.
+removed silence counts until its removal; the reports list its author.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from monitord.alerts.maintenance import MaintenanceWindow as AlertWindow
-from monitord.alerts.maintenance import Silence, SilenceStore
+from monitord.alerts.maintenance import MaintenanceWindow, Silence, SilenceStore
 from monitord.errors import HistoryError
 from monitord.history.db import History, StoredSilence
 from monitord.reports.period import Period
-from monitord.reports.settings import MaintenanceWindow, ReportsConfig
+from monitord.reports.settings import ReportsConfig
+
+AlertWindow = MaintenanceWindow  # the alerts' windows: the same model
 
 __all__ = ["from_stored", "planned", "silences", "with_calendar"]
 
@@ -69,21 +71,23 @@ def from_stored(s: StoredSilence) -> Silence:
 def planned(
     windows: Sequence[AlertWindow], silences: Sequence[Silence], period: Period, tz: str
 ) -> list[MaintenanceWindow]:
-    """The alerts' windows and the silences that overlap `period`, as report windows."""
+    """The alerts' windows and the silences that overlap `period`, as one-off windows."""
     zone = ZoneInfo(tz)
     out: list[MaintenanceWindow] = []
     for w in windows:
-        if w.alertnames:
+        if not w.device_maintenance:
             continue
-        desc = w.comment or w.name
         for a, b in w.occurrences(period.start, period.end, tz):
-            out.append(_window(a, b, desc, w.targets, w.sites, w.tags, zone))
+            out.append(
+                _window(a, b, w.description, w.targets, w.sites, w.tags, zone,
+                        all_targets=w.all_targets, author=w.author)
+            )  # fmt: skip
     for s in silences:
         if s.alertnames or not (s.starts_at < period.end and s.ends_at > period.start):
             continue
         out.append(
             _window(s.starts_at, s.ends_at, s.comment, list(s.targets), list(s.sites),
-                    list(s.tags), zone, s.created_by)
+                    list(s.tags), zone, author=s.created_by)
         )  # fmt: skip
     return out
 
@@ -110,14 +114,17 @@ def _window(
     sites: list[str],
     tags: list[str],
     tz: ZoneInfo,
+    *,
+    all_targets: bool = False,
     author: str = "",
 ) -> MaintenanceWindow:
     return MaintenanceWindow(
         start=datetime.fromtimestamp(a, tz),
         end=datetime.fromtimestamp(b, tz),
-        description=description,
+        comment=description,
         author=author,
         targets=targets,
         sites=sites,
         tags=tags,
+        all_targets=all_targets,
     )
