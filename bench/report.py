@@ -4,12 +4,13 @@ Builds (or reuses, --db) a month of history through the same `write_batch` the r
 recorder uses, one batch per day: 500 devices (470 switches/routers, 30 servers with
 CPU, memory, 3 filesystems and a database), 48 interfaces each, 10 WAN links with
 5-minute slots, 1-3 outages on 1 device in 20, an inventory snapshot per device (300
-packages per server). Then writes every report (network, servers, security,
-inventory, kpi) as HTML, PDF and CSV with `monitord.reports.job.write_reports`, the
-code `monitord report` runs, and prints the wall time, the CPU time of this process and
-of the workers (less sensitive to other load on a shared machine than the wall time),
-the peak RSS of this process and of the largest worker, and the load average before and
-after (the machine is shared: read wall times beside it).
+packages per server), the 20 largest tables of each server on the first and last day.
+Then writes every report (network, servers, security, inventory, kpi) as HTML, PDF and
+CSV with `monitord.reports.job.write_reports`, the code `monitord report` runs, and
+prints the wall time, the CPU time of this process and of the workers (less sensitive
+to other load on a shared machine than the wall time), the peak RSS of this process and
+of the largest worker, and the load average before and after (the machine is shared:
+read wall times beside it).
 
 Run: python bench/report.py [--devices 500 --ports 48 --jobs 2 --db /tmp/bench.db --keep]
 Target: under 60 s on the reference machine (2 cores).
@@ -46,7 +47,7 @@ from monitord.history.db import History
 from monitord.reports.job import write_reports
 from monitord.reports.period import Period
 from monitord.state import Event, EventKind
-from monitord.types import Target, TargetKind
+from monitord.types import TableSize, Target, TargetKind
 
 TZ = ZoneInfo("America/Bogota")
 MONTH = Period(2026, 10, TZ)
@@ -173,6 +174,13 @@ def build(db: Path, devices: int, ports: int, seed: int = 7) -> None:
                 "software": [{"name": f"pkg-{k}", "version": f"1.{k}"} for k in range(300)],
             }
         h.add_inventory(t.name, MONTH.start + 3600, data)
+        if t.kind is TargetKind.SERVER:  # the largest tables: first and last day's lists
+            for day, grow in ((20261001, 1.0), (20261031, 1.2)):
+                tables = [
+                    TableSize("app", "public", f"t{k:02d}", int(2e9 / (k + 1) * grow), 10**6)
+                    for k in range(20)
+                ]
+                h.add_table_sizes(t.name, "postgres", MONTH.start + 3600, day, tables)
     h.close()
 
 
