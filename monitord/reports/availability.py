@@ -15,12 +15,16 @@
 - A device's availability uses its primary collector: the one of lowest
   `availability_rank` its class declares (ICMP when configured; `ranks`, handed in from
   the collectors' traits), else the first by name; other collectors are services.
+- Expected polls of a (target, collector) = the polls that fit in its span, the first
+  counted: from a first poll at T inside the month, ceil((end - T) / interval) (the month's
+  end is open), or round((last - T) / interval) + 1 when it stopped in the month.
 - Monitoring began at the earliest first poll of the targets in scope (never before the
   month's start): the gaps and the coverage of a report are counted from then.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -167,7 +171,7 @@ class AvailabilityModel:
             av.maintenance = total(maint)
             av.monitored = total(own) - av.maintenance
             av.since = span[0][0] if span else None
-            av.expected = total(span) / av.interval if av.interval > 0 else 0.0
+            av.expected = self._expected(key[0], av.interval)
             av.expected_month = (
                 total(intersect([(p0, p1)], self.coverage)) / av.interval if av.interval > 0 else 0
             )
@@ -240,6 +244,22 @@ class AvailabilityModel:
         """From the target's first poll to one interval after its last, within the month."""
         first, last = self.seen.get(target, (self.period.start, self.period.end))
         return intersect([(self.period.start, self.period.end)], [(first, last + interval)])
+
+    def _expected(self, target: str, interval: float) -> float:
+        """Polls that fit in the target's span at `interval`, its first poll counted."""
+        if interval <= 0:
+            return 0.0
+        p0, p1 = self.period.start, self.period.end
+        first, last = self.seen.get(target, (p0, p1))
+        if first >= p1 or last + interval <= p0:
+            return 0.0
+        if last + interval < p1:  # stopped within the month: up to its last poll
+            if first >= p0:
+                return float(round((last - first) / interval) + 1)
+            return float(math.floor((last - p0) / interval + 1e-6) + 1) if last >= p0 else 0.0
+        if first >= p0:  # polls at first, first + interval, ... before the month's end
+            return float(math.ceil((p1 - first) / interval - 1e-6))
+        return (p1 - p0) / interval
 
     def _maintenance(self, target: str, own: list[Interval]) -> list[Interval]:
         info = self.targets.get(target)

@@ -241,3 +241,36 @@ def test_monitored_since_mid_month_counts_gaps_and_coverage_from_then(tmp_path: 
     assert scope.key == "summary.network.scope"
     assert scope.params["coverage"] == Pct(1_835_700 / 1_842_930)
     h.close()
+
+
+def test_expected_polls_count_the_first_poll(tmp_path: Path) -> None:
+    """Expected polls = the polls that fit in the monitored span, the first counted, so
+    they never fall below the polls made (178 559 vs 178 560 before).
+
+    - r1..r4, ICMP every 60 s from 1 Oct 00:00:17: polls at 00:00:17 + k x 60 before
+      1 Nov 00:00, k = 0 .. 44 639 (the last 31 Oct 23:59:17): 44 640 each, 178 560.
+    - s, SNMP every 300 s from 10 Oct 16:04:30: 1 Nov 00:00 is 1 842 930 s later, so
+      k = 0 .. 6 143 (6 143 x 300 = 1 842 900: the last at 31 Oct 23:59:30): 6 144.
+    - t, TCP hourly from 1 Oct 00:00:17, last 15 Oct 12:00:17 (removed): 14 d 12 h =
+      348 h after the first, 349 polls.
+    """
+    from monitord.reports.model import Num, Pct
+
+    first = OCT.start + 17
+    runs = {n: [("icmp", first, OCT.end - 43, 60.0)] for n in ("r1", "r2", "r3", "r4")}
+    runs["s"] = [("snmp", at(10, 16, 4) + 30, OCT.end - 30, 300.0)]
+    runs["t"] = [("tcp", first, at(15, 12) + 17, 3600.0)]
+    h = _polled(tmp_path, runs, [(first, OCT.end)])
+    av = AvailabilityModel(HistorySource(h), OCT, T)
+    got = {n: (d.polls, d.expected) for n in runs if (d := av.device(n)) is not None}
+    assert got == {
+        "r1": (44_640, 44_640), "r2": (44_640, 44_640), "r3": (44_640, 44_640),
+        "r4": (44_640, 44_640), "s": (6_144, 6_144), "t": (349, 349),
+    }  # fmt: skip
+    _, tables = _network(h)
+    assert tables["completeness"].rows == [
+        ("icmp", Num(178_560), Num(178_560), Pct(1.0)),
+        ("snmp", Num(6_144), Num(6_144), Pct(1.0)),
+        ("tcp", Num(349), Num(349), Pct(1.0)),
+    ]
+    h.close()
