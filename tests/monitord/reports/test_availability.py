@@ -140,7 +140,7 @@ def test_completeness_and_last_seen_from_actual_poll_times(tmp_path: Path) -> No
 # --- when monitoring began: gaps, coverage and expected polls (issue 19) ---------------
 
 
-def _polled(
+def polled_history(
     tmp_path: Path,
     runs: dict[str, list[tuple[str, float, float, float]]],
     sessions: list[tuple[float, float]],
@@ -190,7 +190,7 @@ def test_daemon_started_at_00_00_17_lists_no_gap_before_it(tmp_path: Path) -> No
     from monitord.reports.model import Msg, Pct
 
     first, last = OCT.start + 17, OCT.end - 43  # 31 Oct 23:59:17
-    h = _polled(
+    h = polled_history(
         tmp_path,
         {n: [("icmp", first, last, 60.0)] for n in ("r1", "r2", "r3", "r4")},
         [(first, OCT.end)],
@@ -218,7 +218,7 @@ def test_monitored_since_mid_month_counts_gaps_and_coverage_from_then(tmp_path: 
     from monitord.reports.model import Dur, Msg, Pct, Ts
 
     t0, stop, back = at(10, 16, 4) + 30, at(20, 10), at(20, 12) + 30
-    h = _polled(
+    h = polled_history(
         tmp_path,
         {"r": [("icmp", t0, stop - 30, 60.0), ("icmp", back, OCT.end - 30, 60.0)]},
         [(t0, stop), (back, OCT.end)],
@@ -260,7 +260,7 @@ def test_expected_polls_count_the_first_poll(tmp_path: Path) -> None:
     runs = {n: [("icmp", first, OCT.end - 43, 60.0)] for n in ("r1", "r2", "r3", "r4")}
     runs["s"] = [("snmp", at(10, 16, 4) + 30, OCT.end - 30, 300.0)]
     runs["t"] = [("tcp", first, at(15, 12) + 17, 3600.0)]
-    h = _polled(tmp_path, runs, [(first, OCT.end)])
+    h = polled_history(tmp_path, runs, [(first, OCT.end)])
     av = AvailabilityModel(HistorySource(h), OCT, T)
     got = {n: (d.polls, d.expected) for n in runs if (d := av.device(n)) is not None}
     assert got == {

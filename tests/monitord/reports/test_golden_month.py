@@ -487,7 +487,23 @@ def test_indicators(out: Path) -> None:
     assert (nums[0], dens[0]) == ("499,70", "5")
     assert (nums[4], dens[4]) == ("4,00", "4")
     assert (nums[5], dens[5]) == ("5.201,74", "4")
+    # September: monitoring ran from 30 Sep 23:59:17, 43 s of 2 592 000 (0,002 %), under the
+    # 10 % a month needs: "datos insuficientes" and no light (its 43 s of ICMP, all up,
+    # would read 100 % Verde); the months before were never monitored: "sin datos"
+    hist = read_csv(out, "indicadores_historico_de_indicadores")[1:]
+    assert len(hist) == 120
+    assert {r[3] for r in hist if r[2] == "2026-09"} == {"Datos insuficientes"}
+    assert {r[3] for r in hist if r[2] < "2026-09"} == {"Sin datos"}
+    trends = [rows for t, rows in html_list(out, "indicadores") if t == "Tendencia"]
+    assert len(trends) == 10
+    assert {tuple(rows[10]) for rows in trends} == {("2026-09", "Datos insuficientes", "—")}
+    assert trends[0][11] == ["2026-10", "99,94 %", "Verde"]
+    note = "Meses con datos insuficientes: 2026-09. Se muestra sin valor ni semáforo: el monitoreo "
+    note += "funcionó menos del 10\u00a0% del mes, muy poco para representarlo."
+    assert flat(note) in flat(_read(out / "2026-10_indicadores.html"))
+    assert flat(note) in flat(pdf_text(out / "2026-10_indicadores.pdf"))
     assert_pdf_rows(out, "indicadores", [
+        ["2026-09", "Datos insuficientes", "—"],
         ["IND-01", "Disponibilidad de la red", "99,94 %", "≥ 99,5 %", "Verde"],
         ["IND-04", "Incidentes", "4", "—", "No aplica"],
         ["IND-05", "MTTR", "1,00 h", "≤ 4,0 horas", "Verde"],
@@ -593,6 +609,10 @@ def test_english_network_report(gm: GoldenMonth, out: Path) -> None:
     ]  # fmt: skip
     for stem in ("network", "security", "indicators"):
         assert_pdf_words(base / "2026-10", stem)
+    trends = [r for t, rows in html_list(base / "2026-10", "indicators") if t == "Trend"
+              for r in rows]  # fmt: skip
+    assert trends.count(["2026-09", "Insufficient data", "—"]) == 10
+    assert_pdf_rows(base / "2026-10", "indicators", [["2026-09", "Insufficient data", "—"]])
     kpi = html_tables(base / "2026-10", "indicators")["Indicators"]
     # English writes a percentage without the space, the target too
     assert kpi[0][:5] == ["IND-01", "Network availability", "99.94%", "≥ 99.5%", "Green"]
