@@ -2,7 +2,8 @@
 
 The network report's changes section lists the configuration changes the devices
 reported (Cisco `%SYS-5-CONFIG_I`, Junos `UI_COMMIT`, FortiGate, ...; see docs/events.md),
-one row per folded event with how many times it was reported.
+one row per folded event with how many times it was reported and its severity (a word
+of `monitord.types.Severity`, labelled from the catalogues' `severity.<value>`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def config_changes_table(ctx: ReportContext, kinds: frozenset[str]) -> Table:
         if e.target not in names:
             continue
         who = next((e.fields[k] for k in _WHO if e.fields.get(k)), "—")
-        rows.append((e.target, Ts(e.ts), e.name, who, Num(e.count)))
+        rows.append((e.target, Ts(e.ts), e.name, who, Msg(f"severity.{e.severity.value}"),
+                     Num(e.count)))  # fmt: skip
     return Table(
         "config_changes",
         (
@@ -38,6 +40,7 @@ def config_changes_table(ctx: ReportContext, kinds: frozenset[str]) -> Table:
             Column("date"),
             Column("event"),
             Column("changed_by"),
+            Column("severity"),
             Column("times", "right"),
         ),
         rows,
