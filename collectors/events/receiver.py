@@ -12,8 +12,9 @@ Each TCP or TLS connection is read by a task of the receiver's own. Closing (shu
 or a SIGHUP that removes the listener) goes in order: stop listening, close each
 connection's transport so its task reads the end of the stream and returns, await
 those tasks (a peer that does not answer the TLS close within `CLOSE_GRACE` is
-aborted), then stop the consumer. No connection task ends cancelled, so Python 3.11's
-streams never log "Exception in callback ... CancelledError" for one.
+aborted), then stop the consumer and hand the core what was still queued. No connection
+task ends cancelled, so Python 3.11's streams never log "Exception in callback ...
+CancelledError" for one.
 
 SNMPv3 messages go to `v3.UsmReceiver` (USM users, the receiver's engine for informs),
 which may answer them (inform Response, discovery and error Reports).
@@ -36,7 +37,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import TypeGuard, cast
 
 from collectors.events.meaning import MeaningTable
 from collectors.events.syslog import SyslogError, TcpFramer, parse_syslog
@@ -224,6 +225,7 @@ class EventReceiver:
                 await consumer
             except asyncio.CancelledError:
                 pass
+            self._drain()
         await self._listeners_closed()
 
     def offer(self, origin: EventOrigin, data: bytes, addr: tuple[str, int],
@@ -409,6 +411,16 @@ class EventReceiver:
                 self.sink(events)
             await asyncio.sleep(0)
 
+    def _drain(self) -> None:
+        """Give the core what is still queued (at close; bounded by `queue_size`)."""
+        q = self._queue
+        items = []
+        while q is not None and not q.empty():
+            items.append(q.get_nowait())
+        events = [e for e in (self._meaning(r) for r in items) if e is not None]
+        if events:
+            self.sink(events)
+
     def _meaning(self, raw: _Raw) -> DeviceEvent | None:
         address = raw.addr[0]
         if address.startswith("::ffff:"):
@@ -422,7 +434,7 @@ class EventReceiver:
             return self.table.syslog_event(msg, address, raw.ts)
         if is_v3(raw.data):
             res = self.usm.receive(raw.data, self.clock.monotonic())
-            if res.reply is not None and raw.transport is not None:
+            if res.reply is not None and _open(raw.transport):
                 raw.transport.sendto(res.reply, raw.addr)
             if res.drop is not None:
                 self.on_drop(res.drop)
@@ -439,7 +451,7 @@ class EventReceiver:
         ):
             self.on_drop("community")
             return None
-        if trap.pdu == PDU_INFORM and raw.transport is not None:
+        if trap.pdu == PDU_INFORM and _open(raw.transport):
             raw.transport.sendto(inform_response(trap), raw.addr)
         return self.table.trap_event(trap, address, raw.ts)
 
@@ -490,6 +502,11 @@ def build_tls_context(
             field="events.syslog.tls",
         ) from None
     return ctx
+
+
+def _open(transport: asyncio.DatagramTransport | None) -> TypeGuard[asyncio.DatagramTransport]:
+    """A socket to answer on (not one closed since the message arrived: at close)."""
+    return transport is not None and not transport.is_closing()
 
 
 def _bind_error(exc: OSError) -> str:

@@ -20,6 +20,7 @@ import pytest
 from collectors.events.meaning import load_table
 from collectors.events.receiver import EventReceiver, build_tls_context
 from monitord.config import EventsConfig
+from monitord.types import EventOrigin
 from tests.collectors.events.senders import tool
 from tests.collectors.events.test_receiver import Sink, port
 from tests.collectors.events.test_tls import CISCO, SSHD, frame, make_cert
@@ -190,3 +191,22 @@ def test_a_reload_that_keeps_the_listeners_keeps_the_connections(
 def _without_streams(config: EventsConfig) -> EventsConfig:
     syslog = config.syslog.model_copy(update={"tcp": None, "tls": None})
     return config.model_copy(update={"syslog": syslog})
+
+
+def test_messages_still_queued_at_close_reach_the_core(
+    pem: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    cert, key = pem
+    config = _config(cert, key)
+
+    async def body(rx: EventReceiver, sink: Sink, clients: Clients) -> None:
+        # three lines admitted (as the sockets admit them), the consumer not run since
+        for i in range(3):
+            rx.offer(EventOrigin.SYSLOG, f"<38>sshd: Failed password for u{i} from x".encode(),
+                     ("127.0.0.1", 40000 + i))  # fmt: skip
+        assert rx.queued == 3
+        await rx.aclose()
+        assert rx.queued == 0
+
+    sink = _run(body, config, build_tls_context(cert, key, None), caplog)
+    assert [e.fields.get("user") for e in sink.events] == ["u0", "u1", "u2"]
