@@ -36,12 +36,12 @@ def config_changes_table(ctx: ReportContext, kinds: frozenset[str]) -> Table:
     return Table(
         "config_changes",
         (
-            Column("device"),
-            Column("date"),
-            Column("event"),
-            Column("changed_by"),
-            Column("severity"),
-            Column("times", "right"),
+            Column("device", width=1.3),
+            Column("date", width=1.4),
+            Column("event", width=2.2),
+            Column("changed_by", width=1.8),
+            Column("severity", width=0.9),
+            Column("times", "right", width=0.6),
         ),
         rows,
         empty=Msg("empty.no_config_changes"),
