@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from collectors.events.meaning import load_table
-from collectors.events.receiver import EventReceiver, build_tls_context
+from collectors.events.receiver import CLOSE_GRACE, EventReceiver, build_tls_context
 from monitord.config import EventsConfig
 from monitord.types import EventOrigin
 from tests.collectors.events.senders import tool
@@ -210,3 +213,40 @@ def test_messages_still_queued_at_close_reach_the_core(
 
     sink = _run(body, config, build_tls_context(cert, key, None), caplog)
     assert [e.fields.get("user") for e in sink.events] == ["u0", "u1", "u2"]
+
+
+def test_a_tls_peer_that_never_answers_the_close_is_cut_after_the_grace(
+    pem: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A blocking TLS client that stops reading never answers close_notify: the receiver
+    aborts its connection after CLOSE_GRACE instead of waiting for TLS's own 30 s."""
+    cert, key = pem
+    config = _config(cert, key, tcp=False)
+
+    async def body(rx: EventReceiver, sink: Sink, clients: Clients) -> None:
+        tls_port = port(rx, "syslog_tls")
+        ctx = ssl.create_default_context(cafile=str(cert))
+        hold = threading.Event()
+
+        def mute_client() -> None:  # handshake, one frame, then silence until released
+            with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                    s.sendall(frame(SSHD))
+                    hold.wait(30)
+
+        thread = threading.Thread(target=mute_client, daemon=True)
+        thread.start()
+        try:
+            await sink.wait(1)
+            assert rx.connections == 1
+            t0 = time.monotonic()
+            await rx.aclose()
+            took = time.monotonic() - t0
+            assert rx.connections == 0
+            assert CLOSE_GRACE <= took < CLOSE_GRACE + 5.0, took
+        finally:
+            hold.set()
+            await asyncio.to_thread(thread.join, 10)
+
+    sink = _run(body, config, build_tls_context(cert, key, None), caplog)
+    assert [e.name for e in sink.events] == ["sshd_failed_password"] and not sink.drops
