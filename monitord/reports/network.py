@@ -53,7 +53,7 @@ def build_network(ctx: ReportContext) -> Report:
     targets = ctx.of_kinds(NETWORK_KINDS)
     meta = ctx.config.targets.network_availability
     k = network_kpis(ctx)
-    coverage = sum(b - a for a, b in av.coverage) / ctx.period.seconds
+    coverage = av.coverage_of({t.name for t in targets})
     ifaces = [i for i in ctx.source.ifaces(ctx.period) if i.target in {t.name for t in targets}]
     summary: list[Msg] = []
     if k["availability"] is None:
