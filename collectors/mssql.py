@@ -7,6 +7,8 @@ with that hint. Emits per target: `monitord_database_info{target,engine,version}
 database `monitord_database_size_bytes{target,database}` (data + log files,
 sys.master_files). Series budget: 4 per server + 1 per database.
 `MssqlCollector.largest_tables()` returns the report's largest tables.
+The daemon lists them every `tables_every` (default one day; capability
+`FetchesTableSizes`) into the history, for the servers report's database section.
 
 Least privilege (docs/databases.md): a login with `VIEW SERVER STATE` and
 `VIEW ANY DEFINITION` (and `CONNECT ANY DATABASE` for the largest tables); the collector
@@ -53,7 +55,7 @@ from monitord.errors import (
     TargetTimeout,
     TargetUnreachable,
 )
-from monitord.types import MetricSpec, Sample, Shared, Target
+from monitord.types import MetricSpec, Reach, Sample, Shared, Target
 
 __all__ = ["DRIVER", "KIND", "MssqlCollector", "Options", "build", "classify_number"]
 
@@ -109,12 +111,16 @@ class Options:
     connect_timeout: Duration = 2.0
     statement_timeout: Duration = 2.0
     top_tables: Annotated[int, Field(ge=1, le=1000)] = 10
+    # how often the largest tables are listed for the servers report (kept once a day)
+    tables_every: Duration = 86400.0
 
 
 class MssqlCollector(PooledCollector[Any]):
     """Poll one SQL Server instance; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    reach: ClassVar[Reach] = Reach.DATABASE
+    concurrency: ClassVar[int] = 8  # polls in flight (daemon.concurrency)
     metrics: ClassVar[tuple[MetricSpec, ...]] = COMMON_METRICS
 
     options: Options

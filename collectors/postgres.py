@@ -15,6 +15,8 @@ Series budget: at most 12 per server + 1 per database (20 databases ≈ 32 serie
 
 The largest tables are report data, not metrics: `PostgresCollector.largest_tables()`
 returns the top N of every selected database (one short connection per database).
+The daemon lists them every `tables_every` (default one day; capability
+`FetchesTableSizes`) into the history, for the servers report's database section.
 
 Least privilege (docs/databases.md): a login role that is a member of `pg_monitor`
 (PostgreSQL 10+); without it other sessions are hidden from `pg_stat_activity`, so the
@@ -68,7 +70,7 @@ from monitord.errors import (
     TargetTimeout,
     TargetUnreachable,
 )
-from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Reach, Sample, SampleKind, Shared, Target
 
 __all__ = ["KIND", "Options", "PostgresCollector", "SslMode", "build"]
 
@@ -108,6 +110,8 @@ class Options:
     connect_timeout: Duration = 2.0
     statement_timeout: Duration = 2.0
     top_tables: Annotated[int, Field(ge=1, le=1000)] = 10
+    # how often the largest tables are listed for the servers report (kept once a day)
+    tables_every: Duration = 86400.0
 
 
 IN_RECOVERY = MetricSpec(
@@ -221,6 +225,10 @@ class PostgresCollector(PooledCollector[PgConnection]):
     """Poll one PostgreSQL server; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    availability_rank: ClassVar[int] = 6  # the reports: lowest rank = device availability
+    service: ClassVar[str] = "database"  # a service the users see (reports)
+    reach: ClassVar[Reach] = Reach.DATABASE
+    concurrency: ClassVar[int] = 8  # polls in flight (daemon.concurrency)
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         *COMMON_METRICS,
         REPLICATION_LAG,

@@ -232,7 +232,9 @@ def _report(args: argparse.Namespace) -> int:
     """Run `monitord report`; exit code 0 ok, 1 bad arguments or no data, 2 bad config."""
     from zoneinfo import ZoneInfo
 
+    from collectors import COLLECTORS
     from exporters.reports.files import write_files
+    from monitord.contract import collector_traits
     from monitord.reports.calendar import silences, with_calendar
     from monitord.reports.job import FORMATS, configured_targets, write_reports
     from monitord.reports.observations import with_notes
@@ -269,8 +271,9 @@ def _report(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"monitord report: {exc}", file=sys.stderr)
         return 2
-    reports_cfg = with_calendar(reports_cfg, cfg.alerts.maintenance, silences(data_dir), period, tz)
     db = Path(args.db) if args.db else Path(cfg.history.path or (data_dir / "monitord.db"))
+    held = silences(data_dir, db, period)
+    reports_cfg = with_calendar(reports_cfg, cfg.alerts.maintenance, held, period, tz)
     source: Callable[[], Source] | None = None
     if args.source == "prometheus":
         if not args.url:
@@ -294,6 +297,7 @@ def _report(args: argparse.Namespace) -> int:
             configured=configured_targets(cfg),
             jobs=args.jobs,
             source=source,
+            collectors=collector_traits(COLLECTORS),
         )
     except HistoryError as exc:
         print(f"monitord report: {exc}", file=sys.stderr)
@@ -320,9 +324,13 @@ def _observe(args: argparse.Namespace, data_dir: Path, period: Any) -> int:
 
 
 def _prometheus_factory(url: str, configured: Any = None) -> Callable[[], Any]:
+    from collectors import COLLECTORS
+    from monitord.contract import collector_traits
     from monitord.reports.prometheus import PrometheusSource
 
+    traits = collector_traits(COLLECTORS)
+
     def make() -> Any:
-        return PrometheusSource(url, configured=configured)
+        return PrometheusSource(url, configured=configured, collectors=traits)
 
     return make

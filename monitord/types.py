@@ -22,7 +22,9 @@ from enum import StrEnum
 from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
+    "LEGACY_SEVERITY_WORDS",
     "POLL_DEADLINE",
+    "SYSLOG_SEVERITY",
     "ChecksTarget",
     "Clock",
     "Closable",
@@ -33,20 +35,26 @@ __all__ = [
     "EventOrigin",
     "FailureReason",
     "FetchesInventory",
+    "FetchesTableSizes",
     "InstanceMetrics",
     "InventoryFromPoll",
     "MetricSpec",
+    "Reach",
     "Role",
     "Roles",
     "RunsChecks",
     "Sample",
     "SampleKind",
     "SettingsFingerprint",
+    "Severity",
     "Shared",
     "SystemClock",
+    "TableSize",
     "Target",
     "TargetKind",
+    "concurrency_of",
     "metrics_of",
+    "reach_of",
     "role",
     "with_roles",
 ]
@@ -106,7 +114,8 @@ class Role(StrEnum):
     """
 
     UPTIME = "uptime"  # seconds since start; a decrease is a restart (counters reset)
-    DISTRIBUTION = "distribution"  # daily distribution of the value (RTT, loss, CPU)
+    DISTRIBUTION = "distribution"  # daily distribution of the value (RTT, loss, CPU);
+    # with `object`: one distribution per object (a service's share of polls running)
     DISTRIBUTION_MAX = "distribution_max"  # raises the max of that distribution (RTT max)
     RATIO_PART = "ratio_part"  # numerator of a ratio kept as a distribution (memory used)
     RATIO_WHOLE = "ratio_whole"  # its denominator (memory total)
@@ -119,6 +128,8 @@ class Role(StrEnum):
     INTERFACE_INFO = "interface_info"  # per interface: ifalias (WAN by alias), ifindex
     INVENTORY = "inventory"  # inventory facts, read by the collector's InventoryFromPoll
     CHECK_INPUT = "check_input"  # input of a security check (findings)
+    GAUGE_META = "gauge_meta"  # info series: its `meta_labels` are kept as the meta of the
+    # history series of gauge kind `meta_of` in the same group (certificate issuer, engine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +151,8 @@ class MetricSpec:
     rollup: str = ""
     object: str = ""
     per: str = ""  # DISTRIBUTION of value / the series named here (memory used / total)
+    meta_of: str = ""  # GAUGE_META: the gauge kind whose series keep the labels below
+    meta_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +221,78 @@ class Target:
     description: str = ""
 
 
+class Severity(StrEnum):
+    """The one severity vocabulary: alert rules, notifier filters, security findings and
+    the reports (most urgent first; `rank` orders them).
+
+    Alerts leave monitord with the Alertmanager words their receivers route on
+    (`alert_label`): critical -> "critical"; high, medium -> "warning"; low, info -> "info".
+    Config and rules still accept the former alert word "warning" (= medium). The
+    reports' labels come from the message catalogues (`severity.<value>`, es/en).
+    """
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical ... 4 for info."""
+        return _SEVERITY_ORDER.index(self)
+
+    @property
+    def alert_label(self) -> str:
+        """The word an alert carries (label `severity`, notifications, the event log)."""
+        return _ALERT_LABEL[self]
+
+    @classmethod
+    def from_syslog(cls, level: int) -> Severity:
+        """The severity of a syslog message of `level` 0-7 (RFC 5424 6.2.1; `SYSLOG_SEVERITY`)."""
+        return SYSLOG_SEVERITY[min(max(int(level), 0), 7)]
+
+    @classmethod
+    def parse(cls, word: object) -> Severity:
+        """A severity from its word, the former alert word "warning" included (= medium);
+        ValueError naming the accepted words otherwise."""
+        if isinstance(word, Severity):
+            return word
+        w = str(word).strip().lower()
+        if w in LEGACY_SEVERITY_WORDS:
+            return LEGACY_SEVERITY_WORDS[w]
+        try:
+            return cls(w)
+        except ValueError:
+            known = ", ".join([*(s.value for s in cls), *LEGACY_SEVERITY_WORDS])
+            raise ValueError(f"unknown severity {word!r} (known: {known})") from None
+
+
+_SEVERITY_ORDER: tuple[Severity, ...] = tuple(Severity)
+_ALERT_LABEL: dict[Severity, str] = {
+    Severity.CRITICAL: "critical",
+    Severity.HIGH: "warning",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "info",
+    Severity.INFO: "info",
+}
+# former words -> the vocabulary (alerts said critical / warning / info)
+LEGACY_SEVERITY_WORDS: dict[str, Severity] = {"warning": Severity.MEDIUM}
+# syslog severity 0-7 (RFC 5424 6.2.1) -> the vocabulary (docs/events.md, "Severity"):
+# emerg, alert, crit -> critical; err -> high; warning -> medium (as the former word);
+# notice ("normal but significant") -> low; info, debug -> info
+SYSLOG_SEVERITY: tuple[Severity, ...] = (
+    Severity.CRITICAL,  # 0 emerg
+    Severity.CRITICAL,  # 1 alert
+    Severity.CRITICAL,  # 2 crit
+    Severity.HIGH,  # 3 err
+    Severity.MEDIUM,  # 4 warning
+    Severity.LOW,  # 5 notice
+    Severity.INFO,  # 6 info
+    Severity.INFO,  # 7 debug
+)
+
+
 class EventOrigin(StrEnum):
     """How a device told us something on its own (the `source` label of event counters)."""
 
@@ -235,7 +320,9 @@ class DeviceEvent:
     sent it); `name` the table entry that matched (`linkDown`, `cisco_login_failed`) or
     the trap OID for an unknown trap; `fields` what the entry extracted (`ifindex`,
     `user`...), and for unknown traps the varbinds as `oid -> value`; `repoll` asks the
-    core for a fresh poll of the device (its state changed: a link went down).
+    core for a fresh poll of the device (its state changed: a link went down);
+    `severity` in the one vocabulary: the table entry's, else a syslog message's own
+    level (`Severity.from_syslog`), else info.
     """
 
     ts: float
@@ -245,7 +332,7 @@ class DeviceEvent:
     name: str
     message: str = ""
     agent: str = ""
-    severity: str = ""
+    severity: Severity = Severity.INFO
     fields: Mapping[str, str] = field(default_factory=dict)
     repoll: bool = False
 
@@ -273,8 +360,26 @@ class SystemClock:
         return time.time()
 
 
+class Reach(StrEnum):
+    """What a collector's answer says about its target (`reach` on the collector class).
+
+    The built-in `down` rules select collectors by reach, never by kind: `target_down` is
+    "every DEVICE collector of the target is down", `database_down` "a DATABASE collector
+    is down". A collector without `reach` only counts for rules that name its kind.
+    """
+
+    DEVICE = "device"  # an answer means the device itself is up (ping, SNMP, agent, ...)
+    DATABASE = "database"  # the database server on the target answers
+
+
 class Collector(Protocol):
-    """One poll of one target; stateless between calls."""
+    """One poll of one target; stateless between calls.
+
+    Optional class attributes the core reads (absent: the default in brackets):
+    `concurrency: ClassVar[int]`, the polls of this kind in flight at once
+    (`daemon.concurrency` overrides it) [64]; `reach: ClassVar[Reach]`, what an answer
+    says about the target (see `Reach`) [none].
+    """
 
     kind: ClassVar[str]
     metrics: ClassVar[tuple[MetricSpec, ...]]
@@ -300,6 +405,18 @@ class InstanceMetrics(Protocol):
     """
 
     extra_metrics: tuple[MetricSpec, ...]
+
+
+def concurrency_of(collector: object, default: int = 64) -> int:
+    """The polls of this collector's kind in flight at once, as its class declares."""
+    value = getattr(collector, "concurrency", default)
+    return value if isinstance(value, int) and value >= 1 else default
+
+
+def reach_of(collector: object) -> str:
+    """The collector's declared `Reach` value, or "" when it declares none."""
+    value = getattr(collector, "reach", "")
+    return str(value) if isinstance(value, Reach) else ""
 
 
 def metrics_of(collector: object) -> tuple[MetricSpec, ...]:
@@ -339,6 +456,35 @@ class FetchesInventory(Protocol):
 
     async def inventory(self, target: Target) -> dict[str, object]:
         """The inventory document; raise `CollectorError` subclasses only."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TableSize:
+    """One of the largest tables of a database, for the monthly report (never a label).
+
+    `bytes` is the table's total on-disk size (data, indexes and TOAST/LOB where the
+    engine reports them); `rows` the engine's row estimate, None when it has none.
+    `schema` is empty where the engine has no schema inside a database (MySQL).
+    """
+
+    database: str
+    schema: str
+    table: str
+    bytes: int
+    rows: int | None = None
+
+
+@runtime_checkable
+class FetchesTableSizes(Protocol):
+    """Capability: lists a database server's largest tables on a slow schedule (the
+    servers report's database section); the history keeps one snapshot a day."""
+
+    tables_every: float  # seconds between two fetches
+
+    async def largest_tables(self, target: Target, n: int | None = None) -> list[TableSize]:
+        """The largest tables (the collector's own top N when `n` is None); raise
+        `CollectorError` subclasses only."""
         ...
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+from monitord.contract import CollectorTraits
 from monitord.reports.availability import Availability, AvailabilityModel
 from monitord.reports.model import (
     Column,
@@ -58,6 +59,9 @@ class ReportContext:
     configured: Mapping[str, TargetInfo] = field(default_factory=dict)
     generated: float = field(default_factory=time.time)
     intervals: Mapping[str, float] = field(default_factory=dict)  # collector -> seconds
+    # what each collector kind declares (monitord.contract.collector_traits, handed in by
+    # the wiring): which collector is a device's availability, which are services
+    collectors: Mapping[str, CollectorTraits] = field(default_factory=dict)
 
     @cached_property
     def targets(self) -> dict[str, TargetInfo]:
@@ -86,7 +90,19 @@ class ReportContext:
     @cached_property
     def availability(self) -> AvailabilityModel:
         """The month's availability model."""
-        return AvailabilityModel(self.source, self.period, self.targets, self.config.maintenance)
+        ranks = {
+            k: t.availability_rank
+            for k, t in self.collectors.items()
+            if t.availability_rank is not None
+        }
+        return AvailabilityModel(
+            self.source, self.period, self.targets, self.config.maintenance, ranks
+        )
+
+    def service(self, collector: str) -> str:
+        """ "web", "database" or "" : the service a collector's availability stands for."""
+        t = self.collectors.get(collector)
+        return t.service if t is not None else ""
 
     def of_kinds(self, kinds: frozenset[str]) -> list[TargetInfo]:
         """Targets of these kinds that were polled in the month, by name."""
@@ -110,6 +126,7 @@ class ReportContext:
             self.configured,
             self.generated,
             self.intervals,
+            self.collectors,
         )
 
 
@@ -196,23 +213,23 @@ def _intro(ctx: ReportContext, kind: str, scope: list[TargetInfo] | None) -> tup
         rows,
         empty=Msg("empty.no_polls"),
     )
+    # counted from when monitoring of the scope began (a daemon started on the 1st at
+    # 00:00:17 has no 17 s "gap"): the same start the "monitored since" column shows
+    gap_list = av.gaps_of(names)
     gaps = Table(
         "gaps",
         (Column("gap_start"), Column("gap_end"), Column("duration", "right")),
-        [(Ts(a, True), Ts(b, True), Dur(b - a)) for a, b in av.gaps],
+        [(Ts(a, True), Ts(b, True), Dur(b - a)) for a, b in gap_list],
         note=Msg("intro.gaps_note"),
         empty=Msg("intro.no_gaps"),
     )
-    monitored = sum(b - a for a, b in av.coverage)
     completeness_msgs = [
-        Msg(
-            "intro.coverage",
-            {
-                "coverage": Pct(monitored / ctx.period.seconds if ctx.period.seconds else None),
-                "gaps": len(av.gaps),
-            },
-        )
+        Msg("intro.coverage", {"coverage": Pct(av.coverage_of(names)), "gaps": len(gap_list)})
     ]
+    scoped = av.primary if names is None else names
+    devices = [d for t in scoped if (d := av.device(t)) is not None]
+    if devices and all(isinstance(since(ctx, d), Ts) for d in devices):
+        completeness_msgs.append(Msg("intro.began", {"since": Ts(av.began(names), True)}))
     if not av.has_sessions:
         completeness_msgs.append(Msg("intro.no_sessions"))
     completeness_msgs.extend(_partial_polls(ctx, names))

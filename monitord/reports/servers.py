@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from monitord.history import DIST_KINDS, DistAcc, quantile
+from monitord.history.db import TableSizeRow
 from monitord.reports.availability import Availability
-from monitord.reports.common import SERVER_KINDS, ReportContext, assemble, light
+from monitord.reports.common import SERVER_KINDS, WEB_KINDS, ReportContext, assemble, light
 from monitord.reports.model import (
     Bytes,
     Column,
@@ -22,6 +23,7 @@ from monitord.reports.store import GaugeStat, TargetInfo
 
 __all__ = ["FsStat", "backups", "build_servers", "filesystems", "server_kpis"]
 
+LARGEST_TABLES = 10  # per database server in the document (the CSV has every table kept)
 BACKUP_MAX_AGE = 26 * 3600.0  # a daily copy, with two hours of slack
 MIN_PROJECTION_DAYS = 3.0  # no days-to-full from fewer days of readings
 
@@ -176,31 +178,30 @@ def build_servers(ctx: ReportContext) -> Report:
     return assemble(ctx, "servers", tuple(summary), sections, scope_targets=servers)
 
 
-# collectors whose availability is a service the users see (the agent's units are apart)
-SERVICE_COLLECTORS: dict[str, str] = {
-    "postgres": "database",
-    "mysql": "database",
-    "http": "web",
-}
-
-
 def _services(
+    ctx: ReportContext,
     target: str,
     collectors: list[Availability],
     units: dict[tuple[str, str, str], DistAcc],
+    intervals: dict[str, float],
 ) -> list[tuple[Value, ...]]:
     """The server's real services: its systemd units / Windows services (the agent's
     monitord_service_up: share of polls running), its database and its web portal (their
-    collectors' availability). monitord's own probes (host, tcp, agent) are not services."""
+    collectors' availability: those whose class declares `service`). monitord's own probes
+    (host, tcp, agent) are not services."""
     rows: list[tuple[Value, ...]] = []
-    for (t, _col, name), d in sorted(units.items()):
+    for (t, col, name), d in sorted(units.items()):
         if t == target and d.n:
+            # time down: the readings that found it stopped, one poll interval each; the
+            # readings hold no transitions, so its incidents are not counted ("—")
+            iv = intervals.get(col, 0.0)
+            down = Dur((d.n - d.sum) * iv) if iv > 0 else "—"
             rows.append(
-                (target, name, Msg("service_kind.unit"), Pct(d.sum / d.n, 3), "—", "—", Num(d.n))
+                (target, name, Msg("service_kind.unit"), Pct(d.sum / d.n, 3), "—", down, Num(d.n))
             )
     for a in collectors:
-        kind = SERVICE_COLLECTORS.get(a.collector)
-        if kind is None:
+        kind = ctx.service(a.collector)
+        if not kind:
             continue
         rows.append(
             (
@@ -262,7 +263,18 @@ def _status(ctx: ReportContext, servers: list[TargetInfo]) -> Section:
                     Pct(m.max if m and m.n else None, 1),
                 )
             )
-        svc_rows.extend(_services(t.name, av.services(t.name), units))
+        every = {c: a.interval for (n, c), a in av.pairs.items() if n == t.name}
+        svc_rows.extend(_services(ctx, t.name, av.services(t.name), units, every))
+    # web portals watched as targets of their own (kind website): their HTTP check is the
+    # service citizens see, and IND-03 (web availability) is verified against this table
+    for t in ctx.of_kinds(WEB_KINDS):
+        w = av.device(t.name)
+        if w is not None and w.polls:
+            name = Msg("service_kind.web_name", {"collector": w.collector})
+            svc_rows.append(
+                (t.name, name, Msg("service_kind.web"), Pct(w.ratio, 3), Num(w.incidents),
+                 Dur(w.down), Num(w.polls))
+            )  # fmt: skip
     return Section(
         "status",
         "servers.status",
@@ -428,7 +440,59 @@ def _databases(ctx: ReportContext) -> Section:
                 rows,
                 empty=Msg("empty.no_databases"),
             ),
+            _largest_tables(ctx),
         ),
+    )
+
+
+def _largest_tables(ctx: ReportContext) -> Table:
+    """The largest tables of each database server: size at the month's last daily
+    snapshot, and growth since its first one (when the month has two snapshots)."""
+    snaps = ctx.source.table_sizes(ctx.period)
+    columns = (
+        Column("server"),
+        Column("database"),
+        Column("table", width=1.8),
+        Column("rows_estimate", "right"),
+        Column("size_start", "right"),
+        Column("size_end", "right"),
+        Column("growth", "right"),
+        Column("growth_pct", "right"),
+    )
+    if snaps is None:
+        return Table("largest_tables", columns, [], empty=Msg("empty.tables_not_held"))
+    by: dict[tuple[str, str], dict[int, list[TableSizeRow]]] = {}
+    for r in snaps:
+        by.setdefault((r.target, r.collector), {}).setdefault(r.day, []).append(r)
+    shown: list[tuple[Value, ...]] = []
+    every: list[tuple[Value, ...]] = []
+    for (target, _), days in sorted(by.items()):
+        first_day, last_day = min(days), max(days)
+        start = {(t.database, t.schema, t.name): t.bytes for t in days[first_day]}
+        last = sorted(days[last_day], key=lambda t: (-t.bytes, t.database, t.schema, t.name))
+        for k, t in enumerate(last):
+            before = start.get((t.database, t.schema, t.name)) if first_day < last_day else None
+            row: tuple[Value, ...] = (
+                target,
+                t.database,
+                f"{t.schema}.{t.name}" if t.schema else t.name,
+                Num(t.rows),
+                Bytes(before),
+                Bytes(t.bytes),
+                Bytes(t.bytes - before if before is not None else None),
+                Pct((t.bytes - before) / before if before else None, 1),
+            )
+            every.append(row)
+            if k < LARGEST_TABLES:
+                shown.append(row)
+    return Table(
+        "largest_tables",
+        columns,
+        shown,
+        note=Msg("servers.tables_note", {"n": LARGEST_TABLES}),
+        empty=Msg("empty.no_table_sizes"),
+        total_rows=len(every),
+        csv_rows=every,
     )
 
 
