@@ -272,7 +272,7 @@ def test_values_at_the_limits_of_their_types_are_kept() -> None:
 def test_names_decoded_once_stay_right_and_the_memo_stays_bounded() -> None:
     """More distinct names than the memo holds: each decodes to its own OID, the memo
     never passes its bound, and a name seen again is the same (shared) tuple."""
-    from collectors.snmp import ber
+    from collectors._snmpwire import ber
     from tests.collectors.snmp.hostile import oid_content, uint_content, varbind
 
     column = (1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6)
@@ -292,7 +292,7 @@ def test_names_decoded_once_stay_right_and_the_memo_stays_bounded() -> None:
 
 
 def test_a_malformed_name_is_not_memoised_and_stays_malformed() -> None:
-    from collectors.snmp import ber
+    from collectors._snmpwire import ber
     from tests.collectors.snmp.hostile import oid_content, tlv, varbind
 
     bad_name = (1, 3, 6, 1, 2, 1, 2, 2, 1, 7, 1 << 40)
