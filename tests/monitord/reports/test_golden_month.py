@@ -580,6 +580,19 @@ def _read(p: Path) -> str:
     return p.read_text(encoding="utf-8")
 
 
+def test_figures_glued_to_units_in_documents_and_plain_in_csv(out: Path) -> None:
+    """HTML/PDF: a number and its % or unit are joined by a NO-BREAK SPACE (a line never
+    starts with "%"); CSV: the values stay as machine-readable as before, no NBSP."""
+    for stem in STEMS:
+        page = _read(out / f"2026-10_{stem}.html")
+        assert not re.search(r"\d (%|ms|min|h|d|días|GB|MB|Mb/s|kb/s)(?![\w/])", page), stem
+    assert "99,955\u00a0%" in _read(out / "2026-10_red.html")
+    csvs = sorted((out / "csv").glob("*.csv"))
+    assert len(csvs) > 10
+    for p in csvs:
+        assert "\u00a0" not in p.read_text(encoding="utf-8-sig"), p.name
+
+
 # --- every report: PDF text against the HTML tables; layout ------------------------
 
 
