@@ -35,6 +35,7 @@ __all__ = [
     "EventOrigin",
     "FailureReason",
     "FetchesInventory",
+    "FetchesTableSizes",
     "InstanceMetrics",
     "InventoryFromPoll",
     "MetricSpec",
@@ -48,6 +49,7 @@ __all__ = [
     "Severity",
     "Shared",
     "SystemClock",
+    "TableSize",
     "Target",
     "TargetKind",
     "concurrency_of",
@@ -454,6 +456,35 @@ class FetchesInventory(Protocol):
 
     async def inventory(self, target: Target) -> dict[str, object]:
         """The inventory document; raise `CollectorError` subclasses only."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TableSize:
+    """One of the largest tables of a database, for the monthly report (never a label).
+
+    `bytes` is the table's total on-disk size (data, indexes and TOAST/LOB where the
+    engine reports them); `rows` the engine's row estimate, None when it has none.
+    `schema` is empty where the engine has no schema inside a database (MySQL).
+    """
+
+    database: str
+    schema: str
+    table: str
+    bytes: int
+    rows: int | None = None
+
+
+@runtime_checkable
+class FetchesTableSizes(Protocol):
+    """Capability: lists a database server's largest tables on a slow schedule (the
+    servers report's database section); the history keeps one snapshot a day."""
+
+    tables_every: float  # seconds between two fetches
+
+    async def largest_tables(self, target: Target, n: int | None = None) -> list[TableSize]:
+        """The largest tables (the collector's own top N when `n` is None); raise
+        `CollectorError` subclasses only."""
         ...
 
 

@@ -226,6 +226,7 @@ def _incidents(ctx: ReportContext, targets: list[TargetInfo]) -> Section:
             Dur(b - a),
             w.description or "—",
             ", ".join(w.targets + w.sites + w.tags) or Msg("words.all"),
+            w.author or "—",
         )
         for w, a, b in av.maintenance_windows()
     ]
@@ -259,6 +260,7 @@ def _incidents(ctx: ReportContext, targets: list[TargetInfo]) -> Section:
                     Column("duration", "right"),
                     Column("description"),
                     Column("applies_to"),
+                    Column("declared_by"),
                 ),
                 maint_rows,
                 empty=Msg("empty.no_maintenance"),

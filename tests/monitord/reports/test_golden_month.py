@@ -217,8 +217,8 @@ def test_network_availability_incidents_and_alerts(out: Path) -> None:
          "destino no disponible: reintentos agotados", "25/10/2026 02:02:18"],
     ]  # fmt: skip
     assert read_csv(out, "red_ventanas_de_mantenimiento")[1:] == [
-        ["20/10/2026 00:30:00", "20/10/2026 02:30:00", "120,00", "Cambio de UPS", "sw-1"]
-    ]
+        ["20/10/2026 00:30:00", "20/10/2026 02:30:00", "120,00", "Cambio de UPS", "sw-1", "—"]
+    ]  # the configured window names no author (a silence names who declared it)
     # loss = failed polls / 44 640: core-rtr 20 -> 0,045 %; sw-1 10 + 60 + 90 = 160 ->
     # 0,358 %; sw-2 15 -> 0,034 %; RTT a constant 2 ms
     assert read_csv(out, "red_latencia_y_perdida")[1:] == [
