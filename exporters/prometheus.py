@@ -16,12 +16,12 @@ timestamps are set. Core series rendered here, per (target, collector):
 
 from __future__ import annotations
 
-import gzip
 import logging
 import math
 import socket
 import threading
-from collections.abc import Callable, Iterable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 
@@ -134,14 +134,29 @@ class ExpositionRenderer:
         # group → (view, version, text per metric name, label text by id(labels tuple))
         self._cache: dict[_GroupKey, _Rendered] = {}
         self._info_cache: dict[str, tuple[object, bytes]] = {}
-        self._last: tuple[tuple[tuple[_GroupKey, int], ...], int, bytes] | None = None
+        self._last: tuple[tuple[tuple[_GroupKey, int], ...], int, list[bytes]] | None = None
+        self._joined: tuple[list[bytes], bytes] | None = None  # render()'s body, by parts
         self._lock = threading.Lock()
         self.scraped = False  # True once render() ran: from then on prepare() renders
 
     def render(self, snapshot: Snapshot) -> bytes:
-        """Render a `monitord.state.Snapshot` to exposition text."""
+        """Render a `monitord.state.Snapshot` to exposition text (one bytes object)."""
         with self._lock:
             self.scraped = True
+            parts = self._render(snapshot)
+            if self._joined is None or self._joined[0] is not parts:
+                self._joined = (parts, b"".join(parts))
+            return self._joined[1]
+
+    def render_parts(self, snapshot: Snapshot) -> list[bytes]:
+        """The exposition text as the list of its pieces, in order (do not mutate it).
+
+        The pieces are the cached texts of the groups: serving them one after the other
+        (`MetricsServer`) costs no copy of the whole body, where `render()` joins them.
+        """
+        with self._lock:
+            self.scraped = True
+            self._joined = None  # the server reads parts: keep no joined copy alive
             return self._render(snapshot)
 
     def prepare(self, g: GroupView) -> None:
@@ -153,8 +168,11 @@ class ExpositionRenderer:
         if cached is not None and cached[0] is g:
             return
         self._cache[key] = (g, g.version, *self._render_group(g, cached))
+        # The last scrape's pieces hold this group's old text: let it go now (the next
+        # scrape sees a new version anyway) rather than keep two copies until then.
+        self._last = None
 
-    def _render(self, snap: Snapshot) -> bytes:
+    def _render(self, snap: Snapshot) -> list[bytes]:
         groups = snap.groups
         targets = snap.targets
         signature = tuple((k, g.version) for k, g in groups.items())
@@ -205,9 +223,8 @@ class ExpositionRenderer:
             header = self._headers.get(name)
             parts.append(header or f"# TYPE {name} untyped\n".encode())
             parts.extend(families[name])
-        out = b"".join(parts)
-        self._last = (signature, tsig, out)
-        return out
+        self._last = (signature, tsig, parts)
+        return parts
 
     def _render_group(
         self, g: GroupView, before: _Rendered | None
@@ -259,7 +276,7 @@ class MetricsServer:
         self,
         host: str,
         port: int,
-        render_state: Callable[[], bytes],
+        render_state: Callable[[], bytes | Sequence[bytes]],
         self_registry: CollectorRegistry,
         healthy: Callable[[], bool],
         web_config: WebConfig | None = None,
@@ -326,7 +343,14 @@ class MetricsServer:
 
     def metrics_body(self) -> bytes:
         """The full /metrics body."""
-        return self._render_state() + generate_latest(self._registry)
+        return b"".join(self.metrics_parts())
+
+    def metrics_parts(self) -> list[bytes]:
+        """The /metrics body as pieces to send in order (no copy of the device text)."""
+        state = self._render_state()
+        parts = [state] if isinstance(state, bytes) else list(state)
+        parts.append(generate_latest(self._registry))
+        return parts
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         path = req.path.split("?", 1)[0]
@@ -339,8 +363,9 @@ class MetricsServer:
                 headers={"WWW-Authenticate": WWW_AUTHENTICATE},
             )
             return
+        body: bytes | list[bytes]
         if path == "/metrics":
-            body = self.metrics_body()
+            body = self.metrics_parts()
             ctype = CONTENT_TYPE
         elif path == "/healthz":
             ok = self._healthy()
@@ -364,21 +389,26 @@ class MetricsServer:
         req: BaseHTTPRequestHandler,
         code: int,
         ctype: str,
-        body: bytes,
+        body: bytes | list[bytes],
         gz: bool = False,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        if gz:
-            body = gzip.compress(body, compresslevel=1)
+        parts = [body] if isinstance(body, bytes) else body
+        if gz:  # compressed piece by piece: the plain body is never joined in memory
+            z = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: a gzip stream
+            parts = [z.compress(p) for p in parts]
+            parts.append(z.flush())
         req.send_response(code)
         for name, value in (headers or {}).items():
             req.send_header(name, value)
         req.send_header("Content-Type", ctype)
         if gz:
             req.send_header("Content-Encoding", "gzip")
-        req.send_header("Content-Length", str(len(body)))
+        req.send_header("Content-Length", str(sum(len(p) for p in parts)))
         req.end_headers()
-        req.wfile.write(body)
+        write = req.wfile.write
+        for i in range(0, len(parts), 256):  # a few hundred pieces per write call
+            write(b"".join(parts[i : i + 256]))
 
 
 def specs_by_name(specs: Iterable[MetricSpec]) -> Mapping[str, MetricSpec]:

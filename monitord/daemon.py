@@ -448,10 +448,10 @@ class Daemon:
         if self.hist is not None:
             self.hist.on_poll(view)
 
-    def _render(self) -> bytes:
+    def _render(self) -> list[bytes]:
         snap = self.state.snapshot()
         self.metrics.series.set(snap.series_count())
-        return self._renderer.render(snap)
+        return self._renderer.render_parts(snap)
 
     def _feed_redaction(self, cfg: Config) -> None:
         if self.redaction is None:
