@@ -52,6 +52,7 @@ from monitord.alerts.maintenance import SilenceStore
 from monitord.alerts.rules import (
     Evaluator,
     InstanceKey,
+    InstanceLabels,
     Observation,
     SnapshotIndex,
     target_down_state,
@@ -135,6 +136,7 @@ class AlertEngine:
             self._on_result if deliveries is not None else None,
         )
         self._evaluators: dict[str, Evaluator] = {}
+        self._labels = InstanceLabels()  # instance labels shared across rules and passes
         self._instances: dict[tuple[str, InstanceKey], _Instance] = {}
         self._view: tuple[tuple[str, str, str, bool], ...] = ()
         self._last_eval = 0.0
@@ -212,7 +214,8 @@ class AlertEngine:
         now, mono = self.clock.time(), self.clock.monotonic()
         snap = self.snapshot()
         self.silences.expire(now)
-        index = SnapshotIndex(snap)
+        self._labels.next_generation()
+        index = SnapshotIndex(snap, self._labels)
         down = self._down_map(index)
         seen: set[tuple[str, InstanceKey]] = set()
         events: list[AlertEvent] = []

@@ -82,7 +82,11 @@ class RollupRecorder:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._pending: dict[int, Batch] = {}
-        self._mono: dict[tuple[str, str, str, LabelSet], float] = {}
+        # Monotonic time of the last poll that had each interface series, one list per
+        # (target, collector, labels) with a slot per series name (`_slots`): an interface's
+        # counters share their labels, so this is one entry per interface, not per series.
+        self._mono: dict[tuple[str, str, LabelSet], list[float | None]] = {}
+        self._slots: dict[str, int] = {}
         self._oper: dict[SeriesId, float] = {}
         self._last_value: dict[tuple[str, str, str, LabelSet], float] = {}
         self._uptime: dict[tuple[str, str], float] = {}
@@ -237,9 +241,7 @@ class RollupRecorder:
             sv = series.get(name)
             if sv is None:
                 continue
-            mkey = (view.target.name, view.collector, name, sv.labels)
-            prev = self._mono.get(mkey)
-            self._mono[mkey] = sv.mono
+            prev = self._last_mono(view, sv)
             if sv.rate is None or prev is None or sv.mono <= prev:
                 continue
             dt = sv.mono - prev
@@ -266,9 +268,7 @@ class RollupRecorder:
                 r.out_bytes += out_rate * dt
         oper = next((series[n] for n in roles.iface_status if n in series), None)
         if oper is not None:
-            okey = (view.target.name, view.collector, oper.name, oper.labels)
-            prev = self._mono.get(okey)
-            self._mono[okey] = oper.mono
+            prev = self._last_mono(view, oper)
             last = self._oper.get(sid)
             self._oper[sid] = oper.value
             if prev is not None and oper.mono > prev:
@@ -278,6 +278,20 @@ class RollupRecorder:
                     acc.up_secs += dt
             if last is not None and (last >= 1) != (oper.value >= 1):
                 acc.oper_changes += 1
+
+    def _last_mono(self, view: GroupView, sv: SeriesValue) -> float | None:
+        """The series' monotonic time at its previous poll (None at first); notes this one."""
+        slot = self._slots.get(sv.name)
+        if slot is None:
+            slot = self._slots[sv.name] = len(self._slots)
+        key = (view.target.name, view.collector, sv.labels)
+        monos = self._mono.get(key)
+        if monos is None:
+            monos = self._mono[key] = [None] * len(self._slots)
+        elif len(monos) <= slot:
+            monos.extend([None] * (len(self._slots) - len(monos)))
+        prev, monos[slot] = monos[slot], sv.mono
+        return prev
 
     def _is_wan(self, target: Target, ifname: str, sid: SeriesId) -> bool:
         if WAN_TAGS.intersection(target.tags):
