@@ -28,6 +28,8 @@ from collectors._pinger import (
     EchoSummary,
     Family,
     Pinger,
+    Resolved,
+    is_literal,
     resolve,
     summarize,
 )
@@ -119,11 +121,24 @@ class IcmpCollector:
     def __init__(self, options: Options, shared: Shared) -> None:
         self.options = options
         self._shared = shared
+        # What resolve() gave for the last literal address polled (a literal never
+        # resolves otherwise; host names are resolved at every poll), and the labels
+        # mapping of the last target: a collector is built per target, so both hit poll
+        # after poll, and the state keys the series without sorting their labels again.
+        self._literal: tuple[str, Resolved] | None = None
+        self._labels: dict[str, str] = {}
 
     async def collect(self, target: Target) -> list[Sample]:
         """Send `count` echo requests to the target and summarise the replies."""
         opts = self.options
-        family, address, sockaddr = await resolve(target.address, opts.family)
+        cached = self._literal
+        if cached is not None and cached[0] == target.address:
+            family, address, sockaddr = cached[1]
+        else:
+            resolved = await resolve(target.address, opts.family)
+            if is_literal(target.address):
+                self._literal = (target.address, resolved)
+            family, address, sockaddr = resolved
         pinger = self._shared.get(PINGER_KEY, Pinger)
         rtts, send_error = await pinger.ping(
             family,
@@ -136,7 +151,10 @@ class IcmpCollector:
             payload_size=opts.payload_size,
         )
         summary = summarize(rtts)
-        samples = _samples(target.name, summary)
+        labels = self._labels
+        if labels.get("target") != target.name:
+            labels = self._labels = {"target": target.name}
+        samples = _samples(labels, summary)
         if summary.received == 0:
             shown = address if address == target.address else f"{target.address} ({address})"
             why = f"; send failed: {os.strerror(send_error)}" if send_error else ""
@@ -157,8 +175,7 @@ def build(options: Mapping[str, object], shared: Shared) -> IcmpCollector:
     return IcmpCollector(opts, shared)
 
 
-def _samples(name: str, s: EchoSummary) -> list[Sample]:
-    labels = {"target": name}
+def _samples(labels: Mapping[str, str], s: EchoSummary) -> list[Sample]:
     out = [
         Sample(
             "monitord_icmp_packets_sent_total", labels, s.sent, SampleKind.COUNTER, increment=True
