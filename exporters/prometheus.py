@@ -84,8 +84,8 @@ CORE_SPECS: tuple[MetricSpec, ...] = (
 )
 
 _GroupKey = tuple[str, str]
-# (view, its version, text per metric name, label text by id of the labels tuple)
-_Rendered = tuple[GroupView, int, dict[str, bytes], dict[int, tuple[LabelSet, str]]]
+# (view, its version, text per metric name)
+_Rendered = tuple[GroupView, int, dict[str, bytes]]
 
 
 def format_value(v: float) -> str:
@@ -118,9 +118,8 @@ class ExpositionRenderer:
     group as soon as a poll changed it (the daemon calls it on the event loop after each
     poll, once a first scrape has shown that someone reads /metrics), so a scrape mostly
     joins text rendered beforehand, in small pieces spread over the polls: a big scrape
-    neither holds the GIL for long against the event loop nor delays a poll. Label text is
-    kept per labels tuple (the state reuses a series' tuple poll after poll), so rendering
-    a group formats values, not labels.
+    neither holds the GIL for long against the event loop nor delays a poll. A scrape is
+    served as the list of these pieces (`render_parts`), never joined into one body.
     """
 
     def __init__(self, specs: Iterable[MetricSpec]) -> None:
@@ -131,7 +130,7 @@ class ExpositionRenderer:
             self._headers[spec.name] = (
                 f"# HELP {spec.name} {help_text}\n# TYPE {spec.name} {mtype}\n".encode()
             )
-        # group → (view, version, text per metric name, label text by id(labels tuple))
+        # group → (view, version, text per metric name)
         self._cache: dict[_GroupKey, _Rendered] = {}
         self._info_cache: dict[str, tuple[object, bytes]] = {}
         self._last: tuple[tuple[tuple[_GroupKey, int], ...], int, list[bytes]] | None = None
@@ -167,7 +166,7 @@ class ExpositionRenderer:
         cached = self._cache.get(key)
         if cached is not None and cached[0] is g:
             return
-        self._cache[key] = (g, g.version, *self._render_group(g, cached))
+        self._cache[key] = (g, g.version, self._render_group(g))
         # The last scrape's pieces hold this group's old text: let it go now (the next
         # scrape sees a new version anyway) rather than keep two copies until then.
         self._last = None
@@ -186,11 +185,10 @@ class ExpositionRenderer:
             if cached is not None and cached[0] is g:
                 chunks = cached[2]
             else:
-                rendered = self._render_group(g, cached)
-                chunks = rendered[0]
+                chunks = self._render_group(g)
                 now = cache.get(key)  # prepare() may have stored a newer view meanwhile
                 if now is None or now is cached:
-                    cache[key] = (g, g.version, *rendered)
+                    cache[key] = (g, g.version, chunks)
             for name, text in chunks.items():
                 families.setdefault(name, []).append(text)
         for key in [k for k in cache if k not in groups]:
@@ -226,21 +224,19 @@ class ExpositionRenderer:
         self._last = (signature, tsig, parts)
         return parts
 
-    def _render_group(
-        self, g: GroupView, before: _Rendered | None
-    ) -> tuple[dict[str, bytes], dict[int, tuple[LabelSet, str]]]:
-        known = before[3] if before is not None else {}
+    def _render_group(self, g: GroupView) -> dict[str, bytes]:
+        # The label text is formatted once per label set and render (the series of one
+        # interface share a set), and not kept afterwards: keeping it between polls cost
+        # 6 MB at 300 switches to save about 0.1 % of a core.
         memo: dict[int, tuple[LabelSet, str]] = {}
         per: dict[str, list[str]] = {}
         for name, series in g.by_name().items():
             lines = per[name] = []
             append = lines.append
             for sv in series:
-                lid = id(sv.labels)
-                hit = memo.get(lid) or known.get(lid)
+                hit = memo.get(id(sv.labels))
                 if hit is None or hit[0] is not sv.labels:
-                    hit = (sv.labels, "{" + _labels(sv.labels) + "} ")
-                memo[lid] = hit
+                    hit = memo[id(sv.labels)] = (sv.labels, "{" + _labels(sv.labels) + "} ")
                 append(f"{name}{hit[1]}{format_value(sv.value)}\n")
         target = g.target.name
         collector = g.collector
@@ -259,7 +255,7 @@ class ExpositionRenderer:
             per["monitord_last_poll_success"] = [
                 f"monitord_last_poll_success{{{lbl}}} {1 if g.last_poll_ok else 0}\n"
             ]
-        return {name: "".join(lines).encode("utf-8") for name, lines in per.items()}, memo
+        return {name: "".join(lines).encode("utf-8") for name, lines in per.items()}
 
 
 class MetricsServer:

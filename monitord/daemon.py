@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -30,10 +30,8 @@ from collectors.events import EventReceiver, load_table
 from collectors.snmp import validate_settings as snmp_settings_issues
 from exporters.notify import build_notifiers
 from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, specs_by_name
-from exporters.reports.files import write_files
-from exporters.reports.mail import send_reports
 from exporters.webconfig import load_web_config
-from monitord.alerts.config import AlertEvent
+from monitord.alerts.config import AlertEvent, EmailConfig
 from monitord.alerts.control import ControlServer, socket_path
 from monitord.alerts.dispatch import Notifier
 from monitord.alerts.engine import AlertEngine
@@ -53,7 +51,9 @@ from monitord.history.db import Delivery, History
 from monitord.history.service import HistoryService
 from monitord.httpguard import http_connection_cap
 from monitord.log import RedactionFilter, collect_secrets
+from monitord.reports.model import Report
 from monitord.reports.monthly import MonthlyReports
+from monitord.reports.settings import ReportsConfig
 from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler, job_id
 from monitord.state import Event, GroupView, State
@@ -117,6 +117,28 @@ CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (
     snmp_section_check,
     events_patterns_check,
 )
+
+
+def write_report_files(
+    report: Report, kind: str, out_dir: Path, formats: Sequence[str], lang: str, tz: str, month: str
+) -> list[Path]:
+    """`exporters.reports.files.write_files`, imported when the monthly job first runs.
+
+    The renderers (Jinja2 templates, Babel's locale data, the PDF writer) are used once a
+    month; importing them at start would keep a few MB resident for nothing.
+    """
+    from exporters.reports.files import write_files
+
+    return write_files(report, kind, out_dir, formats, lang, tz, month)
+
+
+def send_report_mail(
+    mail: EmailConfig, reports: ReportsConfig, files: Sequence[Path], lang: str
+) -> None:
+    """`exporters.reports.mail.send_reports`, imported on first use (see write_report_files)."""
+    from exporters.reports.mail import send_reports
+
+    send_reports(mail, reports, files, lang)
 
 
 def collector_specs(config: Config) -> list[MetricSpec]:
@@ -189,7 +211,7 @@ class Daemon:
         )
         self.history = hist.history
         self.monthly = MonthlyReports(
-            cfg, hist.history, hist.flush, write_files, send_reports, self.clock
+            cfg, hist.history, hist.flush, write_report_files, send_report_mail, self.clock
         )
         self.alerts = AlertEngine(
             cfg.alerts,
