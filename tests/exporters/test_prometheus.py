@@ -186,3 +186,57 @@ def test_core_specs_follow_naming_rules() -> None:
     for spec in CORE_SPECS:
         assert spec.name.startswith("monitord_") and spec.help
         assert spec.labels[0] == "target"
+
+
+def test_scrape_served_in_pieces_is_the_rendered_text_plain_and_gzip(clock) -> None:
+    # 600 groups x 3 interfaces: more pieces than one write call takes (256), so the
+    # body crosses several writes; plain and gzip bodies must both equal render().
+    st = State(clock)
+    targets = [Target(f"sw-{i}", "127.0.0.1") for i in range(600)]
+    st.set_targets(targets)
+    for t in targets:
+        st.record(
+            t,
+            "snmp",
+            [
+                Sample(
+                    "monitord_interface_in_bytes_total",
+                    {"target": t.name, "ifindex": str(i), "ifname": f"Gi0/{i}"},
+                    1000 * i + len(t.name),
+                    SampleKind.COUNTER,
+                    bits=64,
+                )
+                for i in range(3)
+            ],
+            ok=True,
+        )
+    r = ExpositionRenderer(SPECS)
+    parts = r.render_parts(st.snapshot())
+    assert len(parts) > 256
+    whole = r.render(st.snapshot())
+    assert b"".join(parts) == whole
+    assert r.render_parts(st.snapshot()) is parts  # nothing changed: the same pieces
+    registry = CollectorRegistry()
+    srv = MetricsServer("127.0.0.1", 0, lambda: r.render_parts(st.snapshot()), registry, bool)
+    srv.start()
+    try:
+        url = f"http://127.0.0.1:{srv.port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            plain = resp.read()
+            assert int(resp.headers["Content-Length"]) == len(plain)
+        req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            packed = resp.read()
+            assert int(resp.headers["Content-Length"]) == len(packed)
+    finally:
+        srv.stop()
+    import gzip
+
+    assert plain == whole  # an empty self-metrics registry adds nothing
+    assert gzip.decompress(packed) == plain
+    fams = {f.name: f for f in text_string_to_metric_families(plain.decode())}
+    values = {
+        (s.labels["target"], s.labels["ifindex"]): s.value
+        for s in fams["monitord_interface_in_bytes"].samples
+    }
+    assert len(values) == 1800 and values[("sw-599", "2")] == 2000 + len("sw-599")
