@@ -59,7 +59,6 @@ __all__ = [
     "Resolved",
     "build_echo_request",
     "internet_checksum",
-    "is_literal",
     "jitter",
     "resolve",
     "summarize",
@@ -545,11 +544,6 @@ class _Probe:
 
 
 Resolved = tuple[int, str, tuple[str, int] | tuple[str, int, int, int]]
-
-
-def is_literal(address: str) -> bool:
-    """True for an IPv4 or IPv6 address literal (resolving it asks no resolver)."""
-    return _parse_literal(address) is not None
 
 
 async def resolve(address: str, family: Family) -> Resolved:

@@ -29,7 +29,6 @@ from collectors._pinger import (
     Family,
     Pinger,
     Resolved,
-    is_literal,
     resolve,
     summarize,
 )
@@ -44,6 +43,7 @@ __all__ = ["KIND", "IcmpCollector", "Options", "build"]
 
 KIND: Final = "icmp"
 MAX_COUNT: Final = 100
+_MAX_CACHED: Final = 1 << 16  # addresses and labels mappings kept per collector
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,24 +121,24 @@ class IcmpCollector:
     def __init__(self, options: Options, shared: Shared) -> None:
         self.options = options
         self._shared = shared
-        # What resolve() gave for the last literal address polled (a literal never
-        # resolves otherwise; host names are resolved at every poll), and the labels
-        # mapping of the last target: a collector is built per target, so both hit poll
-        # after poll, and the state keys the series without sorting their labels again.
-        self._literal: tuple[str, Resolved] | None = None
-        self._labels: dict[str, str] = {}
+        # What resolve() gave for the literal addresses polled (a literal never resolves
+        # otherwise; host names are resolved at every poll), and the labels mapping of
+        # each target, handed again poll after poll so that the state keys the series
+        # without sorting their labels again. One entry per target polled.
+        self._literals: dict[str, Resolved] = {}
+        self._labels: dict[str, dict[str, str]] = {}
 
     async def collect(self, target: Target) -> list[Sample]:
         """Send `count` echo requests to the target and summarise the replies."""
         opts = self.options
-        cached = self._literal
-        if cached is not None and cached[0] == target.address:
-            family, address, sockaddr = cached[1]
-        else:
-            resolved = await resolve(target.address, opts.family)
-            if is_literal(target.address):
-                self._literal = (target.address, resolved)
-            family, address, sockaddr = resolved
+        found = self._literals.get(target.address)
+        if found is None:
+            found = await resolve(target.address, opts.family)
+            if found[1] == target.address:  # a literal in canonical form
+                if len(self._literals) >= _MAX_CACHED:
+                    self._literals.clear()
+                self._literals[target.address] = found
+        family, address, sockaddr = found
         pinger = self._shared.get(PINGER_KEY, Pinger)
         rtts, send_error = await pinger.ping(
             family,
@@ -151,9 +151,11 @@ class IcmpCollector:
             payload_size=opts.payload_size,
         )
         summary = summarize(rtts)
-        labels = self._labels
-        if labels.get("target") != target.name:
-            labels = self._labels = {"target": target.name}
+        labels = self._labels.get(target.name)
+        if labels is None:
+            if len(self._labels) >= _MAX_CACHED:
+                self._labels.clear()
+            labels = self._labels[target.name] = {"target": target.name}
         samples = _samples(labels, summary)
         if summary.received == 0:
             shown = address if address == target.address else f"{target.address} ({address})"
