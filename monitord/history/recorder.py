@@ -87,6 +87,7 @@ class RollupRecorder:
         # counters share their labels, so this is one entry per interface, not per series.
         self._mono: dict[tuple[str, str, LabelSet], list[float | None]] = {}
         self._slots: dict[str, int] = {}
+        self._mono_hit: tuple[object, object, list[float | None]] = (None, None, [])
         self._oper: dict[SeriesId, float] = {}
         self._last_value: dict[tuple[str, str, str, LabelSet], float] = {}
         self._uptime: dict[tuple[str, str], float] = {}
@@ -151,14 +152,20 @@ class RollupRecorder:
         ifaces: dict[str, dict[str, SeriesValue]] = {}
         values: dict[str, float] = {}
         maxima: dict[str, float] = {}
+        # the interface of a label set, looked up once: an interface's series share one
+        iface_of: dict[int, tuple[LabelSet, str | None]] = {}
         for sv in fresh:
             name = sv.name
             values[name] = sv.value
             if name in roles.iface:
-                ifname = _label(sv.labels, "ifname")
-                if ifname is not None:
-                    key = iface_object(ifname, _label(sv.labels, "ifindex"))
-                    ifaces.setdefault(key, {})[name] = sv
+                known = iface_of.get(id(sv.labels))
+                if known is None or known[0] is not sv.labels:
+                    ifname = _label(sv.labels, "ifname")
+                    index = _label(sv.labels, "ifindex")
+                    obj = None if ifname is None else iface_object(ifname, index)
+                    known = iface_of[id(sv.labels)] = (sv.labels, obj)
+                if known[1] is not None:
+                    ifaces.setdefault(known[1], {})[name] = sv
                 continue
             dist = roles.dists.get(name)
             if dist is not None:
@@ -284,11 +291,17 @@ class RollupRecorder:
         slot = self._slots.get(sv.name)
         if slot is None:
             slot = self._slots[sv.name] = len(self._slots)
-        key = (view.target.name, view.collector, sv.labels)
-        monos = self._mono.get(key)
-        if monos is None:
-            monos = self._mono[key] = [None] * len(self._slots)
-        elif len(monos) <= slot:
+        hit = self._mono_hit  # the series of one interface come one after the other
+        if hit[0] is sv.labels and hit[1] is view:
+            monos = hit[2]
+        else:
+            key = (view.target.name, view.collector, sv.labels)
+            found = self._mono.get(key)
+            if found is None:
+                found = self._mono[key] = [None] * len(self._slots)
+            monos = found
+            self._mono_hit = (sv.labels, view, monos)
+        if len(monos) <= slot:
             monos.extend([None] * (len(self._slots) - len(monos)))
         prev, monos[slot] = monos[slot], sv.mono
         return prev

@@ -193,7 +193,7 @@ class HistoryService:
         col = self._from_poll.get((view.target.name, view.collector))
         if col is not None and view.last_poll_ok:
             names = self.roles.inventory
-            series = [
+            series: list[tuple[str, Mapping[str, str], float]] = [
                 (sv.name, dict(sv.labels), sv.value)
                 for sv in view.series.values()
                 if sv.name in names  # a dict per INVENTORY series, not per series polled
