@@ -21,7 +21,7 @@ import math
 import socket
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 
@@ -37,8 +37,10 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTENT_TYPE",
     "CORE_SPECS",
+    "Body",
     "ExpositionRenderer",
     "MetricsServer",
+    "Packed",
     "format_value",
     "specs_by_name",
 ]
@@ -84,8 +86,56 @@ CORE_SPECS: tuple[MetricSpec, ...] = (
 )
 
 _GroupKey = tuple[str, str]
+_PACK_LEVEL = 1  # zlib level of the cached group texts: fast, and about 6x smaller
+_PACK_MIN = 512  # shorter texts (an ICMP target's one line per metric) stay plain
+
+
+class Packed:
+    """One cached piece of exposition text, zlib-compressed, with its plain size."""
+
+    __slots__ = ("data", "size")
+
+    def __init__(self, text: bytes) -> None:
+        self.data = zlib.compress(text, _PACK_LEVEL)
+        self.size = len(text)
+
+
+def _pack(text: bytes) -> bytes | Packed:
+    return Packed(text) if len(text) >= _PACK_MIN else text
+
+
+class Body:
+    """A /metrics body as its pieces in order: plain bytes, or `Packed` group texts that
+    are unpacked one at a time while the body is written (`chunks()`), so the whole text
+    never sits in memory at once. `size` is the plain length (Content-Length)."""
+
+    __slots__ = ("pieces", "size")
+
+    def __init__(self, pieces: list[bytes | Packed]) -> None:
+        self.pieces = pieces
+        self.size = sum(len(p) if isinstance(p, bytes) else p.size for p in pieces)
+
+    def chunks(self, batch: int = 1 << 18) -> Iterator[bytes]:
+        """The plain text in chunks of about `batch` bytes."""
+        buf: list[bytes] = []
+        have = 0
+        for p in self.pieces:
+            text = p if isinstance(p, bytes) else zlib.decompress(p.data)
+            buf.append(text)
+            have += len(text)
+            if have >= batch:
+                yield b"".join(buf)
+                buf, have = [], 0
+        if buf:
+            yield b"".join(buf)
+
+    def join(self) -> bytes:
+        """The whole text in one bytes object."""
+        return b"".join(self.chunks())
+
+
 # (view, its version, text per metric name)
-_Rendered = tuple[GroupView, int, dict[str, bytes]]
+_Rendered = tuple[GroupView, int, dict[str, "bytes | Packed"]]
 
 
 def format_value(v: float) -> str:
@@ -133,8 +183,8 @@ class ExpositionRenderer:
         # group → (view, version, text per metric name)
         self._cache: dict[_GroupKey, _Rendered] = {}
         self._info_cache: dict[str, tuple[object, bytes]] = {}
-        self._last: tuple[tuple[tuple[_GroupKey, int], ...], int, list[bytes]] | None = None
-        self._joined: tuple[list[bytes], bytes] | None = None  # render()'s body, by parts
+        self._last: tuple[tuple[tuple[_GroupKey, int], ...], int, Body] | None = None
+        self._joined: tuple[Body, bytes] | None = None  # render()'s text, by body
         self._lock = threading.Lock()
         self.scraped = False  # True once render() ran: from then on prepare() renders
 
@@ -142,20 +192,20 @@ class ExpositionRenderer:
         """Render a `monitord.state.Snapshot` to exposition text (one bytes object)."""
         with self._lock:
             self.scraped = True
-            parts = self._render(snapshot)
-            if self._joined is None or self._joined[0] is not parts:
-                self._joined = (parts, b"".join(parts))
+            body = self._render(snapshot)
+            if self._joined is None or self._joined[0] is not body:
+                self._joined = (body, body.join())
             return self._joined[1]
 
-    def render_parts(self, snapshot: Snapshot) -> list[bytes]:
-        """The exposition text as the list of its pieces, in order (do not mutate it).
+    def render_body(self, snapshot: Snapshot) -> Body:
+        """The exposition text as a `Body`: the groups' cached (packed) pieces, in order.
 
-        The pieces are the cached texts of the groups: serving them one after the other
-        (`MetricsServer`) costs no copy of the whole body, where `render()` joins them.
+        `MetricsServer` writes it chunk by chunk: a scrape neither joins the whole text
+        nor keeps it, where `render()` joins it (and keeps it until the next change).
         """
         with self._lock:
             self.scraped = True
-            self._joined = None  # the server reads parts: keep no joined copy alive
+            self._joined = None  # the server reads the body: keep no joined copy alive
             return self._render(snapshot)
 
     def prepare(self, g: GroupView) -> None:
@@ -167,18 +217,18 @@ class ExpositionRenderer:
         if cached is not None and cached[0] is g:
             return
         self._cache[key] = (g, g.version, self._render_group(g))
-        # The last scrape's pieces hold this group's old text: let it go now (the next
+        # The last scrape's body holds this group's old text: let it go now (the next
         # scrape sees a new version anyway) rather than keep two copies until then.
         self._last = None
 
-    def _render(self, snap: Snapshot) -> list[bytes]:
+    def _render(self, snap: Snapshot) -> Body:
         groups = snap.groups
         targets = snap.targets
         signature = tuple((k, g.version) for k, g in groups.items())
         tsig = hash(tuple(targets.values()))
         if self._last is not None and self._last[0] == signature and self._last[1] == tsig:
             return self._last[2]
-        families: dict[str, list[bytes]] = {}
+        families: dict[str, list[bytes | Packed]] = {}
         cache = self._cache
         for key, g in groups.items():
             cached = cache.get(key)
@@ -193,7 +243,7 @@ class ExpositionRenderer:
                 families.setdefault(name, []).append(text)
         for key in [k for k in cache if k not in groups]:
             cache.pop(key, None)
-        info_lines: list[bytes] = []
+        info_lines: list[bytes | Packed] = []
         new_info: dict[str, tuple[object, bytes]] = {}
         for name, t in targets.items():
             ci = self._info_cache.get(name)
@@ -216,15 +266,16 @@ class ExpositionRenderer:
         self._info_cache = new_info
         if info_lines:
             families["monitord_target_info"] = info_lines
-        parts: list[bytes] = []
+        parts: list[bytes | Packed] = []
         for name in sorted(families):
             header = self._headers.get(name)
             parts.append(header or f"# TYPE {name} untyped\n".encode())
             parts.extend(families[name])
-        self._last = (signature, tsig, parts)
-        return parts
+        body = Body(parts)
+        self._last = (signature, tsig, body)
+        return body
 
-    def _render_group(self, g: GroupView) -> dict[str, bytes]:
+    def _render_group(self, g: GroupView) -> dict[str, bytes | Packed]:
         # The label text is formatted once per label set and render (the series of one
         # interface share a set), and not kept afterwards: keeping it between polls cost
         # 6 MB at 300 switches to save about 0.1 % of a core.
@@ -255,7 +306,8 @@ class ExpositionRenderer:
             per["monitord_last_poll_success"] = [
                 f"monitord_last_poll_success{{{lbl}}} {1 if g.last_poll_ok else 0}\n"
             ]
-        return {name: "".join(lines).encode("utf-8") for name, lines in per.items()}
+        # kept packed: the text of 300 switches is 16 MB plain, about 3 MB packed
+        return {name: _pack("".join(lines).encode("utf-8")) for name, lines in per.items()}
 
 
 class MetricsServer:
@@ -272,7 +324,7 @@ class MetricsServer:
         self,
         host: str,
         port: int,
-        render_state: Callable[[], bytes | Sequence[bytes]],
+        render_state: Callable[[], bytes | Body],
         self_registry: CollectorRegistry,
         healthy: Callable[[], bool],
         web_config: WebConfig | None = None,
@@ -339,14 +391,12 @@ class MetricsServer:
 
     def metrics_body(self) -> bytes:
         """The full /metrics body."""
-        return b"".join(self.metrics_parts())
+        return self._metrics().join()
 
-    def metrics_parts(self) -> list[bytes]:
-        """The /metrics body as pieces to send in order (no copy of the device text)."""
+    def _metrics(self) -> Body:
         state = self._render_state()
-        parts = [state] if isinstance(state, bytes) else list(state)
-        parts.append(generate_latest(self._registry))
-        return parts
+        own = generate_latest(self._registry)
+        return Body([state, own] if isinstance(state, bytes) else [*state.pieces, own])
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         path = req.path.split("?", 1)[0]
@@ -359,9 +409,9 @@ class MetricsServer:
                 headers={"WWW-Authenticate": WWW_AUTHENTICATE},
             )
             return
-        body: bytes | list[bytes]
+        body: bytes | Body
         if path == "/metrics":
-            body = self.metrics_parts()
+            body = self._metrics()
             ctype = CONTENT_TYPE
         elif path == "/healthz":
             ok = self._healthy()
@@ -385,26 +435,27 @@ class MetricsServer:
         req: BaseHTTPRequestHandler,
         code: int,
         ctype: str,
-        body: bytes | list[bytes],
+        body: bytes | Body,
         gz: bool = False,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        parts = [body] if isinstance(body, bytes) else body
-        if gz:  # compressed piece by piece: the plain body is never joined in memory
+        chunks: Iterable[bytes] = [body] if isinstance(body, bytes) else body.chunks()
+        size = len(body) if isinstance(body, bytes) else body.size
+        if gz:  # compressed chunk by chunk: the plain body is never whole in memory
             z = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: a gzip stream
-            parts = [z.compress(p) for p in parts]
-            parts.append(z.flush())
+            packed = [z.compress(c) for c in chunks]
+            packed.append(z.flush())
+            chunks, size = packed, sum(len(c) for c in packed)
         req.send_response(code)
         for name, value in (headers or {}).items():
             req.send_header(name, value)
         req.send_header("Content-Type", ctype)
         if gz:
             req.send_header("Content-Encoding", "gzip")
-        req.send_header("Content-Length", str(sum(len(p) for p in parts)))
+        req.send_header("Content-Length", str(size))
         req.end_headers()
-        write = req.wfile.write
-        for i in range(0, len(parts), 256):  # a few hundred pieces per write call
-            write(b"".join(parts[i : i + 256]))
+        for chunk in chunks:
+            req.wfile.write(chunk)
 
 
 def specs_by_name(specs: Iterable[MetricSpec]) -> Mapping[str, MetricSpec]:

@@ -18,18 +18,27 @@ section, the extra event meaning table `events.patterns`).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import signal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from collectors.events import EventReceiver, load_table
 from collectors.snmp import validate_settings as snmp_settings_issues
 from exporters.notify import build_notifiers
-from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, specs_by_name
+from exporters.prometheus import (
+    CORE_SPECS,
+    Body,
+    ExpositionRenderer,
+    MetricsServer,
+    specs_by_name,
+)
 from exporters.webconfig import load_web_config
 from monitord.alerts.config import AlertEvent, EmailConfig
 from monitord.alerts.control import ControlServer, socket_path
@@ -117,6 +126,27 @@ CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (
     snmp_section_check,
     events_patterns_check,
 )
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None elsewhere (musl, macOS).
+
+    The state is rebuilt poll after poll: the big blocks it frees (a group's /metrics text,
+    dict tables) leave free pages inside the malloc heap that glibc returns to the system
+    only from its top. malloc_trim(0) gives back every free page (madvise), a few ms once a
+    minute; it is worth about 10 MB of resident memory at 300 switches.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return cast("Callable[[int], int]", trim)
+
+
+_MALLOC_TRIM: Final = _malloc_trim()
 
 
 def write_report_files(
@@ -427,6 +457,15 @@ class Daemon:
         log.info("monitord stopped")
 
     def _add_jobs(self, sched: AsyncIOScheduler) -> None:
+        if _MALLOC_TRIM is not None:
+            sched.add_job(
+                _MALLOC_TRIM,
+                IntervalTrigger(seconds=60, timezone=UTC),
+                args=(0,),
+                id="malloc-trim",
+                max_instances=1,
+                coalesce=True,
+            )
         if self.hist is not None:
             self.hist.add_jobs(sched)
         if self.monthly is not None:
@@ -470,10 +509,10 @@ class Daemon:
         if self.hist is not None:
             self.hist.on_poll(view)
 
-    def _render(self) -> list[bytes]:
+    def _render(self) -> Body:
         snap = self.state.snapshot()
         self.metrics.series.set(snap.series_count())
-        return self._renderer.render_parts(snap)
+        return self._renderer.render_body(snap)
 
     def _feed_redaction(self, cfg: Config) -> None:
         if self.redaction is None:

@@ -10,7 +10,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, format_value
+from exporters.prometheus import (
+    CORE_SPECS,
+    ExpositionRenderer,
+    MetricsServer,
+    Packed,
+    format_value,
+)
 from monitord.state import State
 from monitord.types import MetricSpec, Sample, SampleKind, Target
 
@@ -189,10 +195,10 @@ def test_core_specs_follow_naming_rules() -> None:
 
 
 def test_scrape_served_in_pieces_is_the_rendered_text_plain_and_gzip(clock) -> None:
-    # 600 groups x 3 interfaces: more pieces than one write call takes (256), so the
-    # body crosses several writes; plain and gzip bodies must both equal render().
+    # 300 groups x 24 interfaces, kept packed: the body is unpacked and written in several
+    # chunks; plain and gzip bodies must both equal render().
     st = State(clock)
-    targets = [Target(f"sw-{i}", "127.0.0.1") for i in range(600)]
+    targets = [Target(f"sw-{i}", "127.0.0.1") for i in range(300)]
     st.set_targets(targets)
     for t in targets:
         st.record(
@@ -206,18 +212,21 @@ def test_scrape_served_in_pieces_is_the_rendered_text_plain_and_gzip(clock) -> N
                     SampleKind.COUNTER,
                     bits=64,
                 )
-                for i in range(3)
+                for i in range(24)
             ],
             ok=True,
         )
     r = ExpositionRenderer(SPECS)
-    parts = r.render_parts(st.snapshot())
-    assert len(parts) > 256
+    body = r.render_body(st.snapshot())
+    assert len(body.pieces) > 256 and len(list(body.chunks(batch=4096))) > 1
     whole = r.render(st.snapshot())
-    assert b"".join(parts) == whole
-    assert r.render_parts(st.snapshot()) is parts  # nothing changed: the same pieces
+    assert body.join() == whole and body.size == len(whole)
+    assert r.render_body(st.snapshot()) is body  # nothing changed: the same pieces
+    packed = [p for p in body.pieces if isinstance(p, Packed)]
+    assert len(packed) == 300  # one per switch: its interfaces' lines; short texts stay plain
+    assert sum(len(p.data) for p in packed) < sum(p.size for p in packed) / 3
     registry = CollectorRegistry()
-    srv = MetricsServer("127.0.0.1", 0, lambda: r.render_parts(st.snapshot()), registry, bool)
+    srv = MetricsServer("127.0.0.1", 0, lambda: r.render_body(st.snapshot()), registry, bool)
     srv.start()
     try:
         url = f"http://127.0.0.1:{srv.port}/metrics"
@@ -239,4 +248,4 @@ def test_scrape_served_in_pieces_is_the_rendered_text_plain_and_gzip(clock) -> N
         (s.labels["target"], s.labels["ifindex"]): s.value
         for s in fams["monitord_interface_in_bytes"].samples
     }
-    assert len(values) == 1800 and values[("sw-599", "2")] == 2000 + len("sw-599")
+    assert len(values) == 7200 and values[("sw-299", "23")] == 23000 + len("sw-299")
