@@ -80,9 +80,24 @@ def _untraced_report() -> list[str]:
 def _on_usr2(_sig: int, _frame: FrameType | None) -> None:
     if not tracemalloc.is_tracing():
         out = _untraced_report()
-        counts = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
-        out += ["", "most numerous objects tracked by the GC:"]
-        out += [f"  {n:>9}  {name}" for name, n in counts.most_common(20)]
+        # Without tracing: sizes by type of the GC's objects and of what they point to
+        # directly (ints, floats, strings, bytes are not tracked by the GC themselves).
+        seen: set[int] = set()
+        sizes: collections.Counter[str] = collections.Counter()
+        counts: collections.Counter[str] = collections.Counter()
+        for o in gc.get_objects():
+            for x in (o, *gc.get_referents(o)):
+                if id(x) in seen:
+                    continue
+                seen.add(id(x))
+                name = type(x).__qualname__
+                sizes[name] += sys.getsizeof(x)
+                counts[name] += 1
+        out += ["", "largest types, GC objects and their direct referents (getsizeof):"]
+        out += [
+            f"  {size / 2**20:8.2f} MB {counts[name]:>9}  {name}"
+            for name, size in sizes.most_common(25)
+        ]
         _write(out)
         return
     snap = _filtered(tracemalloc.take_snapshot())

@@ -110,6 +110,9 @@ INFO = MetricSpec(
     SampleKind.INFO,
     "Database server engine and version; always 1. Value from the last poll.",
     ("target", "engine", "version"),
+    roles=frozenset({Role.GAUGE_META}),
+    meta_of="db_connections",  # the servers report's databases: engine and version
+    meta_labels=("engine", "version"),
 )
 UPTIME = MetricSpec(
     "monitord_database_uptime_seconds",

@@ -89,6 +89,7 @@ class HostCollector:
     """Read the local machine in a worker thread; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    availability_rank: ClassVar[int] = 3  # the reports: lowest rank = device availability
     metrics: ClassVar[tuple[MetricSpec, ...]] = METRICS
 
     def __init__(self, options: Options) -> None:

@@ -77,7 +77,7 @@ from monitord.errors import (
     TargetUnreachable,
     TlsFailed,
 )
-from monitord.types import MetricSpec, Role, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Reach, Role, Sample, SampleKind, Shared, Target
 
 __all__ = [
     "KIND",
@@ -148,6 +148,9 @@ class HttpCollector:
     """Probe one URL on the target's address; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    availability_rank: ClassVar[int] = 4  # the reports: lowest rank = device availability
+    service: ClassVar[str] = "web"  # a service the users see (reports)
+    reach: ClassVar[Reach] = Reach.DEVICE
     # Security checks a successful poll runs (capability RunsChecks; history check names).
     checks: ClassVar[tuple[str, ...]] = (
         "tls.cert_expiry",
@@ -198,8 +201,10 @@ class HttpCollector:
             SampleKind.INFO,
             "TLS version, cipher and certificate issuer seen in the last handshake (value 1).",
             labels=("target", "version", "cipher", "issuer"),
-            roles=frozenset({Role.CHECK_INPUT}),
+            roles=frozenset({Role.CHECK_INPUT, Role.GAUGE_META}),
             rollup="tls_info",
+            meta_of="tls_not_after",  # the certificate inventory: issuer and TLS version
+            meta_labels=("issuer", "version"),
         ),
         MetricSpec(
             "monitord_tls_cert_valid",

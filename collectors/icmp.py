@@ -37,7 +37,17 @@ from monitord.errors import (
     ConfigError,
     TargetUnreachable,
 )
-from monitord.types import MetricSpec, Role, Sample, SampleKind, Shared, Target, role, with_roles
+from monitord.types import (
+    MetricSpec,
+    Reach,
+    Role,
+    Sample,
+    SampleKind,
+    Shared,
+    Target,
+    role,
+    with_roles,
+)
 
 __all__ = ["KIND", "IcmpCollector", "Options", "build"]
 
@@ -116,6 +126,9 @@ class IcmpCollector:
     """Poll one target with `count` echo requests; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    availability_rank: ClassVar[int] = 0  # the reports: lowest rank = device availability
+    reach: ClassVar[Reach] = Reach.DEVICE
+    concurrency: ClassVar[int] = 1024  # polls in flight (daemon.concurrency)
     metrics: ClassVar[tuple[MetricSpec, ...]] = METRICS
 
     def __init__(self, options: Options, shared: Shared) -> None:

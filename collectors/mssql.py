@@ -53,7 +53,7 @@ from monitord.errors import (
     TargetTimeout,
     TargetUnreachable,
 )
-from monitord.types import MetricSpec, Sample, Shared, Target
+from monitord.types import MetricSpec, Reach, Sample, Shared, Target
 
 __all__ = ["DRIVER", "KIND", "MssqlCollector", "Options", "build", "classify_number"]
 
@@ -115,6 +115,8 @@ class MssqlCollector(PooledCollector[Any]):
     """Poll one SQL Server instance; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    reach: ClassVar[Reach] = Reach.DATABASE
+    concurrency: ClassVar[int] = 8  # polls in flight (daemon.concurrency)
     metrics: ClassVar[tuple[MetricSpec, ...]] = COMMON_METRICS
 
     options: Options

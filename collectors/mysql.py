@@ -61,7 +61,7 @@ from monitord.errors import (
     TargetTimeout,
     TargetUnreachable,
 )
-from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Reach, Sample, SampleKind, Shared, Target
 
 __all__ = ["KIND", "MysqlCollector", "Options", "build"]
 
@@ -186,6 +186,10 @@ class MysqlCollector(PooledCollector["_Conn"]):
     """Poll one MariaDB or MySQL server; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    availability_rank: ClassVar[int] = 7  # the reports: lowest rank = device availability
+    service: ClassVar[str] = "database"  # a service the users see (reports)
+    reach: ClassVar[Reach] = Reach.DATABASE
+    concurrency: ClassVar[int] = 8  # polls in flight (daemon.concurrency)
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         *COMMON_METRICS,
         PEAK,

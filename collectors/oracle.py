@@ -52,7 +52,7 @@ from monitord.errors import (
     TargetTimeout,
     TargetUnreachable,
 )
-from monitord.types import MetricSpec, Sample, Shared, Target
+from monitord.types import MetricSpec, Reach, Sample, Shared, Target
 
 __all__ = ["DRIVER", "KIND", "Options", "OracleCollector", "build", "classify_code"]
 
@@ -122,6 +122,8 @@ class OracleCollector(PooledCollector[Any]):
     """Poll one Oracle database; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    reach: ClassVar[Reach] = Reach.DATABASE
+    concurrency: ClassVar[int] = 8  # polls in flight (daemon.concurrency)
     metrics: ClassVar[tuple[MetricSpec, ...]] = COMMON_METRICS
 
     options: Options

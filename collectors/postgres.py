@@ -67,7 +67,7 @@ from monitord.errors import (
     TargetTimeout,
     TargetUnreachable,
 )
-from monitord.types import MetricSpec, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Reach, Sample, SampleKind, Shared, Target
 
 if TYPE_CHECKING:
     import psycopg
@@ -227,6 +227,10 @@ class PostgresCollector(PooledCollector[PgConnection]):
     """Poll one PostgreSQL server; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    availability_rank: ClassVar[int] = 6  # the reports: lowest rank = device availability
+    service: ClassVar[str] = "database"  # a service the users see (reports)
+    reach: ClassVar[Reach] = Reach.DATABASE
+    concurrency: ClassVar[int] = 8  # polls in flight (daemon.concurrency)
     metrics: ClassVar[tuple[MetricSpec, ...]] = (
         *COMMON_METRICS,
         REPLICATION_LAG,

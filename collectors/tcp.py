@@ -39,7 +39,7 @@ from typing import ClassVar, Final
 from collectors._checks import VIOLATION_SPEC, resolve, violation
 from monitord.config import Duration, parse_options
 from monitord.errors import ConfigError, TargetUnreachable
-from monitord.types import MetricSpec, Role, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Reach, Role, Sample, SampleKind, Shared, Target
 
 __all__ = ["KIND", "MAX_PORTS", "Options", "PolicyCheck", "PortState", "TcpCollector", "build"]
 
@@ -77,6 +77,8 @@ class TcpCollector:
     """Check one target's TCP port policy; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    availability_rank: ClassVar[int] = 5  # the reports: lowest rank = device availability
+    reach: ClassVar[Reach] = Reach.DEVICE
     # Security checks a successful poll runs (capability RunsChecks; history check names).
     checks: ClassVar[tuple[str, ...]] = (
         "ports.must_be_closed",

@@ -232,7 +232,9 @@ def _report(args: argparse.Namespace) -> int:
     """Run `monitord report`; exit code 0 ok, 1 bad arguments or no data, 2 bad config."""
     from zoneinfo import ZoneInfo
 
+    from collectors import COLLECTORS
     from exporters.reports.files import write_files
+    from monitord.contract import collector_traits
     from monitord.reports.calendar import silences, with_calendar
     from monitord.reports.job import FORMATS, configured_targets, write_reports
     from monitord.reports.observations import with_notes
@@ -294,6 +296,7 @@ def _report(args: argparse.Namespace) -> int:
             configured=configured_targets(cfg),
             jobs=args.jobs,
             source=source,
+            collectors=collector_traits(COLLECTORS),
         )
     except HistoryError as exc:
         print(f"monitord report: {exc}", file=sys.stderr)
@@ -320,9 +323,13 @@ def _observe(args: argparse.Namespace, data_dir: Path, period: Any) -> int:
 
 
 def _prometheus_factory(url: str, configured: Any = None) -> Callable[[], Any]:
+    from collectors import COLLECTORS
+    from monitord.contract import collector_traits
     from monitord.reports.prometheus import PrometheusSource
 
+    traits = collector_traits(COLLECTORS)
+
     def make() -> Any:
-        return PrometheusSource(url, configured=configured)
+        return PrometheusSource(url, configured=configured, collectors=traits)
 
     return make

@@ -402,6 +402,8 @@ def parse_config_text(
     shared.settings["target_addresses"] = [t.address for _, t in valid]
     # The extra event meaning table, read by a check of the wiring (monitord.daemon).
     shared.settings["events_patterns"] = model.events.patterns
+    # The whole section, for the wiring's checks of its v3 users and TLS files.
+    shared.settings["events"] = model.events
     raw_names = {str(r["name"]) for r in raw_targets if isinstance(r, dict) and "name" in r}
     targets = _build_targets(model, valid, raw_names, registry, shared, path, line_of, issues)
     for loc, msg in check_reports(model.reports, model.alerts):

@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, PlainValidator
 
 from monitord.secrets import Secret, SecretError, resolve_secret
+from monitord.types import Severity
 
 __all__ = [
     "MAX_DURATION",
@@ -22,6 +23,7 @@ __all__ = [
     "Duration",
     "Language",
     "SecretValue",
+    "SeverityWord",
     "StrictModel",
     "check_address",
     "check_regex",
@@ -106,6 +108,9 @@ def _secret(value: object) -> Secret:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 SecretValue = Annotated[Secret, PlainValidator(_secret), PlainSerializer(lambda s: "<secret>")]
 Address = Annotated[str, BeforeValidator(lambda v: check_address(v) if isinstance(v, str) else v)]
+# a severity of the one vocabulary (monitord.types.Severity); the former alert word
+# "warning" is read as medium
+SeverityWord = Annotated[Severity, BeforeValidator(Severity.parse)]
 
 
 class Language(StrEnum):

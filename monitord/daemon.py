@@ -12,15 +12,18 @@ a bad config is logged and the running one stays.
 Outputs are handed in here: the notifiers, the /metrics server and its web config, the
 report renderer and mailer (`MonthlyReports`), and the config checks that belong to an
 output or a collector (`CONFIG_CHECKS`: the web config file, the top-level `snmp:`
-section, the extra event meaning table `events.patterns`).
+section, the extra event meaning table `events.patterns`, the event receiver's SNMPv3
+users and TLS files).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import hashlib
 import logging
 import signal
+import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC
 from pathlib import Path
@@ -29,8 +32,13 @@ from typing import Final, cast
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from collectors.events import EventReceiver, load_table
+from collectors.events import EventReceiver, MeaningTable, load_table
+from collectors.events.receiver import build_tls_context
+from collectors.events.v3 import V3User
 from collectors.snmp import validate_settings as snmp_settings_issues
+from collectors.snmp.client import UsmUser
+from collectors.snmp.options import Options as SnmpOptions
+from collectors.snmp.options import resolve_credentials
 from exporters.notify import build_notifiers
 from exporters.prometheus import (
     CORE_SPECS,
@@ -52,9 +60,10 @@ from monitord.config import (
     parse_listen,
     web_config_path,
 )
-from monitord.contract import RoleIndex
+from monitord.contract import RoleIndex, collector_traits
 from monitord.errors import ConfigError, ConfigIssue, HistoryError
-from monitord.events.config import patterns_path
+from monitord.events.config import EventsConfig, patterns_path
+from monitord.events.engine import start_engine
 from monitord.events.service import EVENT_SPECS, EventsService
 from monitord.history.db import Delivery, History
 from monitord.history.service import HistoryService
@@ -65,13 +74,25 @@ from monitord.reports.monthly import MonthlyReports
 from monitord.reports.settings import ReportsConfig
 from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler, job_id
+from monitord.secrets import Secret
 from monitord.state import Event, GroupView, State
-from monitord.types import Clock, CollectorFactory, MetricSpec, Shared, SystemClock, metrics_of
+from monitord.types import (
+    Clock,
+    CollectorFactory,
+    MetricSpec,
+    Shared,
+    SystemClock,
+    Target,
+    metrics_of,
+)
 
 __all__ = [
     "CONFIG_CHECKS",
     "Daemon",
     "collector_specs",
+    "event_tls_context",
+    "event_v3_users",
+    "events_check",
     "events_patterns_check",
     "snmp_section_check",
     "web_config_check",
@@ -121,10 +142,80 @@ def events_patterns_check(
     return []
 
 
+def event_v3_users(events: EventsConfig, snmp: object) -> list[V3User]:
+    """`events.traps.users` resolved against `snmp.auths`; raise ConfigError naming the field."""
+    auths = snmp.get("auths") if isinstance(snmp, Mapping) else None
+    out: list[V3User] = []
+    issues: list[ConfigIssue] = []
+
+    def reveal(secret: object) -> bytes:
+        return secret.reveal().encode("utf-8") if isinstance(secret, Secret) else b""
+
+    for i, u in enumerate(events.traps.users):
+        where = f"events.traps.users[{i}].auth"
+        try:
+            creds = resolve_credentials(
+                SnmpOptions(auth=u.auth), auths if isinstance(auths, Mapping) else None
+            )
+        except ConfigError as exc:
+            issues.append(ConfigIssue("", 0, where, "; ".join(i.message for i in exc.issues)))
+            continue
+        if not isinstance(creds, UsmUser):
+            issues.append(
+                ConfigIssue("", 0, where, f"auth {u.auth!r} is not an SNMPv3 user (version 3)")
+            )
+            continue
+        out.append(
+            V3User(
+                creds.user,
+                str(creds.auth_protocol or ""),
+                reveal(creds.auth_key),
+                str(creds.priv_protocol or ""),
+                reveal(creds.priv_key),
+                frozenset(bytes.fromhex(e) for e in u.engine_ids),
+            )
+        )
+    if issues:
+        raise ConfigError(issues)
+    if len({u.name for u in out}) != len(out):
+        raise ConfigError("two entries name the same SNMPv3 user", field="events.traps.users")
+    return out
+
+
+def event_tls_context(config_path: str, events: EventsConfig) -> ssl.SSLContext | None:
+    """The syslog TLS listener's context (files relative to the config); None when off."""
+    tls = events.syslog.tls
+    if tls is None:
+        return None
+    base = Path(config_path).parent
+    ca = base / tls.client_ca_file if tls.client_ca_file is not None else None
+    return build_tls_context(base / tls.cert_file, base / tls.key_file, ca)
+
+
+def events_check(
+    path: str, daemon: DaemonConfig, settings: Mapping[str, object]
+) -> Iterable[ConfigIssue]:
+    """`events:`: v3 users name version 3 entries of `snmp.auths`; the TLS files load."""
+    events = settings.get("events")
+    if not isinstance(events, EventsConfig):
+        return []
+    issues: list[ConfigIssue] = []
+    for check in (
+        lambda: event_v3_users(events, settings.get("snmp")),
+        lambda: event_tls_context(path, events),
+    ):
+        try:
+            check()
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+    return issues
+
+
 CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (
     web_config_check,
     snmp_section_check,
     events_patterns_check,
+    events_check,
 )
 
 
@@ -221,6 +312,8 @@ class Daemon:
         self.scheduler: Scheduler | None = None
         self.events: EventsService | None = None
         self.receiver: EventReceiver | None = None
+        self._engine_source: tuple[bool, str | None] = (False, None)
+        self._tls_print = ""
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[bool]] = set()
         self._reload_lock = asyncio.Lock()
@@ -241,7 +334,13 @@ class Daemon:
         )
         self.history = hist.history
         self.monthly = MonthlyReports(
-            cfg, hist.history, hist.flush, write_report_files, send_report_mail, self.clock
+            cfg,
+            hist.history,
+            hist.flush,
+            write_report_files,
+            send_report_mail,
+            self.clock,
+            collectors=collector_traits(self.registry),
         )
         self.alerts = AlertEngine(
             cfg.alerts,
@@ -349,8 +448,9 @@ class Daemon:
             )
             notifiers = self._notifiers(new)
             specs = collector_specs(new)
-            if self.events is not None:
+            if self.events is not None or new.events.enabled:
                 specs.extend(EVENT_SPECS)
+            event_parts = self._event_parts(new) if new.events.enabled else None
             renderer = ExpositionRenderer(specs)
             roles = RoleIndex.of(specs)
         except ConfigError as exc:
@@ -390,10 +490,9 @@ class Daemon:
             self.monthly.reconfigure(new)
         if self.alerts is not None:
             await self.alerts.reconfigure(new.alerts, notifiers)
+        await self._reconfigure_events(new, event_parts)
         if self.events is not None:
             self.events.set_targets(tc.target for tc in new.targets)
-        if old.events != new.events:
-            log.warning("config reload: events changed; restart monitord to apply it")
         self.metrics.config_reloads.labels(result="ok").inc()
         log.info(
             "config reloaded added=%d removed=%d replaced=%d kept=%d",
@@ -405,8 +504,7 @@ class Daemon:
         return True
 
     async def _start_events(self, cfg: Config, hist: HistoryService) -> None:
-        table = load_table(patterns_path(self.config_path, cfg.events))
-        events = self.events = EventsService(
+        self.events = EventsService(
             cfg.events,
             [tc.target for tc in cfg.targets],
             self.state,
@@ -415,17 +513,98 @@ class Daemon:
             recorder=hist.recorder,
             repoll=self._repoll,
             poke=self.alerts.poke if self.alerts is not None else None,
+            maintenance=self._in_maintenance,
             clock=self.clock,
             timezone=cfg.daemon.timezone,
             retention_months=cfg.history.retention_months,
         )
+        await self._start_receiver(cfg, *self._event_parts(cfg))
+
+    def _event_parts(self, cfg: Config) -> tuple[MeaningTable, list[V3User], ssl.SSLContext | None]:
+        """What the receiver reads from the config and its files; raise ConfigError."""
+        table = load_table(patterns_path(self.config_path, cfg.events))
+        users = event_v3_users(cfg.events, self.shared.settings.get("snmp"))
+        return table, users, event_tls_context(self.config_path, cfg.events)
+
+    def _engine(self, cfg: Config) -> tuple[bytes, int] | None:
+        """The receiver's SNMP engine (persistent boots) when traps are received, else None."""
+        if not cfg.events.traps.listen:
+            return None
+        return start_engine(Path(cfg.daemon.data_dir), cfg.events.traps.engine_id)
+
+    async def _start_receiver(
+        self, cfg: Config, table: MeaningTable, users: list[V3User], tls: ssl.SSLContext | None
+    ) -> None:
+        assert self.events is not None
+        self._engine_source = (bool(cfg.events.traps.listen), cfg.events.traps.engine_id)
+        self._tls_print = _tls_fingerprint(self.config_path, cfg.events)
         self.receiver = EventReceiver(
-            cfg.events, table, events.handle, events.count_drop, clock=self.clock
+            cfg.events,
+            table,
+            self.events.handle,
+            self.events.count_drop,
+            clock=self.clock,
+            v3_users=users,
+            engine=self._engine(cfg),
+            tls=tls,
         )
         await self.receiver.start()
         log.info(
             "event receiver listening %s",
             " ".join(f"{k}={h}:{p}" for k, (h, p) in self.receiver.addresses.items()),
+        )
+
+    async def _reconfigure_events(
+        self,
+        new: Config,
+        parts: tuple[MeaningTable, list[V3User], ssl.SSLContext | None] | None,
+    ) -> None:
+        """Apply `events:` of a reload: start, stop, or rebind and swap what changed."""
+        if not new.events.enabled:
+            if self.receiver is not None:
+                await self.receiver.aclose()
+                self.receiver = None
+                log.info("config reload: event receiver stopped (no listen address left)")
+            if self.events is not None:
+                self.events.config = new.events
+            return
+        assert parts is not None and self.hist is not None
+        if self.events is None:
+            await self._start_events(new, self.hist)
+            assert self.scheduler is not None and self.events is not None
+            self.scheduler.add_jobs(self.events.add_jobs)
+            log.info("config reload: event receiver started")
+            return
+        self.events.config = new.events
+        if self.receiver is None:
+            await self._start_receiver(new, *parts)
+            return
+        table, users, tls = parts
+        source = (bool(new.events.traps.listen), new.events.traps.engine_id)
+        engine = None
+        if source != self._engine_source and source[0]:
+            engine = self._engine(new)
+        self._engine_source = source
+        fingerprint = _tls_fingerprint(self.config_path, new.events)
+        problems = await self.receiver.reconfigure(
+            new.events, table, v3_users=users, engine=engine, tls=tls,
+            tls_changed=fingerprint != self._tls_print,
+        )  # fmt: skip
+        self._tls_print = fingerprint
+        for problem in problems:
+            log.error("config reload: %s", problem)
+        log.info(
+            "config reload: event receiver listening %s",
+            " ".join(f"{k}={h}:{p}" for k, (h, p) in self.receiver.addresses.items()),
+        )
+
+    def _in_maintenance(self, target: Target, alertname: str, ts: float) -> bool:
+        """True when a maintenance window of the running alerts config covers `target`."""
+        if self.alerts is None:
+            return False
+        return any(
+            w.active(target, alertname, ts, self.alerts.timezone)
+            for w in self.alerts.config.maintenance
         )
 
     def _repoll(self, target: str) -> bool:
@@ -524,3 +703,19 @@ class Daemon:
                 secrets |= collect_secrets(cc.options)
         secrets |= {c.reveal() for c in cfg.events.traps.communities if c.reveal()}
         self.redaction.set_secrets(secrets)
+
+
+def _tls_fingerprint(config_path: str, events: EventsConfig) -> str:
+    """A digest of the TLS listener's files, to rebind it when a reload brings new ones."""
+    tls = events.syslog.tls
+    if tls is None:
+        return ""
+    h = hashlib.sha256()
+    base = Path(config_path).parent
+    for p in (tls.cert_file, tls.key_file, tls.client_ca_file):
+        if p is not None:
+            try:
+                h.update((base / p).read_bytes())
+            except OSError:
+                h.update(b"?")
+    return h.hexdigest()

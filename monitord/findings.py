@@ -1,12 +1,12 @@
 """Security findings derived from a state snapshot: pure functions, no I/O but the text catalog.
 
 A finding is one policy a target does not meet right now, as the collectors saw it in their
-last polls: `check`, `target`, `severity` (critical | high | medium | low), the `policy` it
-breaks (a key of the policy texts), the ISO/IEC 27001:2022 Annex A control it evidences, and
-`detail`: language-neutral facts (`port=23`, `community=pu****`). Texts in Spanish and
-English come from `findings_messages.yaml` through `render()`. Nothing here can hold a
-secret: collectors never put one in a sample (SNMP communities arrive masked), and findings
-are built from samples only.
+last polls: `check`, `target`, `severity` (`monitord.types.Severity`: critical | high |
+medium | low), the `policy` it breaks (a key of the policy texts), the ISO/IEC 27001:2022
+Annex A control it evidences, and `detail`: language-neutral facts (`port=23`,
+`community=pu****`). Texts in Spanish and English come from `findings_messages.yaml`
+through `render()`. Nothing here can hold a secret: collectors never put one in a sample
+(SNMP communities arrive masked), and findings are built from samples only.
 
 The inputs are series of role CHECK_INPUT, read by the input key their collector
 declares (the spec's `rollup`, indexed in `RoleIndex.check_keys`); this module names
@@ -42,6 +42,7 @@ import yaml
 
 from monitord.contract import RoleIndex
 from monitord.state import GroupView, SeriesValue, Snapshot
+from monitord.types import Severity
 
 __all__ = [
     "CHECKS",
@@ -71,20 +72,6 @@ _UNKNOWN_HOST: Final = "unknown_host"
 _DEFAULT_COMMUNITY: Final = "default_community"
 _V3_ANSWERING: Final = "v3_answering"
 _PORT_FILTERED: Final = "port_filtered"
-
-
-class Severity(StrEnum):
-    """How urgent a finding is; `rank` orders them (0 = most urgent)."""
-
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-    @property
-    def rank(self) -> int:
-        """0 for critical ... 3 for low."""
-        return list(Severity).index(self)
 
 
 class Check(StrEnum):

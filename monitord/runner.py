@@ -27,20 +27,14 @@ from monitord.types import (
     Sample,
     SystemClock,
     Target,
+    concurrency_of,
+    reach_of,
 )
 
-__all__ = ["DEFAULT_CONCURRENCY", "Runner", "SelfMetrics"]
+__all__ = ["Runner", "SelfMetrics"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONCURRENCY: Mapping[str, int] = {
-    "icmp": 1024,
-    "snmp": 64,
-    "postgres": 8,
-    "mysql": 8,
-    "mssql": 8,
-    "oracle": 8,
-}
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -161,7 +155,9 @@ class Runner:
         self.state = state
         self.metrics = metrics
         self.specs = specs
-        self.limits = {**DEFAULT_CONCURRENCY, **(limits or {})}
+        # configured caps by kind (daemon.concurrency); a kind not listed gets the cap its
+        # collector class declares (`concurrency`), else 64
+        self.limits = dict(limits or {})
         self.on_events = on_events
         self.on_poll = on_poll
         self.clock = clock or SystemClock()
@@ -178,7 +174,7 @@ class Runner:
         if task is not None:
             self._inflight.add(task)
         try:
-            async with self._sem(job.kind):
+            async with self._sem(job):
                 return await self._poll(target, job, stale_after)
         finally:
             if task is not None:
@@ -249,6 +245,7 @@ class Runner:
             duration=duration,
             interval=job.interval,
             stale_after=stale_after,
+            reach=reach_of(job.collector),
         )
         for ev in events:
             if ev.kind is EventKind.DOWN:
@@ -286,8 +283,9 @@ class Runner:
                 )
         return out
 
-    def _sem(self, kind: str) -> asyncio.Semaphore:
-        sem = self._sems.get(kind)
+    def _sem(self, job: CollectorConfig) -> asyncio.Semaphore:
+        sem = self._sems.get(job.kind)
         if sem is None:
-            sem = self._sems[kind] = asyncio.Semaphore(self.limits.get(kind, 64))
+            cap = self.limits.get(job.kind) or concurrency_of(job.collector)
+            sem = self._sems[job.kind] = asyncio.Semaphore(cap)
         return sem

@@ -196,6 +196,11 @@ class Scheduler:
         self.metrics.declare({cc.kind for _, cc, _ in self._jobs.values()})
         return SyncResult(added, removed, replaced, kept)
 
+    def add_jobs(self, add: Callable[[AsyncIOScheduler], None]) -> None:
+        """Add periodic jobs of a part started after the scheduler (an `events:` reload)."""
+        assert self._sched is not None, "start() first"
+        add(self._sched)
+
     def run_now(self, jid: str) -> bool:
         """Move a job's next run to now (an event asked for a fresh poll); False if unknown."""
         if self._sched is None or self._stopping or jid not in self._jobs:

@@ -116,6 +116,7 @@ class GroupView:
     consecutive_successes: int = 0
     uptime: float | None = None
     interval: float = 60.0
+    reach: str = ""  # the collector's declared Reach ("" when none): what `down` rules select
     oldest: float = 0.0  # monotonic time of the oldest series (prune skips fresh groups)
     # The series by metric name, built on first use and kept with this (immutable) view:
     # once per group version, shared by every reader (alert rules, /metrics).
@@ -228,6 +229,7 @@ class State:
         duration: float = 0.0,
         interval: float = 60.0,
         stale_after: float | None = None,
+        reach: str = "",
     ) -> list[Event]:
         """Apply one poll's outcome; return the events it caused (transitions only).
 
@@ -300,6 +302,7 @@ class State:
             consecutive_successes=succ,
             uptime=uptime if uptime is not None else (old.uptime if old and not ok else None),
             interval=interval,
+            reach=reach,
             oldest=oldest,
         )
         with self._lock:

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
+    "LEGACY_SEVERITY_WORDS",
     "POLL_DEADLINE",
     "ChecksTarget",
     "Clock",
@@ -36,17 +37,21 @@ __all__ = [
     "InstanceMetrics",
     "InventoryFromPoll",
     "MetricSpec",
+    "Reach",
     "Role",
     "Roles",
     "RunsChecks",
     "Sample",
     "SampleKind",
     "SettingsFingerprint",
+    "Severity",
     "Shared",
     "SystemClock",
     "Target",
     "TargetKind",
+    "concurrency_of",
     "metrics_of",
+    "reach_of",
     "role",
     "with_roles",
 ]
@@ -106,7 +111,8 @@ class Role(StrEnum):
     """
 
     UPTIME = "uptime"  # seconds since start; a decrease is a restart (counters reset)
-    DISTRIBUTION = "distribution"  # daily distribution of the value (RTT, loss, CPU)
+    DISTRIBUTION = "distribution"  # daily distribution of the value (RTT, loss, CPU);
+    # with `object`: one distribution per object (a service's share of polls running)
     DISTRIBUTION_MAX = "distribution_max"  # raises the max of that distribution (RTT max)
     RATIO_PART = "ratio_part"  # numerator of a ratio kept as a distribution (memory used)
     RATIO_WHOLE = "ratio_whole"  # its denominator (memory total)
@@ -119,6 +125,8 @@ class Role(StrEnum):
     INTERFACE_INFO = "interface_info"  # per interface: ifalias (WAN by alias), ifindex
     INVENTORY = "inventory"  # inventory facts, read by the collector's InventoryFromPoll
     CHECK_INPUT = "check_input"  # input of a security check (findings)
+    GAUGE_META = "gauge_meta"  # info series: its `meta_labels` are kept as the meta of the
+    # history series of gauge kind `meta_of` in the same group (certificate issuer, engine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +148,8 @@ class MetricSpec:
     rollup: str = ""
     object: str = ""
     per: str = ""  # DISTRIBUTION of value / the series named here (memory used / total)
+    meta_of: str = ""  # GAUGE_META: the gauge kind whose series keep the labels below
+    meta_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,8 +311,80 @@ class SystemClock:
         return time.time()
 
 
+class Severity(StrEnum):
+    """The one severity vocabulary: alert rules, notifier filters, security findings and
+    the reports (most urgent first; `rank` orders them).
+
+    Alerts leave monitord with the Alertmanager words their receivers route on
+    (`alert_label`): critical -> "critical"; high, medium -> "warning"; low, info -> "info".
+    Config and rules still accept the former alert word "warning" (= medium). The
+    reports' labels come from the message catalogues (`severity.<value>`, es/en).
+    """
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical ... 4 for info."""
+        return _SEVERITY_ORDER.index(self)
+
+    @property
+    def alert_label(self) -> str:
+        """The word an alert carries (label `severity`, notifications, the event log)."""
+        return _ALERT_LABEL[self]
+
+    @classmethod
+    def parse(cls, word: object) -> Severity:
+        """A severity from its word, the former alert word "warning" included (= medium);
+        ValueError naming the accepted words otherwise."""
+        if isinstance(word, Severity):
+            return word
+        w = str(word).strip().lower()
+        if w in LEGACY_SEVERITY_WORDS:
+            return LEGACY_SEVERITY_WORDS[w]
+        try:
+            return cls(w)
+        except ValueError:
+            known = ", ".join([*(s.value for s in cls), *LEGACY_SEVERITY_WORDS])
+            raise ValueError(f"unknown severity {word!r} (known: {known})") from None
+
+
+_SEVERITY_ORDER: tuple[Severity, ...] = tuple(Severity)
+_ALERT_LABEL: dict[Severity, str] = {
+    Severity.CRITICAL: "critical",
+    Severity.HIGH: "warning",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "info",
+    Severity.INFO: "info",
+}
+# former words -> the vocabulary (alerts said critical / warning / info)
+LEGACY_SEVERITY_WORDS: dict[str, Severity] = {"warning": Severity.MEDIUM}
+
+
+class Reach(StrEnum):
+    """What a collector's answer says about its target (`reach` on the collector class).
+
+    The built-in `down` rules select collectors by reach, never by kind: `target_down` is
+    "every DEVICE collector of the target is down", `database_down` "a DATABASE collector
+    is down". A collector without `reach` only counts for rules that name its kind.
+    """
+
+    DEVICE = "device"  # an answer means the device itself is up (ping, SNMP, agent, ...)
+    DATABASE = "database"  # the database server on the target answers
+
+
 class Collector(Protocol):
-    """One poll of one target; stateless between calls."""
+    """One poll of one target; stateless between calls.
+
+    Optional class attributes the core reads (absent: the default in brackets):
+    `concurrency: ClassVar[int]`, the polls of this kind in flight at once
+    (`daemon.concurrency` overrides it) [64]; `reach: ClassVar[Reach]`, what an answer
+    says about the target (see `Reach`) [none].
+    """
 
     kind: ClassVar[str]
     metrics: ClassVar[tuple[MetricSpec, ...]]
@@ -328,6 +410,18 @@ class InstanceMetrics(Protocol):
     """
 
     extra_metrics: tuple[MetricSpec, ...]
+
+
+def concurrency_of(collector: object, default: int = 64) -> int:
+    """The polls of this collector's kind in flight at once, as its class declares."""
+    value = getattr(collector, "concurrency", default)
+    return value if isinstance(value, int) and value >= 1 else default
+
+
+def reach_of(collector: object) -> str:
+    """The collector's declared `Reach` value, or "" when it declares none."""
+    value = getattr(collector, "reach", "")
+    return str(value) if isinstance(value, Reach) else ""
 
 
 def metrics_of(collector: object) -> tuple[MetricSpec, ...]:

@@ -15,6 +15,7 @@ from monitord.history.db import History
 from monitord.reports.common import ReportContext
 from monitord.reports.period import Period
 from monitord.reports.store import HistorySource
+from tests.contract.declared import declared_traits
 from tests.monitord.reports.month import TZ, Month, shared_month
 
 __all__ = ["ctx", "month"]
@@ -34,6 +35,7 @@ def ctx(month: Month) -> Iterator[ReportContext]:
             Period(2026, 10, TZ),
             month.config,
             generated=Period(2026, 11, TZ).start + 6 * 3600,
+            collectors=declared_traits(),
         )
     finally:
         h.close()

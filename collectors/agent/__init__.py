@@ -66,7 +66,7 @@ from collectors.hostagent import hostread
 from collectors.hostagent.checks import AGENT_METRICS
 from monitord.config import Duration, SecretValue, parse_options
 from monitord.errors import ConfigError, MalformedResponse
-from monitord.types import MetricSpec, Sample, Shared, Target
+from monitord.types import MetricSpec, Reach, Sample, Shared, Target
 
 __all__ = ["KIND", "AgentCollector", "AgentKind", "Options", "build", "decode_body"]
 
@@ -109,6 +109,8 @@ class AgentCollector:
     """Pull one agent or exporter per poll; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = KIND
+    availability_rank: ClassVar[int] = 2  # the reports: lowest rank = device availability
+    reach: ClassVar[Reach] = Reach.DEVICE
     metrics: ClassVar[tuple[MetricSpec, ...]] = (*hostread.METRICS, *AGENT_METRICS)
 
     def __init__(self, options: Options, shared: Shared) -> None:

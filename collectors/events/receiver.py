@@ -8,8 +8,14 @@ task parses queued messages in batches, gives them their meaning, answers inform
 hands the events to the core (`sink`), yielding to the loop between batches so polls
 keep their schedule.
 
+SNMPv3 messages go to `v3.UsmReceiver` (USM users, the receiver's engine for informs),
+which may answer them (inform Response, discovery and error Reports).
+
 Drop reasons: `rate_limit`, `queue_full`, `too_large`, `malformed`, `community`,
-`unsupported_version`, `not_a_trap`, `connections`.
+`unsupported_version`, `not_a_trap`, `connections`, and SNMPv3's `unknown_user`,
+`unknown_engine_id`, `security_level`, `wrong_digest`, `decryption`,
+`not_in_time_window`; `tls_handshake` (syslog over TLS: a failed or timed-out
+handshake, plain text sent to the TLS port).
 """
 
 from __future__ import annotations
@@ -18,18 +24,22 @@ import asyncio
 import hmac
 import logging
 import socket
+import ssl
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 from collectors.events.meaning import MeaningTable
 from collectors.events.syslog import SyslogError, TcpFramer, parse_syslog
 from collectors.events.traps import PDU_INFORM, TrapError, decode_trap, inform_response
+from collectors.events.v3 import UsmReceiver, V3User, is_v3, new_engine_id
 from monitord.config import EventsConfig, parse_listen
+from monitord.errors import ConfigError
 from monitord.types import Clock, DeviceEvent, EventOrigin, SystemClock
 
-__all__ = ["BATCH", "EventReceiver", "TokenBuckets"]
+__all__ = ["BATCH", "EventReceiver", "TokenBuckets", "build_tls_context"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +95,9 @@ class EventReceiver:
         on_drop: Callable[[str], None],
         *,
         clock: Clock | None = None,
+        v3_users: Sequence[V3User] = (),
+        engine: tuple[bytes, int] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.config = config
         self.table = table
@@ -92,41 +105,102 @@ class EventReceiver:
         self.on_drop = on_drop
         self.clock = clock or SystemClock()
         self.buckets = TokenBuckets(config.rate_limit, config.burst, self.clock)
-        self.addresses: dict[str, tuple[str, int]] = {}  # "traps"/"syslog_udp"/"syslog_tcp"
+        # "traps" / "syslog_udp" / "syslog_tcp" / "syslog_tls" → the bound (host, port)
+        self.addresses: dict[str, tuple[str, int]] = {}
+        self.tls = tls
         self._queue: asyncio.Queue[_Raw] | None = None
-        self._transports: list[asyncio.BaseTransport] = []
-        self._server: asyncio.Server | None = None
+        self._listeners: dict[str, _Listener] = {}
         self._consumer: asyncio.Task[None] | None = None
         self._conns: set[asyncio.Task[None]] = set()
         self._communities = [s.reveal().encode() for s in config.traps.communities]
+        engine_id, boots = engine if engine is not None else (new_engine_id(), 1)
+        self.usm = UsmReceiver(v3_users, engine_id, boots, self.clock.monotonic())
 
     async def start(self) -> None:
         """Bind every configured socket and start the consumer; raise OSError if one fails."""
         loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue(self.config.queue_size)
         try:
-            if self.config.traps.listen:
-                await self._udp("traps", self.config.traps.listen, EventOrigin.TRAP)
-            if self.config.syslog.udp:
-                await self._udp("syslog_udp", self.config.syslog.udp, EventOrigin.SYSLOG)
-            if self.config.syslog.tcp:
-                host, port = parse_listen(self.config.syslog.tcp)
-                self._server = await asyncio.start_server(
-                    self._tcp_client, host, port, limit=self.config.syslog.max_message_bytes
-                )
-                self.addresses["syslog_tcp"] = self._server.sockets[0].getsockname()[:2]
+            for key, listen in self._wanted(self.config).items():
+                await self._bind(key, listen)
         except OSError:
             await self.aclose()
             raise
         self._consumer = loop.create_task(self._consume(), name="events-consumer")
 
+    async def reconfigure(
+        self,
+        config: EventsConfig,
+        table: MeaningTable,
+        *,
+        v3_users: Sequence[V3User] = (),
+        engine: tuple[bytes, int] | None = None,
+        tls: ssl.SSLContext | None = None,
+        tls_changed: bool = False,
+    ) -> list[str]:
+        """Apply a new `events:` section without a restart; return what could not be applied.
+
+        Limits, communities, v3 users and the meaning table are swapped at once. A
+        listener whose address changed is bound anew first and the old one closed
+        after, so a failed bind (a port in use, a port below 1024 without
+        CAP_NET_BIND_SERVICE) keeps the old listener and is returned as a problem.
+        A listener removed from the config is closed; `tls_changed` rebinds the TLS one
+        with the new certificate (open connections keep the old one until they end).
+        """
+        old = self.config
+        self.config = config
+        self.table = table
+        self.buckets.rate, self.buckets.burst = config.rate_limit, float(config.burst)
+        self._communities = [s.reveal().encode() for s in config.traps.communities]
+        if engine is not None and engine[0] != self.usm.engine_id:
+            self.usm = UsmReceiver(v3_users, engine[0], engine[1], self.clock.monotonic())
+        else:
+            self.usm.set_users(v3_users)
+        if config.queue_size != old.queue_size:
+            await self._resize_queue(config.queue_size)
+        self.tls = tls
+        problems: list[str] = []
+        wanted = self._wanted(config)
+        current = self._wanted(old)
+        for key in sorted(set(self._listeners) - set(wanted)):
+            self._listeners.pop(key).close()
+            self.addresses.pop(key, None)
+            log.info("event receiver stopped listening %s=%s", key, current.get(key))
+        for key, listen in wanted.items():
+            if key in self._listeners and current.get(key) == listen:
+                if key != "syslog_tls" or not tls_changed:
+                    continue
+            previous = self._listeners.pop(key, None)
+            previous_addr = self.addresses.pop(key, None)
+            try:
+                if previous is not None and current.get(key) == listen:
+                    previous.close()  # same address (new certificate): free it first
+                    previous = None
+                    await self._listeners_closed()
+                await self._bind(key, listen)
+            except OSError as exc:
+                why = _bind_error(exc)
+                if previous is not None:
+                    self._listeners[key] = previous
+                    if previous_addr is not None:
+                        self.addresses[key] = previous_addr
+                    problems.append(
+                        f"events: cannot listen on {key}={listen} ({why}); still listening"
+                        f" on {current.get(key)}"
+                    )
+                else:
+                    problems.append(f"events: cannot listen on {key}={listen} ({why})")
+                continue
+            if previous is not None:
+                previous.close()
+            log.info("event receiver listening %s=%s", key, listen)
+        return problems
+
     async def aclose(self) -> None:
         """Close the sockets, stop the consumer and the TCP connections."""
-        for t in self._transports:
-            t.close()
-        self._transports.clear()
-        if self._server is not None:
-            self._server.close()
+        for listener in self._listeners.values():
+            listener.close()
+        self._listeners.clear()
         for task in [*self._conns, *([self._consumer] if self._consumer else [])]:
             task.cancel()
         for task in [*self._conns, *([self._consumer] if self._consumer else [])]:
@@ -134,9 +208,7 @@ class EventReceiver:
                 await task
             except asyncio.CancelledError:
                 pass
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+        await self._listeners_closed()
         self._consumer = None
 
     def offer(self, origin: EventOrigin, data: bytes, addr: tuple[str, int],
@@ -161,19 +233,73 @@ class EventReceiver:
 
     # --- sockets ----------------------------------------------------------------
 
-    async def _udp(self, key: str, listen: str, origin: EventOrigin) -> None:
+    @staticmethod
+    def _wanted(config: EventsConfig) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if config.traps.listen:
+            out["traps"] = config.traps.listen
+        if config.syslog.udp:
+            out["syslog_udp"] = config.syslog.udp
+        if config.syslog.tcp:
+            out["syslog_tcp"] = config.syslog.tcp
+        if config.syslog.tls:
+            out["syslog_tls"] = config.syslog.tls.listen
+        return out
+
+    async def _bind(self, key: str, listen: str) -> None:
         host, port = parse_listen(listen)
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Datagrams(self, origin), local_addr=(host, port)
-        )
-        sock = transport.get_extra_info("socket")
-        if sock is not None:  # absorb bursts; the kernel caps it at net.core.rmem_max
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        self._transports.append(transport)
-        self.addresses[key] = transport.get_extra_info("sockname")[:2]
+        if key in ("traps", "syslog_udp"):
+            origin = EventOrigin.TRAP if key == "traps" else EventOrigin.SYSLOG
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Datagrams(self, origin), local_addr=(host, port)
+            )
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # absorb bursts; the kernel caps it at net.core.rmem_max
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+            self._listeners[key] = _Listener(transport=transport)
+            self.addresses[key] = transport.get_extra_info("sockname")[:2]
+            return
+        tls = key == "syslog_tls"
+        if tls and self.tls is None:
+            raise OSError(0, "no TLS certificate loaded")
 
-    async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self._stream_client(reader, writer, tls)
+
+        server = await asyncio.start_server(
+            client, host, port, limit=self.config.syslog.max_message_bytes
+        )
+        self._listeners[key] = _Listener(server=server)
+        self.addresses[key] = server.sockets[0].getsockname()[:2]
+
+    async def _listeners_closed(self) -> None:
+        await asyncio.sleep(0)  # let the closed transports release their sockets
+
+    async def _resize_queue(self, size: int) -> None:
+        """A new bounded queue of `size`; what waits in the old one moves over (to `size`)."""
+        old = self._queue
+        self._queue = asyncio.Queue(size)
+        if self._consumer is not None:
+            self._consumer.cancel()
+            try:
+                await self._consumer
+            except asyncio.CancelledError:
+                pass
+        while old is not None and not old.empty():
+            item = old.get_nowait()
+            try:
+                self._queue.put_nowait(item)
+            except asyncio.QueueFull:
+                self.on_drop("queue_full")
+        if self._consumer is not None:
+            self._consumer = asyncio.get_running_loop().create_task(
+                self._consume(), name="events-consumer"
+            )
+
+    async def _stream_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
         if len(self._conns) >= self.config.syslog.max_tcp_connections:
@@ -185,6 +311,17 @@ class EventReceiver:
         addr = (str(peer[0]), int(peer[1]))
         framer = TcpFramer(self.config.syslog.max_message_bytes)
         try:
+            if tls:
+                context, tls_cfg = self.tls, self.config.syslog.tls
+                if context is None or tls_cfg is None:
+                    return
+                try:
+                    async with asyncio.timeout(tls_cfg.handshake_timeout):
+                        await writer.start_tls(context)
+                except (ssl.SSLError, TimeoutError, ConnectionError) as exc:
+                    self.on_drop("tls_handshake")
+                    log.debug("syslog TLS handshake failed source=%s: %s", addr[0], exc)
+                    return
             while True:
                 async with asyncio.timeout(self.config.syslog.tcp_idle_timeout):
                     data = await reader.read(65536)
@@ -197,7 +334,7 @@ class EventReceiver:
                     self.on_drop("too_large")
                 for _ in range(framer.malformed - bad):
                     self.on_drop("malformed")
-        except (TimeoutError, ConnectionError):
+        except (TimeoutError, ConnectionError, ssl.SSLError):
             pass
         finally:
             self._conns.discard(task)
@@ -228,6 +365,14 @@ class EventReceiver:
                 self.on_drop(exc.reason)
                 return None
             return self.table.syslog_event(msg, address, raw.ts)
+        if is_v3(raw.data):
+            res = self.usm.receive(raw.data, self.clock.monotonic())
+            if res.reply is not None and raw.transport is not None:
+                raw.transport.sendto(res.reply, raw.addr)
+            if res.drop is not None:
+                self.on_drop(res.drop)
+                log.debug("v3 message dropped source=%s reason=%s", address, res.drop)
+            return None if res.trap is None else self.table.trap_event(res.trap, address, raw.ts)
         try:
             trap = decode_trap(raw.data)
         except TrapError as exc:
@@ -242,6 +387,46 @@ class EventReceiver:
         if trap.pdu == PDU_INFORM and raw.transport is not None:
             raw.transport.sendto(inform_response(trap), raw.addr)
         return self.table.trap_event(trap, address, raw.ts)
+
+
+@dataclass(slots=True)
+class _Listener:
+    """One bound socket: a datagram transport or a stream server."""
+
+    transport: asyncio.BaseTransport | None = None
+    server: asyncio.Server | None = None
+
+    def close(self) -> None:
+        """Stop listening (open TCP connections are the receiver's to end)."""
+        if self.transport is not None:
+            self.transport.close()
+        if self.server is not None:
+            self.server.close()
+
+
+def build_tls_context(
+    cert_file: Path, key_file: Path, client_ca_file: Path | None
+) -> ssl.SSLContext:
+    """The server context of the syslog TLS listener (TLS 1.2+); raise ConfigError on bad files."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert_file, key_file)
+        if client_ca_file is not None:
+            ctx.load_verify_locations(client_ca_file)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot load the syslog TLS certificate or key ({exc.strerror or exc})",
+            field="events.syslog.tls",
+        ) from None
+    return ctx
+
+
+def _bind_error(exc: OSError) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied: ports below 1024 need CAP_NET_BIND_SERVICE"
+    return exc.strerror or str(exc)
 
 
 class _Datagrams(asyncio.DatagramProtocol):

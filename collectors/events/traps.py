@@ -5,13 +5,14 @@ version: a v1 trap is translated to its v2 trap OID as RFC 3584 §3.1 says (gene
 traps 0-5 to `snmpTraps.N+1`, enterprise-specific to `enterprise.0.specific`). Values
 are rendered to text for the meaning table and the history. `inform_response()` builds
 the Response PDU that acknowledges an InformRequest (same request-id and varbinds).
-SNMPv3 messages are recognised and refused (`TrapError("unsupported_version")`).
+SNMPv3 messages are recognised and refused here (`TrapError("unsupported_version")`):
+they go to `v3.py` (USM), which decodes the PDU inside the ScopedPDU with `decode_pdu()`.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from collectors.events.syslog import DropError
 
@@ -22,6 +23,7 @@ __all__ = [
     "SNMP_TRAP_OID",
     "Trap",
     "TrapError",
+    "decode_pdu",
     "decode_trap",
     "inform_response",
     "oid_text",
@@ -45,7 +47,7 @@ class TrapError(DropError):
 class Trap:
     """One decoded trap or inform; `varbinds` maps dotted OIDs to rendered values."""
 
-    version: int  # 0 = v1, 1 = v2c
+    version: int  # 0 = v1, 1 = v2c, 3 = v3
     community: bytes = field(repr=False)
     pdu: int
     request_id: int
@@ -54,6 +56,7 @@ class Trap:
     uptime: int = 0  # hundredths of a second
     varbinds: dict[str, str] = field(default_factory=dict)
     raw_varbinds: bytes = b""  # the varbind list TLV as received (echoed in inform responses)
+    user: str = ""  # v3: the USM user that sent it
 
 
 def oid_text(oid: Oid) -> str:
@@ -87,7 +90,7 @@ def _decode(data: bytes) -> Trap:
         raise TrapError("malformed", "bad version field")
     version = int.from_bytes(data[p:pos], "big", signed=True)
     if version == 3:
-        raise TrapError("unsupported_version", "SNMPv3 traps are not supported yet")
+        raise TrapError("unsupported_version", "SNMPv3: the USM receiver (v3.py) decodes it")
     if version not in (0, 1):
         raise TrapError("malformed", f"unknown SNMP version {version}")
     tag, p, pos = read_tlv(data, pos)
@@ -100,7 +103,7 @@ def _decode(data: bytes) -> Trap:
     if version == 0 and pdu == PDU_TRAP_V1:
         return _decode_v1(data, pos, end, community)
     if version == 1 and pdu in (PDU_TRAP_V2, PDU_INFORM):
-        return _decode_v2(data, pos, end, community, pdu)
+        return _decode_v2(data, pos, end, community, pdu, 1)
     raise TrapError("not_a_trap", f"PDU type 0x{pdu:02x} is not a trap or inform")
 
 
@@ -130,7 +133,24 @@ def _decode_v1(data: bytes, pos: int, end: int, community: bytes) -> Trap:
     return Trap(0, community, PDU_TRAP_V1, 0, trap_oid, agent, uptime, varbinds, data[vstart:end])
 
 
-def _decode_v2(data: bytes, pos: int, end: int, community: bytes, pdu: int) -> Trap:
+def decode_pdu(data: bytes, pos: int, version: int = 3, user: str = "") -> Trap:
+    """The SNMPv2-Trap or InformRequest PDU whose TLV starts at `pos` (a v3 ScopedPDU's).
+
+    Raise TrapError (`not_a_trap` for another PDU type, `malformed`).
+    """
+    try:
+        pdu, start, end = read_tlv(data, pos)
+        if pdu not in (PDU_TRAP_V2, PDU_INFORM):
+            raise TrapError("not_a_trap", f"PDU type 0x{pdu:02x} is not a trap or inform")
+        trap = _decode_v2(data[:end], start, end, b"", pdu, version)
+    except TrapError:
+        raise
+    except (IndexError, ValueError, OverflowError):
+        raise TrapError("malformed", "truncated or malformed PDU") from None
+    return replace(trap, user=user) if user else trap
+
+
+def _decode_v2(data: bytes, pos: int, end: int, community: bytes, pdu: int, version: int) -> Trap:
     fields = []
     for _ in range(3):
         tag, p, pos = read_tlv(data, pos)
@@ -151,7 +171,9 @@ def _decode_v2(data: bytes, pos: int, end: int, community: bytes, pdu: int) -> T
             varbinds[oid_text(name)] = _render(tag, content)
     if trap_oid is None:
         raise TrapError("malformed", "no snmpTrapOID.0 varbind")
-    return Trap(1, community, pdu, fields[0], trap_oid, "", uptime, varbinds, data[vstart:end])
+    return Trap(
+        version, community, pdu, fields[0], trap_oid, "", uptime, varbinds, data[vstart:end]
+    )
 
 
 def _varbinds(data: bytes, pos: int, end: int) -> dict[str, str]:

@@ -129,6 +129,8 @@ _PLAIN: Final[tuple[MetricSpec, ...]] = (
 AGENT_METRICS: Final[tuple[MetricSpec, ...]] = with_roles(
     _PLAIN,
     {
+        # a service's share of polls running: its availability in the servers report
+        "monitord_service_up": role(Role.DISTRIBUTION, rollup="service_up", object="service"),
         "monitord_backup_newest_age_seconds": role(
             Role.AGE_GAUGE, Role.CHECK_INPUT, rollup="backup_ts", object="backup"
         ),

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Final
 
-from collectors.snmp.ber import Oid
+from collectors._snmpwire.ber import Oid
 from monitord.types import Sample
 
 __all__ = ["DeviceCache", "IfLabels", "LabelCache"]

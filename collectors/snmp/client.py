@@ -48,7 +48,7 @@ from pysnmp.proto import errind
 from pysnmp.proto.rfc1902 import Null, ObjectName
 
 from collectors._delayline import Deadlines
-from collectors.snmp.ber import (
+from collectors._snmpwire.ber import (
     BerError,
     Oid,
     PduType,
@@ -58,8 +58,8 @@ from collectors.snmp.ber import (
     decode_response,
     encode_request,
 )
+from collectors._snmpwire.usm import UsmCache
 from collectors.snmp.convert import from_pysnmp
-from collectors.snmp.usm import UsmCache
 from monitord.secrets import Secret
 
 __all__ = [

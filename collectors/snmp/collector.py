@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
+from collectors._snmpwire.ber import Oid, PduType, Tag
 from collectors.snmp import health, identify, interfaces
-from collectors.snmp.ber import Oid, PduType, Tag
 from collectors.snmp.cache import DeviceCache, LabelCache
 from collectors.snmp.client import (
     AuthFailure,
@@ -74,6 +74,7 @@ from monitord.errors import (
 from monitord.types import (
     POLL_DEADLINE,
     MetricSpec,
+    Reach,
     Role,
     Sample,
     SampleKind,
@@ -218,6 +219,9 @@ class SnmpCollector:
     """Poll one device over SNMP; raise CollectorError subclasses only."""
 
     kind: ClassVar[str] = "snmp"
+    availability_rank: ClassVar[int] = 1  # the reports: lowest rank = device availability
+    reach: ClassVar[Reach] = Reach.DEVICE
+    concurrency: ClassVar[int] = 64  # polls in flight (daemon.concurrency)
     metrics: ClassVar[tuple[MetricSpec, ...]] = METRICS
 
     def __init__(

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable
 from typing import Final, Protocol, SupportsInt, cast
 
-from collectors.snmp.ber import Oid, Tag
+from collectors._snmpwire.ber import Oid, Tag
 
 __all__ = [
     "COUNTER_TAGS",

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
-from collectors.snmp.ber import Oid, PduType, Tag
+from collectors._snmpwire.ber import Oid, PduType, Tag
 from collectors.snmp.client import ClientError, RequestTimeout, Session
 from collectors.snmp.convert import as_number, render
 from monitord.types import MetricSpec, SampleKind

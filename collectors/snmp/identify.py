@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Final
 
-from collectors.snmp.ber import Oid, parse_oid
+from collectors._snmpwire.ber import Oid, parse_oid
 from monitord.types import MetricSpec, Role, Sample, SampleKind, role, with_roles
 from monitord.yamlfile import parse_yaml
 

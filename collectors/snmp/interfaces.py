@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from collectors.snmp.ber import Oid, Tag
+from collectors._snmpwire.ber import Oid, Tag
 from collectors.snmp.cache import DeviceCache, IfLabels
 from collectors.snmp.convert import as_int, counter_bits, render, speed_bytes
 from collectors.snmp.iftypes import IF_TYPES, iftype_name

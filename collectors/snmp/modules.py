@@ -51,7 +51,7 @@ from enum import StrEnum
 from importlib import resources
 from typing import Final
 
-from collectors.snmp.ber import Oid, parse_oid
+from collectors._snmpwire.ber import Oid, parse_oid
 from collectors.snmp.convert import LLDP_ID_FORMATS
 from collectors.snmp.health import HEALTH_METRICS
 from monitord.errors import ConfigError, ConfigIssue

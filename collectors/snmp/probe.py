@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 
 import yaml
 
+from collectors._snmpwire.ber import Oid
 from collectors.snmp import build
-from collectors.snmp.ber import Oid
 from collectors.snmp.client import ClientError, EnginePool, RequestLimiter, get, open_session
 from collectors.snmp.collector import SYS_DESCR, SYS_NAME, SYS_OBJECT_ID
 from collectors.snmp.convert import oid_text, render

@@ -28,7 +28,25 @@ import time
 from collections.abc import Sequence
 from typing import Final
 
-from collectors.snmp.ber import BerError, Oid, Pdu, PduType, VarBind, encode_pdu
+from collectors._snmpwire.ber import BerError, Oid, Pdu, PduType, VarBind, encode_pdu
+from collectors._snmpwire.usm import (
+    AUTH,
+    EngineRecord,
+    UserKeys,
+    UsmCache,
+    UsmError,
+    decrypt,
+    encrypt,
+    sign,
+)
+from collectors._snmpwire.v3message import (
+    Flags,
+    Message,
+    decode_message,
+    decode_scoped_pdu,
+    encode_message,
+    encode_scoped_pdu,
+)
 from collectors.snmp.client import (
     AuthFailure,
     AuthProblem,
@@ -39,24 +57,6 @@ from collectors.snmp.client import (
     UsmUser,
     _Datagrams,
     _raise_status,
-)
-from collectors.snmp.usm import (
-    AUTH,
-    EngineRecord,
-    UserKeys,
-    UsmCache,
-    UsmError,
-    decrypt,
-    encrypt,
-    sign,
-)
-from collectors.snmp.v3message import (
-    Flags,
-    Message,
-    decode_message,
-    decode_scoped_pdu,
-    encode_message,
-    encode_scoped_pdu,
 )
 from monitord.secrets import Secret
 

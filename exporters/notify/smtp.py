@@ -167,7 +167,7 @@ def _subject(batch: Sequence[Notification], language: Language, prefix: str) -> 
 
 
 def _fields(n: Notification, language: Language, tz: ZoneInfo) -> list[tuple[str, str]]:
-    sev = text(f"severity_{n.severity.value}", language)
+    sev = text(f"severity_{n.severity.alert_label}", language)
     rows = [
         (text("col_status", language), _status_word(n, language)),
         (text("col_severity", language), sev),
@@ -203,7 +203,7 @@ def _html_body(batch: Sequence[Notification], language: Language, tz: ZoneInfo) 
     e = html.escape
     blocks = []
     for n in batch:
-        key = "resolved" if n.status is NotificationStatus.RESOLVED else n.severity.value
+        key = "resolved" if n.status is NotificationStatus.RESOLVED else n.severity.alert_label
         color = _COLORS.get(key, "#444")
         rows = "".join(
             f'<tr><th style="text-align:left;padding:2px 12px 2px 0;color:#555">{e(k)}</th>'

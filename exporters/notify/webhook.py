@@ -50,7 +50,7 @@ def payload(batch: Sequence[Notification], timestamp: int) -> bytes:
                 "fingerprint": n.fingerprint,
                 "alertname": n.alertname,
                 "target": n.target,
-                "severity": n.severity.value,
+                "severity": n.severity.alert_label,
                 "site": n.site,
                 "labels": dict(n.labels),
                 "summary": n.summary,

@@ -7,6 +7,8 @@ machine and hands `Notification`s to the senders in `exporters/notify`.
 A rule is one of four kinds:
 - `down`: a target whose collectors (all of `collectors`, or any of them with
   `any_collector: true`) are down in the state (after the state's own hysteresis);
+  instead of naming kinds, `reach` selects the collectors that declare that reach
+  (`device`, `database`: `monitord.types.Reach`), so a new collector needs no rule edit;
 - `threshold`: a series (`metric`, optionally its `rate`, optionally divided by
   another series) compared with `threshold` (`op`), cleared by `clear` (hysteresis);
 - `trend`: a linear fit of a series over `window` reaching zero within `horizon`;
@@ -34,9 +36,16 @@ import yaml
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from monitord.alerts.maintenance import MaintenanceWindow
-from monitord.configtypes import Duration, Language, SecretValue, StrictModel, parse_duration
+from monitord.configtypes import (
+    Duration,
+    Language,
+    SecretValue,
+    SeverityWord,
+    StrictModel,
+    parse_duration,
+)
 from monitord.history.db import AlertEvent
-from monitord.types import Target, TargetKind
+from monitord.types import Reach, Severity, Target, TargetKind
 
 __all__ = [
     "AlertEvent",
@@ -73,14 +82,6 @@ def _non_negative_duration(value: object) -> float:
 
 
 Delay = Annotated[float, BeforeValidator(_non_negative_duration)]
-
-
-class Severity(StrEnum):
-    """How urgent an alert is; a label on every notification."""
-
-    CRITICAL = "critical"
-    WARNING = "warning"
-    INFO = "info"
 
 
 class RuleKind(StrEnum):
@@ -156,13 +157,15 @@ class InfoJoin(StrictModel):
 
 
 class RuleConfig(StrictModel):
-    """One rule; every field of a built-in rule may be overridden in the config."""
+    """One rule; every field of a built-in rule may be overridden in the config.
+    `severity` (and a notifier's `severities`) also accepts the former alert word
+    `warning`, read as medium; alerts leave as critical, warning or info."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     kind: RuleKind | None = None
     enabled: bool = True
-    severity: Severity = Severity.WARNING
+    severity: SeverityWord = Severity.MEDIUM  # leaves as "warning" (Severity.alert_label)
     for_: Delay = Field(0.0, alias="for")
     clear_for: Delay = 0.0
     labels: dict[str, str] = {}
@@ -170,8 +173,9 @@ class RuleConfig(StrictModel):
     summary: Text | None = None
     description: Text | None = None
     unit: Literal["ratio", "seconds", "bytes", "bytes_per_second", "number"] = "number"
-    # down
+    # down: the collectors named, else those declaring `reach`, else all
     collectors: list[str] = []
+    reach: Reach | None = None
     any_collector: bool = False
     # threshold, trend, growth
     metric: str = ""
@@ -247,7 +251,7 @@ class _NotifierBase(StrictModel):
 
     name: str = ""
     timeout: Duration = 10.0
-    severities: list[Severity] = []
+    severities: list[SeverityWord] = []  # by alert word: [warning] = high and medium
     send_resolved: bool = True
 
 

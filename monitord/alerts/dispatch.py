@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -32,7 +32,7 @@ from monitord.alerts.config import Notification, NotificationStatus, RetryConfig
 from monitord.errors import NotifyError
 from monitord.types import Clock, SystemClock
 
-__all__ = ["MAX_BATCH", "DeliveryMetrics", "Dispatcher", "Notifier", "OnResult"]
+__all__ = ["MAX_BATCH", "DeliveryMetrics", "Dispatcher", "Notifier", "OnResult", "wants"]
 
 # Told of every outcome: (notifier name, notifications, delivered, reason when dropped).
 # It must not raise (the daemon's callback writes the history and logs its own errors).
@@ -60,6 +60,13 @@ class Notifier(Protocol):
     async def aclose(self) -> None:
         """Release what it holds."""
         ...
+
+
+def wants(severities: Iterable[Severity], severity: Severity) -> bool:
+    """Whether a notifier filtering on `severities` (empty: all) takes an alert of
+    `severity`. The filter is by the alert's word: `[warning]` takes high and medium."""
+    words = {s.alert_label for s in severities}
+    return not words or severity.alert_label in words
 
 
 class DeliveryMetrics:
@@ -273,7 +280,7 @@ class Dispatcher:
         for w in self._workers:
             n = w.notifier
             for item in batch:
-                if n.severities and item.severity not in n.severities:
+                if not wants(n.severities, item.severity):
                     continue
                 if item.status is NotificationStatus.RESOLVED and not n.send_resolved:
                     w.active.pop(item.fingerprint, None)

@@ -55,19 +55,20 @@ from monitord.alerts.rules import (
     InstanceLabels,
     Observation,
     SnapshotIndex,
+    selects,
     target_down_state,
 )
 from monitord.alerts.texts import Composer, dependents
 from monitord.configtypes import Language
 from monitord.history.db import Delivery
 from monitord.state import Snapshot
-from monitord.types import Clock, SystemClock, Target
+from monitord.types import Clock, Reach, SystemClock, Target
 
 __all__ = ["AlertEngine"]
 
 log = logging.getLogger(__name__)
 
-_DEFAULT_REACH = ("icmp", "snmp", "agent", "http", "tcp")
+_DEFAULT_REACH = Reach.DEVICE  # target_down's reach when the rule is disabled
 
 
 @dataclass(eq=False)
@@ -278,12 +279,12 @@ class AlertEngine:
             ) or (gone and not inst.announced and not inst.flap_announced):
                 del self._instances[ikey]
         view = [
-            (i.rule, i.target.name, self._severity(i.rule).value, bool(i.muted or i.flapping))
+            (i.rule, i.target.name, self._severity(i.rule).alert_label, bool(i.muted or i.flapping))
             for i in self._instances.values()
             if i.state == "firing"
         ]
         view += [
-            (f"{i.rule}_flapping", i.target.name, self._severity(i.rule).value, bool(i.muted))
+            (f"{i.rule}_flapping", i.target.name, self._severity(i.rule).alert_label, bool(i.muted))
             for i in self._instances.values()
             if i.flapping
         ]
@@ -315,7 +316,7 @@ class AlertEngine:
 
     def _severity(self, name: str) -> Severity:
         rule = self._rule(name)
-        return rule.severity if rule is not None else Severity.WARNING
+        return rule.severity if rule is not None else Severity.MEDIUM
 
     def _step(
         self,
@@ -416,7 +417,7 @@ class AlertEngine:
                     now,
                     inst.rule,
                     inst.target.name,
-                    severity,
+                    severity.alert_label,
                     kind,
                     bool(own_mute),
                     n is not None,
@@ -454,7 +455,14 @@ class AlertEngine:
             msg += " — " + c.mute_text(muted) if muted else ""
             events.append(
                 AlertEvent(
-                    now, fname, inst.target.name, severity, kind, bool(muted), fn is not None, msg
+                    now,
+                    fname,
+                    inst.target.name,
+                    severity.alert_label,
+                    kind,
+                    bool(muted),
+                    fn is not None,
+                    msg,
                 )
             )
 
@@ -482,10 +490,10 @@ class AlertEngine:
 
     def _down_map(self, index: SnapshotIndex) -> dict[str, tuple[bool, bool]]:
         rule = self._rule("target_down")
-        collectors = rule.collectors if rule is not None else list(_DEFAULT_REACH)
+        collectors, reach = _reach(rule)
         out = {}
         for name, groups in index.groups_by_target.items():
-            down, suspect, _ = target_down_state(groups, collectors)
+            down, suspect, _ = target_down_state(groups, collectors, reach=reach)
             out[name] = (bool(down), suspect)
         return out
 
@@ -497,12 +505,14 @@ class AlertEngine:
         outage is not reported as a child outage first.
         """
         rule = self._rule("target_down")
-        reach = rule.collectors if rule is not None else list(_DEFAULT_REACH)
+        collectors, reach = _reach(rule)
         parent = inst.target.parent
         for _ in range(len(index.snap.targets) + 1):
             if parent is None:
                 return False
-            groups = [g for g in index.groups_by_target.get(parent, ()) if g.collector in reach]
+            groups = [
+                g for g in index.groups_by_target.get(parent, ()) if selects(g, collectors, reach)
+            ]
             if groups and all(g.last_poll_ts < inst.since_wall for g in groups):
                 wait = 2 * max(g.interval for g in groups)
                 if now - inst.since_wall < wait:
@@ -568,3 +578,10 @@ class _AlertCollector:
                 labels=labels,
             ),
         )
+
+
+def _reach(rule: RuleConfig | None) -> tuple[list[str], str]:
+    """The (collectors, reach) that say whether a target is down (target_down's)."""
+    if rule is None:
+        return [], _DEFAULT_REACH.value
+    return rule.collectors, (rule.reach.value if rule.reach is not None else "")

@@ -1,4 +1,9 @@
-"""Maintenance windows (config) and silences (run time): when alerts are muted.
+"""Maintenance windows (config) and silences (run time): the one calendar of planned work.
+
+This is the one maintenance-window model: `alerts.maintenance` (mutes alerts, and the
+reports exclude it from availability) and `reports.maintenance` (reports only, for a
+stretch declared after the fact) both hold `MaintenanceWindow`s. The reports read the
+calendar through `monitord.reports.calendar`.
 
 A muted alert is still evaluated and written to the event log with `silenced=1` (the
 monthly report counts it); it is only not notified. A window or silence names what it
@@ -6,13 +11,17 @@ mutes by target names, sites, tags and/or alert names (at least one); an alert i
 when its target matches any listed target, site or tag (or none of these is listed) and
 its name is listed (or no name is listed).
 
-Windows, in `alerts.maintenance`, in the daemon's time zone unless `timezone` is set:
+Windows, in the daemon's time zone unless `timezone` is set (or the time has an offset):
 - one-off:   `{targets: [sw-core-1], start: "2026-12-05T22:00", end: "2026-12-06T02:00"}`
 - cron-like: `{sites: [centro], schedule: "0 22 * * sat", duration: 4h}` (minute hour
   day-of-month month day-of-week; `*`, lists, ranges, `*/n` steps, names sun..sat, jan..dec;
   when both day fields are restricted either one matching is enough, as in cron)
 - weekly:    `{tags: [backup], weekly: {days: [sun], start: "01:00", end: "05:00"}}`
   (an end at or before the start ends the next day)
+`all_targets: true` covers every target (instead of targets, sites or tags); `comment`
+(also accepted as `description`, the `reports.maintenance` word) is shown in the reports.
+In `reports.maintenance` a window that lists no target, site or tag covers every target,
+as it always did there.
 
 Silences are added at run time (`monitord silence add`), kept in `silences.json` in the
 data directory so a restart keeps them, and expire by themselves.
@@ -30,10 +39,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from monitord.configtypes import Duration, StrictModel
 from monitord.types import Target
@@ -46,6 +55,7 @@ __all__ = [
     "WeeklySchedule",
     "check_times",
     "in_scope",
+    "report_window",
 ]
 
 log = logging.getLogger(__name__)
@@ -158,25 +168,44 @@ class WeeklySchedule(StrictModel):
 
 
 class MaintenanceWindow(StrictModel):
-    """One item of `alerts.maintenance` (see the module docstring)."""
+    """One maintenance window. Define windows in `alerts.maintenance`: they mute alerts and
+    the reports exclude them from availability; `reports.maintenance` takes the same model
+    for the reports only (there, naming no target, site or tag covers every target). Give
+    exactly one of `start`/`end`, `schedule` + `duration`, `weekly`; `comment` is also
+    accepted as `description`; `alertnames` limits it to those alerts (then it is not
+    device maintenance and the reports ignore it)."""
 
     name: str = ""
     targets: list[str] = []
     sites: list[str] = []
     tags: list[str] = []
     alertnames: list[str] = []
-    start: str | None = None
-    end: str | None = None
+    all_targets: bool = False  # every target (no targets, sites or tags needed)
+    start: datetime | None = None  # naive: in `timezone`, else the daemon's time zone
+    end: datetime | None = None
     schedule: str | None = None
     duration: Duration | None = None
     weekly: WeeklySchedule | None = None
     timezone: str | None = None
-    comment: str = ""
+    comment: str = Field("", validation_alias=AliasChoices("comment", "description"))
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _datetime(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                return datetime.fromisoformat(v.strip())
+            except ValueError:
+                raise ValueError(f"invalid date-time {v!r}: expected 2026-12-05T22:00") from None
+        return v
 
     @model_validator(mode="after")
     def _shape(self) -> MaintenanceWindow:
-        if not (self.targets or self.sites or self.tags or self.alertnames):
-            raise ValueError("a maintenance window needs targets, sites, tags or alertnames")
+        if not (self.targets or self.sites or self.tags or self.alertnames or self.all_targets):
+            raise ValueError(
+                "a maintenance window needs targets, sites, tags or alertnames "
+                "(or all_targets: true)"
+            )
         forms = [
             self.start is not None or self.end is not None,
             self.schedule is not None,
@@ -189,12 +218,12 @@ class MaintenanceWindow(StrictModel):
                 ZoneInfo(self.timezone)
             except (ZoneInfoNotFoundError, ValueError):
                 raise ValueError(f"unknown time zone {self.timezone!r}") from None
-        tz = ZoneInfo("UTC")
         if forms[0]:
             if self.start is None or self.end is None:
                 raise ValueError("a one-off window needs both start and end")
-            if _local(self.start, tz) >= _local(self.end, tz):
-                raise ValueError("end must be after start")
+            tz = ZoneInfo("UTC")
+            if _aware(self.start, tz) >= _aware(self.end, tz):
+                raise ValueError("maintenance end must be after start")
         if self.schedule is not None:
             Cron.parse(self.schedule)
             if self.duration is None:
@@ -203,13 +232,42 @@ class MaintenanceWindow(StrictModel):
             raise ValueError("duration goes with schedule")
         return self
 
+    @property
+    def description(self) -> str:
+        """The text the reports show: the comment, else the name."""
+        return self.comment or self.name
+
+    @property
+    def device_maintenance(self) -> bool:
+        """True when the window covers whole devices (no alert names): only those are
+        excluded from availability; one limited to some alerts only mutes them."""
+        return not self.alertnames
+
+    def applies(self, target: str, site: str, tags: tuple[str, ...] = ()) -> bool:
+        """True when the window covers this target (alert names aside)."""
+        if self.all_targets:
+            return True
+        return (
+            target in self.targets
+            or (bool(site) and site in self.sites)
+            or bool(set(tags) & set(self.tags))
+        )
+
+    def bounds(self, tz: ZoneInfo) -> tuple[float, float]:
+        """A one-off window's start and end as Unix times (naive times in its `timezone`,
+        else `tz`); ValueError for a recurring window (use `occurrences`)."""
+        if self.start is None or self.end is None:
+            raise ValueError("a recurring window has no bounds; use occurrences()")
+        zone = ZoneInfo(self.timezone) if self.timezone else tz
+        return _aware(self.start, zone).timestamp(), _aware(self.end, zone).timestamp()
+
     def occurrences(self, start: float, end: float, default_tz: str) -> list[tuple[float, float]]:
         """Every stretch of this window that overlaps [start, end), as Unix times (the
         calendar the monthly reports exclude from availability)."""
         tz = ZoneInfo(self.timezone or default_tz)
         out: list[tuple[float, float]] = []
         if self.start is not None and self.end is not None:
-            out.append((_local(self.start, tz).timestamp(), _local(self.end, tz).timestamp()))
+            out.append(self.bounds(tz))
         else:
             span = float(self.duration or 0.0) if self.schedule is not None else 2 * 86400.0
             d = datetime.fromtimestamp(start - span, tz).date()
@@ -234,12 +292,17 @@ class MaintenanceWindow(StrictModel):
 
     def active(self, target: Target, alertname: str, now: float, default_tz: str) -> bool:
         """True when this window mutes `alertname` on `target` at Unix time `now`."""
-        if not in_scope(target, alertname, self.targets, self.sites, self.tags, self.alertnames):
+        if self.alertnames and alertname not in self.alertnames:
+            return False
+        if not self.all_targets and not in_scope(
+            target, alertname, self.targets, self.sites, self.tags, self.alertnames
+        ):
             return False
         tz = ZoneInfo(self.timezone or default_tz)
         local_now = datetime.fromtimestamp(now, tz)
         if self.start is not None and self.end is not None:
-            return _local(self.start, tz).timestamp() <= now < _local(self.end, tz).timestamp()
+            a, b = self.bounds(tz)
+            return a <= now < b
         if self.schedule is not None and self.duration is not None:
             lookback = int(self.duration // 86400) + 1
             t = Cron.parse(self.schedule).last_at_or_before(local_now, lookback)
@@ -247,6 +310,16 @@ class MaintenanceWindow(StrictModel):
         if self.weekly is not None:
             return _weekly_active(self.weekly, local_now)
         return False
+
+
+def report_window(item: object) -> object:
+    """A `reports.maintenance` item as a window: there, a window that lists no target,
+    site, tag or alert name covers every target (`all_targets`), as it always did."""
+    if isinstance(item, dict) and not any(
+        item.get(k) for k in ("targets", "sites", "tags", "alertnames", "all_targets")
+    ):
+        return {**item, "all_targets": True}
+    return item
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,11 +517,7 @@ def _cron_value(v: str, alias: dict[str, int]) -> int:
     return int(v)
 
 
-def _local(value: str, tz: ZoneInfo) -> datetime:
-    try:
-        dt = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"invalid date-time {value!r}: expected 2026-12-05T22:00") from None
+def _aware(dt: datetime, tz: ZoneInfo) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)
 
 

@@ -178,17 +178,26 @@ class _CompanionIndex:
         return None if best is None else best[1]
 
 
+def selects(g: GroupView, collectors: Sequence[str], reach: str = "") -> bool:
+    """Whether a `down` rule looks at this group: the collectors named, else those
+    declaring `reach`, else every collector."""
+    if collectors:
+        return g.collector in collectors
+    return not reach or g.reach == reach
+
+
 def target_down_state(
-    groups: Iterable[GroupView], collectors: Sequence[str], any_collector: bool = False
+    groups: Iterable[GroupView],
+    collectors: Sequence[str],
+    any_collector: bool = False,
+    reach: str = "",
 ) -> tuple[bool | None, bool, list[GroupView]]:
-    """(down, suspect, down groups) of a target, over the given collectors (empty: all).
+    """(down, suspect, down groups) of a target, over the collectors `selects` picks.
 
     `down` is None when no such collector has a known state. `suspect` means down, or
     the last poll of a collector still up failed (the state may be about to say down).
     """
-    known = [
-        g for g in groups if (not collectors or g.collector in collectors) and g.up is not None
-    ]
+    known = [g for g in groups if selects(g, collectors, reach) and g.up is not None]
     if not known:
         return None, False, []
     down_groups = [g for g in known if g.up is False]
@@ -311,7 +320,9 @@ class Evaluator:
             target = index.target(name)
             if target is None or not r.scope.matches(target):
                 continue
-            down, _, down_groups = target_down_state(groups, r.collectors, r.any_collector)
+            down, _, down_groups = target_down_state(
+                groups, r.collectors, r.any_collector, r.reach or ""
+            )
             if down is None:
                 continue
             extra = {

@@ -158,7 +158,7 @@ class Composer:
         repeat: bool,
     ) -> Notification:
         labels = {**extra_labels, "alertname": name, "target": target.name}
-        labels["severity"] = severity.value
+        labels["severity"] = severity.alert_label
         if target.site:
             labels["site"] = target.site
         labels = {k: str(v) for k, v in sorted(labels.items()) if v != ""}

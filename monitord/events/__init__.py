@@ -2,7 +2,7 @@
 
 The sockets and the wire formats live in `collectors/events`; `service.py` is what the
 daemon feeds with decoded events, `store.py` the `device_events` table, `config.py`
-the `events:` section.
+the `events:` section, `engine.py` the receiver's SNMP engine ID and boot counter.
 """
 
 from __future__ import annotations

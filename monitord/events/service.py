@@ -7,8 +7,12 @@
   (`discovery.unknown_event_source`, "dispositivo desconocido envía traps");
 - counts per target in the state, so /metrics and the alert rules see them:
   `monitord_device_events_total{target,kind}`, `monitord_device_failed_logins_total`,
-  and `monitord_device_recent_failed_logins` (failed logins within
-  `failed_logins_window`, the gauge the built-in `device_failed_logins` rule watches);
+  `monitord_device_recent_failed_logins` (failed logins within
+  `failed_logins_window`, the gauge the built-in `device_failed_logins` rule watches),
+  and `monitord_device_unplanned_config_changes` (configuration changes reported
+  within `config_change_window` while no maintenance window of the alerts covered the
+  device for the rule `device_config_changed`: decided when the change arrives, so a
+  change made inside a window never alerts, even after the window ends);
 - adds failed logins to the history rollups (`failed_logins` distribution, collector
   `events`), which is what the security report's failed-logins table shows;
 - folds duplicates (same target, event and fields within `dedupe_window`) into one
@@ -16,7 +20,8 @@
 - asks for an immediate re-poll of the target's snmp job on link changes (at most once
   per `REPOLL_GAP` per target).
 
-Series per target that sent events: 1 per event kind seen + 2 for failed logins (≤ 8).
+Series per target that sent events: 1 per event kind seen + 2 for failed logins + 1 for
+configuration changes (≤ 9).
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ log = logging.getLogger(__name__)
 
 COLLECTOR: Final = "events"  # the collector name of the state group and the rollups
 UNKNOWN_SOURCE_CHECK: Final = "discovery.unknown_event_source"
+CONFIG_CHANGE_RULE: Final = "device_config_changed"  # the maintenance windows that apply
 REPOLL_GAP: Final = 5.0  # seconds between two event-driven re-polls of one target
 SLOT: Final = 10.0  # seconds per bucket of the recent failed-login window
 MAX_UNKNOWN: Final = 1024  # unknown senders remembered
@@ -73,6 +79,11 @@ MAX_OPEN: Final = 100_000  # open dedupe windows; beyond, the oldest are closed 
 DROP_REASONS: Final = (
     "rate_limit", "queue_full", "too_large", "malformed", "community",
     "unsupported_version", "not_a_trap", "connections", "history_cap",
+    # SNMPv3 (USM): no such user, an engine not accepted, another security level, a
+    # wrong key (digest, decryption), a replay or a clock out of the 150 s window
+    "unknown_user", "unknown_engine_id", "security_level", "wrong_digest", "decryption",
+    "not_in_time_window",
+    "tls_handshake",  # syslog over TLS: failed or timed-out handshake, plain text sent
 )  # fmt: skip
 
 EVENT_SPECS: tuple[MetricSpec, ...] = (
@@ -93,6 +104,12 @@ EVENT_SPECS: tuple[MetricSpec, ...] = (
         "monitord_device_recent_failed_logins",
         SampleKind.GAUGE,
         "Failed logins the device reported within events.failed_logins_window (10m by default).",
+    ),
+    MetricSpec(
+        "monitord_device_unplanned_config_changes",
+        SampleKind.GAUGE,
+        "Configuration changes the device reported within events.config_change_window (10m"
+        " by default) outside the maintenance windows of alerts.maintenance.",
     ),
 )
 
@@ -119,6 +136,8 @@ class _Counts:
     failed: int = 0
     recent: deque[tuple[int, int]] = field(default_factory=deque)  # (slot, n)
     has_failed: bool = False
+    changes: deque[tuple[int, int]] = field(default_factory=deque)  # unplanned, (slot, n)
+    has_changes: bool = False
 
 
 class EventsService:
@@ -135,6 +154,7 @@ class EventsService:
         recorder: RollupRecorder | None = None,
         repoll: Callable[[str], bool] | None = None,
         poke: Callable[[], None] | None = None,
+        maintenance: Callable[[Target, str, float], bool] | None = None,
         clock: Clock | None = None,
         timezone: str = "America/Bogota",
         retention_months: int = 13,
@@ -147,6 +167,7 @@ class EventsService:
         self.recorder = recorder
         self.repoll = repoll
         self.poke = poke
+        self.maintenance = maintenance
         self.tz = ZoneInfo(timezone)
         self.retention_months = retention_months
         self.registry = registry
@@ -159,7 +180,9 @@ class EventsService:
         self.dropped = Counter(
             "monitord_events_dropped",
             "Device messages dropped, by reason (rate_limit, queue_full, too_large, malformed,"
-            " community, unsupported_version, not_a_trap, connections, history_cap).",
+            " community, unsupported_version, not_a_trap, connections, history_cap,"
+            " unknown_user, unknown_engine_id, security_level, wrong_digest, decryption,"
+            " not_in_time_window, tls_handshake).",
             ["reason"],
             registry=registry,
         )
@@ -237,15 +260,18 @@ class EventsService:
             c = self._counts[target.name] = _Counts(target, dict(c.kinds) if c else {})
         c.kinds[ev.kind.value] = c.kinds.get(ev.kind.value, 0) + 1
         self._dirty.add(target.name)
+        if ev.kind is DeviceEventKind.CONFIG_CHANGE:
+            c.has_changes = True
+            if self.maintenance is not None and self.maintenance(target, CONFIG_CHANGE_RULE, ev.ts):
+                log.info("configuration change inside a maintenance window target=%s", target.name)
+                return False
+            _add_slot(c.changes, ev.ts)
+            return True
         if ev.kind is not DeviceEventKind.FAILED_LOGIN:
             return False
         c.failed += 1
         c.has_failed = True
-        slot = int(ev.ts // SLOT)
-        if c.recent and c.recent[-1][0] == slot:
-            c.recent[-1] = (slot, c.recent[-1][1] + 1)
-        else:
-            c.recent.append((slot, 1))
+        _add_slot(c.recent, ev.ts)
         if self.recorder is not None:
             self.recorder.add_count(target, COLLECTOR, "failed_logins", 1.0, ev.ts)
         return True
@@ -331,6 +357,12 @@ class EventsService:
             fl = Sample("monitord_device_failed_logins_total", {"target": t}, c.failed)
             out.append(replace(fl, kind=SampleKind.COUNTER))
             out.append(Sample("monitord_device_recent_failed_logins", {"target": t}, recent))
+        if c.has_changes:
+            horizon = (now - self.config.config_change_window) // SLOT
+            while c.changes and c.changes[0][0] <= horizon:
+                c.changes.popleft()
+            n = sum(k for _, k in c.changes)
+            out.append(Sample("monitord_device_unplanned_config_changes", {"target": t}, n))
         return out
 
     def recent_failed_logins(self, target: str) -> int:
@@ -360,7 +392,9 @@ class EventsService:
     async def refresh(self) -> None:
         """Republish every target's counters (slides the recent window, keeps series fresh)."""
         self._publish(list(self._counts))
-        if self.poke is not None and any(c.has_failed for c in self._counts.values()):
+        if self.poke is not None and any(
+            c.has_failed or c.has_changes for c in self._counts.values()
+        ):
             self.poke()
 
     async def flush(self) -> int:
@@ -450,6 +484,15 @@ class EventsService:
     def unknown_senders(self) -> Mapping[str, int]:
         """Unknown sender address → messages received (bounded)."""
         return {a: u.count for a, u in self._unknown.items()}
+
+
+def _add_slot(slots: deque[tuple[int, int]], ts: float) -> None:
+    """One more in the SLOT-second bucket of `ts` (buckets in time order)."""
+    slot = int(ts // SLOT)
+    if slots and slots[-1][0] == slot:
+        slots[-1] = (slot, slots[-1][1] + 1)
+    else:
+        slots.append((slot, 1))
 
 
 def _what(origins: set[str]) -> str:

@@ -43,7 +43,6 @@ from __future__ import annotations
 from monitord.history.accumulate import (
     DEFAULT_WAN_ALIAS,
     DIST_KINDS,
-    GAUGES,
     SLOT,
     WAN_TAGS,
     Batch,
@@ -67,7 +66,6 @@ from monitord.history.recorder import RollupRecorder
 __all__ = [
     "DEFAULT_WAN_ALIAS",
     "DIST_KINDS",
-    "GAUGES",
     "SLOT",
     "WAN_TAGS",
     "Batch",

@@ -16,8 +16,6 @@ __all__ = [
     "BUSY_RATIO",
     "DEFAULT_WAN_ALIAS",
     "DIST_KINDS",
-    "GAUGES",
-    "INFO_META",
     "SLOT",
     "WAN_TAGS",
     "Batch",
@@ -63,39 +61,6 @@ DIST_KINDS: Final[Mapping[str, HistKind]] = {
     # n = polls that said, sum = partial polls; the report's completeness reads it
     "partial": HistKind.LINEAR,
 }
-# What the recorder keeps follows the roles the collectors declare (monitord.contract);
-# this table is only the Prometheus report source's view of the daily gauges (metric ->
-# (kind, label naming the object)), for reading them back from PromQL.
-GAUGES: Final[Mapping[str, tuple[str, str]]] = {
-    "monitord_host_filesystem_size_bytes": ("fs_size", "mountpoint"),
-    "monitord_host_filesystem_used_bytes": ("fs_used", "mountpoint"),
-    "monitord_host_filesystem_avail_bytes": ("fs_avail", "mountpoint"),
-    "monitord_host_memory_total_bytes": ("mem_total", ""),
-    "monitord_database_size_bytes": ("db_size", "database"),
-    "monitord_backup_last_success_timestamp_seconds": ("backup_ts", "policy"),
-    "monitord_backup_size_bytes": ("backup_size", "policy"),
-    # host agent (collectors/hostagent/checks.py): backups by folder, security state
-    "monitord_backup_newest_size_bytes": ("backup_size", "backup"),
-    "monitord_backup_max_age_seconds": ("backup_max_age", "backup"),  # the backup's policy
-    "monitord_host_pending_updates": ("pending_updates", ""),
-    "monitord_host_firewall_enabled": ("firewall", ""),
-    # http collector: the certificate inventory of the security report (IND-09)
-    "monitord_tls_cert_not_after_timestamp_seconds": ("tls_not_after", ""),
-    "monitord_tls_hostname_match": ("tls_hostname_match", ""),
-    "monitord_tls_cert_valid": ("tls_cert_valid", ""),
-    # database collectors: connections against the server's maximum
-    "monitord_database_connections": ("db_connections", ""),
-    "monitord_database_connections_max": ("db_connections_max", ""),
-}
-# Info series whose labels are kept as the `meta` of a gauge series of the same group:
-# metric -> (gauge kind, labels kept). The issuer and TLS version of a certificate, the
-# engine and version of a database server.
-INFO_META: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = {
-    "monitord_tls_info": ("tls_not_after", ("issuer", "version")),
-    "monitord_database_info": ("db_connections", ("engine", "version")),
-}
-
-
 # (target, collector, kind, object): one row of the `series` table.
 SeriesId = tuple[str, str, str, str]
 

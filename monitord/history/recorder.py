@@ -21,7 +21,6 @@ from monitord.history.accumulate import (
     BUSY_RATIO,
     DEFAULT_WAN_ALIAS,
     DIST_KINDS,
-    INFO_META,
     SLOT,
     WAN_TAGS,
     Batch,
@@ -44,9 +43,6 @@ __all__ = ["RollupRecorder"]
 
 log = logging.getLogger(__name__)
 
-# the agent's systemd units / Windows services: 1/0 per poll, kept per service (its mean
-# is the service's availability in the servers report)
-_SERVICE_UP: Final = "monitord_service_up"
 # Bucketing of a distribution kind no built-in report knows (a user profile's): ratios.
 _DEFAULT_HIST: Final = HistKind.LINEAR
 
@@ -188,18 +184,20 @@ class RollupRecorder:
                     inc = sv.value - prev if sv.value >= prev else sv.value
                     kind = DIST_KINDS.get(cdist, _DEFAULT_HIST)
                     self._dist(batch, (tname, col, cdist, ""), day).add(inc, kind)
-            info_meta = INFO_META.get(name)
+            info_meta = roles.gauge_meta.get(name)
             if info_meta is not None:
                 isid: SeriesId = (tname, col, info_meta[0], "")
                 meta = {k: _label(sv.labels, k) or "" for k in info_meta[1]}
                 if self._meta.get(isid) != meta:
                     self._meta[isid] = meta
                     batch.meta[isid] = meta
-            elif name == _SERVICE_UP:
-                unit = _label(sv.labels, "service")
-                if unit is not None:
-                    self._dist(batch, (tname, col, "service_up", unit), day).add(
-                        sv.value, HistKind.LINEAR
+            obj_dist = roles.object_dists.get(name)
+            if obj_dist is not None:
+                # one distribution per object (a service's share of polls running)
+                obj = _label(sv.labels, obj_dist[1])
+                if obj is not None:
+                    self._dist(batch, (tname, col, obj_dist[0], obj), day).add(
+                        sv.value, DIST_KINDS.get(obj_dist[0], _DEFAULT_HIST)
                     )
             age = roles.age_gauges.get(name)
             if age is not None:

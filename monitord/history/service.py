@@ -56,6 +56,7 @@ from monitord.types import (
     FetchesInventory,
     InventoryFromPoll,
     RunsChecks,
+    Severity,
     SystemClock,
     Target,
 )
@@ -97,11 +98,11 @@ CHECK_NAMES: Final[Mapping[fnd.Check, str]] = {
 # series of role CHECK_INPUT -> (history check, severity, policy key, ISO/IEC 27001:2022 control)
 # (by the input key the collector declares as the spec's `rollup`)
 AGENT_CHECKS: Final[Mapping[str, tuple[str, str, str, str]]] = {
-    "failed_logins": ("auth.failed_logins", "medium", "authentication", "8.5"),
-    "pending_updates": ("updates.pending", "medium", "patching", "8.8"),
-    "firewall": ("firewall.disabled", "high", "host_firewall", "8.20"),
-    "backup_ts": ("backup.stale", "high", "backup", "8.13"),
-    "backup_files": ("backup.missing", "high", "backup", "8.13"),
+    "failed_logins": ("auth.failed_logins", Severity.MEDIUM, "authentication", "8.5"),
+    "pending_updates": ("updates.pending", Severity.MEDIUM, "patching", "8.8"),
+    "firewall": ("firewall.disabled", Severity.HIGH, "host_firewall", "8.20"),
+    "backup_ts": ("backup.stale", Severity.HIGH, "backup", "8.13"),
+    "backup_files": ("backup.missing", Severity.HIGH, "backup", "8.13"),
 }
 
 

@@ -11,8 +11,9 @@
 - A child whose outage starts while its parent is down is *affected by* the parent:
   counted fully in its own availability (what users perceived), not as an incident
   (root causes are counted once).
-- A device's availability uses its primary collector: the first of `PRIMARY_ORDER`
-  it has (ICMP when configured), other collectors are reported as services.
+- A device's availability uses its primary collector: the one of lowest
+  `availability_rank` its class declares (ICMP when configured; `ranks`, handed in from
+  the collectors' traits), else the first by name; other collectors are services.
 """
 
 from __future__ import annotations
@@ -21,14 +22,12 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from monitord.alerts.maintenance import MaintenanceWindow
 from monitord.reports.period import Interval, Period, intersect, subtract, total, union
-from monitord.reports.settings import MaintenanceWindow
 from monitord.reports.store import Source, TargetInfo
 from monitord.state import EventKind
 
-__all__ = ["PRIMARY_ORDER", "Availability", "AvailabilityModel", "Outage"]
-
-PRIMARY_ORDER = ("icmp", "snmp", "agent", "host", "http", "tcp", "postgres", "mysql")
+__all__ = ["Availability", "AvailabilityModel", "Outage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +116,7 @@ class AvailabilityModel:
         period: Period,
         targets: Mapping[str, TargetInfo],
         maintenance: Sequence[MaintenanceWindow] = (),
+        ranks: Mapping[str, int] | None = None,
     ) -> None:
         self.period = period
         self.targets = targets
@@ -143,7 +143,10 @@ class AvailabilityModel:
         self.gaps = subtract([(p0, p1)], self.coverage)
         self.seen = source.seen()
         self.maint_windows = [
-            (w, *w.bounds(period.tz)) for w in maintenance if _overlaps(w.bounds(period.tz), p0, p1)
+            (w, a, b)
+            for w in maintenance
+            if w.device_maintenance
+            for a, b in w.occurrences(p0, p1, period.tz.key)
         ]
         events = source.events(p0, p1)
         earliest = min((e.ts for e in events), default=p0)
@@ -169,11 +172,13 @@ class AvailabilityModel:
                 total(intersect([(o.start, o.end)], subtract(own, maint))) for o in av.outages
             )
         self.primary: dict[str, str] = {}
+        rank = ranks or {}
         collectors: dict[str, set[str]] = defaultdict(set)
         for t, c in self.pairs:
             collectors[t].add(c)
         for t, cs in collectors.items():
-            self.primary[t] = next((c for c in PRIMARY_ORDER if c in cs), min(cs))
+            ranked = [c for c in cs if c in rank]
+            self.primary[t] = min(ranked, key=lambda c: (rank[c], c)) if ranked else min(cs)
         self._mark_parents()
 
     # --- queries -----------------------------------------------------------------
@@ -294,7 +299,3 @@ def _with_parent(o: Outage, parent: str) -> Outage:
         parent,
         o.maintenance,
     )
-
-
-def _overlaps(bounds: tuple[float, float], p0: float, p1: float) -> bool:
-    return bounds[0] < p1 and bounds[1] > p0

@@ -1,8 +1,9 @@
 """One maintenance calendar for alerts and reports.
 
 The reports exclude from availability every planned stretch the office declared, wherever
-it declared it: `reports.maintenance` (one-off windows), `alerts.maintenance` (one-off,
-cron-like and weekly windows, expanded into their occurrences in the month) and the run-time
+it declared it: `alerts.maintenance` and `reports.maintenance` (one model,
+`monitord.alerts.maintenance.MaintenanceWindow`: one-off, cron-like and weekly windows; the
+alerts' ones are expanded here into their occurrences in the month) and the run-time
 silences (`monitord silence add`, kept in `silences.json`). A window or silence limited to
 some alert names mutes those alerts only: it is not maintenance of the device, so it stays
 out of the calendar.
@@ -16,10 +17,11 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from monitord.alerts.maintenance import MaintenanceWindow as AlertWindow
-from monitord.alerts.maintenance import Silence, SilenceStore
+from monitord.alerts.maintenance import MaintenanceWindow, Silence, SilenceStore
 from monitord.reports.period import Period
-from monitord.reports.settings import MaintenanceWindow, ReportsConfig
+from monitord.reports.settings import ReportsConfig
+
+AlertWindow = MaintenanceWindow  # the alerts' windows: the same model
 
 __all__ = ["planned", "silences", "with_calendar"]
 
@@ -41,15 +43,17 @@ def silences(data_dir: Path) -> list[Silence]:
 def planned(
     windows: Sequence[AlertWindow], silences: Sequence[Silence], period: Period, tz: str
 ) -> list[MaintenanceWindow]:
-    """The alerts' windows and the silences that overlap `period`, as report windows."""
+    """The alerts' windows and the silences that overlap `period`, as one-off windows."""
     zone = ZoneInfo(tz)
     out: list[MaintenanceWindow] = []
     for w in windows:
-        if w.alertnames:
+        if not w.device_maintenance:
             continue
-        desc = w.comment or w.name
         for a, b in w.occurrences(period.start, period.end, tz):
-            out.append(_window(a, b, desc, w.targets, w.sites, w.tags, zone))
+            out.append(
+                _window(a, b, w.description, w.targets, w.sites, w.tags, zone,
+                        all_targets=w.all_targets)
+            )  # fmt: skip
     for s in silences:
         if s.alertnames or not (s.starts_at < period.end and s.ends_at > period.start):
             continue
@@ -82,12 +86,15 @@ def _window(
     sites: list[str],
     tags: list[str],
     tz: ZoneInfo,
+    *,
+    all_targets: bool = False,
 ) -> MaintenanceWindow:
     return MaintenanceWindow(
         start=datetime.fromtimestamp(a, tz),
         end=datetime.fromtimestamp(b, tz),
-        description=description,
+        comment=description,
         targets=targets,
         sites=sites,
         tags=tags,
+        all_targets=all_targets,
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+from monitord.contract import CollectorTraits
 from monitord.reports.availability import Availability, AvailabilityModel
 from monitord.reports.model import (
     Column,
@@ -58,6 +59,9 @@ class ReportContext:
     configured: Mapping[str, TargetInfo] = field(default_factory=dict)
     generated: float = field(default_factory=time.time)
     intervals: Mapping[str, float] = field(default_factory=dict)  # collector -> seconds
+    # what each collector kind declares (monitord.contract.collector_traits, handed in by
+    # the wiring): which collector is a device's availability, which are services
+    collectors: Mapping[str, CollectorTraits] = field(default_factory=dict)
 
     @cached_property
     def targets(self) -> dict[str, TargetInfo]:
@@ -86,7 +90,19 @@ class ReportContext:
     @cached_property
     def availability(self) -> AvailabilityModel:
         """The month's availability model."""
-        return AvailabilityModel(self.source, self.period, self.targets, self.config.maintenance)
+        ranks = {
+            k: t.availability_rank
+            for k, t in self.collectors.items()
+            if t.availability_rank is not None
+        }
+        return AvailabilityModel(
+            self.source, self.period, self.targets, self.config.maintenance, ranks
+        )
+
+    def service(self, collector: str) -> str:
+        """ "web", "database" or "" : the service a collector's availability stands for."""
+        t = self.collectors.get(collector)
+        return t.service if t is not None else ""
 
     def of_kinds(self, kinds: frozenset[str]) -> list[TargetInfo]:
         """Targets of these kinds that were polled in the month, by name."""
@@ -110,6 +126,7 @@ class ReportContext:
             self.configured,
             self.generated,
             self.intervals,
+            self.collectors,
         )
 
 

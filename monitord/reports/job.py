@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitord.alerts.maintenance import MaintenanceWindow as AlertWindow
+from monitord.contract import CollectorTraits
 from monitord.history.db import History
 from monitord.reports.calendar import silences, with_calendar
 from monitord.reports.common import ReportContext
@@ -82,8 +83,12 @@ def write_reports(
     jobs: int = 1,
     generated: float | None = None,
     source: Callable[[], Source] | None = None,
+    collectors: Mapping[str, CollectorTraits] | None = None,
 ) -> list[Path]:
-    """Build and write the reports; return the files written (for the e-mail notifier)."""
+    """Build and write the reports; return the files written (for the e-mail notifier).
+
+    `collectors`: what each collector kind declares (`monitord.contract.collector_traits`
+    of the registry, handed in by the wiring)."""
     config = config or ReportsConfig()
     generated = time.time() if generated is None else generated
     args = [
@@ -100,6 +105,7 @@ def write_reports(
             generated,
             source,
             render,
+            dict(collectors or {}),
         )
         for kind in kinds
     ]
@@ -124,6 +130,7 @@ def write_monthly(
     now: float | None = None,
     configured: Mapping[str, TargetInfo] | None = None,
     alert_windows: Sequence[AlertWindow] = (),
+    collectors: Mapping[str, CollectorTraits] | None = None,
 ) -> list[Path]:
     """The daemon's monthly job: last month's reports into `<data_dir>/reports/YYYY-MM/`.
 
@@ -145,6 +152,7 @@ def write_monthly(
         lang=(config.language or lang),
         config=config,
         configured=configured,
+        collectors=collectors,
     )
     log.info(
         "monthly reports written month=%s files=%d dir=%s",
@@ -165,7 +173,10 @@ def cron_fields(schedule: Schedule) -> dict[str, int]:
 
 
 def _write_one(a: tuple[Any, ...]) -> list[Path]:
-    kind, db, month, tz, out_dir, formats, lang, config, configured, generated, source, render = a
+    kind, db, month, tz, out_dir, formats, lang, config, configured, generated, source, render = a[
+        :12
+    ]
+    collectors = a[12]
     period = Period.parse(month, tz)
     history: History | None = None
     if source is None:
@@ -174,7 +185,7 @@ def _write_one(a: tuple[Any, ...]) -> list[Path]:
     else:
         src = source()
     try:
-        ctx = ReportContext(src, period, config, configured, generated)
+        ctx = ReportContext(src, period, config, configured, generated, collectors=collectors)
         report = build_report(kind, ctx)
     finally:
         if history is not None:

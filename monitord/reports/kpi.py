@@ -74,7 +74,7 @@ def measure(ctx: ReportContext) -> dict[str, Measure]:
         for (t, c), a in av.pairs.items()
         if a.ratio is not None
         and (
-            c == "http"
+            ctx.service(c) == "web"
             or (t in ctx.targets and ctx.targets[t].kind in WEB_KINDS and av.primary.get(t) == c)
         )
     ]

@@ -19,6 +19,7 @@ from monitord.reports.model import (
     Section,
     Table,
 )
+from monitord.reports.settings import Link
 from monitord.reports.store import IfaceStat
 
 __all__ = ["capacity_section", "interfaces_section", "percentile", "wan_section"]
@@ -45,18 +46,10 @@ def wan_section(ctx: ReportContext, ifaces: list[IfaceStat]) -> Section:
         p95_in = percentile([x[0] for x in s], 0.95)
         p95_out = percentile([x[1] for x in s], 0.95)
         a = i.acc
-        link = next(
-            (
-                k
-                for k in ctx.config.links
-                if k.matches(i.target, iface_parts(i.ident)[1], i.ifindex)
-            ),
-            None,
-        )
+        link = _link(ctx, i)
         # capacity in bytes/s: the contracted bandwidth, else the port speed (said so)
-        down = link.contracted_mbps * 1e6 / 8 if link else (a.speed or None)
-        up = (link.contracted_up_mbps or link.contracted_mbps) * 1e6 / 8 if link else down
-        speed = down
+        down, up = _capacity(link, a.speed)  # 0: neither configured nor known
+        speed = down or None
         util_in = p95_in / down if p95_in is not None and down else None
         util_out = p95_out / up if p95_out is not None and up else None
         worst = max((u for u in (util_in, util_out) if u is not None), default=None)
@@ -66,7 +59,7 @@ def wan_section(ctx: ReportContext, ifaces: list[IfaceStat]) -> Section:
                 i.ifname,
                 i.alias or "—",
                 (link.isp or "—") if link else "—",
-                BitRate(down),
+                BitRate(speed),
                 Msg("capacity.contracted" if link else "capacity.port_speed"),
                 BitRate(a.in_bytes / a.secs if a.secs else None),
                 BitRate(a.in_peak),
@@ -256,15 +249,19 @@ def capacity_section(ctx: ReportContext, ifaces: list[IfaceStat]) -> Section:
     rows = []
     for i in sorted(ifaces, key=lambda i: (i.target, i.ifname)):
         a = i.acc
-        if a.speed <= 0 or a.secs <= 0:
+        link = _link(ctx, i)
+        if (a.speed <= 0 and link is None) or a.secs <= 0:
             continue
         s = slots.get((i.target, i.ident))
         if s:
-            worst = max(
-                percentile([x[0] for x in s], 0.95) or 0, percentile([x[1] for x in s], 0.95) or 0
-            )
-            if worst / a.speed >= limit:
-                rows.append((i.target, i.ifname, Pct(worst / a.speed, 1), Msg("capacity.p95_5m")))
+            # against the contracted bandwidth when the link has one (as the WAN table)
+            down, up = _capacity(link, a.speed)
+            p95_in = percentile([x[0] for x in s], 0.95) or 0
+            p95_out = percentile([x[1] for x in s], 0.95) or 0
+            worst = max(p95_in / down, p95_out / up)
+            if worst >= limit:
+                basis = "capacity.p95_contracted" if link else "capacity.p95_5m"
+                rows.append((i.target, i.ifname, Pct(worst, 1), Msg(basis)))
         elif a.busy_secs / a.secs >= 0.05:
             rows.append((i.target, i.ifname, Pct(a.busy_secs / a.secs, 1), Msg("capacity.busy")))
     prev = {(i.target, i.ident): i for i in ctx.source.ifaces(ctx.period.shift(-1))}
@@ -312,6 +309,21 @@ def capacity_section(ctx: ReportContext, ifaces: list[IfaceStat]) -> Section:
             ),
         ),
     )
+
+
+def _link(ctx: ReportContext, i: IfaceStat) -> Link | None:
+    """The configured link (contracted bandwidth, ISP) of this interface, if any."""
+    name = iface_parts(i.ident)[1]
+    return next((k for k in ctx.config.links if k.matches(i.target, name, i.ifindex)), None)
+
+
+def _capacity(link: Link | None, speed: float) -> tuple[float, float]:
+    """(down, up) capacity in bytes/s: the contracted bandwidth, else the port speed."""
+    if link is None:
+        return speed, speed
+    return link.contracted_mbps * 1e6 / 8, (
+        link.contracted_up_mbps or link.contracted_mbps
+    ) * 1e6 / 8
 
 
 def _util(i: IfaceStat) -> float | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from monitord.alerts.config import EmailConfig
+from monitord.contract import CollectorTraits
 from monitord.errors import NotifyError
 from monitord.history.db import History
 from monitord.reports.job import Render, configured_targets, cron_fields, write_monthly
@@ -53,8 +54,10 @@ class MonthlyReports:
         render: Render,
         send: Send,
         clock: Clock | None = None,
+        collectors: Mapping[str, CollectorTraits] | None = None,
     ) -> None:
         self.config = config
+        self.collectors = dict(collectors or {})  # what each collector kind declares
         self.history = history
         self.flush = flush
         self.render = render
@@ -115,6 +118,7 @@ class MonthlyReports:
             now=self.clock.time() if now is None else now,
             configured=configured_targets(cfg),
             alert_windows=cfg.alerts.maintenance,
+            collectors=self.collectors,
         )
         self.reports_written = files
         mail = email_settings(cfg.reports, cfg.alerts)

@@ -5,15 +5,18 @@ Reads, over the month, the raw samples of monitord's own series with range-vecto
 instant queries (`/api/v1/query?query=metric[2678400s]&time=<end>`), then computes in
 Python what the SQLite history keeps as rollups:
 
-- reachability from `monitord_target_up{target,collector}`: one "poll" per stored
-  sample; an outage runs from the first 0 sample to the next 1 (precision = the scrape
-  interval, which the report states as the poll interval);
-- RTT and loss from `monitord_icmp_rtt_seconds` / `monitord_icmp_packet_loss_ratio`,
-  CPU from `monitord_host_cpu_utilization_ratio`, memory from used / total;
-- gauges (filesystems, database sizes) as first / last / min / max;
-- interfaces from the raw counters `monitord_interface_{in,out}_{bytes,errors,discards}_total`
-  (a decrease is a reset), `..._oper_up`, `..._speed_bytes`, `..._info{ifalias}`; WAN links
-  as in the recorder (targets tagged wan/uplink/internet, ifAlias matching the regex).
+- reachability from `monitord_target_up{target,collector}` (the runner's own series):
+  one "poll" per stored sample; an outage runs from the first 0 sample to the next 1
+  (precision = the scrape interval, which the report states as the poll interval);
+- every other series by the roles the collectors declare (`collectors`, handed in by the
+  wiring; the same `RoleIndex` the recorder uses), never by a name written here:
+  distributions (DISTRIBUTION: RTT, loss, CPU; with `per`: memory used / total; per
+  object: a service's share of polls running; COUNTER_DISTRIBUTION: failed logins),
+  daily gauges (DAILY_GAUGE: filesystems, database sizes) as first / last / min / max,
+  interfaces from the INTERFACE_COUNTER raw counters (a decrease is a reset),
+  INTERFACE_STATUS, INTERFACE_SPEED and INTERFACE_INFO{ifalias}; WAN links as in the
+  recorder (targets tagged wan/uplink/internet, ifAlias matching the regex). A series
+  read back carries no `collector` label: it is the first collector declaring it.
 
 What Prometheus does not hold (alert events, inventory snapshots, security findings,
 recorder sessions) is returned empty, and the reports say "Sin datos" for it.
@@ -33,14 +36,15 @@ from dataclasses import replace as dc_replace
 from datetime import datetime
 from typing import Any
 
+from monitord.contract import CollectorTraits, RoleIndex, metric_owners
 from monitord.errors import HistoryError
 from monitord.history import (
     DEFAULT_WAN_ALIAS,
     DIST_KINDS,
-    GAUGES,
     SLOT,
     WAN_TAGS,
     DistAcc,
+    HistKind,
     IfaceAcc,
     iface_object,
 )
@@ -67,12 +71,8 @@ __all__ = ["PrometheusSource"]
 
 Samples = list[tuple[float, float]]
 _LOOKBACK = 400 * 86400
-_DIST_METRIC = {
-    "rtt": ("monitord_icmp_rtt_seconds", "icmp"),
-    "loss": ("monitord_icmp_packet_loss_ratio", "icmp"),
-    "cpu": ("monitord_host_cpu_utilization_ratio", "host"),
-}
-_IF = "monitord_interface_"
+_TARGET_UP = "monitord_target_up"  # the runner's own series (monitord.runner)
+_TARGET_INFO = "monitord_target_info"  # the exporter's own series
 
 
 class PrometheusSource:
@@ -84,8 +84,13 @@ class PrometheusSource:
         timeout: float = 120.0,
         wan_alias: str = DEFAULT_WAN_ALIAS,
         configured: Mapping[str, TargetInfo] | None = None,
+        collectors: Mapping[str, CollectorTraits] | None = None,
     ):
         self.url = url.rstrip("/")
+        # what the collectors declare: which series to read, and whose they are
+        traits = dict(collectors or {})
+        self.roles = RoleIndex.of(s for t in traits.values() for s in t.specs)
+        self.owners = metric_owners(traits)
         # the configured targets: parent, critical and tags that the info series lacks
         self.configured = dict(configured or {})
         self.timeout = timeout
@@ -98,7 +103,7 @@ class PrometheusSource:
     def targets(self) -> dict[str, TargetInfo]:
         """Targets from `monitord_target_info` over the last 400 days."""
         if self._targets is None:
-            rows = self._query(f"last_over_time(monitord_target_info[{_LOOKBACK}s])", None)
+            rows = self._query(f"last_over_time({_TARGET_INFO}[{_LOOKBACK}s])", None)
             self._targets = {}
             for labels, _ in rows:
                 name = labels.get("target", "")
@@ -130,7 +135,7 @@ class PrometheusSource:
     def poll_summary(self, start: float, end: float) -> list[PollSummary]:
         """One poll per stored `monitord_target_up` sample."""
         out = []
-        for labels, samples in self._raw("monitord_target_up", start, end):
+        for labels, samples in self._raw(_TARGET_UP, start, end):
             if not samples:
                 continue
             ts = [t for t, _ in samples]
@@ -159,7 +164,7 @@ class PrometheusSource:
         """Transitions of `monitord_target_up` (the first sample counts if it is 0)."""
         out: list[StoredEvent] = []
         n = 0
-        for labels, samples in self._raw("monitord_target_up", start, end):
+        for labels, samples in self._raw(_TARGET_UP, start, end):
             prev: float | None = None
             for ts, v in samples:
                 up = v >= 1
@@ -177,71 +182,70 @@ class PrometheusSource:
 
     def dists(self, kind: str, period: Period) -> dict[tuple[str, str], DistAcc]:
         """A distribution over the month per (target, collector)."""
-        hk = DIST_KINDS[kind]
+        hk = DIST_KINDS.get(kind, HistKind.LINEAR)
         out: dict[tuple[str, str], DistAcc] = {}
-        if kind == "mem":
-            used = self._raw("monitord_host_memory_used_bytes", period.start, period.end)
-            total = {
-                lb.get("target", ""): dict(s)
-                for lb, s in self._raw("monitord_host_memory_total_bytes", period.start, period.end)
-            }
-            for labels, samples in used:
+        if kind == "partial":
+            # one value per poll in the history; scrapes sample the last poll's gauge, so
+            # the share of partial polls cannot be told from Prometheus: not reported
+            return out
+        p0, p1 = period.start, period.end
+        r = self.roles
+        for name, (k, per) in r.dist_per.items():
+            if k != kind:
+                continue
+            whole = {lb.get("target", ""): dict(s) for lb, s in self._raw(per, p0, p1)}
+            for labels, samples in self._raw(name, p0, p1):
                 t = labels.get("target", "")
-                tot = total.get(t, {})
+                tot = whole.get(t, {})
                 acc = DistAcc()
                 for ts, v in samples:
                     if tot.get(ts, 0) > 0:
                         acc.add(v / tot[ts], hk)
                 if acc.n:
-                    out[(t, labels.get("collector", "host"))] = acc
-            return out
-        if kind == "failed_logins":
-            for labels, samples in self._raw(
-                "monitord_host_failed_logins_total", period.start, period.end
-            ):
-                acc = out.setdefault((labels.get("target", ""), "agent"), DistAcc())
+                    out[(t, labels.get("collector", self.owners.get(name, "")))] = acc
+        for name, k in r.counter_dists.items():
+            if k != kind:
+                continue
+            for labels, samples in self._raw(name, p0, p1):
+                col = labels.get("collector", self.owners.get(name, ""))
+                acc = out.setdefault((labels.get("target", ""), col), DistAcc())
                 for _, _, inc in _deltas(samples):
                     acc.add(inc, hk)
-            return out
-        if kind == "partial":
-            # one value per poll in the history; scrapes sample the last poll's gauge, so
-            # the share of partial polls cannot be told from Prometheus: not reported
-            return out
-        metric, collector = _DIST_METRIC[kind]
-        for labels, samples in self._raw(metric, period.start, period.end):
-            acc = out.setdefault((labels.get("target", ""), collector), DistAcc())
-            for _, v in samples:
-                acc.add(v, hk)
+        for name, k in r.dists.items():
+            if k != kind:
+                continue
+            for labels, samples in self._raw(name, p0, p1):
+                col = labels.get("collector", self.owners.get(name, ""))
+                acc = out.setdefault((labels.get("target", ""), col), DistAcc())
+                for _, v in samples:
+                    acc.add(v, hk)
         return out
 
     def dists_by_object(self, kind: str, period: Period) -> dict[tuple[str, str, str], DistAcc]:
-        """Availability of the agent's services: the mean of `monitord_service_up`."""
+        """Per-object distributions (a service's share of polls running): the mean."""
         out: dict[tuple[str, str, str], DistAcc] = {}
-        if kind != "service_up":
-            return out
-        for labels, s in self._raw("monitord_service_up", period.start, period.end):
-            acc = out.setdefault(
-                (labels.get("target", ""), "agent", labels.get("service", "")), DistAcc()
-            )
-            for _, v in s:
-                acc.n += 1
-                acc.sum += v
+        for name, (k, label) in self.roles.object_dists.items():
+            if k != kind:
+                continue
+            col = self.owners.get(name, "")
+            for labels, s in self._raw(name, period.start, period.end):
+                acc = out.setdefault(
+                    (labels.get("target", ""), labels.get("collector", col), labels.get(label, "")),
+                    DistAcc(),
+                )
+                for _, v in s:
+                    acc.n += 1
+                    acc.sum += v
         return out
 
     def gauges(self, kinds: Iterable[str], period: Period) -> list[GaugeStat]:
         """First / last / min / max over the month of each gauge object."""
         wanted = set(kinds)
         out = []
-        for metric, (kind, label) in GAUGES.items():
+        for metric, (kind, label) in self.roles.gauges.items():
             if kind not in wanted:
                 continue
-            collector = (
-                "host"
-                if metric.startswith("monitord_host_")
-                else "http"
-                if metric.startswith("monitord_tls_")
-                else "database"
-            )
+            collector = self.owners.get(metric, "")
             for labels, s in self._raw(metric, period.start, period.end):
                 if not s:
                     continue
@@ -313,31 +317,38 @@ class PrometheusSource:
             return cached  # type: ignore[return-value]
         series: dict[tuple[str, str, str], dict[str, Samples]] = {}
         alias: dict[tuple[str, str, str], str] = {}
-        for name in (
-            "in_bytes_total", "out_bytes_total", "in_errors_total", "out_errors_total",
-            "in_discards_total", "out_discards_total", "oper_up", "speed_bytes", "info",
-        ):  # fmt: skip
-            for labels, smp in self._raw(_IF + name, period.start, period.end):
+        owner: dict[tuple[str, str, str], str] = {}
+        r = self.roles
+        # the declared series by the field they feed: in_bytes ... (counters), oper_up,
+        # speed, info
+        wanted = list(r.iface_counters.items())
+        wanted += [(n, "oper_up") for n in sorted(r.iface_status)]
+        wanted += [(n, "speed") for n in sorted(r.iface_speed)]
+        wanted += [(n, "info") for n in sorted(r.iface_info)]
+        for metric, name in wanted:
+            for labels, smp in self._raw(metric, period.start, period.end):
                 k = (labels.get("target", ""), labels.get("ifindex", ""), labels.get("ifname", ""))
                 series.setdefault(k, {})[name] = smp
+                if name == "in_bytes" or name == "out_bytes":
+                    owner.setdefault(k, self.owners.get(metric, ""))
                 if name == "info":
                     alias[k] = labels.get("ifalias", "")
         tags = {n: set(t.tags) for n, t in self.targets().items()}
         result = []
         for (target, ifindex, ifname), s in sorted(series.items()):
-            if "in_bytes_total" not in s and "out_bytes_total" not in s:
+            if "in_bytes" not in s and "out_bytes" not in s:
                 continue
             acc = IfaceAcc()
             days: dict[int, list[float]] = {}
             slots: dict[int, list[float]] = {}
-            speed = s.get("speed_bytes", [])
+            speed = s.get("speed", [])
             acc.speed = speed[-1][1] if speed else 0.0
             for direction in ("in", "out"):
-                for t0, t1, delta in _deltas(s.get(f"{direction}_bytes_total", [])):
+                for t0, t1, delta in _deltas(s.get(f"{direction}_bytes", [])):
                     dt = t1 - t0
                     rate = delta / dt
                     i = 0 if direction == "in" else 1
-                    if direction == "in" or "in_bytes_total" not in s:
+                    if direction == "in" or "in_bytes" not in s:
                         acc.secs += dt
                     setattr(acc, f"{direction}_bytes", getattr(acc, f"{direction}_bytes") + delta)
                     peak = f"{direction}_peak"
@@ -345,16 +356,16 @@ class PrometheusSource:
                     if acc.speed > 0 and direction == "in" and rate >= 0.8 * acc.speed:
                         acc.busy_secs += dt
                     d = days.setdefault(_day(t1, period), [0.0] * 5)
-                    if direction == "in" or "in_bytes_total" not in s:
+                    if direction == "in" or "in_bytes" not in s:
                         d[0] += dt
                     d[1 + i] += delta
                     d[3 + i] = max(d[3 + i], rate)
                     sl = slots.setdefault(int(t1 // SLOT) * SLOT, [0.0, 0.0, 0.0])
-                    if direction == "in" or "in_bytes_total" not in s:
+                    if direction == "in" or "in_bytes" not in s:
                         sl[0] += dt
                     sl[1 + i] += delta
             for name in ("in_errors", "out_errors", "in_discards", "out_discards"):
-                setattr(acc, name, sum(d for _, _, d in _deltas(s.get(f"{name}_total", []))))
+                setattr(acc, name, sum(d for _, _, d in _deltas(s.get(name, []))))
             oper = s.get("oper_up", [])
             for (t0, v0), (t1, v1) in itertools.pairwise(oper):
                 acc.oper_secs += t1 - t0
@@ -363,7 +374,8 @@ class PrometheusSource:
             al = alias.get((target, ifindex, ifname), "")
             wan = bool(WAN_TAGS & tags.get(target, set())) or bool(al and self.wan_alias.search(al))
             ident = iface_object(ifname, ifindex)
-            st = IfaceStat(target, "snmp", ifname, al, acc, wan, ifindex, ident)
+            col = owner.get((target, ifindex, ifname), "")
+            st = IfaceStat(target, col, ifname, al, acc, wan, ifindex, ident)
             result.append((st, days, slots))
         names = distinct_names([st for st, _, _ in result])
         result = [(st, d, sl) for st, (_, d, sl) in zip(names, result, strict=True)]

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from functools import cache
 
 from monitord.history.db import StoredFinding
+from monitord.history.service import AGENT_CHECKS
 from monitord.reports.common import ReportContext, assemble
 from monitord.reports.model import (
     Column,
@@ -38,11 +39,13 @@ from monitord.reports.model import (
     Value,
 )
 from monitord.reports.store import GaugeStat
+from monitord.types import Severity
 
 __all__ = [
     "AREAS",
     "Certificate",
     "agent_tables",
+    "area_collector",
     "build_security",
     "certificates",
     "finding_text",
@@ -60,17 +63,8 @@ AREAS: Mapping[str, tuple[str, ...]] = {
     "backups": ("backup", "backups"),
     "unknown_devices": ("unknown_device", "discovery"),
 }
-# section id -> the collector whose polls run its checks (for "why no data")
-AREA_COLLECTOR: Mapping[str, str] = {
-    "tls": "http",
-    "exposure": "tcp",
-    "snmp": "snmp_hygiene",
-    "auth": "agent",
-    "updates": "agent",
-    "backups": "agent",
-    "unknown_devices": "discovery",
-}
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+# the one vocabulary (monitord.types.Severity), most urgent first; labels `severity.<v>`
+SEVERITIES = tuple(s.value for s in Severity)
 # policy keys the catalogs translate (`policy.<key>`, `policy_short.<key>`)
 POLICIES = frozenset(
     {
@@ -289,6 +283,9 @@ def agent_tables(ctx: ReportContext) -> dict[str, tuple[Table, ...]]:
                 ],
             ),
         )
+    devices = _device_logins(ctx)
+    if devices is not None:
+        out["auth"] = (*out.get("auth", ()), devices)
     gs = ctx.source.gauges(("pending_updates", "firewall"), ctx.period)
     by_target: dict[str, dict[str, GaugeStat]] = {}
     for g in gs:
@@ -342,6 +339,40 @@ def agent_tables(ctx: ReportContext) -> dict[str, tuple[Table, ...]]:
     return out
 
 
+def _device_logins(ctx: ReportContext) -> Table | None:
+    """Failed logins the devices reported (traps, syslog: events of kind failed_login):
+    per device, the messages received, the first and last, and the users named."""
+    p = ctx.period
+    by: dict[str, list[tuple[float, float, int, str]]] = {}
+    for e in ctx.source.device_events(p.start, p.end, ("failed_login",)):
+        by.setdefault(e.target or e.address, []).append(
+            (e.ts, e.last_ts, e.count, e.fields.get("user", ""))
+        )
+    if not by:
+        return None
+    rows = [
+        (
+            name,
+            Num(sum(x[2] for x in ev)),
+            Ts(min(x[0] for x in ev), True),
+            Ts(max(x[1] for x in ev), True),
+            ", ".join(sorted({x[3] for x in ev if x[3]})) or "—",
+        )
+        for name, ev in sorted(by.items())
+    ]
+    return Table(
+        "device_failed_logins",
+        (
+            Column("device"),
+            Column("failed_logins", "right"),
+            Column("first_seen"),
+            Column("last_seen"),
+            Column("users"),
+        ),
+        rows,
+    )
+
+
 # --- sections ------------------------------------------------------------------
 
 
@@ -364,7 +395,7 @@ def _summary(
                 "open": Num(len(now_open)),
                 "checks": Num(len(month_runs)),
                 "compliant": Pct(checks_ok / len(month_runs), 1),
-                "critical": Num(sev.get("critical", 0) + sev.get("high", 0)),
+                "critical": Num(sev.get(Severity.CRITICAL, 0) + sev.get(Severity.HIGH, 0)),
             },
         ),
     )
@@ -532,7 +563,7 @@ def _legend(month_runs: Mapping[str, list[float]], in_month: list[StoredFinding]
 
 def _why(ctx: ReportContext, sec: str) -> Msg:
     """Why a section has no data: which checks did not run and the reason."""
-    col = AREA_COLLECTOR[sec]
+    col = area_collector(ctx, sec)
     with_col = [a for (t, c), a in ctx.availability.pairs.items() if c == col and a.polls]
     area = Msg(f"security.{sec}")
     checks = Msg(f"security.{sec}_checks")
@@ -548,6 +579,18 @@ def _why(ctx: ReportContext, sec: str) -> Msg:
         "empty.security_no_readings",
         {"area": area, "checks": checks, "collector": col, "targets": Num(len(with_col))},
     )
+
+
+def area_collector(ctx: ReportContext, sec: str) -> str:
+    """The collector whose polls run the checks of section `sec` (for "why no data"):
+    the kind whose class declares checks of one of the section's areas (`checks`), or
+    check inputs (CHECK_INPUT specs) the history turns into checks of those areas."""
+    areas = set(AREAS[sec])
+    for kind, t in sorted(ctx.collectors.items()):
+        fed = {AGENT_CHECKS[k][0].split(".", 1)[0] for k in t.check_inputs if k in AGENT_CHECKS}
+        if (t.check_areas | fed) & areas:
+            return kind
+    return "—"
 
 
 def _why_none(ctx: ReportContext) -> Msg:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from monitord.history import DIST_KINDS, DistAcc, quantile
 from monitord.reports.availability import Availability
-from monitord.reports.common import SERVER_KINDS, ReportContext, assemble, light
+from monitord.reports.common import SERVER_KINDS, WEB_KINDS, ReportContext, assemble, light
 from monitord.reports.model import (
     Bytes,
     Column,
@@ -176,31 +176,30 @@ def build_servers(ctx: ReportContext) -> Report:
     return assemble(ctx, "servers", tuple(summary), sections, scope_targets=servers)
 
 
-# collectors whose availability is a service the users see (the agent's units are apart)
-SERVICE_COLLECTORS: dict[str, str] = {
-    "postgres": "database",
-    "mysql": "database",
-    "http": "web",
-}
-
-
 def _services(
+    ctx: ReportContext,
     target: str,
     collectors: list[Availability],
     units: dict[tuple[str, str, str], DistAcc],
+    intervals: dict[str, float],
 ) -> list[tuple[Value, ...]]:
     """The server's real services: its systemd units / Windows services (the agent's
     monitord_service_up: share of polls running), its database and its web portal (their
-    collectors' availability). monitord's own probes (host, tcp, agent) are not services."""
+    collectors' availability: those whose class declares `service`). monitord's own probes
+    (host, tcp, agent) are not services."""
     rows: list[tuple[Value, ...]] = []
-    for (t, _col, name), d in sorted(units.items()):
+    for (t, col, name), d in sorted(units.items()):
         if t == target and d.n:
+            # time down: the readings that found it stopped, one poll interval each; the
+            # readings hold no transitions, so its incidents are not counted ("—")
+            iv = intervals.get(col, 0.0)
+            down = Dur((d.n - d.sum) * iv) if iv > 0 else "—"
             rows.append(
-                (target, name, Msg("service_kind.unit"), Pct(d.sum / d.n, 3), "—", "—", Num(d.n))
+                (target, name, Msg("service_kind.unit"), Pct(d.sum / d.n, 3), "—", down, Num(d.n))
             )
     for a in collectors:
-        kind = SERVICE_COLLECTORS.get(a.collector)
-        if kind is None:
+        kind = ctx.service(a.collector)
+        if not kind:
             continue
         rows.append(
             (
@@ -262,7 +261,18 @@ def _status(ctx: ReportContext, servers: list[TargetInfo]) -> Section:
                     Pct(m.max if m and m.n else None, 1),
                 )
             )
-        svc_rows.extend(_services(t.name, av.services(t.name), units))
+        every = {c: a.interval for (n, c), a in av.pairs.items() if n == t.name}
+        svc_rows.extend(_services(ctx, t.name, av.services(t.name), units, every))
+    # web portals watched as targets of their own (kind website): their HTTP check is the
+    # service citizens see, and IND-03 (web availability) is verified against this table
+    for t in ctx.of_kinds(WEB_KINDS):
+        w = av.device(t.name)
+        if w is not None and w.polls:
+            name = Msg("service_kind.web_name", {"collector": w.collector})
+            svc_rows.append(
+                (t.name, name, Msg("service_kind.web"), Pct(w.ratio, 3), Num(w.incidents),
+                 Dur(w.down), Num(w.polls))
+            )  # fmt: skip
     return Section(
         "status",
         "servers.status",

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, field_validator, model_validator
 
 from monitord.alerts.config import AlertsConfig, EmailConfig
+from monitord.alerts.maintenance import MaintenanceWindow, report_window
 from monitord.configtypes import Duration, Language, StrictModel, check_regex
 
 __all__ = [
@@ -109,39 +110,6 @@ class Signatory(StrictModel):
     position: str = ""
 
 
-class MaintenanceWindow(StrictModel):
-    """Planned maintenance: listed in the reports, excluded from availability."""
-
-    start: datetime
-    end: datetime
-    description: str = ""
-    targets: list[str] = []  # empty with empty sites and tags: every target
-    sites: list[str] = []
-    tags: list[str] = []
-
-    @model_validator(mode="after")
-    def _order(self) -> MaintenanceWindow:
-        if self.end <= self.start:
-            raise ValueError("maintenance end must be after its start")
-        return self
-
-    def bounds(self, tz: ZoneInfo) -> tuple[float, float]:
-        """Start and end as epoch seconds (naive times are in `tz`)."""
-        s = self.start if self.start.tzinfo else self.start.replace(tzinfo=tz)
-        e = self.end if self.end.tzinfo else self.end.replace(tzinfo=tz)
-        return s.timestamp(), e.timestamp()
-
-    def applies(self, target: str, site: str, tags: tuple[str, ...] = ()) -> bool:
-        """True when the window covers this target."""
-        if not self.targets and not self.sites and not self.tags:
-            return True
-        return (
-            target in self.targets
-            or (bool(site) and site in self.sites)
-            or bool(set(tags) & set(self.tags))
-        )
-
-
 INDICATOR_CODES = tuple(f"IND-{i:02d}" for i in range(1, 11))
 
 
@@ -224,6 +192,8 @@ class ReportsConfig(StrictModel):
     reviso: Signatory = Signatory()
     aprobo: Signatory = Signatory()
     observations: dict[str, list[str]] = {}  # per kind: the office's own text
+    # windows the reports exclude from availability but that mute no alert; the same
+    # model as alerts.maintenance (define windows there: they also count here)
     maintenance: list[MaintenanceWindow] = []
     indicators: dict[str, IndicatorSettings] = {}  # IND-01..IND-10: baseline, responsible
     links: list[Link] = []  # contracted bandwidth and ISP of the internet/WAN links
@@ -231,6 +201,11 @@ class ReportsConfig(StrictModel):
     # improvement actions of the month and those carried forward (monitord.reports.
     # observations fills this from <data_dir>/observations/; not usually set by hand)
     actions: list[Action] = []
+
+    @field_validator("maintenance", mode="before")
+    @classmethod
+    def _windows(cls, v: object) -> object:
+        return [report_window(w) for w in v] if isinstance(v, list) else v
 
     @field_validator("indicators")
     @classmethod

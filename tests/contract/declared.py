@@ -8,10 +8,16 @@ import sys
 from functools import cache
 
 from collectors import COLLECTORS
-from monitord.contract import RoleIndex
-from monitord.types import MetricSpec
+from monitord.contract import CollectorTraits, RoleIndex, collector_traits
+from monitord.types import MetricSpec, reach_of
 
-__all__ = ["collector_class", "declared_roles", "declared_specs"]
+__all__ = [
+    "collector_class",
+    "declared_reach",
+    "declared_roles",
+    "declared_specs",
+    "declared_traits",
+]
 
 
 def collector_class(kind: str) -> type:
@@ -36,3 +42,15 @@ def declared_specs() -> tuple[MetricSpec, ...]:
 def declared_roles() -> RoleIndex:
     """The roles the daemon would use with every registered collector."""
     return RoleIndex.of(declared_specs())
+
+
+def declared_reach(kind: str) -> str:
+    """The `Reach` the collector registered under `kind` declares ("" for none or for a
+    kind that is not a registered collector): what the runner records in the state."""
+    return reach_of(collector_class(kind)) if kind in COLLECTORS else ""
+
+
+@cache
+def declared_traits() -> dict[str, CollectorTraits]:
+    """The traits of every registered collector, as the wiring hands them to the reports."""
+    return collector_traits(COLLECTORS)

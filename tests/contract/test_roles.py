@@ -115,16 +115,43 @@ targets:
     assert any(i.field.startswith("snmp.modules.vendor") and i.line == 9 for i in found), found
 
 
-def test_the_prometheus_report_source_reads_gauges_as_declared() -> None:
-    from monitord.history.accumulate import GAUGES
+def test_the_prometheus_report_source_reads_what_the_collectors_declare() -> None:
+    """The Prometheus source reads series through the declared roles (the same index as
+    the recorder), and names a series' collector after the collector declaring it."""
+    from monitord.reports.prometheus import PrometheusSource
+    from tests.contract.declared import declared_traits
 
-    roles = declared_roles()
-    declared = {**roles.gauges}
-    for metric, kind_obj in GAUGES.items():
-        if metric in declared:
-            assert declared[metric] == kind_obj, metric
-    # every declared daily gauge can be read back from Prometheus too
-    assert set(declared) <= set(GAUGES)
+    src = PrometheusSource("http://127.0.0.1:9", collectors=declared_traits())
+    assert src.roles == declared_roles()
+    assert src.roles.gauges["monitord_host_filesystem_used_bytes"] == ("fs_used", "mountpoint")
+    assert src.roles.object_dists == {"monitord_service_up": ("service_up", "service")}
+    assert src.roles.gauge_meta == {
+        "monitord_tls_info": ("tls_not_after", ("issuer", "version")),
+        "monitord_database_info": ("db_connections", ("engine", "version")),
+    }
+    owners = {
+        n: src.owners[n]
+        for n in (
+            "monitord_icmp_rtt_seconds",
+            "monitord_host_cpu_utilization_ratio",
+            "monitord_host_failed_logins_total",
+            "monitord_service_up",
+            "monitord_interface_in_bytes_total",
+            "monitord_tls_cert_not_after_timestamp_seconds",
+        )
+    }
+    assert owners == {
+        "monitord_icmp_rtt_seconds": "icmp",
+        "monitord_host_cpu_utilization_ratio": "host",  # host before agent in the registry
+        "monitord_host_failed_logins_total": "agent",
+        "monitord_service_up": "agent",
+        # host (its own NICs) is registered before snmp; an interface's collector is not
+        # shown by any report
+        "monitord_interface_in_bytes_total": "host",
+        "monitord_tls_cert_not_after_timestamp_seconds": "http",
+    }
+    # without declarations it reads nothing but the runner's own series
+    assert PrometheusSource("http://127.0.0.1:9").roles.consumed() == frozenset()
 
 
 def test_capabilities_replace_kind_checks() -> None:

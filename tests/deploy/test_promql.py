@@ -56,6 +56,9 @@ NOT_EMITTED_HERE: dict[str, str] = {
     "monitord_printer_supply_level_ratio": "no printer in the stack",
     "monitord_notification_failures_total": "the webhook accepts everything",
     "monitord_notifications_dropped_total": "nothing is dropped",
+    "monitord_device_recent_failed_logins": "no event receiver in the stack (tests of"
+    " events: tests/monitord/test_events_daemon.py)",
+    "monitord_device_unplanned_config_changes": "as above",
 }
 
 

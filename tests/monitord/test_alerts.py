@@ -32,6 +32,7 @@ from monitord.configtypes import Language
 from monitord.state import State
 from monitord.types import Sample, SampleKind, Target, TargetKind
 from tests.conftest import FakeClock
+from tests.contract.declared import declared_reach
 
 SW = Target("sw-1", "10.0.0.2", TargetKind.SWITCH, site="centro", tags=("core",))
 SRV = Target("srv-1", "10.0.0.3", TargetKind.SERVER, site="norte")
@@ -334,7 +335,8 @@ class Rig:
         )
 
     def record(self, target: Target, collector: str, *samples: Sample, ok: bool = True) -> None:
-        self.state.record(target, collector, samples, ok=ok, interval=60)
+        reach = declared_reach(collector)
+        self.state.record(target, collector, samples, ok=ok, interval=60, reach=reach)
 
     def step(self, seconds: float) -> list[tuple[str, str, str]]:
         self.clock.advance(seconds)
@@ -453,12 +455,12 @@ def test_active_alert_metric(clock: FakeClock) -> None:
     state = State(clock, failures_to_down=1)
     state.set_targets([SW])
     engine = AlertEngine(AlertsConfig(), state.snapshot, registry=reg, clock=clock)
-    state.record(SW, "icmp", [], ok=False)
+    state.record(SW, "icmp", [], ok=False, reach=declared_reach("icmp"))
     engine.evaluate()
     labels = {"alertname": "target_down", "target": "sw-1", "severity": "critical"}
     assert reg.get_sample_value("monitord_alert_active", labels) == 1
     assert reg.get_sample_value("monitord_alert_muted", labels) == 0
-    state.record(SW, "icmp", [], ok=True)
+    state.record(SW, "icmp", [], ok=True, reach=declared_reach("icmp"))
     engine.evaluate()
     assert reg.get_sample_value("monitord_alert_active", labels) is None
 

@@ -32,10 +32,7 @@ defaults: {{{{interval: 1h, timeout: 900ms}}}}
 alerts:
   evaluation_interval: 1s
   rules:
-    device_failed_logins:
-      kind: threshold
-      metric: monitord_device_recent_failed_logins
-      threshold: 3
+    device_failed_logins: {{{{threshold: 3}}}}   # built in; 10 by default
 events:
   traps: {{{{listen: "127.0.0.1:{trap}", communities: ["${{{{TRAP_COMMUNITY}}}}"]}}}}
   syslog: {{{{udp: "127.0.0.1:{udp}", tcp: "127.0.0.1:{tcp}"}}}}

@@ -6,7 +6,8 @@ import asyncio
 import socket
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from collectors.events.meaning import load_table
 from collectors.events.receiver import EventReceiver
@@ -39,8 +40,12 @@ class Sink:
             await asyncio.sleep(0.02)
 
 
-def run(body: Callable[[EventReceiver, Sink], Awaitable[None]], **cfg: object) -> Sink:
-    """Start a receiver on free loopback ports, run `body`, close it."""
+def run(
+    body: Callable[[EventReceiver, Sink], Awaitable[None]],
+    receiver: Mapping[str, Any] | None = None,
+    **cfg: object,
+) -> Sink:
+    """Start a receiver on free loopback ports (`receiver`: its keyword arguments), run `body`."""
     base: dict[str, object] = {
         "traps": {"listen": "127.0.0.1:0"},
         "syslog": {"udp": "127.0.0.1:0", "tcp": "127.0.0.1:0"},
@@ -49,7 +54,7 @@ def run(body: Callable[[EventReceiver, Sink], Awaitable[None]], **cfg: object) -
     sink = Sink()
 
     async def main() -> None:
-        rx = EventReceiver(config, load_table(), sink, sink.drop)
+        rx = EventReceiver(config, load_table(), sink, sink.drop, **(receiver or {}))
         await rx.start()
         try:
             await body(rx, sink)

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from collectors._snmpwire.ber import decode_response
 from collectors.events.traps import (
     PDU_INFORM,
     PDU_TRAP_V1,
@@ -14,7 +15,6 @@ from collectors.events.traps import (
     decode_trap,
     inform_response,
 )
-from collectors.snmp.ber import decode_response
 from tests.collectors.events.senders import capture_trap
 
 V2 = ["-v", "2c", "-c", "public"]
@@ -162,7 +162,7 @@ def test_refusals(data: bytes, reason: str) -> None:
 
 
 def test_get_request_is_not_a_trap() -> None:
-    from collectors.snmp.ber import PduType, encode_request
+    from collectors._snmpwire.ber import PduType, encode_request
 
     data = encode_request(1, b"public", PduType.GET, 7, [(1, 3, 6, 1, 2, 1, 1, 3, 0)])
     with pytest.raises(TrapError) as exc:

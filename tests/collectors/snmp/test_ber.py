@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto.api import v2c
 
-from collectors.snmp.ber import (
+from collectors._snmpwire.ber import (
     BerError,
     PduType,
     Tag,

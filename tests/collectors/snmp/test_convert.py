@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pysnmp.proto.api import v2c
 
-from collectors.snmp.ber import Tag
+from collectors._snmpwire.ber import Tag
 from collectors.snmp.convert import (
     as_int,
     as_number,

@@ -1,4 +1,4 @@
-"""USM keys, digests and ciphers (collectors/snmp/usm.py): RFC vectors, pysnmp as the reference."""
+"""USM keys, digests and ciphers (collectors/_snmpwire/usm.py): RFC vectors, pysnmp as the reference."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from pysnmp.proto.secmod.rfc3414 import localkey
 from pysnmp.proto.secmod.rfc3414.priv import des
 from pysnmp.proto.secmod.rfc3826.priv import aes
 
-from collectors.snmp import usm
-from collectors.snmp.client import AuthProtocol, PrivProtocol
-from collectors.snmp.usm import (
+from collectors._snmpwire import usm
+from collectors._snmpwire.usm import (
     AUTH,
     PRIV,
     UsmCache,
@@ -26,6 +25,7 @@ from collectors.snmp.usm import (
     localized_keys,
     sign,
 )
+from collectors.snmp.client import AuthProtocol, PrivProtocol
 
 ENGINE = bytes.fromhex("000000000000000000000002")
 

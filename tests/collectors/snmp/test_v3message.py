@@ -1,4 +1,4 @@
-"""The SNMPv3 message codec (collectors/snmp/v3message.py) against pysnmp's pyasn1 codec."""
+"""The SNMPv3 message codec (collectors/_snmpwire/v3message.py) against pysnmp's pyasn1 codec."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pysnmp.proto.api import v2c
 from pysnmp.proto.mpmod.rfc3412 import ScopedPDU, SNMPv3Message
 from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters
 
-from collectors.snmp.ber import BerError, PduType, Tag, encode_pdu
-from collectors.snmp.v3message import (
+from collectors._snmpwire.ber import BerError, PduType, Tag, encode_pdu
+from collectors._snmpwire.v3message import (
     Flags,
     decode_message,
     decode_scoped_pdu,

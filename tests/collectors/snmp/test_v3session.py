@@ -20,7 +20,9 @@ import pytest
 from pyasn1.codec.ber import encoder
 from pysnmp.proto.api import v2c
 
-from collectors.snmp.ber import Oid, parse_oid
+from collectors._snmpwire.ber import Oid, parse_oid
+from collectors._snmpwire.usm import localized_keys, sign
+from collectors._snmpwire.v3message import decode_message, encode_message, encode_scoped_pdu
 from collectors.snmp.client import (
     AuthProtocol,
     EnginePool,
@@ -31,8 +33,6 @@ from collectors.snmp.client import (
     open_session,
     walk,
 )
-from collectors.snmp.usm import localized_keys, sign
-from collectors.snmp.v3message import decode_message, encode_message, encode_scoped_pdu
 from collectors.snmp.v3session import UsmSession
 from monitord.errors import AuthFailed, CollectorError, MalformedResponse
 from monitord.secrets import Secret

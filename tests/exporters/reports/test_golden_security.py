@@ -24,6 +24,7 @@ from monitord.reports.model import Light, LightColor, Msg, Num, Report, Ts
 from monitord.reports.period import Period
 from monitord.reports.security import build_security
 from monitord.reports.store import HistorySource
+from tests.contract.declared import declared_traits
 from tests.exporters.reports.layout import assert_layout
 from tests.monitord.reports.golden_security import (
     BACKUP_LAST,
@@ -45,7 +46,12 @@ def report(sec: SecMonth) -> Iterator[Report]:
     h = History(sec.db)
     try:
         yield build_security(
-            ReportContext(HistorySource(h), Period(2026, 10, TZ), generated=P1 + 6 * 3600)
+            ReportContext(
+                HistorySource(h),
+                Period(2026, 10, TZ),
+                generated=P1 + 6 * 3600,
+                collectors=declared_traits(),
+            )
         )
     finally:
         h.close()
@@ -107,7 +113,12 @@ def test_figures_by_hand(report: Report, sec: SecMonth) -> None:
     # IND-09: 1 of 2 certificates with more than 30 days left
     h = History(sec.db)
     try:
-        ctx = ReportContext(HistorySource(h), Period(2026, 10, TZ), generated=P1 + 6 * 3600)
+        ctx = ReportContext(
+            HistorySource(h),
+            Period(2026, 10, TZ),
+            generated=P1 + 6 * 3600,
+            collectors=declared_traits(),
+        )
         m = measure(ctx)["IND-09"]
     finally:
         h.close()

@@ -111,7 +111,7 @@ def test_completeness_and_last_seen_from_actual_poll_times(tmp_path: Path) -> No
     from monitord.state import State
     from monitord.types import Sample, Target, TargetKind
     from tests.conftest import FakeClock
-    from tests.contract.declared import declared_roles
+    from tests.contract.declared import declared_roles, declared_traits
 
     first = at(10, 16, 4) + 30
     clock = FakeClock(mono=1000.0, wall=first)
@@ -131,7 +131,7 @@ def test_completeness_and_last_seen_from_actual_poll_times(tmp_path: Path) -> No
     d = av.device("r")
     assert d is not None
     assert (d.polls, d.expected, d.coverage) == (7, 7.0, 1.0)
-    ctx = ReportContext(src, OCT)
+    ctx = ReportContext(src, OCT, collectors=declared_traits())
     ctx.__dict__["availability"] = av
     assert since(ctx, d) == Ts(first, seconds=True)
     h.close()

@@ -54,3 +54,68 @@ def test_reports_exclude_the_alerts_weekly_window(ctx: ReportContext, tmp_path: 
     assert d.maintenance == pytest.approx(10 * 3600)
     o25 = next(o for o in d.outages if o.start == at(25, 2))
     assert (o25.maintenance, o25.counted) == (3600.0, 1800.0)
+
+
+# -- one model: reports.maintenance takes the alerts' window syntax, and its own ----------
+
+
+def test_reports_maintenance_keeps_its_syntax_and_empty_scope_means_every_target() -> None:
+    """The `reports.maintenance` form of before the merge still loads: `description`, YAML
+    datetimes or ISO strings, and no targets/sites/tags covering every target."""
+    from datetime import datetime
+
+    from monitord.reports.settings import ReportsConfig
+
+    cfg = ReportsConfig.model_validate(
+        {
+            "maintenance": [
+                {"start": datetime(2026, 10, 20, 0, 30), "end": "2026-10-20T02:30",
+                 "description": "Cambio de UPS"},
+                {"start": "2026-10-21 01:00", "end": "2026-10-21 02:00", "targets": ["sw-1"]},
+            ]
+        }
+    )  # fmt: skip
+    every, one = cfg.maintenance
+    assert every.all_targets and every.description == "Cambio de UPS"
+    assert every.bounds(TZ) == (at(20, 0, 30), at(20, 2, 30))
+    assert every.applies("srv-9", "", ()) and every.applies("sw-1", "centro", ("wan",))
+    assert not one.all_targets and one.applies("sw-1", "", ()) and not one.applies("sw-2", "", ())
+
+
+def test_alerts_maintenance_refuses_an_empty_scope_but_takes_all_targets() -> None:
+    from pydantic import ValidationError
+
+    from monitord.alerts.config import AlertsConfig
+    from monitord.types import Target, TargetKind
+
+    with pytest.raises(ValidationError, match="needs targets, sites, tags or alertnames"):
+        AlertsConfig.model_validate(
+            {"maintenance": [{"start": "2026-10-20T00:30", "end": "2026-10-20T02:30"}]}
+        )
+    cfg = AlertsConfig.model_validate(
+        {"maintenance": [{"all_targets": True, "start": "2026-10-20T00:30",
+                          "end": "2026-10-20T02:30", "description": "Corte de energía"}]}
+    )  # fmt: skip
+    w = cfg.maintenance[0]
+    anyone = Target("x", "127.0.0.9", TargetKind.SERVER, "")
+    assert w.comment == "Corte de energía"
+    assert w.active(anyone, "target_down", at(20, 1), "America/Bogota")
+    assert not w.active(anyone, "target_down", at(20, 2, 30), "America/Bogota")
+
+
+def test_a_weekly_window_in_reports_maintenance_is_excluded_like_the_alerts_one(
+    ctx: ReportContext,
+) -> None:
+    """The same weekly window given in `reports.maintenance` (it mutes no alert) counts
+    exactly as in test_reports_exclude_the_alerts_weekly_window: 2 h + 4 Sundays x 2 h."""
+    weekly = AlertWindow(targets=["sw-1"], weekly={"days": ["sun"], "start": "01:00", "end": "03:00"})  # fmt: skip
+    only_alert = AlertWindow(targets=["sw-1"], alertnames=["CpuHigh"], start="2026-10-25T00:00",
+                             end="2026-10-26T00:00")  # fmt: skip
+    cfg = ctx.config.model_copy(
+        update={"maintenance": [*ctx.config.maintenance, weekly, only_alert]}
+    )
+    d = replace(ctx, config=cfg).availability.device("sw-1")
+    assert d is not None
+    assert d.maintenance == pytest.approx(10 * 3600)
+    o25 = next(o for o in d.outages if o.start == at(25, 2))
+    assert (o25.maintenance, o25.counted) == (3600.0, 1800.0)

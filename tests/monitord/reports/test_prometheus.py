@@ -19,6 +19,7 @@ from monitord.reports.network import build_network
 from monitord.reports.period import Period
 from monitord.reports.prometheus import PrometheusSource
 from tests.conftest import free_port, http_get, wait_for
+from tests.contract.declared import declared_traits
 from tests.monitord.reports.month import TZ, nearest_rank
 
 P0 = datetime(2026, 10, 1, tzinfo=TZ).timestamp()
@@ -153,7 +154,12 @@ def test_network_report_from_prometheus_matches_hand_values(
     prom: tuple[str, list[float], list[float]],
 ) -> None:
     url, rtts, rates = prom
-    ctx = ReportContext(PrometheusSource(url), Period(2026, 10, TZ), generated=P1 + 3600)
+    ctx = ReportContext(
+        PrometheusSource(url, collectors=declared_traits()),
+        Period(2026, 10, TZ),
+        generated=P1 + 3600,
+        collectors=declared_traits(),
+    )
     report = build_network(ctx)
     tables = list(report.tables())
     rows = {r[0]: r for r in _table(tables, "availability_by_device").rows}
@@ -209,9 +215,17 @@ def test_prometheus_source_takes_parent_critical_and_tags_from_the_config(
     configured = {
         "sw-1": TargetInfo("sw-1", "127.0.0.2", "switch", "centro", "core-rtr", True, ("wan",)),
     }
-    src = PrometheusSource(url, configured=configured)
-    ctx = ReportContext(src, Period(2026, 10, TZ), generated=P1 + 3600, configured=configured)
+    src = PrometheusSource(url, configured=configured, collectors=declared_traits())
+    ctx = ReportContext(
+        src,
+        Period(2026, 10, TZ),
+        generated=P1 + 3600,
+        configured=configured,
+        collectors=declared_traits(),
+    )
     t = ctx.targets["sw-1"]
     assert (t.parent, t.critical, t.tags) == ("core-rtr", True, ("wan",))
     assert src.targets()["sw-1"].tags == ("wan",)  # WAN detection by tag works again
-    assert PrometheusSource(url).targets()["sw-1"].parent is None  # what Prometheus holds
+    assert (
+        PrometheusSource(url, collectors=declared_traits()).targets()["sw-1"].parent is None
+    )  # what Prometheus holds

@@ -8,9 +8,9 @@ from monitord.history.db import Finding, History
 from monitord.reports.common import ReportContext
 from monitord.reports.model import Msg, Num
 from monitord.reports.period import Period
-from monitord.reports.security import AREA_COLLECTOR, build_security
+from monitord.reports.security import area_collector, build_security
 from monitord.reports.store import HistorySource
-from tests.contract.declared import declared_roles
+from tests.contract.declared import declared_roles, declared_traits
 from tests.monitord.reports.month import TZ, at
 
 
@@ -20,7 +20,19 @@ def test_no_checks_every_section_says_no_data_and_why(ctx: ReportContext) -> Non
     # a security check, and the summary says so without denying that they were monitored
     assert report.summary == (Msg("summary.security_no_checks", {"targets": Num(4)}),)
     by_id = {s.id: s for s in report.sections}
-    for area, col in AREA_COLLECTOR.items():
+    # the collector whose polls run each section's checks, as the classes declare them
+    # (`checks`, or CHECK_INPUT specs the history turns into checks)
+    expected = {
+        "tls": "http",
+        "exposure": "tcp",
+        "snmp": "snmp_hygiene",
+        "auth": "agent",
+        "updates": "agent",
+        "backups": "agent",
+        "unknown_devices": "discovery",
+    }
+    assert {a: area_collector(ctx, a) for a in expected} == expected
+    for area, col in expected.items():
         assert by_id[area].empty == Msg(
             "empty.security_no_collector",
             {
@@ -46,7 +58,7 @@ def test_findings_open_resolved_and_changes(tmp_path: Path) -> None:
     h.upsert_findings([tls, snmp], sept.start + 86400)
     h.upsert_findings([tls], at(2, 3))  # snmp fixed before October's first run
     h.upsert_findings([], at(20, 3), checks=["tls.expiry", "snmp.default_community"])
-    report = build_security(ReportContext(HistorySource(h), octo))
+    report = build_security(ReportContext(HistorySource(h), octo, collectors=declared_traits()))
     tables = {t.id: t for t in report.tables()}
     assert [r[0] for r in tables["findings_tls"].rows] == ["portal"]
     assert tables["findings_tls"].rows[0][7] == Msg("status.resolved")
@@ -116,7 +128,9 @@ def test_agent_security_sections_from_recorded_month(tmp_path: Path) -> None:
             rec.flush(clock.wall)
     rec.flush(P1, force=True)
     octo = Period(2026, 10, TZ)
-    report = build_security(ReportContext(HistorySource(h), octo, generated=P1 + 3600))
+    report = build_security(
+        ReportContext(HistorySource(h), octo, generated=P1 + 3600, collectors=declared_traits())
+    )
     tables = {t.id: t for t in report.tables()}
     # by hand: 5 per hour except the hour of the restart (the counter went back to 0)
     total = 5 * 335 + 5 * (743 - 336)

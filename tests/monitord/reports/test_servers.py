@@ -9,6 +9,7 @@ import pytest
 from monitord.reports.common import ReportContext
 from monitord.reports.model import Bytes, Msg, Num, Pct, Report, Table
 from monitord.reports.servers import build_servers, server_kpis
+from tests.contract.declared import declared_traits
 from tests.monitord.reports.month import DB_END, DB_START, FS_SIZE, Month, nearest_rank
 
 
@@ -112,7 +113,9 @@ def test_critical_services_are_the_servers_units(tmp_path: Path) -> None:
     sec = build_security_month(tmp_path / "h.db")
     h = History(sec.db)
     try:
-        ctx = ReportContext(HistorySource(h), Period(2026, 10, TZ), generated=P1)
+        ctx = ReportContext(
+            HistorySource(h), Period(2026, 10, TZ), generated=P1, collectors=declared_traits()
+        )
         rows = _table(build_servers(ctx), "services").rows
     finally:
         h.close()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from collectors.snmp.ber import BerError, Pdu, _header, _int, _tlv, decode_pdu
+from collectors._snmpwire.ber import BerError, Pdu, _header, _int, _tlv, decode_pdu
 
 __all__ = [
     "USM",
