@@ -556,9 +556,14 @@ def test_evaluate_async_gives_the_loop_turns_and_the_same_alerts(clock) -> None:
     def engine_with_state() -> tuple[AlertEngine, State]:
         state = State(clock, failures_to_down=1)
         state.set_targets([SW, SRV])
-        state.record(SW, "icmp", [], ok=False)  # target_down fires
+        reach = declared_reach("icmp")
+        state.record(SW, "icmp", [], ok=False, reach=reach)  # target_down fires
         state.record(
-            SRV, "icmp", [Sample("monitord_icmp_rtt_seconds", {"target": "srv-1"}, 5.0)], ok=True
+            SRV,
+            "icmp",
+            [Sample("monitord_icmp_rtt_seconds", {"target": "srv-1"}, 5.0)],
+            ok=True,
+            reach=reach,
         )
         return AlertEngine(AlertsConfig(), state.snapshot, clock=clock), state
 
