@@ -19,18 +19,15 @@ users and TLS files).
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import hashlib
 import logging
 import signal
 import ssl
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Final, cast
+from typing import Final
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
 from collectors.events import EventReceiver, MeaningTable, load_table
 from collectors.events.receiver import build_tls_context
@@ -217,27 +214,6 @@ CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (
     events_patterns_check,
     events_check,
 )
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None elsewhere (musl, macOS).
-
-    The state is rebuilt poll after poll: the big blocks it frees (a group's /metrics text,
-    dict tables) leave free pages inside the malloc heap that glibc returns to the system
-    only from its top. malloc_trim(0) gives back every free page (madvise), a few ms once a
-    minute; it is worth about 10 MB of resident memory at 300 switches.
-    """
-    try:
-        libc = ctypes.CDLL(None)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return cast("Callable[[int], int]", trim)
-
-
-_MALLOC_TRIM: Final = _malloc_trim()
 
 
 def write_report_files(
@@ -636,15 +612,6 @@ class Daemon:
         log.info("monitord stopped")
 
     def _add_jobs(self, sched: AsyncIOScheduler) -> None:
-        if _MALLOC_TRIM is not None:
-            sched.add_job(
-                _MALLOC_TRIM,
-                IntervalTrigger(seconds=60, timezone=UTC),
-                args=(0,),
-                id="malloc-trim",
-                max_instances=1,
-                coalesce=True,
-            )
         if self.hist is not None:
             self.hist.add_jobs(sched)
         if self.monthly is not None:
