@@ -4,10 +4,13 @@ Builds (or reuses, --db) a month of history through the same `write_batch` the r
 recorder uses, one batch per day: 500 devices (470 switches/routers, 30 servers with
 CPU, memory, 3 filesystems and a database), 48 interfaces each, 10 WAN links with
 5-minute slots, 1-3 outages on 1 device in 20, an inventory snapshot per device (300
-packages per server). Then writes every report (network, servers, security,
-inventory, kpi) as HTML, PDF and CSV with `monitord.reports.job.write_reports`, the
-code `monitord report` runs, and prints the wall time and the peak RSS of this process
-and of the worker processes.
+packages per server), the 20 largest tables of each server on the first and last day.
+Then writes every report (network, servers, security, inventory, kpi) as HTML, PDF and
+CSV with `monitord.reports.job.write_reports`, the code `monitord report` runs, and
+prints the wall time, the CPU time of this process and of the workers (less sensitive
+to other load on a shared machine than the wall time), the peak RSS of this process and
+of the largest worker, and the load average before and after (the machine is shared:
+read wall times beside it).
 
 Run: python bench/report.py [--devices 500 --ports 48 --jobs 2 --db /tmp/bench.db --keep]
 Target: under 60 s on the reference machine (2 cores).
@@ -16,6 +19,7 @@ Target: under 60 s on the reference machine (2 cores).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import shutil
@@ -43,7 +47,7 @@ from monitord.history.db import History
 from monitord.reports.job import write_reports
 from monitord.reports.period import Period
 from monitord.state import Event, EventKind
-from monitord.types import Target, TargetKind
+from monitord.types import TableSize, Target, TargetKind
 
 TZ = ZoneInfo("America/Bogota")
 MONTH = Period(2026, 10, TZ)
@@ -114,12 +118,13 @@ def build(db: Path, devices: int, ports: int, seed: int = 7) -> None:
                     0,
                     125e6,
                 )
-                b.ifaces[((t.name, col, "if", f"p{p}"), dk)] = acc
+                key = f"{p}:p{p}"  # the stored identity: ifIndex:ifName
+                b.ifaces[((t.name, col, "if", key), dk)] = acc
                 if (t.name, f"p{p}") in wan:
                     for s in range(288):
                         slot = int(start) + s * SLOT
                         r = RateAcc(300, rate * 300 * rnd.random(), rate * 150 * rnd.random())
-                        b.rates[((t.name, col, "if", f"p{p}"), slot)] = r
+                        b.rates[((t.name, col, "if", key), slot)] = r
             if t.kind is TargetKind.SERVER:
                 b.dists[((t.name, "agent", "cpu", ""), dk)] = _copy(rnd.choice(templates["cpu"]))
                 b.dists[((t.name, "agent", "mem", ""), dk)] = _copy(rnd.choice(templates["mem"]))
@@ -169,6 +174,13 @@ def build(db: Path, devices: int, ports: int, seed: int = 7) -> None:
                 "software": [{"name": f"pkg-{k}", "version": f"1.{k}"} for k in range(300)],
             }
         h.add_inventory(t.name, MONTH.start + 3600, data)
+        if t.kind is TargetKind.SERVER:  # the largest tables: first and last day's lists
+            for day, grow in ((20261001, 1.0), (20261031, 1.2)):
+                tables = [
+                    TableSize("app", "public", f"t{k:02d}", int(2e9 / (k + 1) * grow), 10**6)
+                    for k in range(20)
+                ]
+                h.add_table_sizes(t.name, "postgres", MONTH.start + 3600, day, tables)
     h.close()
 
 
@@ -181,6 +193,12 @@ def _dist(rnd: random.Random, draw: Callable[[random.Random], float], kind: Hist
 
 def _copy(d: DistAcc) -> DistAcc:
     return DistAcc(d.n, d.sum, d.min, d.max, dict(d.hist))
+
+
+def _cpu() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,9 +223,13 @@ def main(argv: list[str] | None = None) -> int:
             f"({db.stat().st_size / args.devices / 1e3:.0f} kB per device-month)"
         )
     out = work / "reports"
+    load0 = os.getloadavg()
+    cpu0 = _cpu()
     t = time.perf_counter()
     files = write_reports(db, MONTH, out, render=write_files, jobs=args.jobs)
     elapsed = time.perf_counter() - t
+    cpu = _cpu() - cpu0
+    load1 = os.getloadavg()
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     pdfs = [f for f in files if f.suffix == ".pdf"]
@@ -216,7 +238,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(f.stat().st_size for f in files) / 1e6:.1f} MB) in {elapsed:.1f} s "
         f"with {args.jobs} worker processes ({elapsed / 60:.2f} of the 60 s budget)"
     )
-    print(f"peak RSS: main {own:.0f} MB, largest worker {kids:.0f} MB")
+    print(f"CPU: {cpu:.1f} s (main and workers); wall/CPU {elapsed / cpu:.2f}")
+    print(f"peak RSS: main {own:.0f} MB, largest worker {kids:.0f} MB (budget 400 MB)")
+    print(
+        "load average (1, 5, 15 min): before "
+        + " ".join(f"{x:.2f}" for x in load0)
+        + ", after "
+        + " ".join(f"{x:.2f}" for x in load1)
+        + f" on {os.cpu_count()} CPUs"
+    )
     for f in pdfs:
         print(f"  {f.name}: {f.stat().st_size / 1e3:.0f} kB")
     if args.keep:

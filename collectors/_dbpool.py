@@ -39,7 +39,7 @@ from monitord.errors import (
     TargetUnreachable,
 )
 from monitord.secrets import Secret
-from monitord.types import MetricSpec, Role, Sample, SampleKind, Shared, Target
+from monitord.types import MetricSpec, Role, Sample, SampleKind, Shared, TableSize, Target
 
 __all__ = [
     "COMMON_METRICS",
@@ -87,22 +87,6 @@ class Engine(StrEnum):
     MYSQL = "mysql"
     MSSQL = "mssql"
     ORACLE = "oracle"
-
-
-@dataclass(frozen=True, slots=True)
-class TableSize:
-    """One of the largest tables of a database, for the monthly report (never a label).
-
-    `bytes` is the table's total on-disk size (data, indexes and TOAST/LOB where the
-    engine reports them); `rows` the engine's row estimate, None when it has none.
-    `schema` is empty where the engine has no schema inside a database (MySQL).
-    """
-
-    database: str
-    schema: str
-    table: str
-    bytes: int
-    rows: int | None = None
 
 
 INFO = MetricSpec(
@@ -330,6 +314,12 @@ class PooledCollector(Generic[C]):
 
     def _ops(self) -> ConnectionOps[C]:
         raise NotImplementedError
+
+    @property
+    def tables_every(self) -> float:
+        """Seconds between two fetches of the largest tables (capability
+        `FetchesTableSizes`; option `tables_every`)."""
+        return float(self.options.tables_every)
 
     def _host(self, target: Target) -> str:
         return str(self.options.host or target.address)

@@ -7,6 +7,8 @@ with that hint. Emits per target: `monitord_database_info{target,engine,version}
 database `monitord_database_size_bytes{target,database}` (data + log files,
 sys.master_files). Series budget: 4 per server + 1 per database.
 `MssqlCollector.largest_tables()` returns the report's largest tables.
+The daemon lists them every `tables_every` (default one day; capability
+`FetchesTableSizes`) into the history, for the servers report's database section.
 
 Least privilege (docs/databases.md): a login with `VIEW SERVER STATE` and
 `VIEW ANY DEFINITION` (and `CONNECT ANY DATABASE` for the largest tables); the collector
@@ -109,6 +111,8 @@ class Options:
     connect_timeout: Duration = 2.0
     statement_timeout: Duration = 2.0
     top_tables: Annotated[int, Field(ge=1, le=1000)] = 10
+    # how often the largest tables are listed for the servers report (kept once a day)
+    tables_every: Duration = 86400.0
 
 
 class MssqlCollector(PooledCollector[Any]):

@@ -12,6 +12,8 @@ INDEX_LENGTH in information_schema.TABLES; a database without tables is 0).
 Series budget: at most 9 per server + 1 per database.
 
 The largest tables are report data, not metrics: `MysqlCollector.largest_tables()`.
+The daemon lists them every `tables_every` (default one day; capability
+`FetchesTableSizes`) into the history, for the servers report's database section.
 
 Least privilege (docs/databases.md): `GRANT SHOW VIEW ON *.*` makes every table's size
 visible without giving access to any row; add `SLAVE MONITOR` (MariaDB 10.5.9+) or
@@ -88,6 +90,8 @@ class Options:
     connect_timeout: Duration = 2.0
     statement_timeout: Duration = 2.0
     top_tables: Annotated[int, Field(ge=1, le=1000)] = 10
+    # how often the largest tables are listed for the servers report (kept once a day)
+    tables_every: Duration = 86400.0
 
 
 PEAK = MetricSpec(

@@ -8,6 +8,8 @@ and `monitord_database_size_bytes{target,database}`: one series per pluggable da
 (v$pdbs) seen from the connected container, or the whole database (dba_data_files) when
 it is not a container database. Series budget: 4 per server + 1 per PDB.
 `OracleCollector.largest_tables()` returns the report's largest tables (dba_segments).
+The daemon lists them every `tables_every` (default one day; capability
+`FetchesTableSizes`) into the history, for the servers report's database section.
 
 Least privilege (docs/databases.md): `GRANT CREATE SESSION, SELECT_CATALOG_ROLE TO monitor`.
 Each poll runs in a `SET TRANSACTION READ ONLY` transaction that is rolled back; every
@@ -116,6 +118,8 @@ class Options:
     connect_timeout: Duration = 2.0
     statement_timeout: Duration = 2.0
     top_tables: Annotated[int, Field(ge=1, le=1000)] = 10
+    # how often the largest tables are listed for the servers report (kept once a day)
+    tables_every: Duration = 86400.0
 
 
 class OracleCollector(PooledCollector[Any]):

@@ -15,6 +15,8 @@ Series budget: at most 12 per server + 1 per database (20 databases ≈ 32 serie
 
 The largest tables are report data, not metrics: `PostgresCollector.largest_tables()`
 returns the top N of every selected database (one short connection per database).
+The daemon lists them every `tables_every` (default one day; capability
+`FetchesTableSizes`) into the history, for the servers report's database section.
 
 Least privilege (docs/databases.md): a login role that is a member of `pg_monitor`
 (PostgreSQL 10+); without it other sessions are hidden from `pg_stat_activity`, so the
@@ -114,6 +116,8 @@ class Options:
     connect_timeout: Duration = 2.0
     statement_timeout: Duration = 2.0
     top_tables: Annotated[int, Field(ge=1, le=1000)] = 10
+    # how often the largest tables are listed for the servers report (kept once a day)
+    tables_every: Duration = 86400.0
 
 
 IN_RECOVERY = MetricSpec(

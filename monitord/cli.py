@@ -271,8 +271,9 @@ def _report(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"monitord report: {exc}", file=sys.stderr)
         return 2
-    reports_cfg = with_calendar(reports_cfg, cfg.alerts.maintenance, silences(data_dir), period, tz)
     db = Path(args.db) if args.db else Path(cfg.history.path or (data_dir / "monitord.db"))
+    held = silences(data_dir, db, period)
+    reports_cfg = with_calendar(reports_cfg, cfg.alerts.maintenance, held, period, tz)
     source: Callable[[], Source] | None = None
     if args.source == "prometheus":
         if not args.url:

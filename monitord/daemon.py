@@ -49,6 +49,7 @@ from monitord.alerts.config import AlertEvent, EmailConfig
 from monitord.alerts.control import ControlServer, socket_path
 from monitord.alerts.dispatch import Notifier
 from monitord.alerts.engine import AlertEngine
+from monitord.alerts.maintenance import Silence
 from monitord.config import (
     Config,
     ConfigCheck,
@@ -62,7 +63,7 @@ from monitord.errors import ConfigError, ConfigIssue, HistoryError
 from monitord.events.config import EventsConfig, patterns_path
 from monitord.events.engine import start_engine
 from monitord.events.service import EVENT_SPECS, EventsService
-from monitord.history.db import Delivery, History
+from monitord.history.db import Delivery, History, StoredSilence
 from monitord.history.service import HistoryService
 from monitord.httpguard import http_connection_cap
 from monitord.log import RedactionFilter, collect_secrets
@@ -330,7 +331,10 @@ class Daemon:
             clock=self.clock,
             silences_path=data_dir / "silences.json",
             generator_url=cfg.alerts.external_url,
+            on_silence=self._on_silence,
         )
+        # silences declared before the history kept them (kept once; ids never repeat)
+        self._record_silences(self.alerts.silences.all())
         self.alerts.start()
         self.control = ControlServer(socket_path(data_dir), self.alerts)
         await self.control.start()
@@ -636,6 +640,25 @@ class Daemon:
         except HistoryError as exc:
             log.error("history write failed: %s", exc)
 
+    def _on_silence(self, silence: Silence, removed_at: float | None) -> None:
+        if removed_at is None:
+            self._record_silences((silence,))
+            return
+        if self.history is None:
+            return
+        try:
+            self.history.silence_removed(silence.id, removed_at)
+        except HistoryError as exc:
+            log.error("history write failed: %s", exc)
+
+    def _record_silences(self, silences: Iterable[Silence]) -> None:
+        if self.history is None:
+            return
+        try:
+            self.history.add_silences(_stored(s) for s in silences)
+        except HistoryError as exc:
+            log.error("history write failed: %s", exc)
+
     def _on_alert_events(self, rows: list[AlertEvent]) -> None:
         if self.hist is None:
             return
@@ -670,6 +693,13 @@ class Daemon:
                 secrets |= collect_secrets(cc.options)
         secrets |= {c.reveal() for c in cfg.events.traps.communities if c.reveal()}
         self.redaction.set_secrets(secrets)
+
+
+def _stored(s: Silence) -> StoredSilence:
+    return StoredSilence(
+        s.id, s.starts_at, s.ends_at, s.targets, s.sites, s.tags, s.alertnames,
+        s.comment, s.created_by,
+    )  # fmt: skip
 
 
 def _tls_fingerprint(config_path: str, events: EventsConfig) -> str:

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 __all__ = [
     "LEGACY_SEVERITY_WORDS",
     "POLL_DEADLINE",
+    "SYSLOG_SEVERITY",
     "ChecksTarget",
     "Clock",
     "Closable",
@@ -34,6 +35,7 @@ __all__ = [
     "EventOrigin",
     "FailureReason",
     "FetchesInventory",
+    "FetchesTableSizes",
     "InstanceMetrics",
     "InventoryFromPoll",
     "MetricSpec",
@@ -47,6 +49,7 @@ __all__ = [
     "Severity",
     "Shared",
     "SystemClock",
+    "TableSize",
     "Target",
     "TargetKind",
     "concurrency_of",
@@ -246,71 +249,6 @@ class Target:
     description: str = ""
 
 
-class EventOrigin(StrEnum):
-    """How a device told us something on its own (the `source` label of event counters)."""
-
-    TRAP = "trap"
-    SYSLOG = "syslog"
-
-
-class DeviceEventKind(StrEnum):
-    """What a device event means (the `kind` label of event counters); a closed set."""
-
-    INTERFACE = "interface"
-    REBOOT = "reboot"
-    FAILED_LOGIN = "failed_login"
-    CONFIG_CHANGE = "config_change"
-    HEALTH = "health"
-    OTHER = "other"
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceEvent:
-    """One message a device sent (trap, inform or syslog line), already given its meaning.
-
-    `address` is the sender's IP as seen on the socket; `agent` the agent-addr of a v1
-    trap or the HOSTNAME of a syslog line (either may name the device when a relay
-    sent it); `name` the table entry that matched (`linkDown`, `cisco_login_failed`) or
-    the trap OID for an unknown trap; `fields` what the entry extracted (`ifindex`,
-    `user`...), and for unknown traps the varbinds as `oid -> value`; `repoll` asks the
-    core for a fresh poll of the device (its state changed: a link went down).
-    """
-
-    ts: float
-    origin: EventOrigin
-    address: str
-    kind: DeviceEventKind
-    name: str
-    message: str = ""
-    agent: str = ""
-    severity: str = ""
-    fields: Mapping[str, str] = field(default_factory=dict)
-    repoll: bool = False
-
-
-class Clock(Protocol):
-    """Time source injected into the state and the scheduler glue."""
-
-    def monotonic(self) -> float:
-        """Seconds from an arbitrary start; never goes back."""
-
-    def time(self) -> float:
-        """Wall-clock seconds since the epoch."""
-
-
-@dataclass(frozen=True, slots=True)
-class SystemClock:
-    """The real clock."""
-
-    def monotonic(self) -> float:
-        """Seconds from an arbitrary start; never goes back."""
-        return time.monotonic()
-
-    def time(self) -> float:
-        """Wall-clock seconds since the epoch."""
-        return time.time()
-
-
 class Severity(StrEnum):
     """The one severity vocabulary: alert rules, notifier filters, security findings and
     the reports (most urgent first; `rank` orders them).
@@ -338,6 +276,11 @@ class Severity(StrEnum):
         return _ALERT_LABEL[self]
 
     @classmethod
+    def from_syslog(cls, level: int) -> Severity:
+        """The severity of a syslog message of `level` 0-7 (RFC 5424 6.2.1; `SYSLOG_SEVERITY`)."""
+        return SYSLOG_SEVERITY[min(max(int(level), 0), 7)]
+
+    @classmethod
     def parse(cls, word: object) -> Severity:
         """A severity from its word, the former alert word "warning" included (= medium);
         ValueError naming the accepted words otherwise."""
@@ -363,6 +306,86 @@ _ALERT_LABEL: dict[Severity, str] = {
 }
 # former words -> the vocabulary (alerts said critical / warning / info)
 LEGACY_SEVERITY_WORDS: dict[str, Severity] = {"warning": Severity.MEDIUM}
+# syslog severity 0-7 (RFC 5424 6.2.1) -> the vocabulary (docs/events.md, "Severity"):
+# emerg, alert, crit -> critical; err -> high; warning -> medium (as the former word);
+# notice ("normal but significant") -> low; info, debug -> info
+SYSLOG_SEVERITY: tuple[Severity, ...] = (
+    Severity.CRITICAL,  # 0 emerg
+    Severity.CRITICAL,  # 1 alert
+    Severity.CRITICAL,  # 2 crit
+    Severity.HIGH,  # 3 err
+    Severity.MEDIUM,  # 4 warning
+    Severity.LOW,  # 5 notice
+    Severity.INFO,  # 6 info
+    Severity.INFO,  # 7 debug
+)
+
+
+class EventOrigin(StrEnum):
+    """How a device told us something on its own (the `source` label of event counters)."""
+
+    TRAP = "trap"
+    SYSLOG = "syslog"
+
+
+class DeviceEventKind(StrEnum):
+    """What a device event means (the `kind` label of event counters); a closed set."""
+
+    INTERFACE = "interface"
+    REBOOT = "reboot"
+    FAILED_LOGIN = "failed_login"
+    CONFIG_CHANGE = "config_change"
+    HEALTH = "health"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """One message a device sent (trap, inform or syslog line), already given its meaning.
+
+    `address` is the sender's IP as seen on the socket; `agent` the agent-addr of a v1
+    trap or the HOSTNAME of a syslog line (either may name the device when a relay
+    sent it); `name` the table entry that matched (`linkDown`, `cisco_login_failed`) or
+    the trap OID for an unknown trap; `fields` what the entry extracted (`ifindex`,
+    `user`...), and for unknown traps the varbinds as `oid -> value`; `repoll` asks the
+    core for a fresh poll of the device (its state changed: a link went down);
+    `severity` in the one vocabulary: the table entry's, else a syslog message's own
+    level (`Severity.from_syslog`), else info.
+    """
+
+    ts: float
+    origin: EventOrigin
+    address: str
+    kind: DeviceEventKind
+    name: str
+    message: str = ""
+    agent: str = ""
+    severity: Severity = Severity.INFO
+    fields: Mapping[str, str] = field(default_factory=dict)
+    repoll: bool = False
+
+
+class Clock(Protocol):
+    """Time source injected into the state and the scheduler glue."""
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary start; never goes back."""
+
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch."""
+
+
+@dataclass(frozen=True, slots=True)
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary start; never goes back."""
+        return time.monotonic()
+
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch."""
+        return time.time()
 
 
 class Reach(StrEnum):
@@ -461,6 +484,35 @@ class FetchesInventory(Protocol):
 
     async def inventory(self, target: Target) -> dict[str, object]:
         """The inventory document; raise `CollectorError` subclasses only."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TableSize:
+    """One of the largest tables of a database, for the monthly report (never a label).
+
+    `bytes` is the table's total on-disk size (data, indexes and TOAST/LOB where the
+    engine reports them); `rows` the engine's row estimate, None when it has none.
+    `schema` is empty where the engine has no schema inside a database (MySQL).
+    """
+
+    database: str
+    schema: str
+    table: str
+    bytes: int
+    rows: int | None = None
+
+
+@runtime_checkable
+class FetchesTableSizes(Protocol):
+    """Capability: lists a database server's largest tables on a slow schedule (the
+    servers report's database section); the history keeps one snapshot a day."""
+
+    tables_every: float  # seconds between two fetches
+
+    async def largest_tables(self, target: Target, n: int | None = None) -> list[TableSize]:
+        """The largest tables (the collector's own top N when `n` is None); raise
+        `CollectorError` subclasses only."""
         ...
 
 

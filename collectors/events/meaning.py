@@ -6,6 +6,11 @@ that prefix); a syslog entry is a regular expression searched in the message tex
 whose named groups become fields. `set:` adds constant fields. Traps no entry knows
 become `other` events named by their OID, with their varbinds as fields; syslog lines
 no entry knows are `other` events that the core counts but does not store.
+
+`severity:` is a word of `monitord.types.Severity` (critical, high, medium, low, info);
+the former words of this table still read, through the same mapping as the alert
+rules (`Severity.parse`: warning = medium). A syslog entry without one gives its events
+the message's own level (0-7, `Severity.from_syslog`); a trap entry without one, info.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -23,8 +28,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from collectors.events.syslog import SyslogMessage
 from collectors.events.traps import Trap, oid_text
 from monitord.config import check_regex
+from monitord.configtypes import SeverityWord
 from monitord.errors import ConfigError, ConfigIssue
-from monitord.types import DeviceEvent, DeviceEventKind, EventOrigin
+from monitord.types import DeviceEvent, DeviceEventKind, EventOrigin, Severity
 
 __all__ = ["MeaningTable", "SyslogRule", "TrapRule", "load_table"]
 
@@ -36,7 +42,7 @@ class _Entry(BaseModel):
 
     name: str
     kind: DeviceEventKind
-    severity: Literal["info", "warning", "critical"] = "info"
+    severity: SeverityWord | None = None  # the vocabulary; former words read (warning)
     repoll: bool = False
     set: dict[str, str] = {}
     vendor: str = ""
@@ -76,7 +82,7 @@ class TrapRule:
     oid: tuple[int, ...]
     name: str
     kind: DeviceEventKind
-    severity: str
+    severity: Severity
     repoll: bool
     fields: Mapping[str, str]  # field name -> dotted OID prefix
     set: Mapping[str, str]
@@ -88,7 +94,7 @@ class SyslogRule:
 
     name: str
     kind: DeviceEventKind
-    severity: str
+    severity: Severity | None  # None: the message's own level
     repoll: bool
     regex: re.Pattern[str]
     set: Mapping[str, str]
@@ -111,7 +117,7 @@ class MeaningTable:
             text = " ".join(f"{k}={v}" for k, v in vbs.items())
             return DeviceEvent(
                 ts, EventOrigin.TRAP, address, DeviceEventKind.OTHER, name,
-                text[:MAX_TEXT], trap.agent_addr, "info", vbs,
+                text[:MAX_TEXT], trap.agent_addr, Severity.INFO, vbs,
             )  # fmt: skip
         fields: dict[str, str] = dict(rule.set)
         for fname, prefix in rule.fields.items():
@@ -146,11 +152,11 @@ class MeaningTable:
             fields.update({k: v[:128] for k, v in m.groupdict().items() if v})
             return DeviceEvent(
                 ts, EventOrigin.SYSLOG, address, rule.kind, rule.name, text, msg.hostname,
-                rule.severity, fields, rule.repoll,
+                msg.level if rule.severity is None else rule.severity, fields, rule.repoll,
             )  # fmt: skip
         return DeviceEvent(
             ts, EventOrigin.SYSLOG, address, DeviceEventKind.OTHER, msg.app or "syslog", text,
-            msg.hostname, msg.severity_name,
+            msg.hostname, msg.level,
         )  # fmt: skip
 
 
@@ -172,7 +178,10 @@ def load_table(extra: Path | None = None) -> MeaningTable:
         for e in t.traps:
             oid = _oid(e.oid)
             traps.setdefault(
-                oid, TrapRule(oid, e.name, e.kind, e.severity, e.repoll, e.fields, e.set)
+                oid,
+                TrapRule(
+                    oid, e.name, e.kind, e.severity or Severity.INFO, e.repoll, e.fields, e.set
+                ),
             )
         rules.extend(
             SyslogRule(e.name, e.kind, e.severity, e.repoll, re.compile(e.regex), e.set, e.vendor)

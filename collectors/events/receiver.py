@@ -8,6 +8,14 @@ task parses queued messages in batches, gives them their meaning, answers inform
 hands the events to the core (`sink`), yielding to the loop between batches so polls
 keep their schedule.
 
+Each TCP or TLS connection is read by a task of the receiver's own. Closing (shutdown,
+or a SIGHUP that removes the listener) goes in order: stop listening, close each
+connection's transport so its task reads the end of the stream and returns, await
+those tasks (a peer that does not answer the TLS close within `CLOSE_GRACE` is
+aborted), then stop the consumer and hand the core what was still queued. No connection
+task ends cancelled, so Python 3.11's streams never log "Exception in callback ...
+CancelledError" for one.
+
 SNMPv3 messages go to `v3.UsmReceiver` (USM users, the receiver's engine for informs),
 which may answer them (inform Response, discovery and error Reports).
 
@@ -29,7 +37,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import TypeGuard, cast
 
 from collectors.events.meaning import MeaningTable
 from collectors.events.syslog import SyslogError, TcpFramer, parse_syslog
@@ -46,6 +54,7 @@ log = logging.getLogger(__name__)
 BATCH = 256  # messages parsed per turn of the consumer before it yields to the loop
 RCVBUF = 4 << 20  # bytes of socket receive buffer asked for the UDP sockets
 MAX_SOURCES = 4096  # token buckets kept; the least recently seen source is forgotten
+CLOSE_GRACE = 2.0  # seconds a closing connection may take (TLS close_notify) before abort
 
 
 class TokenBuckets:
@@ -111,7 +120,7 @@ class EventReceiver:
         self._queue: asyncio.Queue[_Raw] | None = None
         self._listeners: dict[str, _Listener] = {}
         self._consumer: asyncio.Task[None] | None = None
-        self._conns: set[asyncio.Task[None]] = set()
+        self._conns: dict[asyncio.Task[None], _Conn] = {}
         self._communities = [s.reveal().encode() for s in config.traps.communities]
         engine_id, boots = engine if engine is not None else (new_engine_id(), 1)
         self.usm = UsmReceiver(v3_users, engine_id, boots, self.clock.monotonic())
@@ -163,8 +172,11 @@ class EventReceiver:
         wanted = self._wanted(config)
         current = self._wanted(old)
         for key in sorted(set(self._listeners) - set(wanted)):
-            self._listeners.pop(key).close()
+            removed = self._listeners.pop(key)
+            removed.close()
             self.addresses.pop(key, None)
+            await self._close_connections([c for c in self._conns.values() if c.key == key])
+            await removed.wait_closed()
             log.info("event receiver stopped listening %s=%s", key, current.get(key))
         for key, listen in wanted.items():
             if key in self._listeners and current.get(key) == listen:
@@ -197,19 +209,24 @@ class EventReceiver:
         return problems
 
     async def aclose(self) -> None:
-        """Close the sockets, stop the consumer and the TCP connections."""
-        for listener in self._listeners.values():
-            listener.close()
+        """Stop listening, close the TCP/TLS connections and await their tasks, then stop
+        the consumer (in that order; see the module docstring). Closing twice is harmless."""
+        listeners = list(self._listeners.values())
         self._listeners.clear()
-        for task in [*self._conns, *([self._consumer] if self._consumer else [])]:
-            task.cancel()
-        for task in [*self._conns, *([self._consumer] if self._consumer else [])]:
+        for listener in listeners:
+            listener.close()
+        await self._close_connections(list(self._conns.values()))
+        for listener in listeners:
+            await listener.wait_closed()
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.cancel()
             try:
-                await task
+                await consumer
             except asyncio.CancelledError:
                 pass
+            self._drain()
         await self._listeners_closed()
-        self._consumer = None
 
     def offer(self, origin: EventOrigin, data: bytes, addr: tuple[str, int],
               transport: asyncio.DatagramTransport | None = None) -> None:  # fmt: skip
@@ -225,6 +242,11 @@ class EventReceiver:
             self._queue.put_nowait(_Raw(origin, data, addr, self.clock.time(), transport))
         except asyncio.QueueFull:
             self.on_drop("queue_full")
+
+    @property
+    def connections(self) -> int:
+        """Open TCP and TLS syslog connections."""
+        return len(self._conns)
 
     @property
     def queued(self) -> int:
@@ -264,8 +286,10 @@ class EventReceiver:
         if tls and self.tls is None:
             raise OSError(0, "no TLS certificate loaded")
 
-        async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._stream_client(reader, writer, tls)
+        def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # a plain function, not a coroutine: the connection's task is the receiver's
+            # (asyncio's own task wrapper logs a cancelled one as an error on Python 3.11)
+            self._accept(key, reader, writer, tls)
 
         server = await asyncio.start_server(
             client, host, port, limit=self.config.syslog.max_message_bytes
@@ -297,16 +321,48 @@ class EventReceiver:
                 self._consume(), name="events-consumer"
             )
 
-    async def _stream_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool
+    def _accept(
+        self, key: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tls: bool
     ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
+        """A new connection: refused beyond `max_tcp_connections`, else read by a task."""
         if len(self._conns) >= self.config.syslog.max_tcp_connections:
             self.on_drop("connections")
             writer.close()
             return
-        self._conns.add(task)
+        conn = _Conn(key, writer)
+        task = asyncio.get_running_loop().create_task(
+            self._stream_client(reader, conn, tls), name=f"events-{key}"
+        )
+        self._conns[task] = conn
+        task.add_done_callback(self._connection_done)
+
+    def _connection_done(self, task: asyncio.Task[None]) -> None:
+        self._conns.pop(task, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("syslog connection handler failed: %r", exc, exc_info=exc)
+
+    async def _close_connections(self, conns: list[_Conn]) -> None:
+        """Close the transports of `conns`, then await their tasks (bounded: abort, cancel)."""
+        if not conns:
+            return
+        for c in conns:
+            c.closing = True
+            c.writer.close()  # the task reads the end of the stream and returns
+        tasks = {t for t, c in list(self._conns.items()) if c in conns}
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=CLOSE_GRACE)
+        if pending:  # a TLS peer that does not answer close_notify
+            for t in pending:
+                self._conns[t].writer.transport.abort()
+            _, pending = await asyncio.wait(pending, timeout=CLOSE_GRACE)
+        for t in pending:  # never seen; our own tasks, so a cancel logs nothing
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+    async def _stream_client(self, reader: asyncio.StreamReader, conn: _Conn, tls: bool) -> None:
+        writer = conn.writer
         peer = writer.get_extra_info("peername") or ("", 0)
         addr = (str(peer[0]), int(peer[1]))
         framer = TcpFramer(self.config.syslog.max_message_bytes)
@@ -319,6 +375,8 @@ class EventReceiver:
                     async with asyncio.timeout(tls_cfg.handshake_timeout):
                         await writer.start_tls(context)
                 except (ssl.SSLError, TimeoutError, ConnectionError) as exc:
+                    if conn.closing:  # closed by the receiver during the handshake
+                        return
                     self.on_drop("tls_handshake")
                     log.debug("syslog TLS handshake failed source=%s: %s", addr[0], exc)
                     return
@@ -337,7 +395,6 @@ class EventReceiver:
         except (TimeoutError, ConnectionError, ssl.SSLError):
             pass
         finally:
-            self._conns.discard(task)
             writer.close()
 
     # --- consumer ---------------------------------------------------------------
@@ -354,6 +411,16 @@ class EventReceiver:
                 self.sink(events)
             await asyncio.sleep(0)
 
+    def _drain(self) -> None:
+        """Give the core what is still queued (at close; bounded by `queue_size`)."""
+        q = self._queue
+        items = []
+        while q is not None and not q.empty():
+            items.append(q.get_nowait())
+        events = [e for e in (self._meaning(r) for r in items) if e is not None]
+        if events:
+            self.sink(events)
+
     def _meaning(self, raw: _Raw) -> DeviceEvent | None:
         address = raw.addr[0]
         if address.startswith("::ffff:"):
@@ -367,7 +434,7 @@ class EventReceiver:
             return self.table.syslog_event(msg, address, raw.ts)
         if is_v3(raw.data):
             res = self.usm.receive(raw.data, self.clock.monotonic())
-            if res.reply is not None and raw.transport is not None:
+            if res.reply is not None and _open(raw.transport):
                 raw.transport.sendto(res.reply, raw.addr)
             if res.drop is not None:
                 self.on_drop(res.drop)
@@ -384,9 +451,18 @@ class EventReceiver:
         ):
             self.on_drop("community")
             return None
-        if trap.pdu == PDU_INFORM and raw.transport is not None:
+        if trap.pdu == PDU_INFORM and _open(raw.transport):
             raw.transport.sendto(inform_response(trap), raw.addr)
         return self.table.trap_event(trap, address, raw.ts)
+
+
+@dataclass(slots=True, eq=False)
+class _Conn:
+    """One open TCP or TLS syslog connection, by the listener (key) it came through."""
+
+    key: str
+    writer: asyncio.StreamWriter
+    closing: bool = False  # the receiver is closing it
 
 
 @dataclass(slots=True)
@@ -402,6 +478,11 @@ class _Listener:
             self.transport.close()
         if self.server is not None:
             self.server.close()
+
+    async def wait_closed(self) -> None:
+        """Wait for a closed stream server to let go of its connections (none left open)."""
+        if self.server is not None:
+            await self.server.wait_closed()
 
 
 def build_tls_context(
@@ -421,6 +502,11 @@ def build_tls_context(
             field="events.syslog.tls",
         ) from None
     return ctx
+
+
+def _open(transport: asyncio.DatagramTransport | None) -> TypeGuard[asyncio.DatagramTransport]:
+    """A socket to answer on (not one closed since the message arrived: at close)."""
+    return transport is not None and not transport.is_closing()
 
 
 def _bind_error(exc: OSError) -> str:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from monitord.types import Severity
+
 __all__ = ["SEVERITIES", "DropError", "SyslogError", "SyslogMessage", "TcpFramer", "parse_syslog"]
 
 SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
@@ -43,7 +45,7 @@ class SyslogMessage:
     """One parsed syslog message; `text` is what the meaning patterns are matched against."""
 
     facility: int
-    severity: int
+    severity: int  # 0 (emerg) to 7 (debug), as on the wire
     hostname: str
     app: str
     text: str
@@ -53,6 +55,11 @@ class SyslogMessage:
     def severity_name(self) -> str:
         """`err`, `warning`, `info`..."""
         return SEVERITIES[self.severity]
+
+    @property
+    def level(self) -> Severity:
+        """The message's own severity in monitord's vocabulary (`Severity.from_syslog`)."""
+        return Severity.from_syslog(self.severity)
 
 
 def parse_syslog(data: bytes) -> SyslogMessage:

@@ -37,8 +37,11 @@ def write_files(
         p.write_text(html, encoding="utf-8")
         written.append(p)
     if "pdf" in formats:
-        parts = split_records(report) if kind == "inventory" else [report]
-        if len(parts) == 1:
+        parts = split_records(report) if kind == "inventory" and report.part is None else [report]
+        if report.part is not None:  # one part of a split inventory, handed in alone
+            k, n = report.part
+            written.append(write_pdf(report, out_dir / f"{stem}_{k}-{n}.pdf", lang, html))
+        elif len(parts) == 1:
             written.append(write_pdf(report, out_dir / f"{stem}.pdf", lang, html))
         else:  # hojas de vida in several files: each rendering stays bounded
             for part in parts:

@@ -133,7 +133,7 @@ class ControlServer:
                 return {"ok": True, "silences": [s.to_dict() for s in store.list(now)]}
             if op == "silence.remove":
                 sid = str(req.get("id", ""))
-                if not store.remove(sid):
+                if not store.remove(sid, now):
                     return {"ok": False, "error": f"no silence with id {sid!r}"}
                 log.info("silence removed id=%s", sid)
                 self.engine.poke()

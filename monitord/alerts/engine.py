@@ -48,7 +48,7 @@ from monitord.alerts.config import (
     Severity,
 )
 from monitord.alerts.dispatch import DeliveryMetrics, Dispatcher, Notifier
-from monitord.alerts.maintenance import SilenceStore
+from monitord.alerts.maintenance import Silence, SilenceStore
 from monitord.alerts.rules import (
     Evaluator,
     InstanceKey,
@@ -116,6 +116,7 @@ class AlertEngine:
         clock: Clock | None = None,
         silences_path: Path | None = None,
         generator_url: str = "",
+        on_silence: Callable[[Silence, float | None], None] | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.timezone = timezone
@@ -123,7 +124,7 @@ class AlertEngine:
         self.clock = clock or SystemClock()
         self.default_language = language
         self.generator_url = generator_url
-        self.silences = SilenceStore(silences_path)
+        self.silences = SilenceStore(silences_path, on_silence)
         reg = registry if registry is not None else CollectorRegistry()
         self.metrics = DeliveryMetrics(reg)
         self.config = config

@@ -35,10 +35,11 @@ import math
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from time import time as wall_clock
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -188,6 +189,7 @@ class MaintenanceWindow(StrictModel):
     weekly: WeeklySchedule | None = None
     timezone: str | None = None
     comment: str = Field("", validation_alias=AliasChoices("comment", "description"))
+    author: str = ""  # who declared it (the reports list it; a silence's author)
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -353,8 +355,15 @@ class SilenceStore:
     MAX_SILENCES = 1000
     MAX_LENGTH = 366 * 86400.0  # a silence ends at most a year after it starts
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        on_change: Callable[[Silence, float | None], None] | None = None,
+    ) -> None:
         self.path = path
+        # told of each silence added (`None`) and removed (the time of removal): the
+        # daemon keeps them in the history, where the reports find them after they end
+        self.on_change = on_change
         self._silences: dict[str, Silence] = {}
         if path is not None and path.exists():
             self._load(path)
@@ -394,13 +403,19 @@ class SilenceStore:
             raise ValueError(f"too many silences (max {self.MAX_SILENCES}); remove some first")
         self._silences[s.id] = s
         self._save()
+        if self.on_change is not None:
+            self.on_change(s, None)
         return s
 
-    def remove(self, silence_id: str) -> bool:
-        """Remove a silence; False when there is none with that id."""
-        if self._silences.pop(silence_id, None) is None:
+    def remove(self, silence_id: str, now: float | None = None) -> bool:
+        """Remove a silence (at `now`, default the wall clock); False when there is none
+        with that id."""
+        s = self._silences.pop(silence_id, None)
+        if s is None:
             return False
         self._save()
+        if self.on_change is not None:
+            self.on_change(s, wall_clock() if now is None else now)
         return True
 
     def list(self, now: float) -> list[Silence]:

@@ -50,6 +50,7 @@ from monitord.types import (
     MetricSpec,
     Sample,
     SampleKind,
+    Severity,
     SystemClock,
     Target,
 )
@@ -443,7 +444,7 @@ class EventsService:
             Finding(
                 UNKNOWN_SOURCE_CHECK,
                 addr,
-                "medium",
+                Severity.MEDIUM.value,
                 "asset_inventory",
                 "5.9",
                 f"dispositivo desconocido envía {_what(u.origin)}: address={addr}"

@@ -4,6 +4,11 @@ One row per folded event: the first occurrence opens it, duplicates within the d
 window raise `count` and `last_ts`. The table lives in the history file next to the
 others and is pruned with the same retention; rows per target and day are capped
 (`DAY_CAP`), so its size per device is bounded (≈ 250 bytes a row).
+
+`severity` holds a word of `monitord.types.Severity` (critical, high, medium, low,
+info). Rows written before the table spoke that vocabulary said `warning`: opening the
+store rewrites them to `medium` (the mapping of `Severity.parse`), and reading maps any
+former word the same way, so the reports see one vocabulary.
 """
 
 from __future__ import annotations
@@ -13,8 +18,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from monitord.history.db import History
+from monitord.types import Severity
 
-__all__ = ["DAY_CAP", "DeviceEventStore", "StoredDeviceEvent", "read_device_events"]
+__all__ = [
+    "DAY_CAP",
+    "DeviceEventStore",
+    "StoredDeviceEvent",
+    "read_device_events",
+    "stored_severity",
+]
 
 DAY_CAP = 5000  # rows stored per target (or unknown source) and day; the rest is counted
 
@@ -28,6 +40,9 @@ CREATE TABLE IF NOT EXISTS device_events (
 CREATE INDEX IF NOT EXISTS device_events_ts ON device_events(ts);
 CREATE INDEX IF NOT EXISTS device_events_target ON device_events(target, ts);
 """
+# the former words still stored (info | warning | critical: warning is rewritten)
+_FORMER = "SELECT DISTINCT severity FROM device_events WHERE severity NOT IN (?,?,?,?,?)"
+_WORDS = tuple(s.value for s in Severity)
 
 
 @dataclass(slots=True)
@@ -45,7 +60,7 @@ class StoredDeviceEvent:
     origin: str
     kind: str
     name: str
-    severity: str
+    severity: Severity
     count: int
     message: str
     fields: Mapping[str, str]
@@ -60,6 +75,11 @@ class DeviceEventStore:
         with history.transaction() as db:
             for stmt in filter(str.strip, _DDL.split(";")):
                 db.execute(stmt)
+            for (word,) in db.execute(_FORMER, _WORDS).fetchall():
+                db.execute(
+                    "UPDATE device_events SET severity = ? WHERE severity = ?",
+                    (stored_severity(word).value, word),
+                )
 
     def write(
         self, new: Iterable[StoredDeviceEvent], updates: Iterable[tuple[int, int, float]]
@@ -76,7 +96,7 @@ class DeviceEventStore:
                     " severity, count, message, fields) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         r.ts, r.last_ts, r.target, r.address, r.origin, r.kind, r.name,
-                        r.severity, r.count, r.message[:1000],
+                        Severity(r.severity).value, r.count, r.message[:1000],
                         json.dumps(dict(r.fields), sort_keys=True)[:2000],
                     ),
                 )  # fmt: skip
@@ -129,7 +149,35 @@ def read_device_events(
         args.extend(ks)
     return [
         StoredDeviceEvent(
-            r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], json.loads(r[11]), r[0]
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            stored_severity(r[8]),
+            r[9],
+            r[10],
+            json.loads(r[11]),
+            r[0],
         )
         for r in history.query(sql + " ORDER BY ts, id", args)
     ]
+
+
+def stored_severity(word: str) -> Severity:
+    """A stored severity word in the vocabulary: the former `warning` is medium (as in
+    `Severity.parse`), a syslog keyword (`err`, `notice`...) its level's, else info."""
+    try:
+        return Severity.parse(word)
+    except ValueError:
+        pass
+    w = word.strip().lower()
+    if w in _SYSLOG_WORDS:
+        return Severity.from_syslog(_SYSLOG_WORDS.index(w))
+    return Severity.INFO
+
+
+# syslog's keywords (RFC 5424 6.2.1, 0-7): a row written by hand or by an older build
+_SYSLOG_WORDS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")

@@ -37,8 +37,10 @@ from zoneinfo import ZoneInfo
 
 from monitord.errors import HistoryError
 from monitord.state import Event, EventKind
+from monitord.types import TableSize
 
 __all__ = [
+    "MAX_TABLES",
     "AlertEvent",
     "Delivery",
     "Finding",
@@ -46,6 +48,8 @@ __all__ = [
     "InventorySnapshot",
     "StoredEvent",
     "StoredFinding",
+    "StoredSilence",
+    "TableSizeRow",
     "retention_cutoff",
 ]
 
@@ -152,7 +156,29 @@ _SCHEMA = [
     ALTER TABLE poll_hour ADD COLUMN first_ts REAL;
     ALTER TABLE poll_hour ADD COLUMN last_ts REAL;
     """,
+    # version 5: the silences as they were declared (kept after they expire or are
+    # removed: the month's maintenance calendar), and the largest tables of the database
+    # servers (one snapshot per server and day, at most MAX_TABLES rows)
+    """
+    CREATE TABLE silences (
+        id TEXT PRIMARY KEY, starts_at REAL NOT NULL, ends_at REAL NOT NULL,
+        removed_at REAL, targets TEXT NOT NULL, sites TEXT NOT NULL, tags TEXT NOT NULL,
+        alertnames TEXT NOT NULL, comment TEXT NOT NULL, created_by TEXT NOT NULL
+    );
+    CREATE INDEX silences_ends ON silences(ends_at);
+    CREATE TABLE table_sizes (
+        target TEXT NOT NULL, collector TEXT NOT NULL, day INTEGER NOT NULL, ts REAL NOT NULL,
+        database TEXT NOT NULL, schema TEXT NOT NULL, name TEXT NOT NULL,
+        bytes REAL NOT NULL, rows REAL,
+        PRIMARY KEY (day, target, collector, database, schema, name)
+    ) WITHOUT ROWID;
+    """,
+    # version 6: interface rows that earlier versions keyed by name only join the
+    # `ifIndex:name` rows of the same port (see `_migrate_iface_keys`)
+    "_migrate_iface_keys",
 ]
+
+MAX_TABLES = 200  # rows of one server's table-size snapshot (the largest ones)
 
 # (table, column holding the time, unit of that column) for retention.
 _PRUNED = (
@@ -167,6 +193,7 @@ _PRUNED = (
     ("check_runs", "ts", "ts"),
     ("findings", "last_seen", "ts"),
     ("deliveries", "ts", "ts"),
+    ("table_sizes", "day", "day"),
 )
 
 
@@ -254,6 +281,45 @@ class StoredFinding:
     last_seen: float
 
 
+@dataclass(frozen=True, slots=True)
+class StoredSilence:
+    """A silence as declared (`monitord silence add`), kept after it expires; `removed_at`
+    is when it was removed before its end (None: it ran to `ends_at`)."""
+
+    id: str
+    starts_at: float
+    ends_at: float
+    targets: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    alertnames: tuple[str, ...] = ()
+    comment: str = ""
+    created_by: str = ""
+    removed_at: float | None = None
+
+    @property
+    def effective_end(self) -> float:
+        """When it stopped muting: its end, or its removal when that came first."""
+        if self.removed_at is None:
+            return self.ends_at
+        return max(self.starts_at, min(self.ends_at, self.removed_at))
+
+
+@dataclass(frozen=True, slots=True)
+class TableSizeRow:
+    """One table of a database server's largest-tables snapshot (a day's last fetch)."""
+
+    target: str
+    collector: str
+    day: int  # YYYYMMDD, local
+    ts: float
+    database: str
+    schema: str
+    name: str
+    bytes: float
+    rows: float | None = None
+
+
 def retention_cutoff(now: float, months: int, tz: str | ZoneInfo = "America/Bogota") -> float:
     """Epoch of the first instant kept: the start of the local month `months - 1` before now's."""
     zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
@@ -283,6 +349,16 @@ class History:
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         for i, script in enumerate(_SCHEMA[version:], start=version + 1):
+            if script == "_migrate_iface_keys":
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    _migrate_iface_keys(self._db)
+                    self._db.execute(f"PRAGMA user_version={i}")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                continue
             self._db.executescript("BEGIN;" + script + f"PRAGMA user_version={i}; COMMIT;")
 
     @property
@@ -305,6 +381,21 @@ class History:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise HistoryError(f"cannot write to history {self.path}: {exc}") from exc
+
+    def rows(self, sql: str, args: Iterable[object] = ()) -> Iterator[tuple[Any, ...]]:
+        """Run one read query and yield its rows as SQLite steps through them (a month
+        of rollups is never held as one list). The lock is held until the iteration ends
+        or the generator is closed: consume it at once, write nothing meanwhile."""
+        with self._lock:
+            try:
+                cur = self._db.execute(sql, tuple(args))
+                try:
+                    while batch := cur.fetchmany(512):
+                        yield from batch
+                finally:
+                    cur.close()
+            except sqlite3.Error as exc:
+                raise HistoryError(f"cannot read history {self.path}: {exc}") from exc
 
     def query(self, sql: str, args: Iterable[object] = ()) -> list[tuple[Any, ...]]:
         """Run one read query; sqlite errors become HistoryError."""
@@ -512,6 +603,83 @@ class History:
             out.setdefault(check, []).append(ts)
         return out
 
+    # --- silences (the maintenance calendar of the reports) ----------------------
+
+    def add_silences(self, items: Iterable[StoredSilence]) -> None:
+        """Record silences (an id already recorded is left as it is)."""
+        data = [
+            (x.id, x.starts_at, x.ends_at, x.removed_at, json.dumps(list(x.targets)),
+             json.dumps(list(x.sites)), json.dumps(list(x.tags)), json.dumps(list(x.alertnames)),
+             x.comment[:500], x.created_by[:100])
+            for x in items
+        ]  # fmt: skip
+        if not data:
+            return
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO silences(id, starts_at, ends_at, removed_at, targets, "
+                "sites, tags, alertnames, comment, created_by) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                data,
+            )
+
+    def silence_removed(self, silence_id: str, ts: float) -> None:
+        """Note that a silence was removed at `ts` (its effective end, if before its end)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE silences SET removed_at = ? WHERE id = ? AND removed_at IS NULL",
+                (ts, silence_id),
+            )
+
+    def silences(self, since: float = 0.0, until: float = 1e18) -> list[StoredSilence]:
+        """Silences that muted something within [since, until), by start."""
+        rows = self.query(
+            "SELECT id, starts_at, ends_at, removed_at, targets, sites, tags, alertnames, "
+            "comment, created_by FROM silences WHERE starts_at < ? AND "
+            "MIN(ends_at, COALESCE(removed_at, ends_at)) > ? ORDER BY starts_at, id",
+            (until, since),
+        )
+        out = []
+        for r in rows:
+            targets, sites, tags, names = (_strs(c) for c in r[4:8])
+            out.append(
+                StoredSilence(r[0], r[1], r[2], targets, sites, tags, names, r[8], r[9], r[3])
+            )
+        return out
+
+    # --- largest tables of the database servers ----------------------------------
+
+    def add_table_sizes(
+        self, target: str, collector: str, ts: float, day: int, tables: Iterable[TableSize]
+    ) -> int:
+        """Store a server's largest tables as the snapshot of `day` (replacing an earlier
+        one of that day); at most `MAX_TABLES`, the largest. Return the rows stored."""
+        items = sorted(tables, key=lambda t: -t.bytes)[:MAX_TABLES]
+        with self.transaction() as db:
+            db.execute(
+                "DELETE FROM table_sizes WHERE day = ? AND target = ? AND collector = ?",
+                (day, target, collector),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO table_sizes(target, collector, day, ts, database, "
+                "schema, name, bytes, rows) VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (target, collector, day, ts, t.database[:200], t.schema[:200], t.table[:200],
+                     float(t.bytes), None if t.rows is None else float(t.rows))
+                    for t in items
+                ],
+            )  # fmt: skip
+        return len(items)
+
+    def table_sizes(self, first_day: int, last_day: int) -> list[TableSizeRow]:
+        """Table-size snapshots of the days first_day..last_day, oldest first."""
+        rows = self.query(
+            "SELECT target, collector, day, ts, database, schema, name, bytes, rows "
+            "FROM table_sizes WHERE day BETWEEN ? AND ? ORDER BY day, target, collector, "
+            "bytes DESC",
+            (first_day, last_day),
+        )
+        return [TableSizeRow(*r) for r in rows]
+
     # --- retention -------------------------------------------------------------
 
     def prune(self, before: float, tz: str | ZoneInfo = "America/Bogota") -> dict[str, int]:
@@ -536,6 +704,11 @@ class History:
                 (before,),
             )
             out["inventory"] = cur.rowcount
+            cur = db.execute(
+                "DELETE FROM silences WHERE MIN(ends_at, COALESCE(removed_at, ends_at)) < ?",
+                (before,),
+            )
+            out["silences"] = cur.rowcount
         return out
 
     def size_bytes(self) -> int:
@@ -562,3 +735,73 @@ class History:
                 raise HistoryError(f"cannot checkpoint history {self.path}: {exc}") from exc
             finally:
                 self._db.close()
+
+
+def _strs(text: str) -> tuple[str, ...]:
+    return tuple(str(v) for v in json.loads(text))
+
+
+_IFACE_SUMS = (
+    "secs", "in_bytes", "out_bytes", "in_errors", "out_errors", "in_discards", "out_discards",
+    "oper_secs", "up_secs", "oper_changes", "busy_secs",
+)  # fmt: skip
+_IFACE_COLS = (
+    "secs, in_bytes, out_bytes, in_peak, out_peak, in_errors, out_errors, in_discards, "
+    "out_discards, oper_secs, up_secs, oper_changes, busy_secs, speed"
+)
+
+
+def _migrate_iface_keys(db: sqlite3.Connection) -> None:
+    """Interface rows of older versions are keyed by name only (`eth0`), newer ones by
+    `ifIndex:name` (`3:eth0`). A name-only series takes the index its meta recorded (or,
+    without one, that of the only `N:name` series of the same device and collector): it
+    is renamed, or merged into the new series when that exists (day rows and WAN slots
+    add up, peaks take the maximum), so a month spanning the upgrade shows each port
+    once with all its traffic. A name-only series that matches no index stays as is."""
+    series = db.execute(
+        "SELECT id, target, collector, object, meta FROM series WHERE kind = 'if'"
+    ).fetchall()
+    keyed: dict[tuple[str, str, str], int] = {}
+    by_name: dict[tuple[str, str, str], list[str]] = {}
+    for sid, target, col, obj, _ in series:
+        head, sep, tail = obj.partition(":")
+        if sep and head.isdigit():
+            keyed[(target, col, obj)] = sid
+            by_name.setdefault((target, col, tail), []).append(head)
+    sums = ", ".join(f"{c} = {c} + excluded.{c}" for c in _IFACE_SUMS)
+    for sid, target, col, obj, meta in series:
+        head, sep, _ = obj.partition(":")
+        if sep and head.isdigit():
+            continue
+        try:
+            index = str(json.loads(meta or "{}").get("ifindex", "") or "")
+        except (ValueError, AttributeError):
+            index = ""
+        if not index.isdigit():
+            known = by_name.get((target, col, obj), [])
+            if len(known) != 1:
+                continue
+            index = known[0]
+        new = f"{index}:{obj}"
+        into = keyed.get((target, col, new))
+        if into is None:
+            db.execute("UPDATE series SET object = ? WHERE id = ?", (new, sid))
+            keyed[(target, col, new)] = sid
+            continue
+        db.execute(
+            f"INSERT INTO iface_day(sid, day, {_IFACE_COLS}) SELECT ?, day, {_IFACE_COLS} "
+            f"FROM iface_day WHERE sid = ? ON CONFLICT(day, sid) DO UPDATE SET {sums}, "
+            "in_peak = MAX(in_peak, excluded.in_peak), "
+            "out_peak = MAX(out_peak, excluded.out_peak), speed = MAX(speed, excluded.speed)",
+            (into, sid),
+        )
+        db.execute(
+            "INSERT INTO rate_5m(sid, slot, secs, in_bytes, out_bytes) SELECT ?, slot, secs, "
+            "in_bytes, out_bytes FROM rate_5m WHERE sid = ? ON CONFLICT(slot, sid) DO UPDATE "
+            "SET secs = secs + excluded.secs, in_bytes = in_bytes + excluded.in_bytes, "
+            "out_bytes = out_bytes + excluded.out_bytes",
+            (into, sid),
+        )
+        for table in ("iface_day", "rate_5m", "dist_day", "gauge_day", "poll_hour"):
+            db.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
+        db.execute("DELETE FROM series WHERE id = ?", (sid,))

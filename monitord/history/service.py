@@ -14,7 +14,11 @@ jobs to the daemon's scheduler (`add_jobs`, given as `Scheduler(extra_jobs=...)`
   checks that ran (those a `RunsChecks` collector declares), into `findings`/`check_runs`;
 - `history-inventory`, every 5 minutes: the inventory of the `FetchesInventory`
   collectors (the agent's `/inventory`) whose `inventory_every` polls have passed;
-  an `InventoryFromPoll` collector (SNMP) gives it from each poll's INVENTORY series.
+  an `InventoryFromPoll` collector (SNMP) gives it from each poll's INVENTORY series;
+- `history-tables`, every hour: the largest tables of the `FetchesTableSizes` collectors
+  (database servers) whose `tables_every` (default a day) has passed since their last
+  snapshot in the history, kept as that day's snapshot (`table_sizes`, at most
+  `MAX_TABLES` rows per server and day).
 
 What is kept follows the roles the running collectors declare (`roles`, a
 `monitord.contract.RoleIndex`, handed in by the daemon and renewed on reload); this
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -47,6 +52,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitord import findings as fnd
 from monitord.contract import RoleIndex
 from monitord.errors import CollectorError, HistoryError
+from monitord.history.accumulate import day_key
 from monitord.history.db import Finding, History, retention_cutoff
 from monitord.history.pending import PendingWrites
 from monitord.history.recorder import RollupRecorder
@@ -54,6 +60,7 @@ from monitord.state import GroupView, LabelSet, Snapshot
 from monitord.types import (
     Clock,
     FetchesInventory,
+    FetchesTableSizes,
     InventoryFromPoll,
     RunsChecks,
     Severity,
@@ -78,6 +85,8 @@ log = logging.getLogger(__name__)
 INVENTORY_EVERY: Final = 300.0
 INVENTORY_TIMEOUT: Final = 30.0
 INVENTORY_CONCURRENCY: Final = 8
+TABLES_CHECK_EVERY: Final = 3600.0
+TABLES_TIMEOUT: Final = 120.0  # one server's listing (a connection per database)
 
 # findings.Check -> the history's check name `<area>.<name>` (the area picks the
 # section of the security report, see monitord.reports.security.AREAS).
@@ -181,6 +190,7 @@ class HistoryService:
         self._inv_pending: dict[str, tuple[float, dict[str, Any]]] = {}
         self._inv_digest: dict[str, str] = {}
         self._inv_fetched: dict[str, float] = {}
+        self._tables_fetched: dict[tuple[str, str], float] | None = None
         self._sched: AsyncIOScheduler | None = None
         self._from_poll: dict[tuple[str, str], InventoryFromPoll] = {}
         self._ran_by: dict[str, tuple[str, ...]] = {}
@@ -231,6 +241,14 @@ class HistoryService:
             max_instances=1,
             coalesce=True,
             next_run_time=_utc(time.time()),
+        )
+        sched.add_job(
+            self.fetch_table_sizes,
+            IntervalTrigger(seconds=TABLES_CHECK_EVERY),
+            id="history-tables",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=_utc(time.time() + 60.0),
         )
         self._add_timed_jobs(sched)
 
@@ -327,6 +345,60 @@ class HistoryService:
 
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(one(t, c)) for t, c in due]
+        return sum(1 for t in tasks if t.result())
+
+    async def fetch_table_sizes(self) -> int:
+        """List the largest tables of the database servers that are due and store them
+        as the day's snapshot; return how many servers answered. A server that fails is
+        logged and retried at the next run; it never delays the others."""
+        now = self.clock.time()
+        if self._tables_fetched is None:  # after a restart: the snapshots already held
+            try:
+                rows = await asyncio.to_thread(
+                    self.history.query,
+                    "SELECT target, collector, MAX(ts) FROM table_sizes GROUP BY target, collector",
+                )
+            except HistoryError as exc:
+                log.error("table sizes not read: %s", exc)
+                rows = []
+            self._tables_fetched = {(r[0], r[1]): float(r[2]) for r in rows}
+        fetched = self._tables_fetched
+        due: list[tuple[Target, str, FetchesTableSizes]] = []
+        for tc in self.config.targets:
+            for cc in tc.collectors:
+                if not isinstance(cc.collector, FetchesTableSizes):
+                    continue
+                last = fetched.get((tc.target.name, cc.kind))
+                if last is None or now - last >= float(cc.collector.tables_every) - 60.0:
+                    due.append((tc.target, cc.kind, cc.collector))
+        sem = asyncio.Semaphore(INVENTORY_CONCURRENCY)
+
+        async def one(target: Target, kind: str, col: FetchesTableSizes) -> bool:
+            async with sem:
+                try:
+                    async with asyncio.timeout(TABLES_TIMEOUT):
+                        tables = await col.largest_tables(target)
+                except (TimeoutError, CollectorError) as exc:
+                    log.warning("largest tables not listed target=%s: %s", target.name, exc)
+                    return False
+            ts = self.clock.time()
+            try:
+                await asyncio.to_thread(
+                    self.history.add_table_sizes,
+                    target.name,
+                    kind,
+                    ts,
+                    day_key(ts, ZoneInfo(self.settings.tz)),
+                    tables,
+                )
+            except HistoryError as exc:
+                log.error("table sizes write failed target=%s: %s", target.name, exc)
+                return False
+            fetched[(target.name, kind)] = ts
+            return True
+
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(one(t, k, c)) for t, k, c in due]
         return sum(1 for t in tasks if t.result())
 
     async def prune(self) -> dict[str, int]:

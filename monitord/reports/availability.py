@@ -6,20 +6,27 @@
   cut where monitoring stopped and marked `truncated`: what happened while nothing
   watched is a gap, listed as such and never filled.
 - Monitored time of a target = the month ∩ the times the recorder ran ∩ the hours in
-  which the target was polled. Availability = (monitored - maintenance - downtime
-  outside maintenance) / (monitored - maintenance).
+  which the target was polled ∩ [its first poll, its last poll + one interval]: nothing
+  before a target's first poll is counted, nor listed as a gap. Availability =
+  (monitored - maintenance - downtime outside maintenance) / (monitored - maintenance).
 - A child whose outage starts while its parent is down is *affected by* the parent:
   counted fully in its own availability (what users perceived), not as an incident
   (root causes are counted once).
 - A device's availability uses its primary collector: the one of lowest
   `availability_rank` its class declares (ICMP when configured; `ranks`, handed in from
   the collectors' traits), else the first by name; other collectors are services.
+- Expected polls of a (target, collector) = the polls that fit in its span, the first
+  counted: from a first poll at T inside the month, ceil((end - T) / interval) (the month's
+  end is open), or round((last - T) / interval) + 1 when it stopped in the month.
+- Monitoring began at the earliest first poll of the targets in scope (never before the
+  month's start): the gaps and the coverage of a report are counted from then.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from monitord.alerts.maintenance import MaintenanceWindow
@@ -140,8 +147,8 @@ class AvailabilityModel:
             any_hours = [h for hs in hours.values() for h in hs]
             sessions = union(any_hours)
         self.coverage = intersect(union(sessions), [(p0, p1)])
-        self.gaps = subtract([(p0, p1)], self.coverage)
         self.seen = source.seen()
+        self.gaps = self.gaps_of()
         self.maint_windows = [
             (w, a, b)
             for w in maintenance
@@ -157,13 +164,14 @@ class AvailabilityModel:
             by_pair[(e.target, e.collector)].append((e.ts, e.kind, e.reason))
         for key in set(by_pair) | set(self.pairs):
             av = self.pairs.setdefault(key, Availability(*key))
-            own = intersect(union(hours.get(key, [])), self.coverage)
+            span = self._span(key[0], av.interval)
+            # not before its first poll nor after its last (+ one interval)
+            own = intersect(intersect(union(hours.get(key, [])), self.coverage), span)
             maint = self._maintenance(key[0], own)
             av.maintenance = total(maint)
             av.monitored = total(own) - av.maintenance
-            span = self._span(key[0], av.interval)
             av.since = span[0][0] if span else None
-            av.expected = total(span) / av.interval if av.interval > 0 else 0.0
+            av.expected = self._expected(key[0], av.interval)
             av.expected_month = (
                 total(intersect([(p0, p1)], self.coverage)) / av.interval if av.interval > 0 else 0
             )
@@ -206,6 +214,25 @@ class AvailabilityModel:
             out[c] = (got + a.polls, exp + a.expected)
         return out
 
+    def began(self, targets: Collection[str] | None = None) -> float:
+        """When monitoring of these targets (or of any) began: the earliest first poll,
+        not before the period's start (the start when the source cannot tell)."""
+        p0 = self.period.start
+        firsts = [f for t, (f, _) in self.seen.items() if targets is None or t in targets]
+        return max(p0, min(firsts)) if firsts else p0
+
+    def gaps_of(self, targets: Collection[str] | None = None) -> list[Interval]:
+        """Intervals without monitoring since monitoring of these targets began."""
+        return subtract([(self.began(targets), self.period.end)], self.coverage)
+
+    def coverage_of(self, targets: Collection[str] | None = None) -> float | None:
+        """Share of the time since monitoring of these targets began in which it ran."""
+        start = self.began(targets)
+        span = self.period.end - start
+        if span <= 0:
+            return None
+        return total(intersect(self.coverage, [(start, self.period.end)])) / span
+
     def maintenance_windows(self) -> list[tuple[MaintenanceWindow, float, float]]:
         """Maintenance windows overlapping the period, clipped."""
         p0, p1 = self.period.start, self.period.end
@@ -217,6 +244,22 @@ class AvailabilityModel:
         """From the target's first poll to one interval after its last, within the month."""
         first, last = self.seen.get(target, (self.period.start, self.period.end))
         return intersect([(self.period.start, self.period.end)], [(first, last + interval)])
+
+    def _expected(self, target: str, interval: float) -> float:
+        """Polls that fit in the target's span at `interval`, its first poll counted."""
+        if interval <= 0:
+            return 0.0
+        p0, p1 = self.period.start, self.period.end
+        first, last = self.seen.get(target, (p0, p1))
+        if first >= p1 or last + interval <= p0:
+            return 0.0
+        if last + interval < p1:  # stopped within the month: up to its last poll
+            if first >= p0:
+                return float(round((last - first) / interval) + 1)
+            return float(math.floor((last - p0) / interval + 1e-6) + 1) if last >= p0 else 0.0
+        if first >= p0:  # polls at first, first + interval, ... before the month's end
+            return float(math.ceil((p1 - first) / interval - 1e-6))
+        return (p1 - p0) / interval
 
     def _maintenance(self, target: str, own: list[Interval]) -> list[Interval]:
         info = self.targets.get(target)

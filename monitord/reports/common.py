@@ -213,23 +213,23 @@ def _intro(ctx: ReportContext, kind: str, scope: list[TargetInfo] | None) -> tup
         rows,
         empty=Msg("empty.no_polls"),
     )
+    # counted from when monitoring of the scope began (a daemon started on the 1st at
+    # 00:00:17 has no 17 s "gap"): the same start the "monitored since" column shows
+    gap_list = av.gaps_of(names)
     gaps = Table(
         "gaps",
         (Column("gap_start"), Column("gap_end"), Column("duration", "right")),
-        [(Ts(a, True), Ts(b, True), Dur(b - a)) for a, b in av.gaps],
+        [(Ts(a, True), Ts(b, True), Dur(b - a)) for a, b in gap_list],
         note=Msg("intro.gaps_note"),
         empty=Msg("intro.no_gaps"),
     )
-    monitored = sum(b - a for a, b in av.coverage)
     completeness_msgs = [
-        Msg(
-            "intro.coverage",
-            {
-                "coverage": Pct(monitored / ctx.period.seconds if ctx.period.seconds else None),
-                "gaps": len(av.gaps),
-            },
-        )
+        Msg("intro.coverage", {"coverage": Pct(av.coverage_of(names)), "gaps": len(gap_list)})
     ]
+    scoped = av.primary if names is None else names
+    devices = [d for t in scoped if (d := av.device(t)) is not None]
+    if devices and all(isinstance(since(ctx, d), Ts) for d in devices):
+        completeness_msgs.append(Msg("intro.began", {"since": Ts(av.began(names), True)}))
     if not av.has_sessions:
         completeness_msgs.append(Msg("intro.no_sessions"))
     completeness_msgs.extend(_partial_polls(ctx, names))

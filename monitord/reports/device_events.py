@@ -2,7 +2,8 @@
 
 The network report's changes section lists the configuration changes the devices
 reported (Cisco `%SYS-5-CONFIG_I`, Junos `UI_COMMIT`, FortiGate, ...; see docs/events.md),
-one row per folded event with how many times it was reported.
+one row per folded event with how many times it was reported and its severity (a word
+of `monitord.types.Severity`, labelled from the catalogues' `severity.<value>`).
 """
 
 from __future__ import annotations
@@ -30,15 +31,17 @@ def config_changes_table(ctx: ReportContext, kinds: frozenset[str]) -> Table:
         if e.target not in names:
             continue
         who = next((e.fields[k] for k in _WHO if e.fields.get(k)), "—")
-        rows.append((e.target, Ts(e.ts), e.name, who, Num(e.count)))
+        rows.append((e.target, Ts(e.ts), e.name, who, Msg(f"severity.{e.severity.value}"),
+                     Num(e.count)))  # fmt: skip
     return Table(
         "config_changes",
         (
-            Column("device"),
-            Column("date"),
-            Column("event"),
-            Column("changed_by"),
-            Column("times", "right"),
+            Column("device", width=1.3),
+            Column("date", width=1.4),
+            Column("event", width=2.2),
+            Column("changed_by", width=1.8),
+            Column("severity", width=0.9),
+            Column("times", "right", width=0.6),
         ),
         rows,
         empty=Msg("empty.no_config_changes"),

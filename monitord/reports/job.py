@@ -2,7 +2,12 @@
 
 Files land in `<out>/<YYYY-MM>/`: `<YYYY-MM>_<report>.html` and `.pdf`, and one CSV per
 table in `csv/`. Report kinds are built in parallel worker processes when `jobs` > 1
-(each opens its own read connection; SQLite WAL lets the daemon keep writing).
+(each opens its own read connection; SQLite WAL lets the daemon keep writing), the
+largest first. The inventory, whose PDF is in parts of `RECORDS_PER_PDF` hojas de vida,
+is built in this process while the workers render the other reports; each of its parts
+(and its HTML and CSV) is then one task for the next free worker, so its long rendering
+neither runs alone at the end nor is built twice. A worker's peak memory is that of its
+largest rendering: no document rendered at once exceeds 100 hojas de vida.
 
 Writing is done by a `Render` function handed in by the composition root (in the daemon
 and the CLI, `exporters.reports.files.write_files`); this module never imports an output.
@@ -25,7 +30,7 @@ from monitord.contract import CollectorTraits
 from monitord.history.db import History
 from monitord.reports.calendar import silences, with_calendar
 from monitord.reports.common import ReportContext
-from monitord.reports.model import Report
+from monitord.reports.model import Report, split_records
 from monitord.reports.observations import with_notes
 from monitord.reports.period import Period
 from monitord.reports.settings import ALL_KINDS, ReportsConfig, Schedule
@@ -111,12 +116,26 @@ def write_reports(
     ]
     # the largest first: with fewer workers than reports, the long one never starts last
     args.sort(key=lambda a: SIZE_ORDER.index(a[0]) if a[0] in SIZE_ORDER else len(SIZE_ORDER))
-    if jobs > 1 and len(args) > 1 and source is None:
-        with ProcessPoolExecutor(min(jobs, len(args)), mp_context=get_context("spawn")) as ex:
-            results = list(ex.map(_write_one, args))
-    else:
-        results = [_write_one(a) for a in args]
-    return [p for r in results for p in r]
+    if not (jobs > 1 and len(args) > 1 and source is None):
+        return [p for a in args for p in _write_one(a)]
+    with ProcessPoolExecutor(min(jobs, len(args)), mp_context=get_context("spawn")) as ex:
+        futures = [ex.submit(_write_one, a) for a in args if a[0] != "inventory"]
+        for a in args:
+            if a[0] != "inventory":
+                continue
+            # built here while the workers render the other reports; its PDF parts (100
+            # hojas de vida each) are rendered by the workers as they come free
+            report = _build(a)
+            rest = tuple(f for f in formats if f != "pdf")
+            if rest:
+                futures.append(ex.submit(render, report, *_render_args(a, rest)))
+            if "pdf" in formats:
+                futures.extend(
+                    ex.submit(render, part, *_render_args(a, ("pdf",)))
+                    for part in split_records(report)
+                )
+            del report
+        return [p for f in futures for p in f.result()]
 
 
 def write_monthly(
@@ -135,11 +154,12 @@ def write_monthly(
     """The daemon's monthly job: last month's reports into `<data_dir>/reports/YYYY-MM/`.
 
     Maintenance comes from one calendar (`reports.maintenance`, the `alerts.maintenance`
-    windows given here, the silences kept in the data directory); observations and
+    windows given here, the silences kept in the history, expired and removed ones
+    included, and in the data directory); observations and
     improvement actions from `<data_dir>/observations/`.
     """
     period = Period.containing(time.time() if now is None else now, ZoneInfo(tz)).shift(-1)
-    config = with_calendar(config, alert_windows, silences(data_dir), period, tz)
+    config = with_calendar(config, alert_windows, silences(data_dir, db, period), period, tz)
     config = with_notes(config, data_dir, period)
     out = config.output_dir or (data_dir / "reports")
     files = write_reports(
@@ -172,11 +192,8 @@ def cron_fields(schedule: Schedule) -> dict[str, int]:
 # --- internals -------------------------------------------------------------------
 
 
-def _write_one(a: tuple[Any, ...]) -> list[Path]:
-    kind, db, month, tz, out_dir, formats, lang, config, configured, generated, source, render = a[
-        :12
-    ]
-    collectors = a[12]
+def _build(a: tuple[Any, ...]) -> Report:
+    kind, db, month, tz, _, _, _, config, configured, generated, source, _, collectors = a
     period = Period.parse(month, tz)
     history: History | None = None
     if source is None:
@@ -186,11 +203,21 @@ def _write_one(a: tuple[Any, ...]) -> list[Path]:
         src = source()
     try:
         ctx = ReportContext(src, period, config, configured, generated, collectors=collectors)
-        report = build_report(kind, ctx)
+        return build_report(kind, ctx)
     finally:
         if history is not None:
             history.close()
-    files: list[Path] = render(report, kind, out_dir, formats, lang, tz, month)
+
+
+def _render_args(a: tuple[Any, ...], formats: tuple[str, ...]) -> tuple[Any, ...]:
+    """The arguments of `render` after the report: kind, out_dir, formats, lang, tz, month."""
+    kind, _, month, tz, out_dir, _, lang = a[:7]
+    return (kind, out_dir, formats, lang, tz, month)
+
+
+def _write_one(a: tuple[Any, ...]) -> list[Path]:
+    report = _build(a)
+    files: list[Path] = a[11](report, *_render_args(a, a[5]))
     return files
 
 

@@ -1,10 +1,18 @@
-"""Hoja de vida de indicadores (REPORTS.md §5): the indicator table, this month and 12 months."""
+"""Hoja de vida de indicadores (REPORTS.md §5): the indicator table, this month and 12 months.
+
+A month in which monitoring ran less than `MIN_DATA_SHARE` of the time (a daemon started
+on the last evening of the month) has too little data to stand for the month: its
+indicators read "datos insuficientes", without a traffic light, in the summary, the
+trend and the 12-month history (HTML, PDF and CSV), and charts leave it out. A month
+with no monitoring at all reads "sin datos" as before.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from monitord.reports.common import SERVER_KINDS, WEB_KINDS, ReportContext, assemble, light
 from monitord.reports.model import (
@@ -22,11 +30,24 @@ from monitord.reports.model import (
     Value,
 )
 from monitord.reports.network import network_kpis
+from monitord.reports.period import total
 from monitord.reports.security import certificates, open_findings
 from monitord.reports.servers import server_kpis
 from monitord.reports.settings import IndicatorSettings
 
-__all__ = ["INDICATORS", "Indicator", "Measure", "build_kpi", "measure"]
+__all__ = [
+    "INDICATORS",
+    "MIN_DATA_SHARE",
+    "Indicator",
+    "Measure",
+    "build_kpi",
+    "data_share",
+    "measure",
+]
+
+# below this share of the month monitored (10 %: about 3 days), a month's indicators are
+# "datos insuficientes" (docs/reports.md)
+MIN_DATA_SHARE: Final = 0.10
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +83,11 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("IND-09", "pct", "eficacia", True, "certificates_ok", "findings_tls"),
     Indicator("IND-10", "count", "efectividad", False, None, "findings_changes"),
 )
+
+
+def data_share(ctx: ReportContext) -> float:
+    """Share of `ctx.period` in which monitoring ran (0-1)."""
+    return total(ctx.availability.coverage) / ctx.period.seconds
 
 
 def measure(ctx: ReportContext) -> dict[str, Measure]:
@@ -122,7 +148,9 @@ def measure(ctx: ReportContext) -> dict[str, Measure]:
 def build_kpi(ctx: ReportContext) -> Report:
     """Build the indicators report: summary table, then one hoja de vida per indicator."""
     months = [ctx.previous(k) for k in range(11, 0, -1)] + [ctx]
-    series = [measure(m) for m in months]
+    # months with some data but too little to stand for the month: not measured
+    scarce = tuple(0 < data_share(m) < MIN_DATA_SHARE for m in months)
+    series = [_UNMEASURED if few else measure(m) for m, few in zip(months, scarce, strict=True)]
     labels = tuple(m.period.label for m in months)
     cur = series[-1]
     summary_rows: list[tuple[Value, ...]] = []
@@ -137,15 +165,15 @@ def build_kpi(ctx: ReportContext) -> Report:
             (
                 ind.code,
                 Msg(f"kpi.{ind.code}.name"),
-                _fmt(ind, m.value),
+                _result(ind, m.value, scarce[-1]),
                 _fmt_meta(ind, meta),
-                col,
+                _NO_LIGHT if scarce[-1] else col,
                 Spark(_scale(ind, values), ind.unit, col.color),
             )
         )
         history_rows.extend(
-            (ind.code, Msg(f"kpi.{ind.code}.name"), label, _fmt(ind, v))
-            for label, v in zip(labels, values, strict=True)
+            (ind.code, Msg(f"kpi.{ind.code}.name"), label, _result(ind, v, few))
+            for label, v, few in zip(labels, values, scarce, strict=True)
         )
         own = ctx.config.indicators.get(ind.code, IndicatorSettings())
         fields: list[tuple[str, Value]] = [
@@ -165,12 +193,16 @@ def build_kpi(ctx: ReportContext) -> Report:
             ("meta", _fmt_meta(ind, meta)),
             ("direction", Msg(_direction(ind))),
             ("ranges", _ranges(ctx, ind, meta)),
-            ("result", _fmt(ind, m.value)),
-            ("light", col),
+            ("result", _result(ind, m.value, scarce[-1])),
+            ("light", _NO_LIGHT if scarce[-1] else col),
         ]
         trend_rows = [
-            (label, _fmt(ind, v), _light(ctx, ind, v, meta, values[: i + 1]))
-            for i, (label, v) in enumerate(zip(labels, values, strict=True))
+            (
+                label,
+                _result(ind, v, few),
+                _NO_LIGHT if few else _light(ctx, ind, v, meta, values[: i + 1]),
+            )
+            for i, (label, v, few) in enumerate(zip(labels, values, scarce, strict=True))
         ]
         chart = BarChart(
             f"trend-{ind.code}",
@@ -234,6 +266,7 @@ def build_kpi(ctx: ReportContext) -> Report:
         Section(
             "kpi_summary",
             "kpi.summary",
+            _scarce_note(labels, scarce),
             tables=(
                 Table(
                     "indicators",
@@ -263,6 +296,28 @@ def build_kpi(ctx: ReportContext) -> Report:
         Section("sheets", "kpi.sheets", subsections=tuple(sheets)),
     )
     return assemble(ctx, "kpi", summary, sections, scope_targets=list(ctx.targets.values()))
+
+
+_UNMEASURED: Final[dict[str, Measure]] = {ind.code: Measure(None) for ind in INDICATORS}
+_NO_LIGHT: Final = "—"  # the light cell of a month with too little data: no light at all
+
+
+def _result(ind: Indicator, v: float | None, scarce: bool) -> Value:
+    """The month's value, or "datos insuficientes" for a month with too little data."""
+    return Msg("words.insufficient_data") if scarce else _fmt(ind, v)
+
+
+def _scarce_note(labels: tuple[str, ...], scarce: tuple[bool, ...]) -> tuple[Msg, ...]:
+    """The sentence naming the months shown as "datos insuficientes" (none: nothing)."""
+    months = [label for label, few in zip(labels, scarce, strict=True) if few]
+    if not months:
+        return ()
+    return (
+        Msg(
+            "kpi.insufficient",
+            {"months": ", ".join(months), "count": len(months), "share": Num(MIN_DATA_SHARE * 100)},
+        ),
+    )
 
 
 def _baseline(ind: Indicator, own: IndicatorSettings) -> Value:

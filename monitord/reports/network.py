@@ -53,7 +53,7 @@ def build_network(ctx: ReportContext) -> Report:
     targets = ctx.of_kinds(NETWORK_KINDS)
     meta = ctx.config.targets.network_availability
     k = network_kpis(ctx)
-    coverage = sum(b - a for a, b in av.coverage) / ctx.period.seconds
+    coverage = av.coverage_of({t.name for t in targets})
     ifaces = [i for i in ctx.source.ifaces(ctx.period) if i.target in {t.name for t in targets}]
     summary: list[Msg] = []
     if k["availability"] is None:
@@ -215,6 +215,7 @@ def _incidents(ctx: ReportContext, targets: list[TargetInfo]) -> Section:
             Dur(b - a),
             w.description or "—",
             ", ".join(w.targets + w.sites + w.tags) or Msg("words.all"),
+            w.author or "—",
         )
         for w, a, b in av.maintenance_windows()
     ]
@@ -248,6 +249,7 @@ def _incidents(ctx: ReportContext, targets: list[TargetInfo]) -> Section:
                     Column("duration", "right"),
                     Column("description"),
                     Column("applies_to"),
+                    Column("declared_by"),
                 ),
                 maint_rows,
                 empty=Msg("empty.no_maintenance"),

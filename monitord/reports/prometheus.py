@@ -54,6 +54,7 @@ from monitord.history.db import (
     InventorySnapshot,
     StoredEvent,
     StoredFinding,
+    TableSizeRow,
 )
 from monitord.reports.period import Interval, Period, union
 from monitord.reports.store import (
@@ -288,6 +289,10 @@ class PrometheusSource:
 
     def deliveries(self, start: float, end: float) -> list[Delivery] | None:
         """Not held by Prometheus."""
+        return None
+
+    def table_sizes(self, period: Period) -> list[TableSizeRow] | None:
+        """Not held by Prometheus (the largest tables are report data, not series)."""
         return None
 
     def inventory(self, start: float, end: float) -> dict[str, list[InventorySnapshot]]:

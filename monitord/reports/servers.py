@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from monitord.history import DIST_KINDS, DistAcc, quantile
+from monitord.history.db import TableSizeRow
 from monitord.reports.availability import Availability
 from monitord.reports.common import SERVER_KINDS, WEB_KINDS, ReportContext, assemble, light
 from monitord.reports.model import (
@@ -22,6 +23,7 @@ from monitord.reports.store import GaugeStat, TargetInfo
 
 __all__ = ["FsStat", "backups", "build_servers", "filesystems", "server_kpis"]
 
+LARGEST_TABLES = 10  # per database server in the document (the CSV has every table kept)
 BACKUP_MAX_AGE = 26 * 3600.0  # a daily copy, with two hours of slack
 MIN_PROJECTION_DAYS = 3.0  # no days-to-full from fewer days of readings
 
@@ -438,7 +440,59 @@ def _databases(ctx: ReportContext) -> Section:
                 rows,
                 empty=Msg("empty.no_databases"),
             ),
+            _largest_tables(ctx),
         ),
+    )
+
+
+def _largest_tables(ctx: ReportContext) -> Table:
+    """The largest tables of each database server: size at the month's last daily
+    snapshot, and growth since its first one (when the month has two snapshots)."""
+    snaps = ctx.source.table_sizes(ctx.period)
+    columns = (
+        Column("server"),
+        Column("database"),
+        Column("table", width=1.8),
+        Column("rows_estimate", "right"),
+        Column("size_start", "right"),
+        Column("size_end", "right"),
+        Column("growth", "right"),
+        Column("growth_pct", "right"),
+    )
+    if snaps is None:
+        return Table("largest_tables", columns, [], empty=Msg("empty.tables_not_held"))
+    by: dict[tuple[str, str], dict[int, list[TableSizeRow]]] = {}
+    for r in snaps:
+        by.setdefault((r.target, r.collector), {}).setdefault(r.day, []).append(r)
+    shown: list[tuple[Value, ...]] = []
+    every: list[tuple[Value, ...]] = []
+    for (target, _), days in sorted(by.items()):
+        first_day, last_day = min(days), max(days)
+        start = {(t.database, t.schema, t.name): t.bytes for t in days[first_day]}
+        last = sorted(days[last_day], key=lambda t: (-t.bytes, t.database, t.schema, t.name))
+        for k, t in enumerate(last):
+            before = start.get((t.database, t.schema, t.name)) if first_day < last_day else None
+            row: tuple[Value, ...] = (
+                target,
+                t.database,
+                f"{t.schema}.{t.name}" if t.schema else t.name,
+                Num(t.rows),
+                Bytes(before),
+                Bytes(t.bytes),
+                Bytes(t.bytes - before if before is not None else None),
+                Pct((t.bytes - before) / before if before else None, 1),
+            )
+            every.append(row)
+            if k < LARGEST_TABLES:
+                shown.append(row)
+    return Table(
+        "largest_tables",
+        columns,
+        shown,
+        note=Msg("servers.tables_note", {"n": LARGEST_TABLES}),
+        empty=Msg("empty.no_table_sizes"),
+        total_rows=len(every),
+        csv_rows=every,
     )
 
 

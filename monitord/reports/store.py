@@ -3,7 +3,8 @@
 `HistorySource` is the data source of the report builders; another source (the
 Prometheus HTTP API) implements the same methods. Heavy aggregation happens in SQL
 (GROUP BY per series over the month), so a month of 500 devices x 48 ports reads in
-about a second.
+about a second; the month's rows are streamed from the SQLite cursor
+(`History.rows`) and folded as they come, never held as one list.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from monitord.history.db import (
     InventorySnapshot,
     StoredEvent,
     StoredFinding,
+    TableSizeRow,
 )
 from monitord.reports.period import Interval, Period, union
 
@@ -202,6 +204,11 @@ class Source(Protocol):
         """Events the devices sent (traps, syslog) in [start, end), of these kinds."""
         ...
 
+    def table_sizes(self, period: Period) -> list[TableSizeRow] | None:
+        """The database servers' largest-tables snapshots of the month's days, oldest
+        first; None when the source does not hold them."""
+        ...
+
 
 class HistorySource:
     """`Source` over the SQLite history."""
@@ -303,7 +310,7 @@ class HistorySource:
     def dists(self, kind: str, period: Period) -> dict[tuple[str, str], DistAcc]:
         """A distribution over the month per (target, collector)."""
         out: dict[tuple[str, str], DistAcc] = {}
-        for target, col, n, total, lo, hi, hist in self.h.query(
+        for target, col, n, total, lo, hi, hist in self.h.rows(
             "SELECT s.target, s.collector, d.n, d.sum, d.min, d.max, d.hist FROM dist_day d "
             "JOIN series s ON s.id = d.sid WHERE s.kind = ? AND d.day BETWEEN ? AND ?",
             (kind, period.first_day, period.last_day),
@@ -315,7 +322,7 @@ class HistorySource:
     def dists_by_object(self, kind: str, period: Period) -> dict[tuple[str, str, str], DistAcc]:
         """A distribution over the month per (target, collector, object)."""
         out: dict[tuple[str, str, str], DistAcc] = {}
-        for target, col, obj, n, total, lo, hi, hist in self.h.query(
+        for target, col, obj, n, total, lo, hi, hist in self.h.rows(
             "SELECT s.target, s.collector, s.object, d.n, d.sum, d.min, d.max, d.hist FROM "
             "dist_day d JOIN series s ON s.id = d.sid WHERE s.kind = ? AND d.day BETWEEN ? AND ?",
             (kind, period.first_day, period.last_day),
@@ -328,7 +335,7 @@ class HistorySource:
         """Gauges over the month (first of the first day, last of the last day)."""
         kinds = list(kinds)
         marks = ",".join("?" * len(kinds))
-        rows = self.h.query(
+        rows = self.h.rows(
             "SELECT s.target, s.collector, s.kind, s.object, g.first, g.first_ts, g.last, "
             f"g.last_ts, g.min, g.max, s.meta FROM gauge_day g JOIN series s ON s.id = g.sid "
             f"WHERE s.kind IN ({marks}) AND g.day BETWEEN ? AND ? ORDER BY g.sid, g.day",
@@ -360,7 +367,7 @@ class HistorySource:
     def ifaces(self, period: Period) -> list[IfaceStat]:
         """Interfaces over the month, aggregated in SQL."""
         wan = {r[0] for r in self.h.query("SELECT DISTINCT sid FROM rate_5m")}
-        rows = self.h.query(
+        rows = self.h.rows(
             "SELECT s.id, s.target, s.collector, s.object, s.meta, SUM(secs), SUM(in_bytes), "
             "SUM(out_bytes), MAX(in_peak), MAX(out_peak), SUM(in_errors), SUM(out_errors), "
             "SUM(in_discards), SUM(out_discards), SUM(oper_secs), SUM(up_secs), "
@@ -381,7 +388,7 @@ class HistorySource:
 
     def wan_days(self, period: Period) -> list[IfaceDay]:
         """Daily traffic of the WAN interfaces."""
-        rows = self.h.query(
+        rows = self.h.rows(
             "SELECT s.target, s.object, i.day, i.secs, i.in_bytes, i.out_bytes, i.in_peak, "
             "i.out_peak FROM iface_day i JOIN series s ON s.id = i.sid WHERE i.sid IN "
             "(SELECT DISTINCT sid FROM rate_5m) AND i.day BETWEEN ? AND ? ORDER BY i.day",
@@ -392,7 +399,7 @@ class HistorySource:
     def wan_slots(self, period: Period) -> dict[tuple[str, str], list[tuple[float, float]]]:
         """5-minute mean rates (in, out) in bytes/s per WAN interface."""
         out: dict[tuple[str, str], list[tuple[float, float]]] = {}
-        for target, ifname, secs, bin_, bout in self.h.query(
+        for target, ifname, secs, bin_, bout in self.h.rows(
             "SELECT s.target, s.object, r.secs, r.in_bytes, r.out_bytes FROM rate_5m r JOIN "
             "series s ON s.id = r.sid WHERE r.slot >= ? AND r.slot < ? AND r.secs > 0",
             (period.start, period.end),
@@ -428,3 +435,7 @@ class HistorySource:
     def check_runs(self, start: float, end: float) -> dict[str, list[float]]:
         """When each security check ran."""
         return self.h.check_runs(start, end)
+
+    def table_sizes(self, period: Period) -> list[TableSizeRow] | None:
+        """The largest-tables snapshots of the month (table `table_sizes`)."""
+        return self.h.table_sizes(period.first_day, period.last_day)

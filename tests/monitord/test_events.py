@@ -15,7 +15,15 @@ from monitord.events.service import UNKNOWN_SOURCE_CHECK, EventsService
 from monitord.events.store import DAY_CAP
 from monitord.history.db import History
 from monitord.state import State
-from monitord.types import DeviceEvent, DeviceEventKind, EventOrigin, Shared, Target, TargetKind
+from monitord.types import (
+    DeviceEvent,
+    DeviceEventKind,
+    EventOrigin,
+    Severity,
+    Shared,
+    Target,
+    TargetKind,
+)
 from tests.conftest import FakeClock
 
 SW = Target("sw", "127.0.0.3", TargetKind.SWITCH)
@@ -26,7 +34,7 @@ K = DeviceEventKind
 def ev(clock: FakeClock, kind: K = K.FAILED_LOGIN, address: str = "127.0.0.3", name: str = "x",
        agent: str = "", repoll: bool = False, **fields: str) -> DeviceEvent:  # fmt: skip
     return DeviceEvent(clock.time(), EventOrigin.SYSLOG, address, kind, name, "m", agent,
-                       "warning", fields, repoll)  # fmt: skip
+                       Severity.MEDIUM, fields, repoll)  # fmt: skip
 
 
 def service(tmp_path: Path, clock: FakeClock, **cfg: object) -> tuple[EventsService, list[str]]:

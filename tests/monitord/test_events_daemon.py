@@ -96,9 +96,18 @@ def test_traps_and_syslog_end_to_end(start_daemon, tmp_path: Path) -> None:
 
     con = sqlite3.connect(db)
     rows = con.execute(
-        "SELECT target, origin, kind, name, count, fields FROM device_events ORDER BY id"
+        "SELECT target, origin, kind, name, count, fields, severity FROM device_events ORDER BY id"
     ).fetchall()
     by = {(r[0], r[3]): r for r in rows}
+    # the one severity vocabulary (docs/events.md "Severity"), from the built-in table
+    assert {(r[0], r[3]): r[6] for r in rows} == {
+        ("core-sw", "linkDown"): "medium",
+        ("core-sw", "coldStart"): "medium",
+        ("core-sw", "authenticationFailure"): "medium",
+        ("", "1.3.6.1.4.1.99.0.1"): "info",  # an unknown trap
+        ("fw-01", "sshd_failed_password"): "medium",
+        ("fw-01", "cisco_config_changed"): "low",
+    }
     link = by[("core-sw", "linkDown")]
     assert link[4] == 3 and json.loads(link[5]) == {"ifindex": "5", "ifname": "Gi0/5",
                                                     "state": "down"}  # fmt: skip
@@ -137,8 +146,8 @@ def test_traps_and_syslog_end_to_end(start_daemon, tmp_path: Path) -> None:
     with changes.open(encoding="utf-8-sig") as f:
         table = list(csv.reader(f, delimiter=";"))
     assert [row[:1] + row[2:] for row in table[1:]] == [
-        ["fw-01", "cisco_config_changed", "console by ops on vty0", "1"]
-    ], table
+        ["fw-01", "cisco_config_changed", "console by ops on vty0", "Baja", "1"]
+    ], table  # severity low, labelled by the Spanish catalogue
 
 
 def _alerts(db: Path) -> list[tuple[str, str, str]]:

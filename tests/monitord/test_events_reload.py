@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import ctypes
 import signal
+import subprocess
 import time
 from pathlib import Path
 
-from tests.collectors.events.senders import logger, snmptrap
+from tests.collectors.events.senders import logger, snmptrap, tool
 from tests.collectors.events.test_receiver import free_udp_port
+from tests.collectors.events.test_tls import make_cert
 from tests.conftest import free_port, wait_for
 from tests.monitord.test_daemon import _value
 
@@ -149,3 +151,85 @@ def _escape(text: str) -> str:
     """Double the braces of `text` except the fixture's {port} and {data_dir}."""
     out = text.replace("{", "{{").replace("}", "}}")
     return out.replace("{{port}}", "{port}").replace("{{data_dir}}", "{data_dir}")
+
+
+STREAMS = """\
+daemon:
+  listen: 127.0.0.1:{{port}}
+  data_dir: {{data_dir}}
+  startup_spread: 0.1s
+targets:
+  - {{{{name: fw-01, address: 127.0.0.1, kind: firewall}}}}
+events:
+  syslog:
+    udp: "127.0.0.1:{udp}"
+"""
+STREAM_LISTENERS = """\
+    tcp: "127.0.0.1:{tcp}"
+    tls: {{{{listen: "127.0.0.1:{tls}", cert_file: "{cert}", key_file: "{key}"}}}}
+"""
+SSHD = "<38>1 2026-12-03T06:00:00Z fw-01 sshd 311 - - Failed password for root from 10.1.1.2"
+
+
+def _open_clients(tcp: int, tls: int, cafile: Path) -> list[subprocess.Popen[bytes]]:
+    """socat (TCP) and openssl s_client (TLS), each sending one octet-counted line and
+    keeping its connection open (stdin stays open)."""
+    line = f"{len(SSHD)} {SSHD}".encode()
+    procs = [
+        subprocess.Popen([tool("socat"), "STDIO", f"TCP:127.0.0.1:{tcp}"],
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL),
+        subprocess.Popen([tool("openssl"), "s_client", "-connect", f"127.0.0.1:{tls}",
+                          "-CAfile", str(cafile), "-verify_return_error", "-quiet"],
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL),
+    ]  # fmt: skip
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write(line)
+        p.stdin.flush()
+    return procs
+
+
+def _closed(procs: list[subprocess.Popen[bytes]], what: str) -> None:
+    """Both clients saw their connection end (they exit), within 10 s."""
+    try:
+        wait_for(lambda: all(p.poll() is not None for p in procs), 10, what)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait(5)
+            if p.stdin is not None:
+                p.stdin.close()
+
+
+def test_reload_and_shutdown_close_open_tcp_and_tls_connections_quietly(
+    start_daemon, tmp_path: Path
+) -> None:
+    udp, tcp, tls = free_udp_port(), free_port(), free_port()
+    cert, key = make_cert(tmp_path, "receiver")
+    base = STREAMS.format(udp=udp)
+    streams = base + STREAM_LISTENERS.format(tcp=tcp, tls=tls, cert=cert, key=key)
+    d = start_daemon(streams)
+    m = lambda name, **kw: _value(d.metrics(), name, **kw)  # noqa: E731
+
+    def logins() -> float:
+        return m("monitord_device_failed_logins_total", target="fw-01") or 0
+
+    procs = _open_clients(tcp, tls, cert)
+    wait_for(lambda: logins() == 2, 15, "a line over TCP and one over TLS")
+    # SIGHUP without the tcp and tls listeners: their open connections are closed
+    _write(d, base)
+    _reload(d, 1)
+    _closed(procs, "the clients to see their connections closed by the reload")
+    # SIGHUP with them again, new connections, then SIGTERM with the connections open
+    _write(d, streams)
+    _reload(d, 2)
+    procs = _open_clients(tcp, tls, cert)
+    wait_for(lambda: logins() == 4, 15, "the lines of the new connections")
+    assert d.stop() == 0
+    _closed(procs, "the clients to see their connections closed at shutdown")
+    log = d.log()
+    assert "CancelledError" not in log and "Exception in callback" not in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]

@@ -33,12 +33,12 @@ def test_migrates_a_version_1_database_keeping_its_events(tmp_path: Path) -> Non
     )
     con.close()
     h = History(db)
-    assert h.schema_version == 4
+    assert h.schema_version == 6
     assert [(e.target, e.kind, e.reason) for e in h.events()] == [("a", EventKind.DOWN, "timeout")]
     assert h.query("SELECT name FROM sqlite_master WHERE name = 'findings'") == [("findings",)]
     assert h.query("SELECT name FROM sqlite_master WHERE name = 'deliveries'") == [("deliveries",)]
     h.close()
-    assert History(db).schema_version == 4  # reopening runs nothing again
+    assert History(db).schema_version == 6  # reopening runs nothing again
 
 
 def test_events_roundtrip_and_filters(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from collectors.events.meaning import load_table
 from collectors.events.syslog import parse_syslog
 from collectors.events.traps import decode_trap
 from monitord.errors import ConfigError
-from monitord.types import DeviceEventKind, EventOrigin
+from monitord.types import DeviceEventKind, EventOrigin, Severity
 from tests.collectors.events.senders import capture_trap
 
 K = DeviceEventKind
@@ -79,7 +79,12 @@ def test_link_down_trap_takes_ifindex_and_name_from_varbinds() -> None:
          "1.3.6.1.2.1.31.1.1.1.1.7", "s", "Gi0/7"],
     )  # fmt: skip
     ev = load_table().trap_event(decode_trap(data), "127.0.0.1", 5.0)
-    assert (ev.kind, ev.name, ev.severity, ev.repoll) == (K.INTERFACE, "linkDown", "warning", True)
+    assert (ev.kind, ev.name, ev.severity, ev.repoll) == (
+        K.INTERFACE,
+        "linkDown",
+        Severity.MEDIUM,
+        True,
+    )
     assert dict(ev.fields) == {"ifindex": "7", "ifname": "Gi0/7", "state": "down"}
 
 

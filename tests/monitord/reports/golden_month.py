@@ -43,7 +43,7 @@ from monitord.history import RollupRecorder
 from monitord.history.db import AlertEvent, Delivery, History
 from monitord.history.service import history_checks
 from monitord.state import State
-from monitord.types import Sample, SampleKind, Target, TargetKind
+from monitord.types import Sample, SampleKind, Severity, Target, TargetKind
 from tests.conftest import FakeClock
 from tests.contract.declared import declared_roles
 
@@ -397,7 +397,7 @@ def _device_events(h: History) -> None:
         [
             StoredDeviceEvent(
                 ts, ts + 60 * (n - 1), "sw-1", "127.0.0.2", "syslog", "failed_login",
-                "cisco_login_failed", "warning", n, f"Login failed [user: {user}]",
+                "cisco_login_failed", Severity.MEDIUM, n, f"Login failed [user: {user}]",
                 {"user": user},
             )
             for ts, n, user in rows

@@ -135,3 +135,142 @@ def test_completeness_and_last_seen_from_actual_poll_times(tmp_path: Path) -> No
     ctx.__dict__["availability"] = av
     assert since(ctx, d) == Ts(first, seconds=True)
     h.close()
+
+
+# --- when monitoring began: gaps, coverage and expected polls (issue 19) ---------------
+
+
+def polled_history(
+    tmp_path: Path,
+    runs: dict[str, list[tuple[str, float, float, float]]],
+    sessions: list[tuple[float, float]],
+) -> History:
+    """Routers polled by `collector` every `every` s from `first` to `last` (both made), as
+    the recorder writes them (per hour: count, first and last poll time), and the daemon's
+    runs (`sessions`: the recorder's start = its first poll, and its last flush)."""
+    from collections import defaultdict
+
+    from monitord.types import Target, TargetKind
+
+    h = History(tmp_path / "p.db")
+    batch = Batch()
+    for name, spans in runs.items():
+        batch.targets[name] = (Target(name, "127.0.0.1", TargetKind.ROUTER, "centro"), OCT.start)
+        for collector, first, last, every in spans:
+            by_hour: dict[int, list[float]] = defaultdict(list)
+            for k in range(round((last - first) / every) + 1):
+                ts = first + k * every
+                by_hour[int(ts // 3600) * 3600].append(ts)
+            for hour, ts_ in by_hour.items():
+                acc = PollAcc(len(ts_), len(ts_), every, first_ts=ts_[0], last_ts=ts_[-1])
+                key = ((name, collector, "poll", ""), hour)
+                if key in batch.polls:
+                    batch.polls[key].merge(acc)
+                else:
+                    batch.polls[key] = acc
+    for i, (a, b) in enumerate(sessions):
+        write_batch(h, batch if i == 0 else Batch(), TZ, started=a, last=b)
+    return h
+
+
+def _network(h: History):  # type: ignore[no-untyped-def]
+    """The network report over `h` and its tables by id."""
+    from monitord.reports.common import ReportContext
+    from monitord.reports.network import build_network
+    from tests.contract.declared import declared_traits
+
+    report = build_network(ReportContext(HistorySource(h), OCT, collectors=declared_traits()))
+    return report, {t.id: t for t in report.tables()}
+
+
+def test_daemon_started_at_00_00_17_lists_no_gap_before_it(tmp_path: Path) -> None:
+    """The daemon's first poll was 1 Oct 00:00:17: the 17 s before it are not an "interval
+    without monitoring" (nothing was monitored yet), every device reads "todo el mes"
+    and coverage is 100 %; each target is monitored from its first poll: 31 d - 17 s."""
+    from monitord.reports.model import Msg, Pct
+
+    first, last = OCT.start + 17, OCT.end - 43  # 31 Oct 23:59:17
+    h = polled_history(
+        tmp_path,
+        {n: [("icmp", first, last, 60.0)] for n in ("r1", "r2", "r3", "r4")},
+        [(first, OCT.end)],
+    )
+    av = AvailabilityModel(HistorySource(h), OCT, T)
+    assert av.gaps == []
+    assert (av.began(), av.gaps_of({"r1"}), av.coverage_of()) == (first, [], 1.0)
+    d = av.device("r1")
+    assert d is not None and d.monitored == 31 * 86400 - 17 and d.ratio == 1.0
+    report, tables = _network(h)
+    assert tables["gaps"].rows == []
+    assert [r[6] for r in tables["availability_by_device"].rows] == [Msg("words.whole_month")] * 4
+    completeness = next(s for s in report.intro if s.id == "completeness")
+    assert completeness.paragraphs[0] == Msg("intro.coverage", {"coverage": Pct(1.0), "gaps": 0})
+    assert not any(m.key == "intro.began" for m in completeness.paragraphs)
+    h.close()
+
+
+def test_monitored_since_mid_month_counts_gaps_and_coverage_from_then(tmp_path: Path) -> None:
+    """Installed 10 Oct 16:04:30 (first poll); stopped 20 Oct 10:00:00 (last flush, last
+    poll 09:59:30), restarted 12:00:30. The only gap is 20 Oct 10:00:00-12:00:30 (2 h 30 s);
+    the 9 days before installation are no gap. Coverage from 10 Oct 16:04:30 to 1 Nov:
+    21 d 7 h 55 min 30 s = 1 842 930 s, of which 7 230 without monitoring:
+    1 835 700 / 1 842 930 = 0.996076899; the report says since when."""
+    from monitord.reports.model import Dur, Msg, Pct, Ts
+
+    t0, stop, back = at(10, 16, 4) + 30, at(20, 10), at(20, 12) + 30
+    h = polled_history(
+        tmp_path,
+        {"r": [("icmp", t0, stop - 30, 60.0), ("icmp", back, OCT.end - 30, 60.0)]},
+        [(t0, stop), (back, OCT.end)],
+    )
+    av = AvailabilityModel(HistorySource(h), OCT, T)
+    assert av.gaps == [(stop, back)]
+    assert av.began() == t0
+    assert av.coverage_of() == pytest.approx(1_835_700 / 1_842_930, abs=1e-12)
+    d = av.device("r")
+    assert d is not None and d.since == t0 and d.monitored == 1_835_700
+    report, tables = _network(h)
+    assert tables["gaps"].rows == [(Ts(stop, True), Ts(back, True), Dur(7230))]
+    assert tables["availability_by_device"].rows[0][6] == Ts(t0, seconds=True)
+    paragraphs = next(s for s in report.intro if s.id == "completeness").paragraphs
+    assert paragraphs[0] == Msg(
+        "intro.coverage", {"coverage": Pct(1_835_700 / 1_842_930), "gaps": 1}
+    )
+    assert Msg("intro.began", {"since": Ts(t0, True)}) in paragraphs
+    scope = report.summary[-1]
+    assert scope.key == "summary.network.scope"
+    assert scope.params["coverage"] == Pct(1_835_700 / 1_842_930)
+    h.close()
+
+
+def test_expected_polls_count_the_first_poll(tmp_path: Path) -> None:
+    """Expected polls = the polls that fit in the monitored span, the first counted, so
+    they never fall below the polls made (178 559 vs 178 560 before).
+
+    - r1..r4, ICMP every 60 s from 1 Oct 00:00:17: polls at 00:00:17 + k x 60 before
+      1 Nov 00:00, k = 0 .. 44 639 (the last 31 Oct 23:59:17): 44 640 each, 178 560.
+    - s, SNMP every 300 s from 10 Oct 16:04:30: 1 Nov 00:00 is 1 842 930 s later, so
+      k = 0 .. 6 143 (6 143 x 300 = 1 842 900: the last at 31 Oct 23:59:30): 6 144.
+    - t, TCP hourly from 1 Oct 00:00:17, last 15 Oct 12:00:17 (removed): 14 d 12 h =
+      348 h after the first, 349 polls.
+    """
+    from monitord.reports.model import Num, Pct
+
+    first = OCT.start + 17
+    runs = {n: [("icmp", first, OCT.end - 43, 60.0)] for n in ("r1", "r2", "r3", "r4")}
+    runs["s"] = [("snmp", at(10, 16, 4) + 30, OCT.end - 30, 300.0)]
+    runs["t"] = [("tcp", first, at(15, 12) + 17, 3600.0)]
+    h = polled_history(tmp_path, runs, [(first, OCT.end)])
+    av = AvailabilityModel(HistorySource(h), OCT, T)
+    got = {n: (d.polls, d.expected) for n in runs if (d := av.device(n)) is not None}
+    assert got == {
+        "r1": (44_640, 44_640), "r2": (44_640, 44_640), "r3": (44_640, 44_640),
+        "r4": (44_640, 44_640), "s": (6_144, 6_144), "t": (349, 349),
+    }  # fmt: skip
+    _, tables = _network(h)
+    assert tables["completeness"].rows == [
+        ("icmp", Num(178_560), Num(178_560), Pct(1.0)),
+        ("snmp", Num(6_144), Num(6_144), Pct(1.0)),
+        ("tcp", Num(349), Num(349), Pct(1.0)),
+    ]
+    h.close()

@@ -217,8 +217,8 @@ def test_network_availability_incidents_and_alerts(out: Path) -> None:
          "destino no disponible: reintentos agotados", "25/10/2026 02:02:18"],
     ]  # fmt: skip
     assert read_csv(out, "red_ventanas_de_mantenimiento")[1:] == [
-        ["20/10/2026 00:30:00", "20/10/2026 02:30:00", "120,00", "Cambio de UPS", "sw-1"]
-    ]
+        ["20/10/2026 00:30:00", "20/10/2026 02:30:00", "120,00", "Cambio de UPS", "sw-1", "—"]
+    ]  # the configured window names no author (a silence names who declared it)
     # loss = failed polls / 44 640: core-rtr 20 -> 0,045 %; sw-1 10 + 60 + 90 = 160 ->
     # 0,358 %; sw-2 15 -> 0,034 %; RTT a constant 2 ms
     assert read_csv(out, "red_latencia_y_perdida")[1:] == [
@@ -456,8 +456,10 @@ def test_indicators(out: Path) -> None:
     # IND-04: own-cause incidents outside maintenance, every device: sw-1 3 Oct, core-rtr,
     #   sw-1 25 Oct, portal 15 Oct = 4
     # IND-05 MTTR: (10 + 20 + 90 + 120) / 4 = 60 min = 1,00 h
-    # IND-06 MTBF: time in service of the 7 devices (7 x 44 640 - 120 maintenance - 255
-    #   down (10 + 20 + 15 + 90 + 120) = 312 105 min = 5 201,75 h) / 4 = 1 300,44 h
+    # IND-06 MTBF: time in service of the 7 devices: 7 x 44 640 min, less 17 s for each of
+    #   win-gw, portal and fw-1 (first polled 1 Oct 00:00:17: not monitored before), less
+    #   120 maintenance and 255 down (10 + 20 + 15 + 90 + 120): 312 105 min - 51 s =
+    #   18 726 249 s = 5 201,7358 h; / 4 = 1 300,434 h
     # IND-07: 0 of 1 backups on time; IND-08: 1 of 1 filesystems under 85 %;
     # IND-09: 0 of 1 certificates with more than 30 days left; IND-10: 4 open findings
     assert read_csv(out, "indicadores_indicadores")[1:] == [
@@ -466,7 +468,7 @@ def test_indicators(out: Path) -> None:
         ["IND-03", "Disponibilidad del portal web", "99,731", "≥ 99,5 %", "Verde"],
         ["IND-04", "Incidentes", "4", "—", "No aplica"],
         ["IND-05", "MTTR", "1,00", "≤ 4,0 horas", "Verde"],
-        ["IND-06", "MTBF", "1300,44", "—", "No aplica"],
+        ["IND-06", "MTBF", "1300,43", "—", "No aplica"],
         ["IND-07", "Copias de seguridad al día", "0,000", "≥ 100,0 %", "Rojo"],
         ["IND-08", "Almacenamiento bajo umbral", "100,000", "≥ 90,0 %", "Verde"],
         ["IND-09", "Certificados vigentes", "0,000", "≥ 100,0 %", "Rojo"],
@@ -474,22 +476,38 @@ def test_indicators(out: Path) -> None:
     ]
     h = html_tables(out, "indicadores")
     assert [r[2] for r in h["Indicadores"]] == [
-        "99,94 %", "100,00 %", "99,73 %", "4", "1,00 h", "1.300,44 h", "0,00 %", "100,00 %",
+        "99,94 %", "100,00 %", "99,73 %", "4", "1,00 h", "1.300,43 h", "0,00 %", "100,00 %",
         "0,00 %", "4",
     ]  # fmt: skip
     sheet = [r for t, rows in html_list(out, "indicadores") if t == "Ficha del indicador"
              for r in rows]  # fmt: skip
-    # numerators and denominators: IND-01 499,70 / 5; IND-05 4,00 h / 4; IND-06 5 201,75 / 4
+    # numerators and denominators: IND-01 499,70 / 5; IND-05 4,00 h / 4; IND-06 5 201,74 / 4
     nums = [r[1] for r in sheet if r[0] == "Numerador (mes)"]
     dens = [r[1] for r in sheet if r[0] == "Denominador (mes)"]
     assert (nums[0], dens[0]) == ("499,70", "5")
     assert (nums[4], dens[4]) == ("4,00", "4")
-    assert (nums[5], dens[5]) == ("5.201,75", "4")
+    assert (nums[5], dens[5]) == ("5.201,74", "4")
+    # September: monitoring ran from 30 Sep 23:59:17, 43 s of 2 592 000 (0,002 %), under the
+    # 10 % a month needs: "datos insuficientes" and no light (its 43 s of ICMP, all up,
+    # would read 100 % Verde); the months before were never monitored: "sin datos"
+    hist = read_csv(out, "indicadores_historico_de_indicadores")[1:]
+    assert len(hist) == 120
+    assert {r[3] for r in hist if r[2] == "2026-09"} == {"Datos insuficientes"}
+    assert {r[3] for r in hist if r[2] < "2026-09"} == {"Sin datos"}
+    trends = [rows for t, rows in html_list(out, "indicadores") if t == "Tendencia"]
+    assert len(trends) == 10
+    assert {tuple(rows[10]) for rows in trends} == {("2026-09", "Datos insuficientes", "—")}
+    assert trends[0][11] == ["2026-10", "99,94 %", "Verde"]
+    note = "Meses con datos insuficientes: 2026-09. Se muestra sin valor ni semáforo: el monitoreo "
+    note += "funcionó menos del 10\u00a0% del mes, muy poco para representarlo."
+    assert flat(note) in flat(_read(out / "2026-10_indicadores.html"))
+    assert flat(note) in flat(pdf_text(out / "2026-10_indicadores.pdf"))
     assert_pdf_rows(out, "indicadores", [
+        ["2026-09", "Datos insuficientes", "—"],
         ["IND-01", "Disponibilidad de la red", "99,94 %", "≥ 99,5 %", "Verde"],
         ["IND-04", "Incidentes", "4", "—", "No aplica"],
         ["IND-05", "MTTR", "1,00 h", "≤ 4,0 horas", "Verde"],
-        ["IND-06", "MTBF", "1.300,44 h", "—", "No aplica"],
+        ["IND-06", "MTBF", "1.300,43 h", "—", "No aplica"],
         ["IND-09", "Certificados vigentes", "0,00 %", "≥ 100,0 %", "Rojo"],
     ])  # fmt: skip
 
@@ -591,10 +609,14 @@ def test_english_network_report(gm: GoldenMonth, out: Path) -> None:
     ]  # fmt: skip
     for stem in ("network", "security", "indicators"):
         assert_pdf_words(base / "2026-10", stem)
+    trends = [r for t, rows in html_list(base / "2026-10", "indicators") if t == "Trend"
+              for r in rows]  # fmt: skip
+    assert trends.count(["2026-09", "Insufficient data", "—"]) == 10
+    assert_pdf_rows(base / "2026-10", "indicators", [["2026-09", "Insufficient data", "—"]])
     kpi = html_tables(base / "2026-10", "indicators")["Indicators"]
     # English writes a percentage without the space, the target too
     assert kpi[0][:5] == ["IND-01", "Network availability", "99.94%", "≥ 99.5%", "Green"]
-    assert kpi[5][:3] == ["IND-06", "MTBF", "1,300.44 h"]
+    assert kpi[5][:3] == ["IND-06", "MTBF", "1,300.43 h"]
     assert_pdf_rows(base / "2026-10", "network", [
         ["core-rtr", "centro", "Router", "99.955%", "20 min", "1"],
         ["core-rtr", "wan0", "9.0 Mb/s", "16.0 Mb/s", "4.5 Mb/s", "8.0 Mb/s", "16.0 Mb/s",

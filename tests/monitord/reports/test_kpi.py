@@ -6,7 +6,7 @@ import pytest
 
 from monitord.reports.common import ReportContext
 from monitord.reports.kpi import build_kpi, measure
-from monitord.reports.model import Light, LightColor, Msg, Spark
+from monitord.reports.model import Light, LightColor, Msg, Num, Pct, Spark
 from tests.monitord.reports.month import MIN
 
 PERIOD = 31 * 86400
@@ -75,3 +75,66 @@ def test_fixed_baseline_responsible_formula_and_status_coloured_sparkline(
     other = next(s for s in report.sections if s.id == "sheets").subsections[1]
     other_fields = {r[0].key: r[1] for r in other.tables[0].rows}  # type: ignore[union-attr]
     assert other_fields["kpi.fields.baseline"] == Msg("kpi.no_baseline")
+
+
+def test_month_with_too_little_data_reads_insufficient_data_without_a_light(
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """A router polled every minute in three runs of the daemon: 27 Jul 00:00:17 - 30 Jul
+    23:59:17 (4 days - 60 s of July's 31: 345 540 / 2 678 400 = 12,9 %: measured),
+    30 Aug 00:00:17 - 31 Aug 23:59:17 (2 days - 60 s: 6,4 % of August: too little) and from
+    30 Sep 23:59:17 to 31 Oct 23:59:17 (43 s of September: too little). The trend and the
+    12-month history show August and September as "datos insuficientes" with no light,
+    and the summary names them; months never monitored stay "sin datos"."""
+    from monitord.reports.kpi import MIN_DATA_SHARE, data_share
+    from monitord.reports.period import Period
+    from monitord.reports.store import HistorySource
+    from tests.contract.declared import declared_traits
+    from tests.monitord.reports.month import TZ
+    from tests.monitord.reports.test_availability import polled_history
+
+    def ts(m: int, d: int, h: int, mi: int, s: int) -> float:
+        from datetime import datetime
+
+        return datetime(2026, m, d, h, mi, s, tzinfo=TZ).timestamp()
+
+    runs = [
+        (ts(7, 27, 0, 0, 17), ts(7, 30, 23, 59, 17)),
+        (ts(8, 30, 0, 0, 17), ts(8, 31, 23, 59, 17)),
+        (ts(9, 30, 23, 59, 17), ts(10, 31, 23, 59, 17)),
+    ]
+    h = polled_history(tmp_path, {"r": [("icmp", a, b, 60.0) for a, b in runs]}, runs)
+    oct_ = ReportContext(HistorySource(h), Period(2026, 10, TZ), collectors=declared_traits())
+    shares = [data_share(oct_.previous(k)) for k in (3, 2, 1, 0)]
+    # October: to the last run's last flush, 31 Oct 23:59:17
+    month = 2_678_400
+    assert shares == pytest.approx(
+        [345_540 / month, 172_740 / month, 43 / 2_592_000, (month - 43) / month], abs=1e-12
+    )
+    assert MIN_DATA_SHARE == 0.10
+    report = build_kpi(oct_)
+    sheet = next(s for s in report.sections if s.id == "sheets").subsections[0]
+    trend = {r[0]: r[1:] for r in sheet.tables[1].rows}
+    insufficient = (Msg("words.insufficient_data"), "—")
+    assert trend["2026-06"] == (Msg("words.no_data"), Light(LightColor.NONE))
+    assert trend["2026-07"] == (Pct(1.0), Light(LightColor.GREEN))
+    assert trend["2026-08"] == insufficient and trend["2026-09"] == insufficient
+    assert trend["2026-10"] == (Pct(1.0), Light(LightColor.GREEN))
+    hist = next(t for t in report.tables() if t.id == "indicators_history")
+    by_month = {r[2]: r[3] for r in hist.rows if r[0] == "IND-02"}
+    assert by_month["2026-09"] == Msg("words.insufficient_data")
+    assert by_month["2026-05"] == Msg("words.no_data")
+    # the sparkline and the chart leave the scarce months out (July and October are 100)
+    rows = {r[0]: r for r in next(t for t in report.tables() if t.id == "indicators").rows}
+    spark = rows["IND-01"][5]
+    assert isinstance(spark, Spark) and spark.values[8:] == (100.0, None, None, 100.0)
+    assert sheet.charts[0].series[0][1][8:] == (100.0, None, None, 100.0)  # type: ignore[attr-defined]
+    summary = next(s for s in report.sections if s.id == "kpi_summary")
+    assert summary.paragraphs == (
+        Msg("kpi.insufficient", {"months": "2026-08, 2026-09", "count": 2, "share": Num(10)}),
+    )
+    # September's own report: every indicator reads "datos insuficientes", no light
+    sep = build_kpi(oct_.previous(1))
+    sep_rows = next(t for t in sep.tables() if t.id == "indicators").rows
+    assert {(r[2], r[4]) for r in sep_rows} == {insufficient}
+    h.close()
