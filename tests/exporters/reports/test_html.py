@@ -106,6 +106,16 @@ def test_formatter_units_and_durations() -> None:
     assert f.msg(Msg("servers.projection_short", {"days": Num(2)})) == (
         f"Sin proyección: 2{nb}días de datos (se requieren al menos 3)"
     )
+    # the plural rules of each language, not "1 días" / "1 days"
+    assert f.msg(Msg("servers.projection_short", {"days": Num(1)})) == (
+        f"Sin proyección: 1{nb}día de datos (se requieren al menos 3)"
+    )
+    assert Formatter("en").msg(Msg("servers.projection_short", {"days": Num(1)})) == (
+        f"No projection: 1{nb}day of data (at least 3 needed)"
+    )
+    assert Formatter("en").msg(Msg("servers.projection_short", {"days": Num(0.5, 1)})) == (
+        f"No projection: 0.5{nb}days of data (at least 3 needed)"
+    )
     assert (
         f.msg(Msg("summary.network.scope", {"devices": 2, "sites": 3, "coverage": Pct(1.0)}))
         == f"Se monitorearon 2 dispositivos en 3 sedes, con una cobertura de datos del 100,00{nb}%."
