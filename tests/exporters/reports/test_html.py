@@ -107,6 +107,16 @@ def test_formatter_units_and_durations() -> None:
         f"Sin proyección: 2{nb}días de datos (se requieren al menos 3)"
     )
     # the plural rules of each language, not "1 días" / "1 days"
+    assert f.msg(Msg("intro.partial_none", {"polls": Num(1)})) == (
+        "El único sondeo SNMP del periodo devolvió datos completos."
+    )
+    assert f.msg(Msg("intro.partial_none", {"polls": Num(1200)})) == (
+        "Los 1.200 sondeos SNMP del periodo devolvieron datos completos."
+    )
+    assert f.msg(Msg("kpi.meta_hours", {"op": "≤", "value": Num(1, 1)})) == f"≤ 1,0{nb}hora"
+    assert Formatter("en").msg(Msg("kpi.meta_hours", {"op": "≤", "value": Num(4, 1)})) == (
+        f"≤ 4.0{nb}hours"
+    )
     assert f.msg(Msg("servers.projection_short", {"days": Num(1)})) == (
         f"Sin proyección: 1{nb}día de datos (se requieren al menos 3)"
     )
