@@ -27,7 +27,11 @@ children, each as % of a core at the daemon's intervals. snmp_exporter is not pa
 on this machine, so it is not run; the issue's figure for it (6.5 % of a core, 59 MB at
 300 switches) is printed for reference. The machine's load (`os.getloadavg()`) is printed
 beside every figure. `--profile` runs the daemon under cProfile (slower) and prints the
-top functions by cumulative and own time.
+top functions by cumulative and own time. `--profile-memory` runs it under tracemalloc
+(`bench/_memtrace.py`: baseline snapshot after the warm-up, second one at the end) and
+prints the largest live allocations by line and by traceback, their growth, and the most
+numerous object types; tracing about doubles CPU and memory, so compare RSS across
+untraced runs.
 
 Goals (issue 16): daemon <= 15 % of a core, RSS <= 200 MB, p99 scheduler lag < 0.2 s.
 Needs root (network namespaces, raw ICMP sockets) and the Debian packages snmpd, snmp,
@@ -43,6 +47,7 @@ import pstats
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -205,6 +210,29 @@ def runqueue_wait(pid: int) -> float:
     return total / 1e9
 
 
+def rss_breakdown(pid: int) -> str:
+    """Resident memory by kind of mapping (/proc/PID/smaps): what RSS is made of."""
+    kinds = {"libraries and files": 0, "heap (brk)": 0, "anonymous mmaps": 0, "stacks": 0}
+    current = "anonymous mmaps"
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5:  # a mapping's first line
+                path = head[5] if len(head) > 5 else ""
+                current = (
+                    "heap (brk)"
+                    if path == "[heap]"
+                    else "stacks"
+                    if path.startswith("[stack")
+                    else "libraries and files"
+                    if path.startswith("/")
+                    else "anonymous mmaps"
+                )
+            elif head[0] == "Rss:":
+                kinds[current] += int(head[1]) * 1024
+    return ", ".join(f"{k} {v / 2**20:.0f} MB" for k, v in kinds.items())
+
+
 def children_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -241,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--snmp-interval", type=int, default=60)
     p.add_argument("--icmp-interval", type=int, default=30)
     p.add_argument("--profile", action="store_true", help="run the daemon under cProfile")
+    p.add_argument("--profile-memory", action="store_true", help="run the daemon under tracemalloc")
     p.add_argument("--keep-log", type=Path, help="copy the daemon's log to this file")
     args = p.parse_args(argv)
     for tool in ("ip", "snmpbulkwalk", "snmpget", "fping", "curl"):
@@ -252,10 +281,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         agents = start_agents(ns, args.agents, work)
         cfg = config(args, work, port)
         prof = work / "daemon.prof"
+        memreport = work / "memory.txt"
         cmd = [sys.executable]
         if args.profile:
             cmd += ["-m", "cProfile", "-o", str(prof)]
-        cmd += ["-m", "monitord", "run", "-c", str(cfg)]
+        if args.profile_memory:
+            cmd += [str(REPO / "bench" / "_memtrace.py"), str(memreport)]
+        else:
+            cmd += ["-m", "monitord"]
+        cmd += ["run", "-c", str(cfg)]
         log = (work / "daemon.log").open("w")
         daemon = subprocess.Popen(
             in_ns(ns, *cmd), stdout=subprocess.DEVNULL, stderr=log, cwd=REPO, text=True
@@ -268,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             time.sleep(args.warmup)
             proc = psutil.Process(daemon.pid)
+            if args.profile_memory:
+                proc.send_signal(signal.SIGUSR1)
             body, _ = scrape(ns, url)
             lag0, sum0 = lag_histogram(body)
             cpu0, wall0 = sum(proc.cpu_times()[:2]), time.monotonic()
@@ -284,7 +320,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             cpu1, wall1 = sum(proc.cpu_times()[:2]), time.monotonic()
             wait1 = runqueue_wait(daemon.pid)
             rss = proc.memory_info().rss
+            rss_kinds = rss_breakdown(daemon.pid)
             lag1, sum1 = lag_histogram(body)
+            if args.profile_memory:
+                proc.send_signal(signal.SIGUSR2)
+                deadline = time.monotonic() + 300
+                while not memreport.exists() and time.monotonic() < deadline:
+                    time.sleep(1)
+                time.sleep(1)
         finally:
             daemon.terminate()
             try:
@@ -304,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\ndaemon, {wall1 - wall0:.0f} s measured, load {min(loads):.2f}-{max(loads):.2f}:")
         print(f"  CPU {cpu_pct:.1f} % of a core   (goal <= 15 %)")
         print(f"  RSS {rss / 2**20:.0f} MB         (goal <= 200 MB)")
+        print(f"      of which {rss_kinds}")
         print(f"  scheduler lag over {polls:.0f} polls: mean {mean_lag * 1000:.1f} ms, "
               f"p99 {p99 * 1000:.0f} ms   (goal p99 < 200 ms)")  # fmt: skip
         median = sorted(times)[len(times) // 2]
@@ -333,6 +377,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {SNMP_EXPORTER}")
         ratio = cpu_pct / max(fping_pct + walk_pct, 1e-9)
         print(f"  daemon / (fping + snmpbulkwalk) CPU: x{ratio:.2f}")
+        if args.profile_memory:
+            print("\nmemory (tracemalloc, traced run):")
+            print(memreport.read_text() if memreport.exists() else "  no report written")
         if args.profile and prof.exists():
             stats = pstats.Stats(str(prof))
             print("\nprofile (cumulative):")

@@ -56,6 +56,7 @@ __all__ = [
     "EchoSummary",
     "Family",
     "Pinger",
+    "Resolved",
     "build_echo_request",
     "internet_checksum",
     "jitter",
@@ -319,14 +320,20 @@ class Pinger:
     def _flush(self) -> None:
         self._flush_handle = None
         queue, budget, now, wall = self._queue, self._batch, time.perf_counter, time.time_ns
+        pack = _HEADER.pack
         while queue and budget:
             probe, i, seq = queue[0]
             if probe.done:
                 queue.popleft()
                 continue
             ch = probe.channel
-            payload, payload_sum = probe.payload
-            packet = build_echo_request(ch.request_type, ch.ident, seq, payload, payload_sum)
+            payload = probe.payload[0]
+            # build_echo_request inlined (once per packet): the checksum of type, ident and
+            # payload is summed once per probe, the sequence number added and folded here
+            total = probe.partial_sum + seq
+            total = (total & 0xFFFF) + (total >> 16)
+            total = (total & 0xFFFF) + (total >> 16)
+            packet = pack(ch.request_type, 0, ~total & 0xFFFF, ch.ident, seq) + payload
             probe.sent_wall[i] = wall()
             probe.sent_at[i] = now()
             try:
@@ -383,11 +390,18 @@ class Pinger:
 def summarize(rtts: Sequence[float | None]) -> EchoSummary:
     """Counts, min/avg/max RTT and jitter of one poll (None marks a lost request)."""
     got = [r for r in rtts if r is not None]
-    sent = len(rtts)
-    loss = (sent - len(got)) / sent if sent else 0.0
-    if not got:
+    sent, n = len(rtts), len(got)
+    loss = (sent - n) / sent if sent else 0.0
+    if not n:
         return EchoSummary(sent, 0, loss, None, None, None, None)
-    return EchoSummary(sent, len(got), loss, min(got), sum(got) / len(got), max(got), jitter(got))
+    jit = None
+    if n > 1:  # jitter() inlined: this runs once per target and poll
+        prev, diffs = got[0], 0.0
+        for r in got:
+            diffs += abs(r - prev)
+            prev = r
+        jit = diffs / (n - 1)
+    return EchoSummary(sent, n, loss, min(got), sum(got) / n, max(got), jit)
 
 
 def jitter(rtts: Sequence[float]) -> float | None:
@@ -452,6 +466,7 @@ class _Probe:
         "keys",
         "left",
         "next_send",
+        "partial_sum",
         "payload",
         "rtts",
         "send_error",
@@ -478,6 +493,11 @@ class _Probe:
         self.address = address
         self.sockaddr = sockaddr
         self.payload = payload
+        # RFC 1071 sum of the request without its sequence number (type, ident, payload)
+        partial = payload[1] + (channel.request_type << 8) + channel.ident
+        while partial >> 16:
+            partial = (partial & 0xFFFF) + (partial >> 16)
+        self.partial_sum = partial  # < 2^16: with a sequence number, two folds suffice
         self.count = count
         self.timeout = timeout
         self.next_send = next_send
@@ -523,9 +543,10 @@ class _Probe:
             self.finish()
 
 
-async def resolve(
-    address: str, family: Family
-) -> tuple[int, str, tuple[str, int] | tuple[str, int, int, int]]:
+Resolved = tuple[int, str, tuple[str, int] | tuple[str, int, int, int]]
+
+
+async def resolve(address: str, family: Family) -> Resolved:
     """Address family, canonical address text and socket address of `address`."""
     literal = _parse_literal(address)
     if literal is not None:

@@ -28,6 +28,7 @@ from collectors._pinger import (
     EchoSummary,
     Family,
     Pinger,
+    Resolved,
     resolve,
     summarize,
 )
@@ -52,6 +53,7 @@ __all__ = ["KIND", "IcmpCollector", "Options", "build"]
 
 KIND: Final = "icmp"
 MAX_COUNT: Final = 100
+_MAX_CACHED: Final = 1 << 16  # addresses and labels mappings kept per collector
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,11 +134,24 @@ class IcmpCollector:
     def __init__(self, options: Options, shared: Shared) -> None:
         self.options = options
         self._shared = shared
+        # What resolve() gave for the literal addresses polled (a literal never resolves
+        # otherwise; host names are resolved at every poll), and the labels mapping of
+        # each target, handed again poll after poll so that the state keys the series
+        # without sorting their labels again. One entry per target polled.
+        self._literals: dict[str, Resolved] = {}
+        self._labels: dict[str, dict[str, str]] = {}
 
     async def collect(self, target: Target) -> list[Sample]:
         """Send `count` echo requests to the target and summarise the replies."""
         opts = self.options
-        family, address, sockaddr = await resolve(target.address, opts.family)
+        found = self._literals.get(target.address)
+        if found is None:
+            found = await resolve(target.address, opts.family)
+            if found[1] == target.address:  # a literal in canonical form
+                if len(self._literals) >= _MAX_CACHED:
+                    self._literals.clear()
+                self._literals[target.address] = found
+        family, address, sockaddr = found
         pinger = self._shared.get(PINGER_KEY, Pinger)
         rtts, send_error = await pinger.ping(
             family,
@@ -149,7 +164,12 @@ class IcmpCollector:
             payload_size=opts.payload_size,
         )
         summary = summarize(rtts)
-        samples = _samples(target.name, summary)
+        labels = self._labels.get(target.name)
+        if labels is None:
+            if len(self._labels) >= _MAX_CACHED:
+                self._labels.clear()
+            labels = self._labels[target.name] = {"target": target.name}
+        samples = _samples(labels, summary)
         if summary.received == 0:
             shown = address if address == target.address else f"{target.address} ({address})"
             why = f"; send failed: {os.strerror(send_error)}" if send_error else ""
@@ -170,8 +190,7 @@ def build(options: Mapping[str, object], shared: Shared) -> IcmpCollector:
     return IcmpCollector(opts, shared)
 
 
-def _samples(name: str, s: EchoSummary) -> list[Sample]:
-    labels = {"target": name}
+def _samples(labels: Mapping[str, str], s: EchoSummary) -> list[Sample]:
     out = [
         Sample(
             "monitord_icmp_packets_sent_total", labels, s.sent, SampleKind.COUNTER, increment=True

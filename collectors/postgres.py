@@ -35,10 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
-from typing import Annotated, ClassVar, Final
+from typing import TYPE_CHECKING, Annotated, ClassVar, Final
 
-import psycopg
-from psycopg.rows import TupleRow
 from pydantic import Field
 
 from collectors._dbpool import (
@@ -61,6 +59,7 @@ from collectors._dbpool import (
     size_gauges,
     whole_seconds,
 )
+from collectors._lazy import lazy_module, load
 from monitord.config import Duration, SecretValue, parse_options
 from monitord.errors import (
     AuthFailed,
@@ -72,11 +71,18 @@ from monitord.errors import (
 )
 from monitord.types import MetricSpec, Reach, Sample, SampleKind, Shared, Target
 
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.rows import TupleRow
+
+    PgConnection = psycopg.Connection[TupleRow]
+else:  # imported when a postgres target is configured (build() loads it): about 9 MB
+    psycopg = lazy_module("psycopg")
+    PgConnection = object  # only a type parameter at run time
+
 __all__ = ["KIND", "Options", "PostgresCollector", "SslMode", "build"]
 
 KIND: Final = "postgres"
-
-PgConnection = psycopg.Connection[TupleRow]
 
 
 class SslMode(StrEnum):
@@ -427,6 +433,7 @@ class PostgresCollector(PooledCollector[PgConnection]):
 
 def build(options: Mapping[str, object], shared: Shared) -> PostgresCollector:
     """Validate options (ConfigError naming the field) and build the collector."""
+    load(psycopg)
     return PostgresCollector(parse_options(Options, options), shared)
 
 
@@ -461,7 +468,8 @@ def server_samples(target: str, s: _Status) -> list[Sample]:
 class _PgOps:
     """psycopg connections, as the pool sees them."""
 
-    errors: tuple[type[BaseException], ...] = (psycopg.Error,)
+    def __init__(self) -> None:
+        self.errors: tuple[type[BaseException], ...] = (psycopg.Error,)
 
     def close(self, conn: PgConnection) -> None:
         _close(conn)

@@ -23,7 +23,7 @@ import hashlib
 import logging
 import signal
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -37,11 +37,15 @@ from collectors.snmp.client import UsmUser
 from collectors.snmp.options import Options as SnmpOptions
 from collectors.snmp.options import resolve_credentials
 from exporters.notify import build_notifiers
-from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, specs_by_name
-from exporters.reports.files import write_files
-from exporters.reports.mail import send_reports
+from exporters.prometheus import (
+    CORE_SPECS,
+    Body,
+    ExpositionRenderer,
+    MetricsServer,
+    specs_by_name,
+)
 from exporters.webconfig import load_web_config
-from monitord.alerts.config import AlertEvent
+from monitord.alerts.config import AlertEvent, EmailConfig
 from monitord.alerts.control import ControlServer, socket_path
 from monitord.alerts.dispatch import Notifier
 from monitord.alerts.engine import AlertEngine
@@ -63,7 +67,9 @@ from monitord.history.db import Delivery, History, StoredSilence
 from monitord.history.service import HistoryService
 from monitord.httpguard import http_connection_cap
 from monitord.log import RedactionFilter, collect_secrets
+from monitord.reports.model import Report
 from monitord.reports.monthly import MonthlyReports
+from monitord.reports.settings import ReportsConfig
 from monitord.runner import Runner, SelfMetrics
 from monitord.scheduler import Scheduler, job_id
 from monitord.secrets import Secret
@@ -211,6 +217,28 @@ CONFIG_CHECKS: Final[tuple[ConfigCheck, ...]] = (
 )
 
 
+def write_report_files(
+    report: Report, kind: str, out_dir: Path, formats: Sequence[str], lang: str, tz: str, month: str
+) -> list[Path]:
+    """`exporters.reports.files.write_files`, imported when the monthly job first runs.
+
+    The renderers (Jinja2 templates, Babel's locale data, the PDF writer) are used once a
+    month; importing them at start would keep a few MB resident for nothing.
+    """
+    from exporters.reports.files import write_files
+
+    return write_files(report, kind, out_dir, formats, lang, tz, month)
+
+
+def send_report_mail(
+    mail: EmailConfig, reports: ReportsConfig, files: Sequence[Path], lang: str
+) -> None:
+    """`exporters.reports.mail.send_reports`, imported on first use (see write_report_files)."""
+    from exporters.reports.mail import send_reports
+
+    send_reports(mail, reports, files, lang)
+
+
 def collector_specs(config: Config) -> list[MetricSpec]:
     """Every MetricSpec the collector instances of `config` declare, core specs first.
 
@@ -286,8 +314,8 @@ class Daemon:
             cfg,
             hist.history,
             hist.flush,
-            write_files,
-            send_reports,
+            write_report_files,
+            send_report_mail,
             self.clock,
             collectors=collector_traits(self.registry),
         )
@@ -650,10 +678,10 @@ class Daemon:
         if self.hist is not None:
             self.hist.on_poll(view)
 
-    def _render(self) -> bytes:
+    def _render(self) -> Body:
         snap = self.state.snapshot()
         self.metrics.series.set(snap.series_count())
-        return self._renderer.render(snap)
+        return self._renderer.render_body(snap)
 
     def _feed_redaction(self, cfg: Config) -> None:
         if self.redaction is None:

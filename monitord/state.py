@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 LabelSet = tuple[tuple[str, str], ...]
+_MAX_PAIRS = 1 << 20  # distinct (label, value) pairs shared between label sets
 SeriesKey = tuple[str, LabelSet]
 GroupKey = tuple[str, str]  # (target, collector)
 
@@ -190,6 +191,9 @@ class State:
     _labelsets: dict[GroupKey, dict[int, tuple[Mapping[str, str], LabelSet]]] = field(
         default_factory=dict
     )
+    # One tuple per distinct (label, value) pair, shared by every label set holding it:
+    # ("target", "sw-1") once per target, not once per interface label set.
+    _pairs: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
     # --- targets -------------------------------------------------------------
 
@@ -256,7 +260,7 @@ class State:
             if hit is None:
                 hit = known.get(id(lm))
                 if hit is None or hit[0] is not lm:
-                    hit = (lm, _labelset(lm))
+                    hit = (lm, _labelset(lm, self._pairs))
                 seen[id(lm)] = hit
             labels = hit[1]
             skey = (s.name, labels)
@@ -321,7 +325,7 @@ class State:
         series = {
             (s.name, ls): SeriesValue(s.name, ls, s.value, s.kind, now, now_mono)
             for s in samples
-            for ls in (_labelset(s.labels),)
+            for ls in (_labelset(s.labels, self._pairs),)
         }
         key = (target.name, collector)
         with self._lock:
@@ -436,5 +440,13 @@ def _next_value(
     return SeriesValue(s.name, labels, s.value, s.kind, now, now_mono, rate, s.bits)
 
 
-def _labelset(labels: Mapping[str, str]) -> LabelSet:
-    return tuple(sorted(labels.items()))
+def _labelset(
+    labels: Mapping[str, str], pairs: dict[tuple[str, str], tuple[str, str]] | None = None
+) -> LabelSet:
+    """The sorted label pairs; with `pairs`, each pair is the one object kept there for it."""
+    items = sorted(labels.items())
+    if pairs is None:
+        return tuple(items)
+    if len(pairs) > _MAX_PAIRS:
+        pairs.clear()  # label churn (renamed interfaces...): start over, nothing is lost
+    return tuple(pairs.setdefault(p, p) for p in items)

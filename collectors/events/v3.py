@@ -63,7 +63,7 @@ from collectors.events.traps import (
     read_tlv,
 )
 
-__all__ = ["UsmReceiver", "V3Result", "V3User", "is_v3", "new_engine_id", "parse_engine_id"]
+__all__ = ["UsmReceiver", "V3Result", "V3User", "is_v3", "new_engine_id"]
 
 MAX_ENGINES: Final = 4096  # sender engines remembered (time window, localised keys)
 TIME_WINDOW: Final = 150  # seconds (RFC 3414 3.2 7)
@@ -132,18 +132,6 @@ def is_v3(data: bytes) -> bool:
         return tag == 0x02 and data[p:end] == b"\x03"
     except TrapError:
         return False
-
-
-def parse_engine_id(text: str) -> bytes:
-    """An engine ID written in hex (`0x8000...`, `80:00:...` or `8000...`), 5-32 octets."""
-    raw = text.strip().lower().removeprefix("0x").replace(":", "")
-    try:
-        value = bytes.fromhex(raw)
-    except ValueError:
-        raise ValueError(f"engine ID {text!r} is not hexadecimal") from None
-    if not 5 <= len(value) <= 32:
-        raise ValueError(f"engine ID {text!r} must be 5 to 32 octets (RFC 3411)")
-    return value
 
 
 def new_engine_id() -> bytes:

@@ -3,6 +3,12 @@
 Spanish (es_CO) by default: dates dd/mm/aaaa, thousands '.', decimal ','; English
 (en_US) on request. Two rendering modes: `doc` (HTML/PDF: units, scaled sizes, "—"
 for no data) and `csv` (plain numbers in the column's unit, empty for no data).
+
+In `doc` mode a number and what measures it are never split across lines: the space
+between a number and its percent sign or unit ("10 %", "20 Mb/s", "2 h 5 min", "5 días",
+literal or from a catalog message) and any space inside a number (a locale grouping
+with spaces) is a NO-BREAK SPACE (U+00A0, which DejaVu and Liberation render as a
+space). CSV fields never carry it: they are written with plain spaces, as before.
 """
 
 from __future__ import annotations
@@ -36,9 +42,10 @@ from monitord.reports.model import (
     Value,
 )
 
-__all__ = ["LANGUAGES", "Catalog", "Formatter", "MissingMessage", "load_catalog", "slug"]
+__all__ = ["LANGUAGES", "NBSP", "Catalog", "Formatter", "MissingMessage", "load_catalog", "slug"]
 
 LANGUAGES = ("es", "en")
+NBSP = "\u00a0"
 _SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 
@@ -94,11 +101,11 @@ class Formatter:
         """Format a `Msg`; ICU plural blocks pick their form by the language's plural rules."""
         text = self.cat.get(m.key)
         if not m.params:
-            return text
+            return glue(text)
         if ", plural," in text:
             text = _PLURAL.sub(lambda b: self._plural(b, m.params), text)
         values = {k: self.text(v) for k, v in m.params.items()}
-        return text.format_map(_Defaults(values))
+        return glue(text.format_map(_Defaults(values)))
 
     def _plural(self, block: re.Match[str], params: Mapping[str, Value]) -> str:
         """`{n, plural, one {# sede} other {# sedes}}` -> '1 sede' / '3 sedes' (CLDR rules)."""
@@ -127,18 +134,19 @@ class Formatter:
         if isinstance(v, bool):
             return self.cat.get("words.yes" if v else "words.no")
         if isinstance(v, int):
-            return self.number(v)
+            return self._doc_number(v)
         if isinstance(v, Msg):
             return self.msg(v)
         if isinstance(v, Pct):
             if v.value is None:
                 return "—"
-            return self.number(v.value * 100, v.digits) + self.cat.get("formats.percent_sign")
+            sign = self.cat.get("formats.percent_sign").replace(" ", NBSP)
+            return self._doc_number(v.value * 100, v.digits) + sign
         if isinstance(v, Num):
             if v.value is None:
                 return "—"
-            unit = " " + self.cat.get(f"units.{v.unit}") if v.unit else ""
-            return self.number(v.value, v.digits) + unit
+            unit = NBSP + self.cat.get(f"units.{v.unit}") if v.unit else ""
+            return self._doc_number(v.value, v.digits) + unit
         if isinstance(v, Bytes):
             return "—" if v.value is None else self._si(v.value, "B")
         if isinstance(v, BitRate):
@@ -156,8 +164,12 @@ class Formatter:
         if isinstance(v, Light):
             return self.cat.get(f"lights.{v.color.value}")
         if isinstance(v, Spark):
-            return " ".join(self.number(x, 1) if x is not None else "—" for x in v.values)
+            return " ".join(self._doc_number(x, 1) if x is not None else "—" for x in v.values)
         raise TypeError(f"cannot format {type(v).__name__}")
+
+    def _doc_number(self, v: float, digits: int = 0) -> str:
+        """A number for a document: a grouping space never breaks it."""
+        return self.number(v, digits).replace(" ", NBSP).replace("\u202f", NBSP)
 
     def csv(self, v: Value) -> str:
         """A value as a CSV field: plain numbers in the column's base unit."""
@@ -177,7 +189,8 @@ class Formatter:
             return str(v)
         if isinstance(v, Spark):
             return " ".join(self.number(x, 2, False) if x is not None else "" for x in v.values)
-        return self.text(v)
+        # words, dates and sentences as the document says them, with plain spaces
+        return self.text(v).replace(NBSP, " ")
 
     def csv_unit(self, v: Value) -> str:
         """The unit a CSV column states in its heading, from a sample value."""
@@ -224,19 +237,35 @@ class Formatter:
         d, rem = divmod(s, 86400)
         h, rem = divmod(rem, 3600)
         m, sec = divmod(rem, 60)
+        sp = NBSP  # a figure and its unit stay on one line; the parts may wrap
         if d:
-            return f"{d} {u['d']} {h} {u['h']}" if h else f"{d} {u['d']}"
+            return f"{d}{sp}{u['d']} {h}{sp}{u['h']}" if h else f"{d}{sp}{u['d']}"
         if h:
-            return f"{h} {u['h']} {m} {u['min']}" if m else f"{h} {u['h']}"
+            return f"{h}{sp}{u['h']} {m}{sp}{u['min']}" if m else f"{h}{sp}{u['h']}"
         if m:
-            return f"{m} {u['min']} {sec} {u['s']}" if sec else f"{m} {u['min']}"
-        return f"{sec} {u['s']}"
+            return f"{m}{sp}{u['min']} {sec}{sp}{u['s']}" if sec else f"{m}{sp}{u['min']}"
+        return f"{sec}{sp}{u['s']}"
 
     def _si(self, v: float, unit: str) -> str:
         for size, prefix in _SI:
             if abs(v) >= size:
-                return f"{self.number(v / size, 1)} {prefix}{unit}"
-        return f"{self.number(v, 0)} {unit}"
+                return f"{self._doc_number(v / size, 1)}{NBSP}{prefix}{unit}"
+        return f"{self._doc_number(v, 0)}{NBSP}{unit}"
+
+
+def glue(text: str) -> str:
+    """`text` with a NO-BREAK SPACE between each number and the unit or percent sign after
+    it ("12 meses", "30 días", "5 minutos", "10 %"): a line never starts with the unit."""
+    return _UNIT_AFTER_NUMBER.sub(NBSP, text)
+
+
+# a space after a digit and before a unit word (not the start of a longer word: "3 sedes")
+_UNIT_AFTER_NUMBER = re.compile(
+    r"(?<=\d) (?=(?:%|‰|°C|"
+    r"d[ií]as?|days?|horas?|hours?|minutos?|minutes?|min|segundos?|seconds?|"
+    r"semanas?|weeks?|mes(?:es)?|months?|años?|years?|ms|s|h|d|"
+    r"[kMGT]?i?B|[kMGT]?b/s|[kMGT]?bps)(?![\w/]))"
+)
 
 
 def slug(text: str) -> str:

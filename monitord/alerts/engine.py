@@ -52,6 +52,7 @@ from monitord.alerts.maintenance import Silence, SilenceStore
 from monitord.alerts.rules import (
     Evaluator,
     InstanceKey,
+    InstanceLabels,
     Observation,
     SnapshotIndex,
     selects,
@@ -137,6 +138,7 @@ class AlertEngine:
             self._on_result if deliveries is not None else None,
         )
         self._evaluators: dict[str, Evaluator] = {}
+        self._labels = InstanceLabels()  # instance labels shared across rules and passes
         self._instances: dict[tuple[str, InstanceKey], _Instance] = {}
         self._view: tuple[tuple[str, str, str, bool], ...] = ()
         self._last_eval = 0.0
@@ -177,7 +179,7 @@ class AlertEngine:
         """Evaluate every `evaluation_interval`, or sooner after `poke()`; runs until cancelled."""
         self._wake = asyncio.Event()
         while True:
-            self.evaluate()
+            await self.evaluate_async()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.config.evaluation_interval)
             except TimeoutError:
@@ -211,16 +213,48 @@ class AlertEngine:
 
     def evaluate(self) -> list[Notification]:
         """One evaluation pass; returns the notifications it queued."""
+        now, mono, snap, index = self._begin()
+        observed = [(name, ev.observe(index, now)) for name, ev in list(self._evaluators.items())]
+        return self._apply(now, mono, snap, index, observed)
+
+    async def evaluate_async(self) -> list[Notification]:
+        """`evaluate()`, giving the event loop a turn after each rule's observations.
+
+        Observing the groups polled since the last pass costs up to a few hundred ms at
+        300 switches; in one go that would delay every poll due meanwhile. The rules
+        read one snapshot, taken at the start, and the alert states change at the end,
+        in one step, as in `evaluate()`.
+        """
+        now, mono, snap, index = self._begin()
+        observed: list[tuple[str, list[Observation]]] = []
+        for name, ev in list(self._evaluators.items()):
+            observed.append((name, ev.observe(index, now)))
+            await asyncio.sleep(0)
+        current = self._evaluators  # a reload meanwhile: only the rules it kept count
+        observed = [(n, obs) for n, obs in observed if n in current]
+        return self._apply(now, mono, snap, index, observed)
+
+    def _begin(self) -> tuple[float, float, Snapshot, SnapshotIndex]:
         now, mono = self.clock.time(), self.clock.monotonic()
         snap = self.snapshot()
         self.silences.expire(now)
-        index = SnapshotIndex(snap)
+        self._labels.next_generation()
+        return now, mono, snap, SnapshotIndex(snap, self._labels)
+
+    def _apply(
+        self,
+        now: float,
+        mono: float,
+        snap: Snapshot,
+        index: SnapshotIndex,
+        observed: list[tuple[str, list[Observation]]],
+    ) -> list[Notification]:
         down = self._down_map(index)
         seen: set[tuple[str, InstanceKey]] = set()
         events: list[AlertEvent] = []
         out: list[Notification] = []
-        for name, ev in self._evaluators.items():
-            for obs in ev.observe(index, now):
+        for name, found in observed:
+            for obs in found:
                 ikey = (name, obs.key)
                 inst = self._instances.get(ikey)
                 if inst is None:

@@ -25,6 +25,7 @@ from monitord.types import Target
 __all__ = [
     "RING_POINTS",
     "Evaluator",
+    "InstanceLabels",
     "Observation",
     "SnapshotIndex",
     "linear_fit",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 RING_POINTS = 64
+_NO_EXTRA: Mapping[str, str] = {}  # shared by the observations without an info join
 
 InstanceKey = tuple[str, LabelSet]  # (target, instance labels without target)
 _Judgement = tuple[float, bool, bool, float]  # (value shown, firing, clearing, threshold)
@@ -65,8 +67,9 @@ class SnapshotIndex:
     the group's series per lookup.
     """
 
-    def __init__(self, snap: Snapshot) -> None:
+    def __init__(self, snap: Snapshot, labels: InstanceLabels | None = None) -> None:
         self.snap = snap
+        self.labels = labels if labels is not None else InstanceLabels()
         self.groups_by_target: dict[str, list[GroupView]] = {}
         for (target, _), g in snap.groups.items():
             self.groups_by_target.setdefault(target, []).append(g)
@@ -103,6 +106,39 @@ class SnapshotIndex:
         if idx is None:
             idx = self._companions[ckey] = _CompanionIndex(g.by_name().get(name, ()), tuple(on))
         return idx.find(labels)
+
+
+class InstanceLabels:
+    """The labels of an alert instance (a series' labels without `target`), one per LabelSet.
+
+    The series of one interface share one LabelSet, and so do the alert instances made
+    of them (link down, traffic in, traffic out): one dict and one tuple per interface,
+    not per (rule, series). Kept from one evaluation to the next for the label sets still
+    seen (`next_generation()`), so memory follows the live series. Do not mutate what it
+    hands out.
+    """
+
+    __slots__ = ("_now", "_prev")
+
+    def __init__(self) -> None:
+        self._now: dict[LabelSet, tuple[dict[str, str], LabelSet]] = {}
+        self._prev: dict[LabelSet, tuple[dict[str, str], LabelSet]] = {}
+
+    def of(self, labels: LabelSet) -> tuple[dict[str, str], LabelSet]:
+        """(labels without target as a dict, the same as a sorted tuple) of a LabelSet."""
+        hit = self._now.get(labels)
+        if hit is None:
+            hit = self._prev.get(labels)
+            if hit is None:
+                pairs = tuple(sorted(p for p in labels if p[0] != "target"))
+                hit = (dict(pairs), pairs)
+            self._now[labels] = hit
+        return hit
+
+    def next_generation(self) -> None:
+        """Start an evaluation: what the last one did not use is dropped after this one."""
+        if self._now:
+            self._prev, self._now = self._now, {}
 
 
 class _CompanionIndex:
@@ -261,17 +297,18 @@ class Evaluator:
             return []
         infos = self._info_index(siblings)
         out: list[Observation] = []
+        labels_of = index.labels.of
         for sv in series:
-            labels = {k: v for k, v in sv.labels if k != "target"}
+            labels, instance = labels_of(sv.labels)
             if not all(p.fullmatch(labels.get(k, "")) for k, p in self._where.items()):
                 continue
-            extra: dict[str, str] = {}
+            extra: Mapping[str, str] = _NO_EXTRA
             if self.rule.info is not None:
                 info = infos.get((target.name, *(labels.get(k, "") for k in self.rule.info.on)))
                 if info is None:
                     continue
-                extra.update(info)
-            obs = self._observe_one(index, g, sv, target, labels, extra, now)
+                extra = dict(info)
+            obs = self._observe_one(index, g, sv, target, labels, instance, extra, now)
             if obs is not None:
                 out.append(obs)
         return out
@@ -305,8 +342,9 @@ class Evaluator:
         g: GroupView,
         sv: SeriesValue,
         target: Target,
-        labels: dict[str, str],
-        extra: dict[str, str],
+        labels: Mapping[str, str],
+        instance: LabelSet,
+        extra: Mapping[str, str],
         now: float,
     ) -> Observation | None:
         r = self.rule
@@ -326,7 +364,7 @@ class Evaluator:
             judged = self._level(index, g, sv, value)
         if judged is None:
             return None
-        key: InstanceKey = (target.name, tuple(sorted(labels.items())))
+        key: InstanceKey = (target.name, instance)
         shown, firing, clearing, threshold = judged
         return Observation(key, target, labels, shown, firing, clearing, threshold, extra)
 

@@ -78,7 +78,12 @@ class RollupRecorder:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._pending: dict[int, Batch] = {}
-        self._mono: dict[tuple[str, str, str, LabelSet], float] = {}
+        # Monotonic time of the last poll that had each interface series, one list per
+        # (target, collector, labels) with a slot per series name (`_slots`): an interface's
+        # counters share their labels, so this is one entry per interface, not per series.
+        self._mono: dict[tuple[str, str, LabelSet], list[float | None]] = {}
+        self._slots: dict[str, int] = {}
+        self._mono_hit: tuple[object, object, list[float | None]] = (None, None, [])
         self._oper: dict[SeriesId, float] = {}
         self._last_value: dict[tuple[str, str, str, LabelSet], float] = {}
         self._uptime: dict[tuple[str, str], float] = {}
@@ -143,14 +148,20 @@ class RollupRecorder:
         ifaces: dict[str, dict[str, SeriesValue]] = {}
         values: dict[str, float] = {}
         maxima: dict[str, float] = {}
+        # the interface of a label set, looked up once: an interface's series share one
+        iface_of: dict[int, tuple[LabelSet, str | None]] = {}
         for sv in fresh:
             name = sv.name
             values[name] = sv.value
             if name in roles.iface:
-                ifname = _label(sv.labels, "ifname")
-                if ifname is not None:
-                    key = iface_object(ifname, _label(sv.labels, "ifindex"))
-                    ifaces.setdefault(key, {})[name] = sv
+                known = iface_of.get(id(sv.labels))
+                if known is None or known[0] is not sv.labels:
+                    ifname = _label(sv.labels, "ifname")
+                    index = _label(sv.labels, "ifindex")
+                    obj = None if ifname is None else iface_object(ifname, index)
+                    known = iface_of[id(sv.labels)] = (sv.labels, obj)
+                if known[1] is not None:
+                    ifaces.setdefault(known[1], {})[name] = sv
                 continue
             dist = roles.dists.get(name)
             if dist is not None:
@@ -235,9 +246,7 @@ class RollupRecorder:
             sv = series.get(name)
             if sv is None:
                 continue
-            mkey = (view.target.name, view.collector, name, sv.labels)
-            prev = self._mono.get(mkey)
-            self._mono[mkey] = sv.mono
+            prev = self._last_mono(view, sv)
             if sv.rate is None or prev is None or sv.mono <= prev:
                 continue
             dt = sv.mono - prev
@@ -264,9 +273,7 @@ class RollupRecorder:
                 r.out_bytes += out_rate * dt
         oper = next((series[n] for n in roles.iface_status if n in series), None)
         if oper is not None:
-            okey = (view.target.name, view.collector, oper.name, oper.labels)
-            prev = self._mono.get(okey)
-            self._mono[okey] = oper.mono
+            prev = self._last_mono(view, oper)
             last = self._oper.get(sid)
             self._oper[sid] = oper.value
             if prev is not None and oper.mono > prev:
@@ -276,6 +283,26 @@ class RollupRecorder:
                     acc.up_secs += dt
             if last is not None and (last >= 1) != (oper.value >= 1):
                 acc.oper_changes += 1
+
+    def _last_mono(self, view: GroupView, sv: SeriesValue) -> float | None:
+        """The series' monotonic time at its previous poll (None at first); notes this one."""
+        slot = self._slots.get(sv.name)
+        if slot is None:
+            slot = self._slots[sv.name] = len(self._slots)
+        hit = self._mono_hit  # the series of one interface come one after the other
+        if hit[0] is sv.labels and hit[1] is view:
+            monos = hit[2]
+        else:
+            key = (view.target.name, view.collector, sv.labels)
+            found = self._mono.get(key)
+            if found is None:
+                found = self._mono[key] = [None] * len(self._slots)
+            monos = found
+            self._mono_hit = (sv.labels, view, monos)
+        if len(monos) <= slot:
+            monos.extend([None] * (len(self._slots) - len(monos)))
+        prev, monos[slot] = monos[slot], sv.mono
+        return prev
 
     def _is_wan(self, target: Target, ifname: str, sid: SeriesId) -> bool:
         if WAN_TAGS.intersection(target.tags):

@@ -204,8 +204,12 @@ class HistoryService:
         col = self._from_poll.get((view.target.name, view.collector))
         if col is not None and view.last_poll_ok:
             names = self.roles.inventory
-            series = [(sv.name, dict(sv.labels), sv.value) for sv in view.series.values()]
-            inv = col.inventory_from(view.target, [x for x in series if x[0] in names])
+            series: list[tuple[str, Mapping[str, str], float]] = [
+                (sv.name, dict(sv.labels), sv.value)
+                for sv in view.series.values()
+                if sv.name in names  # a dict per INVENTORY series, not per series polled
+            ]
+            inv = col.inventory_from(view.target, series)
             if inv:
                 self._note_inventory(view.target.name, view.last_poll_ts or self.clock.time(), inv)
 

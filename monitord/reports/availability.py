@@ -20,6 +20,11 @@
   end is open), or round((last - T) / interval) + 1 when it stopped in the month.
 - Monitoring began at the earliest first poll of the targets in scope (never before the
   month's start): the gaps and the coverage of a report are counted from then.
+- Two coverages: `coverage` against the span monitored (polls / expected polls), and
+  `coverage_month` against the whole calendar month (polls x interval / the month's
+  seconds): a target installed on the 10th and polled without a gap reads 100 % and,
+  for October, about 69 %. The report's coverage sentence likewise gives the share of
+  the time since monitoring began and the share of the month (`coverage_month_of`).
 """
 
 from __future__ import annotations
@@ -84,7 +89,7 @@ class Availability:
     polls: int = 0
     ok: int = 0
     expected: float = 0.0  # polls expected from the first poll (or the month's start) on
-    expected_month: float = 0.0  # polls expected over the month's monitored time
+    expected_month: float = 0.0  # polls the whole calendar month holds at `interval`
     since: float | None = None  # start of the span `expected` covers
     interval: float = 0.0
     restarts: int = 0
@@ -105,7 +110,8 @@ class Availability:
 
     @property
     def coverage_month(self) -> float | None:
-        """Polls obtained / polls expected over the whole month."""
+        """Polls obtained / polls the whole calendar month holds (not only the span
+        monitored): a target first polled on the 10th can never reach 100 %."""
         return min(1.0, self.polls / self.expected_month) if self.expected_month > 0 else None
 
     @property
@@ -172,9 +178,7 @@ class AvailabilityModel:
             av.monitored = total(own) - av.maintenance
             av.since = span[0][0] if span else None
             av.expected = self._expected(key[0], av.interval)
-            av.expected_month = (
-                total(intersect([(p0, p1)], self.coverage)) / av.interval if av.interval > 0 else 0
-            )
+            av.expected_month = period.seconds / av.interval if av.interval > 0 else 0.0
             av.outages = self._outages(key, by_pair.get(key, []), maint)
             av.down = sum(
                 total(intersect([(o.start, o.end)], subtract(own, maint))) for o in av.outages
@@ -204,14 +208,15 @@ class AvailabilityModel:
             key=lambda a: a.collector,
         )
 
-    def by_collector(self, targets: set[str] | None = None) -> dict[str, tuple[int, float]]:
-        """Polls obtained and expected per collector kind (of these targets, or all)."""
-        out: dict[str, tuple[int, float]] = {}
+    def by_collector(self, targets: set[str] | None = None) -> dict[str, tuple[int, float, float]]:
+        """Polls obtained, expected (over each target's span) and the whole calendar
+        month would hold, per collector kind (of these targets, or all)."""
+        out: dict[str, tuple[int, float, float]] = {}
         for (t, c), a in sorted(self.pairs.items()):
             if targets is not None and t not in targets:
                 continue
-            got, exp = out.get(c, (0, 0.0))
-            out[c] = (got + a.polls, exp + a.expected)
+            got, exp, month = out.get(c, (0, 0.0, 0.0))
+            out[c] = (got + a.polls, exp + a.expected, month + a.expected_month)
         return out
 
     def began(self, targets: Collection[str] | None = None) -> float:
@@ -232,6 +237,15 @@ class AvailabilityModel:
         if span <= 0:
             return None
         return total(intersect(self.coverage, [(start, self.period.end)])) / span
+
+    def coverage_month_of(self, targets: Collection[str] | None = None) -> float | None:
+        """Share of the whole calendar month in which monitoring of these targets ran
+        (from when it began: the days before installation count as not monitored)."""
+        seconds = self.period.seconds
+        if seconds <= 0:
+            return None
+        start = self.began(targets)
+        return total(intersect(self.coverage, [(start, self.period.end)])) / seconds
 
     def maintenance_windows(self) -> list[tuple[MaintenanceWindow, float, float]]:
         """Maintenance windows overlapping the period, clipped."""

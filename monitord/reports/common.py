@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import mimetypes
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +28,7 @@ from monitord.reports.model import (
     Signatory,
     Table,
     Ts,
+    Value,
 )
 from monitord.reports.period import Period
 from monitord.reports.settings import ReportsConfig
@@ -38,6 +39,7 @@ __all__ = [
     "SERVER_KINDS",
     "ReportContext",
     "assemble",
+    "began_in_month",
     "light",
     "since",
 ]
@@ -137,6 +139,14 @@ def since(ctx: ReportContext, a: Availability) -> Ts | Msg:
     return Msg("words.whole_month")
 
 
+def began_in_month(ctx: ReportContext, names: Collection[str] | None) -> bool:
+    """Every device in scope (or all) started being monitored within the month."""
+    av = ctx.availability
+    scoped = av.primary if names is None else names
+    devices = [d for t in scoped if (d := av.device(t)) is not None]
+    return bool(devices) and all(isinstance(since(ctx, d), Ts) for d in devices)
+
+
 def light(value: float | None, meta: float, margin: float, higher_better: bool = True) -> Light:
     """Green when the meta is met, yellow within `margin` of it, red beyond, none without data."""
     if value is None:
@@ -200,8 +210,16 @@ def _intro(ctx: ReportContext, kind: str, scope: list[TargetInfo] | None) -> tup
         listed = ", ".join(f"{c} {int(i)} s" for c, i in intervals)
         method.append(Msg("intro.intervals", {"intervals": listed}))
     rows = []
-    for col, (got, exp) in av.by_collector(names).items():
-        rows.append((col, Num(got), Num(round(exp)), Pct(min(1.0, got / exp) if exp else None)))
+    for col, (got, exp, whole) in av.by_collector(names).items():
+        rows.append(
+            (
+                col,
+                Num(got),
+                Num(round(exp)),
+                Pct(min(1.0, got / exp) if exp else None),
+                Pct(min(1.0, got / whole) if whole else None),
+            )
+        )
     completeness = Table(
         "completeness",
         (
@@ -209,6 +227,7 @@ def _intro(ctx: ReportContext, kind: str, scope: list[TargetInfo] | None) -> tup
             Column("polls_obtained", "right"),
             Column("polls_expected", "right"),
             Column("coverage", "right"),
+            Column("coverage_month", "right"),
         ),
         rows,
         empty=Msg("empty.no_polls"),
@@ -223,13 +242,17 @@ def _intro(ctx: ReportContext, kind: str, scope: list[TargetInfo] | None) -> tup
         note=Msg("intro.gaps_note"),
         empty=Msg("intro.no_gaps"),
     )
-    completeness_msgs = [
-        Msg("intro.coverage", {"coverage": Pct(av.coverage_of(names)), "gaps": len(gap_list)})
-    ]
-    scoped = av.primary if names is None else names
-    devices = [d for t in scoped if (d := av.device(t)) is not None]
-    if devices and all(isinstance(since(ctx, d), Ts) for d in devices):
-        completeness_msgs.append(Msg("intro.began", {"since": Ts(av.began(names), True)}))
+    coverage: dict[str, Value] = {"coverage": Pct(av.coverage_of(names)), "gaps": len(gap_list)}
+    if began_in_month(ctx, names):
+        # against the span monitored, the whole month's figure beside it
+        month = Pct(av.coverage_month_of(names))
+        since_ = Ts(av.began(names), True)
+        completeness_msgs = [
+            Msg("intro.coverage_since", {**coverage, "since": since_, "month": month}),
+            Msg("intro.began", {"since": since_}),
+        ]
+    else:
+        completeness_msgs = [Msg("intro.coverage", coverage)]
     if not av.has_sessions:
         completeness_msgs.append(Msg("intro.no_sessions"))
     completeness_msgs.extend(_partial_polls(ctx, names))

@@ -6,7 +6,14 @@ from collections import defaultdict
 
 from monitord.history import DIST_KINDS, quantile
 from monitord.reports.availability import Outage
-from monitord.reports.common import NETWORK_KINDS, ReportContext, assemble, light, since
+from monitord.reports.common import (
+    NETWORK_KINDS,
+    ReportContext,
+    assemble,
+    began_in_month,
+    light,
+    since,
+)
 from monitord.reports.device_events import config_changes_table
 from monitord.reports.inventory import changes_table
 from monitord.reports.links import capacity_section, interfaces_section, wan_section
@@ -20,6 +27,7 @@ from monitord.reports.model import (
     Section,
     Table,
     Ts,
+    Value,
 )
 from monitord.reports.notifications import notifications, undelivered_table
 from monitord.reports.store import TargetInfo
@@ -74,16 +82,19 @@ def build_network(ctx: ReportContext) -> Report:
         )
         if k["mttr"] is not None:
             summary.append(Msg("summary.mttr", {"mttr": Dur(float(k["mttr"]))}))
-    summary.append(
-        Msg(
-            "summary.network.scope",
-            {
-                "devices": Num(len(targets)),
-                "sites": Num(len({t.site for t in targets if t.site})),
-                "coverage": Pct(coverage),
-            },
-        )
-    )
+    scope: dict[str, Value] = {
+        "devices": Num(len(targets)),
+        "sites": Num(len({t.site for t in targets if t.site})),
+        "coverage": Pct(coverage),
+    }
+    names = {t.name for t in targets}
+    if began_in_month(ctx, names):
+        # against the span monitored, with the whole month's figure beside it
+        scope["since"] = Ts(av.began(names), True)
+        scope["month"] = Pct(av.coverage_month_of(names))
+        summary.append(Msg("summary.network.scope_since", scope))
+    else:
+        summary.append(Msg("summary.network.scope", scope))
     sections = (
         _availability(ctx, targets),
         _incidents(ctx, targets),

@@ -5,7 +5,14 @@ from __future__ import annotations
 from monitord.history import DIST_KINDS, DistAcc, quantile
 from monitord.history.db import TableSizeRow
 from monitord.reports.availability import Availability
-from monitord.reports.common import SERVER_KINDS, WEB_KINDS, ReportContext, assemble, light
+from monitord.reports.common import (
+    SERVER_KINDS,
+    WEB_KINDS,
+    ReportContext,
+    assemble,
+    light,
+    since,
+)
 from monitord.reports.model import (
     Bytes,
     Column,
@@ -241,7 +248,9 @@ def _status(ctx: ReportContext, servers: list[TargetInfo]) -> Section:
                 Dur(d.down),
                 Num(restarts),
                 Dur(uptime),
+                since(ctx, d),
                 Pct(d.coverage, 1),
+                Pct(d.coverage_month, 1),
                 light(
                     None if d.ratio is None else d.ratio * 100,
                     cfg.server_availability,
@@ -290,7 +299,9 @@ def _status(ctx: ReportContext, servers: list[TargetInfo]) -> Section:
                     Column("downtime", "right"),
                     Column("reboots", "right"),
                     Column("uptime", "right"),
+                    Column("monitored_since"),
                     Column("coverage", "right"),
+                    Column("coverage_month", "right"),
                     Column("light", "center"),
                 ),
                 rows,

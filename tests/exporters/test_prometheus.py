@@ -10,7 +10,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporters.prometheus import CORE_SPECS, ExpositionRenderer, MetricsServer, format_value
+from exporters.prometheus import (
+    CORE_SPECS,
+    ExpositionRenderer,
+    MetricsServer,
+    Packed,
+    format_value,
+)
 from monitord.state import State
 from monitord.types import MetricSpec, Sample, SampleKind, Target
 
@@ -186,3 +192,60 @@ def test_core_specs_follow_naming_rules() -> None:
     for spec in CORE_SPECS:
         assert spec.name.startswith("monitord_") and spec.help
         assert spec.labels[0] == "target"
+
+
+def test_scrape_served_in_pieces_is_the_rendered_text_plain_and_gzip(clock) -> None:
+    # 300 groups x 24 interfaces, kept packed: the body is unpacked and written in several
+    # chunks; plain and gzip bodies must both equal render().
+    st = State(clock)
+    targets = [Target(f"sw-{i}", "127.0.0.1") for i in range(300)]
+    st.set_targets(targets)
+    for t in targets:
+        st.record(
+            t,
+            "snmp",
+            [
+                Sample(
+                    "monitord_interface_in_bytes_total",
+                    {"target": t.name, "ifindex": str(i), "ifname": f"Gi0/{i}"},
+                    1000 * i + len(t.name),
+                    SampleKind.COUNTER,
+                    bits=64,
+                )
+                for i in range(24)
+            ],
+            ok=True,
+        )
+    r = ExpositionRenderer(SPECS)
+    body = r.render_body(st.snapshot())
+    assert len(body.pieces) > 256 and len(list(body.chunks(batch=4096))) > 1
+    whole = r.render(st.snapshot())
+    assert body.join() == whole and body.size == len(whole)
+    assert r.render_body(st.snapshot()) is body  # nothing changed: the same pieces
+    packed = [p for p in body.pieces if isinstance(p, Packed)]
+    assert len(packed) == 300  # one per switch: its interfaces' lines; short texts stay plain
+    assert sum(len(p.data) for p in packed) < sum(p.size for p in packed) / 3
+    registry = CollectorRegistry()
+    srv = MetricsServer("127.0.0.1", 0, lambda: r.render_body(st.snapshot()), registry, bool)
+    srv.start()
+    try:
+        url = f"http://127.0.0.1:{srv.port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            plain = resp.read()
+            assert int(resp.headers["Content-Length"]) == len(plain)
+        req = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            packed = resp.read()
+            assert int(resp.headers["Content-Length"]) == len(packed)
+    finally:
+        srv.stop()
+    import gzip
+
+    assert plain == whole  # an empty self-metrics registry adds nothing
+    assert gzip.decompress(packed) == plain
+    fams = {f.name: f for f in text_string_to_metric_families(plain.decode())}
+    values = {
+        (s.labels["target"], s.labels["ifindex"]): s.value
+        for s in fams["monitord_interface_in_bytes"].samples
+    }
+    assert len(values) == 7200 and values[("sw-299", "23")] == 23000 + len("sw-299")

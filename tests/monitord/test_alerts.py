@@ -548,3 +548,48 @@ def test_backup_stale_reads_the_agents_backup_checks_and_their_policy(
     rig.record(SRV, "agent", *checks.samples())
     (n,) = rig.engine.evaluate()
     assert (n.alertname, n.target, n.labels["backup"]) == ("backup_stale", "srv-1", "nightly")
+
+
+def test_evaluate_async_gives_the_loop_turns_and_the_same_alerts(clock) -> None:
+    import asyncio
+
+    def engine_with_state() -> tuple[AlertEngine, State]:
+        state = State(clock, failures_to_down=1)
+        state.set_targets([SW, SRV])
+        reach = declared_reach("icmp")
+        state.record(SW, "icmp", [], ok=False, reach=reach)  # target_down fires
+        state.record(
+            SRV,
+            "icmp",
+            [Sample("monitord_icmp_rtt_seconds", {"target": "srv-1"}, 5.0)],
+            ok=True,
+            reach=reach,
+        )
+        return AlertEngine(AlertsConfig(), state.snapshot, clock=clock), state
+
+    sync_engine, _ = engine_with_state()
+    sync_engine.evaluate()
+    async_engine, _ = engine_with_state()
+
+    async def run() -> int:
+        turns = 0
+        done = False
+
+        async def ticker() -> None:
+            nonlocal turns
+            while not done:
+                turns += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        await async_engine.evaluate_async()
+        done = True
+        await task
+        return turns
+
+    turns = asyncio.run(run())
+    rules = len(async_engine._evaluators)
+    assert rules > 10 and turns >= rules  # a turn for others after each rule
+    assert async_engine.active() == sync_engine.active()
+    assert ("target_down", "sw-1", "critical", False) in async_engine.active()

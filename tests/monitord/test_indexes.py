@@ -140,3 +140,38 @@ def test_threshold_observations_follow_new_polls_and_info_from_other_groups(cloc
     assert observe() == [(9, True)]  # nothing changed: the same answer
     st.record(T, "snmp", [Sample("errors", port, 1)], ok=True)
     assert observe() == [(1, False)]  # a new poll of the group is seen
+
+
+def test_rules_on_one_interface_share_its_instance_labels(clock) -> None:
+    from monitord.alerts.config import RuleConfig, RuleKind
+    from monitord.alerts.rules import Evaluator, InstanceLabels
+
+    st = State(clock)
+    st.set_targets([T])
+    port = {"target": "sw-1", "ifname": "Gi0/1", "ifindex": "1"}
+    st.record(T, "snmp", [Sample("in_errors", port, 9), Sample("out_errors", port, 2)], ok=True)
+    rules = {
+        name: Evaluator(name, RuleConfig(kind=RuleKind.THRESHOLD, metric=metric, threshold=5.0))
+        for name, metric in (("in", "in_errors"), ("out", "out_errors"))
+    }
+    labels = InstanceLabels()
+    labels.next_generation()
+    index = SnapshotIndex(st.snapshot(), labels)
+    (a,) = rules["in"].observe(index, 0.0)
+    (b,) = rules["out"].observe(index, 0.0)
+    assert (a.value, a.firing, b.value, b.firing) == (9, True, 2, False)
+    assert a.labels == {"ifindex": "1", "ifname": "Gi0/1"}  # without target
+    assert a.key == b.key == ("sw-1", (("ifindex", "1"), ("ifname", "Gi0/1")))
+    assert a.labels is b.labels and a.key[1] is b.key[1]  # one per interface, not per rule
+    # the next evaluation reuses what this one made; one that used other label sets only
+    # lets it go (an evaluation that looked nothing up, all reused, drops nothing)
+    (group,) = st.snapshot().groups.values()
+    sv_labels = next(iter(group.series.values())).labels
+    labels.next_generation()
+    labels.next_generation()
+    assert labels.of(sv_labels)[0] is a.labels
+    labels.next_generation()
+    labels.of((("target", "sw-2"),))
+    labels.next_generation()
+    fresh = labels.of(sv_labels)[0]
+    assert fresh == a.labels and fresh is not a.labels

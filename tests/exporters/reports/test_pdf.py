@@ -112,3 +112,61 @@ def test_letter_paper_and_servers_figures(ctx: ReportContext, tmp_path: Path) ->
         "Sin datos en el periodo",
     ):
         assert s in text, s
+
+
+# what may never begin a line of a PDF: the percent sign or a unit torn from its number
+_UNITS = {"%", "ms", "s", "min", "h", "d", "días", "día", "horas", "meses", "GB", "MB", "kB",
+          "B", "Mb/s", "kb/s", "Gb/s", "b/s"}  # fmt: skip
+
+
+def _narrow_pdf(ctx: ReportContext, tmp_path: Path, name: str, glue: bool) -> list[str]:
+    """The network report's HTML with a paragraph of many figures (the formatter's own
+    text: percentages, rates, sizes, durations, and catalog sentences with "días" and
+    "%") in a 30 mm wide column, printed by WeasyPrint and read back with -layout."""
+    import weasyprint  # type: ignore[import-untyped]
+
+    from exporters.reports.text import NBSP, Formatter
+    from monitord.reports.model import BitRate, Bytes, Dur, Msg, Num, Pct
+
+    f = Formatter("es")
+    words = []
+    for i in range(40):
+        words += [
+            f.text(Pct(0.1 + i / 97)),
+            f.text(BitRate(2.5e6 * (i + 1))),
+            f.text(Bytes(1.3e9 * (i + 1))),
+            f.text(Dur(3600 * i + 1800)),
+            f.text(Num(i + 2, unit="days")),
+            f.text(Num(i + 0.5, 2, unit="ms")),
+            f.msg(Msg("servers.projection_short", {"days": Num(i % 3)})),
+            f.msg(Msg("intro.coverage", {"coverage": Pct(i / 41), "gaps": i % 3})),
+        ]
+    para = " y ".join(words)
+    if not glue:  # the control: the same text with plain spaces
+        para = para.replace(NBSP, " ")
+    html = render_html(build_report("network", ctx), "es").replace(
+        "</body>", f'<p style="width: 30mm; break-before: page">{para}</p></body>'
+    )
+    pdf = tmp_path / name
+    pdf.write_bytes(weasyprint.HTML(string=html).write_pdf())
+    text = subprocess.run(
+        [_tool("pdftotext"), "-layout", "-f", "0", str(pdf), "-"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    # the last page(s): the narrow paragraph
+    last = text.split("\f")
+    start = next(i for i, page in enumerate(last) if "y" in page.split() and "Mb/s" in page)
+    return [ln.strip() for page in last[start:] for ln in page.splitlines() if ln.strip()]
+
+
+def test_no_line_of_a_narrow_paragraph_starts_with_a_percent_sign_or_unit(
+    ctx: ReportContext, tmp_path: Path
+) -> None:
+    lines = _narrow_pdf(ctx, tmp_path, "narrow.pdf", glue=True)
+    assert len(lines) > 200  # the column is narrow: the paragraph wraps on many lines
+    torn = [ln for ln in lines if ln.split()[0] in _UNITS]
+    assert torn == [], torn[:10]
+    # the control: with plain spaces WeasyPrint does break between number and unit, so
+    # the check above can fail
+    plain = _narrow_pdf(ctx, tmp_path, "plain.pdf", glue=False)
+    assert [ln for ln in plain if ln.split()[0] in _UNITS]

@@ -202,7 +202,10 @@ def test_daemon_started_at_00_00_17_lists_no_gap_before_it(tmp_path: Path) -> No
     assert d is not None and d.monitored == 31 * 86400 - 17 and d.ratio == 1.0
     report, tables = _network(h)
     assert tables["gaps"].rows == []
-    assert [r[6] for r in tables["availability_by_device"].rows] == [Msg("words.whole_month")] * 4
+    rows = tables["availability_by_device"].rows
+    assert [r[6] for r in rows] == [Msg("words.whole_month")] * 4
+    # 44 640 polls x 60 s = 2 678 400 s, the whole of October: both coverages 100 %
+    assert [(r[7], r[8]) for r in rows] == [(Pct(1.0, 1), Pct(1.0, 1))] * 4
     completeness = next(s for s in report.intro if s.id == "completeness")
     assert completeness.paragraphs[0] == Msg("intro.coverage", {"coverage": Pct(1.0), "gaps": 0})
     assert not any(m.key == "intro.began" for m in completeness.paragraphs)
@@ -215,7 +218,7 @@ def test_monitored_since_mid_month_counts_gaps_and_coverage_from_then(tmp_path: 
     the 9 days before installation are no gap. Coverage from 10 Oct 16:04:30 to 1 Nov:
     21 d 7 h 55 min 30 s = 1 842 930 s, of which 7 230 without monitoring:
     1 835 700 / 1 842 930 = 0.996076899; the report says since when."""
-    from monitord.reports.model import Dur, Msg, Pct, Ts
+    from monitord.reports.model import Dur, Msg, Num, Pct, Ts
 
     t0, stop, back = at(10, 16, 4) + 30, at(20, 10), at(20, 12) + 30
     h = polled_history(
@@ -233,13 +236,64 @@ def test_monitored_since_mid_month_counts_gaps_and_coverage_from_then(tmp_path: 
     assert tables["gaps"].rows == [(Ts(stop, True), Ts(back, True), Dur(7230))]
     assert tables["availability_by_device"].rows[0][6] == Ts(t0, seconds=True)
     paragraphs = next(s for s in report.intro if s.id == "completeness").paragraphs
+    # the month figure beside it: 1 835 700 s monitored of October's 2 678 400 s
+    month = Pct(1_835_700 / 2_678_400)
     assert paragraphs[0] == Msg(
-        "intro.coverage", {"coverage": Pct(1_835_700 / 1_842_930), "gaps": 1}
+        "intro.coverage_since",
+        {"coverage": Pct(1_835_700 / 1_842_930), "gaps": 1, "since": Ts(t0, True), "month": month},
     )
     assert Msg("intro.began", {"since": Ts(t0, True)}) in paragraphs
     scope = report.summary[-1]
-    assert scope.key == "summary.network.scope"
+    assert scope.key == "summary.network.scope_since"
     assert scope.params["coverage"] == Pct(1_835_700 / 1_842_930)
+    assert (scope.params["since"], scope.params["month"]) == (Ts(t0, True), month)
+    # per device, from the polls: 16:04:30 to 09:59:30 on the 20th every 60 s is
+    # 842 100 / 60 + 1 = 14 036 polls; 12:00:30 to 31 Oct 23:59:30 is 993 540 / 60 + 1 =
+    # 16 560; 30 596 polls of the 30 716 the span holds (ceil(1 842 930 / 60)) and of the
+    # 44 640 October holds (2 678 400 / 60)
+    row = tables["availability_by_device"].rows[0]
+    assert (row[7], row[8]) == (Pct(30_596 / 30_716, 1), Pct(30_596 / 44_640, 1))
+    assert tables["completeness"].rows == [
+        ("icmp", Num(30_596), Num(30_716), Pct(30_596 / 30_716), Pct(30_596 / 44_640))
+    ]
+    h.close()
+
+
+def test_installed_mid_month_without_gaps_reads_full_since_and_month_share(
+    tmp_path: Path,
+) -> None:
+    """Installed 10 Oct 16:04:30, polled every 60 s without a gap to the month's end:
+    1 842 930 s to 1 Nov, ceil(1 842 930 / 60) = 30 716 polls (the last 23:59:30), all
+    made. Coverage since then 100 %; against the whole month 30 716 x 60 = 1 842 960 s of
+    2 678 400 s = 68.81 % (one 30 s poll past the span counted), the daemon's time
+    1 842 930 / 2 678 400 = 68.81 %; never 100 % in the month column."""
+    from monitord.reports.model import Msg, Num, Pct, Ts
+
+    t0 = at(10, 16, 4) + 30
+    h = polled_history(tmp_path, {"r": [("icmp", t0, OCT.end - 30, 60.0)]}, [(t0, OCT.end)])
+    av = AvailabilityModel(HistorySource(h), OCT, T)
+    d = av.device("r")
+    assert d is not None and (d.polls, d.expected, d.expected_month) == (30_716, 30_716, 44_640)
+    assert d.coverage == 1.0
+    assert d.coverage_month == pytest.approx(1_842_960 / 2_678_400, abs=1e-12)
+    assert av.coverage_of() == 1.0
+    assert av.coverage_month_of() == pytest.approx(1_842_930 / 2_678_400, abs=1e-12)
+    report, tables = _network(h)
+    row = tables["availability_by_device"].rows[0]
+    assert (row[6], row[7]) == (Ts(t0, seconds=True), Pct(1.0, 1))
+    assert row[8] == Pct(pytest.approx(1_842_960 / 2_678_400, abs=1e-12), 1)  # type: ignore[arg-type]
+    assert tables["completeness"].rows == [
+        ("icmp", Num(30_716), Num(30_716), Pct(1.0), Pct(30_716 / 44_640))
+    ]
+    paragraphs = next(s for s in report.intro if s.id == "completeness").paragraphs
+    month = Pct(1_842_930 / 2_678_400)
+    assert paragraphs[0] == Msg(
+        "intro.coverage_since",
+        {"coverage": Pct(1.0), "gaps": 0, "since": Ts(t0, True), "month": month},
+    )
+    scope = report.summary[-1]
+    assert scope.key == "summary.network.scope_since"
+    assert (scope.params["coverage"], scope.params["month"]) == (Pct(1.0), month)
     h.close()
 
 
@@ -269,8 +323,9 @@ def test_expected_polls_count_the_first_poll(tmp_path: Path) -> None:
     }  # fmt: skip
     _, tables = _network(h)
     assert tables["completeness"].rows == [
-        ("icmp", Num(178_560), Num(178_560), Pct(1.0)),
-        ("snmp", Num(6_144), Num(6_144), Pct(1.0)),
-        ("tcp", Num(349), Num(349), Pct(1.0)),
+        ("icmp", Num(178_560), Num(178_560), Pct(1.0), Pct(1.0)),
+        # against the whole month: 6 144 of 2 678 400 / 300 = 8 928; 349 of 744 hours
+        ("snmp", Num(6_144), Num(6_144), Pct(1.0), Pct(6_144 / 8_928)),
+        ("tcp", Num(349), Num(349), Pct(1.0), Pct(349 / 744)),
     ]
     h.close()

@@ -226,11 +226,12 @@ def test_network_availability_incidents_and_alerts(out: Path) -> None:
         ["sw-1", "2,00", "2,00", "2,00", "0,358", "0,000", "100,000"],
         ["sw-2", "2,00", "2,00", "2,00", "0,034", "0,000", "100,000"],
     ]
-    # completeness: 3 ICMP targets x 44 640; 2 SNMP targets x 8 928; fw-1 744 hourly
+    # completeness: 3 ICMP targets x 44 640; 2 SNMP targets x 8 928; fw-1 744 hourly; all
+    # monitored the whole month, so the month's figure equals the one since they began
     assert read_csv(out, "red_completitud_por_recolector")[1:] == [
-        ["icmp", "133920", "133920", "100,000"],
-        ["snmp", "17856", "17856", "100,000"],
-        ["tcp", "744", "744", "100,000"],
+        ["icmp", "133920", "133920", "100,000", "100,000"],
+        ["snmp", "17856", "17856", "100,000", "100,000"],
+        ["tcp", "744", "744", "100,000", "100,000"],
     ]
     assert read_csv(out, "red_intervalos_sin_monitoreo")[1:] == []
     h = html_tables(out, "red")
@@ -316,8 +317,9 @@ def test_servers_services_databases_and_backups(out: Path) -> None:
     # uptime at the last reading (31 Oct 23:55:17): 1e6 + 31 d x 86 400 - 283 s =
     # 3 678 117 s = 61 301,95 min
     assert read_csv(out, "servidores_disponibilidad_de_servidores")[1:] == [
-        ["srv-1", "centro", "100,0000", "0", "0,00", "0", "61301,95", "100,00", "Verde"]
-    ]
+        ["srv-1", "centro", "100,0000", "0", "0,00", "0", "61301,95", "todo el mes", "100,00",
+         "100,00", "Verde"]
+    ]  # fmt: skip
     # nginx stopped in 72 of 8 928 readings: 8 856 / 8 928 = 0.991935 -> 99,1935;
     # 72 x 5 min = 360 min down; the database engine's polls all answered; the portal (a
     # website target) did not answer 15 Oct 14:00:17-16:00:17: 120 of 44 640 min,
@@ -576,6 +578,19 @@ def test_summary_sentences_in_html_and_pdf(out: Path, stem: str) -> None:
 
 def _read(p: Path) -> str:
     return p.read_text(encoding="utf-8")
+
+
+def test_figures_glued_to_units_in_documents_and_plain_in_csv(out: Path) -> None:
+    """HTML/PDF: a number and its % or unit are joined by a NO-BREAK SPACE (a line never
+    starts with "%"); CSV: the values stay as machine-readable as before, no NBSP."""
+    for stem in STEMS:
+        page = _read(out / f"2026-10_{stem}.html")
+        assert not re.search(r"\d (%|ms|min|h|d|días|GB|MB|Mb/s|kb/s)(?![\w/])", page), stem
+    assert "99,955\u00a0%" in _read(out / "2026-10_red.html")
+    csvs = sorted((out / "csv").glob("*.csv"))
+    assert len(csvs) > 10
+    for p in csvs:
+        assert "\u00a0" not in p.read_text(encoding="utf-8-sig"), p.name
 
 
 # --- every report: PDF text against the HTML tables; layout ------------------------

@@ -199,7 +199,7 @@ def test_report_cli_with_source_prometheus(
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     html = (tmp_path / "out" / "2026-10" / "2026-10_red.html").read_text()
-    assert "sw-1" in html and "99,709 %" in html
+    assert "sw-1" in html and "99,709\u00a0%" in html
     sec = (tmp_path / "out" / "2026-10" / "2026-10_seguridad.html").read_text()
     assert "Sin datos en el periodo" in sec
     print(f"\nreport from prometheus in {time.monotonic() - t0:.1f} s")
