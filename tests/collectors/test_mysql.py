@@ -37,6 +37,7 @@ from tests.collectors.dbharness import Poller, names, pollers, sizes, value
 from tests.peers.mariadb import (
     MariaDbServer,
     any_server,
+    scratch_database,
     throwaway_server,
     wait_until,
 )
@@ -96,12 +97,8 @@ def schema_size(server: MariaDbServer, schema: str) -> int:
 @pytest.fixture
 def scratch_db(my: MariaDbServer) -> Iterator[str]:
     """A uniquely named database on `my`, dropped after the test."""
-    name = f"monitord_t_{uuid.uuid4().hex[:10]}"
-    my.execute(f"CREATE DATABASE `{name}`")
-    try:
+    with scratch_database(my) as name:
         yield name
-    finally:
-        my.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def fill(server: MariaDbServer, database: str, table: str, rows: int) -> None:

@@ -33,7 +33,14 @@ from monitord.errors import (
 from monitord.state import EventKind, State
 from monitord.types import SampleKind, Shared
 from tests.collectors.dbharness import Poller, names, pollers, sizes, value
-from tests.peers.postgres import PgServer, any_server, free_port, throwaway_server, wait_until
+from tests.peers.postgres import (
+    PgServer,
+    any_server,
+    free_port,
+    scratch_database,
+    throwaway_server,
+    wait_until,
+)
 
 pytestmark = pytest.mark.peer
 
@@ -73,12 +80,8 @@ def make_poller() -> Iterator[Callable[..., Poller]]:
 @pytest.fixture
 def scratch_db(pg: PgServer) -> Iterator[str]:
     """A uniquely named database on `pg`, dropped after the test."""
-    name = f"monitord_t_{uuid.uuid4().hex[:10]}"
-    pg.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with scratch_database(pg) as name:
         yield name
-    finally:
-        pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- configuration ---------------------------------------------------------------------

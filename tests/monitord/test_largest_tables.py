@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import subprocess
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -33,8 +32,10 @@ from monitord.types import Shared
 from tests.conftest import FakeClock
 from tests.peers.mariadb import MariaDbServer
 from tests.peers.mariadb import any_server as any_mariadb
+from tests.peers.mariadb import scratch_database as my_scratch
 from tests.peers.postgres import PgServer
 from tests.peers.postgres import any_server as any_postgres
+from tests.peers.postgres import scratch_database as pg_scratch
 
 pytestmark = pytest.mark.peer
 
@@ -56,22 +57,14 @@ def my() -> Iterator[MariaDbServer]:
 
 @pytest.fixture
 def pg_db(pg: PgServer) -> Iterator[str]:
-    name = f"monitord_t_{uuid.uuid4().hex[:10]}"
-    pg.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with pg_scratch(pg) as name:
         yield name
-    finally:
-        pg.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def my_db(my: MariaDbServer) -> Iterator[str]:
-    name = f"monitord_t_{uuid.uuid4().hex[:10]}"
-    my.execute(f"CREATE DATABASE `{name}`")
-    try:
+    with my_scratch(my) as name:
         yield name
-    finally:
-        my.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def _pg_fill(pg: PgServer, db: str, table: str, first: int, last: int) -> None:

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ __all__ = [
     "MariaDbServer",
     "any_server",
     "reachable_server",
+    "scratch_database",
     "throwaway_server",
     "wait_until",
 ]
@@ -178,6 +180,17 @@ def reachable_server() -> MariaDbServer | None:
     except pymysql.err.MySQLError:
         return None
     return server
+
+
+@contextlib.contextmanager
+def scratch_database(server: MariaDbServer) -> Iterator[str]:
+    """A uniquely named database on `server` for the block, dropped after it."""
+    name = f"monitord_t_{uuid.uuid4().hex[:10]}"
+    server.execute(f"CREATE DATABASE `{name}`")
+    try:
+        yield name
+    finally:
+        server.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 @contextlib.contextmanager

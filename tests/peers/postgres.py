@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "free_port",
     "pg_bin",
     "reachable_server",
+    "scratch_database",
     "throwaway_server",
     "wait_until",
 ]
@@ -204,6 +206,17 @@ def reachable_server() -> PgServer | None:
     except psycopg.Error:
         pass
     return None
+
+
+@contextlib.contextmanager
+def scratch_database(server: PgServer) -> Iterator[str]:
+    """A uniquely named database on `server` for the block, dropped after it."""
+    name = f"monitord_t_{uuid.uuid4().hex[:10]}"
+    server.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextlib.contextmanager
